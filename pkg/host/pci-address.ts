@@ -51,6 +51,11 @@ export function fromRoutingId(domain: number, id: number): PciAddress {
 }
 
 /** Address of VF `index` per the SR-IOV rule: rid(VF n) = rid(PF) + offset + n × stride. */
-export function vfAddress(pf: PciAddress, offset: number, stride: number, index: number): PciAddress {
+export function vfAddress(
+  pf: PciAddress,
+  offset: number,
+  stride: number,
+  index: number,
+): PciAddress {
   return fromRoutingId(pf.domain, routingId(pf) + offset + index * stride);
 }

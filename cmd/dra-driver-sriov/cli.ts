@@ -1,0 +1,69 @@
+import { formatFlagHelp, parseFlags, UsageError, type FlagSpecs } from "../../pkg/flags/flags.js";
+import type { Command } from "./commands/command.js";
+import { discoverCommand } from "./commands/discover.js";
+
+// Each command is typed by its own flags; the list only needs what they share.
+const commands: Command<FlagSpecs>[] = [discoverCommand as unknown as Command<FlagSpecs>];
+
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+
+export function usage(): string {
+  const width = Math.max(...commands.map((command) => command.name.length));
+  return [
+    "Usage: dra-driver-sriov <command> [flags]",
+    "",
+    "Kubernetes DRA driver for SR-IOV network Virtual Functions.",
+    "",
+    "Commands:",
+    ...commands.map((command) => `  ${command.name.padEnd(width)}  ${command.summary}`),
+    "",
+    "Run 'dra-driver-sriov <command> --help' for a command's flags. Every flag can also be set",
+    "through the environment variable named in its help (command line wins).",
+  ].join("\n");
+}
+
+export function commandUsage(command: Command<FlagSpecs>): string {
+  return [
+    `Usage: dra-driver-sriov ${command.name} [flags]`,
+    "",
+    `${command.summary[0]!.toUpperCase()}${command.summary.slice(1)}.`,
+    "",
+    "Flags:",
+    formatFlagHelp(command.flags),
+  ].join("\n");
+}
+
+/** Runs the CLI and resolves to the exit code: 0 ok, 1 failed, 2 called wrongly. */
+export async function runCli(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+  out: NodeJS.WritableStream,
+  err: NodeJS.WritableStream,
+): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+    (name === undefined ? err : out).write(usage() + "\n");
+    return name === undefined ? EXIT_USAGE : EXIT_OK;
+  }
+  const command = commands.find((candidate) => candidate.name === name);
+  if (command === undefined) {
+    err.write(`error: unknown command "${name}"\n\n${usage()}\n`);
+    return EXIT_USAGE;
+  }
+  if (rest.includes("--help") || rest.includes("-h")) {
+    out.write(commandUsage(command) + "\n");
+    return EXIT_OK;
+  }
+  try {
+    return await command.run(parseFlags(command.flags, rest, env), out);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      err.write(`error: ${error.message}\n\n${commandUsage(command)}\n`);
+      return EXIT_USAGE;
+    }
+    err.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
+    return EXIT_FAILURE;
+  }
+}

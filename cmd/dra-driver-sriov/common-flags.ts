@@ -1,0 +1,41 @@
+import os from "node:os";
+import type { FlagSpecs } from "../../pkg/flags/flags.js";
+import { LOG_FORMATS, LOG_LEVELS } from "../../pkg/log/logger.js";
+
+export const DEFAULT_DRIVER_NAME = "sriovnetwork.openshift.io";
+
+export const loggingFlags = {
+  "log-level": { type: "string", description: "log level", default: "info", choices: LOG_LEVELS },
+  "log-format": {
+    type: "string",
+    description: "log line format",
+    default: "json",
+    choices: LOG_FORMATS,
+  },
+} as const satisfies FlagSpecs;
+
+export const hostFlags = {
+  "host-root": {
+    type: "string",
+    description: "directory where the host's / is visible (sysfs, /dev, /proc, /var/run)",
+    default: "/",
+  },
+} as const satisfies FlagSpecs;
+
+export const nodeFlags = {
+  "node-name": {
+    type: "string",
+    description: "Kubernetes node this host is (from the downward API in a DaemonSet)",
+    default: os.hostname(),
+  },
+  "driver-name": {
+    type: "string",
+    description: "DRA driver name and attribute domain",
+    default: DEFAULT_DRIVER_NAME,
+  },
+  "publish-host-used-vfs": {
+    type: "boolean",
+    description: "also publish VFs whose netdev has an address or route in the host namespace",
+    default: false,
+  },
+} as const satisfies FlagSpecs;

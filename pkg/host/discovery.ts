@@ -1,0 +1,276 @@
+import fs from "node:fs";
+import path from "node:path";
+import type { HostPaths } from "./paths.js";
+import { isPciAddress } from "./pci-address.js";
+import { listDirectory, parseHexId, parseInteger, readAttribute, readLinkName } from "./sysfs.js";
+
+export type LinkType = "ethernet" | "infiniband" | "unknown";
+export type EswitchMode = "legacy" | "switchdev";
+
+export interface DiscoveredVf {
+  pciAddress: string;
+  /** Index N of the PF's `virtfnN` link. */
+  vfID: number;
+  /** Driver the VF is bound to now; "" when unbound. */
+  driver: string;
+  iommuGroup: number | undefined;
+  /** Kernel netdev name while bound to a network driver. */
+  netdev: string | undefined;
+}
+
+export interface DiscoveredPf {
+  pciAddress: string;
+  netdev: string | undefined;
+  vendor: string;
+  deviceID: string;
+  driver: string;
+  /** Vendor and device id of the PF's VFs (the same for every VF of a PF). */
+  vfVendor: string;
+  vfDeviceID: string;
+  /** -1 when the platform has no NUMA information. */
+  numaNode: number;
+  /** Root complex the PF hangs off, e.g. `pci0000:3a`. */
+  pcieRoot: string;
+  linkType: LinkType;
+  eswitchMode: EswitchMode;
+  rdmaCapable: boolean;
+  totalVfs: number;
+  numVfs: number;
+  vfs: DiscoveredVf[];
+}
+
+export interface DiscoveryWarning {
+  path: string;
+  message: string;
+}
+
+export interface HostInventory {
+  pfs: DiscoveredPf[];
+  /** Netdevs holding an address or route in the host network namespace. */
+  hostUsedNetdevs: string[];
+  warnings: DiscoveryWarning[];
+}
+
+/** Thrown for bad host data; discovery turns it into a warning and skips the device. */
+class HostDataError extends Error {
+  constructor(
+    readonly path: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const NETWORK_CLASS = /^0x02[0-9a-f]{4}$/i;
+const VIRTFN = /^virtfn(\d+)$/;
+const ARPHRD_INFINIBAND = "32";
+
+/**
+ * Reads every SR-IOV capable network PF and its VFs from sysfs under the host root.
+ * Bad data for one PF or VF skips it with a warning naming the path; only a host root
+ * without a PCI bus at all is an error.
+ */
+export function discoverHost(paths: HostPaths): HostInventory {
+  const addresses = listDirectory(paths.pciDevices);
+  if (addresses === undefined) {
+    throw new Error(
+      `no PCI devices directory at ${paths.pciDevices}: is --host-root (${paths.root}) the host's root with /sys mounted?`,
+    );
+  }
+  const warnings: DiscoveryWarning[] = [];
+  const pfs: DiscoveredPf[] = [];
+  for (const address of addresses.sort()) {
+    const dir = path.join(paths.pciDevices, address);
+    try {
+      const totalVfs = readAttribute(path.join(dir, "sriov_totalvfs"));
+      if (totalVfs === undefined) continue; // not an SR-IOV physical function
+      if (!NETWORK_CLASS.test(readAttribute(path.join(dir, "class")) ?? "")) continue;
+      pfs.push(readPf(paths, address, dir, totalVfs, warnings));
+    } catch (error) {
+      warnings.push(toWarning(error, dir));
+    }
+  }
+  const hostUsedNetdevs = readHostUsedNetdevs(paths, warnings);
+  return { pfs, hostUsedNetdevs, warnings };
+}
+
+function readPf(
+  paths: HostPaths,
+  address: string,
+  dir: string,
+  totalVfsText: string,
+  warnings: DiscoveryWarning[],
+): DiscoveredPf {
+  const netdev = firstEntry(path.join(dir, "net"));
+  const netDir = netdev === undefined ? undefined : path.join(dir, "net", netdev);
+  const vfs = readVfs(paths, dir, warnings);
+  // What all VFs of a PF share is read once per PF: the kernel reports the same values.
+  const firstVfDir = vfs[0] && path.join(paths.pciDevices, vfs[0].pciAddress);
+  const vfVendorFile = firstVfDir ? path.join(firstVfDir, "vendor") : path.join(dir, "vendor");
+  const pf: DiscoveredPf = {
+    pciAddress: address,
+    netdev,
+    vendor: requiredHex(path.join(dir, "vendor")),
+    deviceID: requiredHex(path.join(dir, "device")),
+    driver: readLinkName(path.join(dir, "driver")) ?? "",
+    vfVendor: requiredHex(vfVendorFile),
+    vfDeviceID:
+      parseHexId(readAttribute(path.join(dir, "sriov_vf_device"))) ??
+      (firstVfDir ? requiredHex(path.join(firstVfDir, "device")) : ""),
+    numaNode: requiredInteger(path.join(dir, "numa_node")),
+    pcieRoot: pcieRootOf(paths, dir),
+    linkType: netDir ? linkTypeOf(readAttribute(path.join(netDir, "type"))) : "unknown",
+    eswitchMode:
+      netDir && readAttribute(path.join(netDir, "compat/devlink/mode")) === "switchdev"
+        ? "switchdev"
+        : "legacy",
+    rdmaCapable: listDirectory(path.join(dir, "infiniband")) !== undefined,
+    totalVfs: parseCount(path.join(dir, "sriov_totalvfs"), totalVfsText),
+    numVfs: requiredInteger(path.join(dir, "sriov_numvfs")),
+    vfs,
+  };
+  return pf;
+}
+
+function readVfs(paths: HostPaths, pfDir: string, warnings: DiscoveryWarning[]): DiscoveredVf[] {
+  const entries = listDirectory(pfDir);
+  if (entries === undefined) throw new HostDataError(pfDir, "cannot list the PF directory");
+  const vfs: DiscoveredVf[] = [];
+  for (const entry of entries) {
+    const match = VIRTFN.exec(entry);
+    if (!match) continue;
+    const link = path.join(pfDir, entry);
+    try {
+      vfs.push(readVf(paths, link, Number(match[1])));
+    } catch (error) {
+      warnings.push(toWarning(error, link));
+    }
+  }
+  return vfs.sort((a, b) => a.vfID - b.vfID);
+}
+
+function readVf(paths: HostPaths, virtfnLink: string, vfID: number): DiscoveredVf {
+  const pciAddress = readLinkName(virtfnLink);
+  if (pciAddress === undefined || !isPciAddress(pciAddress)) {
+    throw new HostDataError(virtfnLink, "link does not name a VF PCI address");
+  }
+  const dir = path.join(paths.pciDevices, pciAddress);
+  if (!fs.existsSync(dir)) throw new HostDataError(virtfnLink, `dangling link: ${dir} is missing`);
+  const group = readLinkName(path.join(dir, "iommu_group"));
+  const iommuGroup = parseInteger(group);
+  if (group !== undefined && iommuGroup === undefined) {
+    throw new HostDataError(path.join(dir, "iommu_group"), `"${group}" is not a group number`);
+  }
+  return {
+    pciAddress,
+    vfID,
+    driver: readLinkName(path.join(dir, "driver")) ?? "",
+    iommuGroup,
+    netdev: firstEntry(path.join(dir, "net")),
+  };
+}
+
+/** The root complex is the first directory below /sys/devices on the device's real path. */
+function pcieRootOf(paths: HostPaths, deviceDir: string): string {
+  const devicesDir = fs.realpathSync(paths.at("/sys/devices"));
+  const relative = path.relative(devicesDir, fs.realpathSync(deviceDir));
+  const root = relative.split(path.sep)[0];
+  if (root === undefined || !root.startsWith("pci") || relative.startsWith("..")) {
+    throw new HostDataError(deviceDir, `device path ${relative} is not below a PCI root complex`);
+  }
+  return root;
+}
+
+function linkTypeOf(arphrd: string | undefined): LinkType {
+  if (arphrd === "1") return "ethernet";
+  if (arphrd === ARPHRD_INFINIBAND) return "infiniband";
+  return "unknown";
+}
+
+function firstEntry(dir: string): string | undefined {
+  return listDirectory(dir)?.sort()[0];
+}
+
+function requiredHex(file: string): string {
+  const text = readAttribute(file);
+  const id = parseHexId(text);
+  if (id === undefined) {
+    throw new HostDataError(
+      file,
+      text === undefined ? "file is missing" : `"${text}" is not a hex id`,
+    );
+  }
+  return id;
+}
+
+function requiredInteger(file: string): number {
+  const text = readAttribute(file);
+  return parseCount(file, text);
+}
+
+function parseCount(file: string, text: string | undefined): number {
+  const value = parseInteger(text);
+  if (value === undefined) {
+    throw new HostDataError(
+      file,
+      text === undefined ? "file is missing" : `"${text}" is not a number`,
+    );
+  }
+  return value;
+}
+
+function toWarning(error: unknown, fallbackPath: string): DiscoveryWarning {
+  if (error instanceof HostDataError) return { path: error.path, message: error.message };
+  const message = error instanceof Error ? error.message : String(error);
+  return { path: fallbackPath, message };
+}
+
+/**
+ * Netdevs the host itself uses: any with an IPv4 route, a non-link-local IPv6 address,
+ * or a non-link-local IPv6 route in the host namespace. Link-local and multicast entries
+ * exist on every interface that is up and say nothing about use. An IPv4 /32 address
+ * without any route is not visible in procfs and is not detected.
+ */
+export function readHostUsedNetdevs(paths: HostPaths, warnings: DiscoveryWarning[]): string[] {
+  const used = new Set<string>();
+  const read = (name: string) => {
+    const file = path.join(paths.procNet, name);
+    const text = readAttribute(file);
+    if (text === undefined)
+      warnings.push({ path: file, message: "missing: cannot tell which VFs the host uses" });
+    return text ?? "";
+  };
+  for (const ifname of ipv4RouteDevices(read("route"))) used.add(ifname);
+  for (const ifname of ipv6AddressDevices(read("if_inet6"))) used.add(ifname);
+  for (const ifname of ipv6RouteDevices(read("ipv6_route"))) used.add(ifname);
+  return [...used].sort();
+}
+
+/** `/proc/net/route`: a header line, then `Iface Destination Gateway ...` rows. */
+export function ipv4RouteDevices(text: string): string[] {
+  return text
+    .split("\n")
+    .slice(1)
+    .map((line) => line.trim().split(/\s+/)[0] ?? "")
+    .filter((ifname) => ifname !== "");
+}
+
+/** `/proc/net/if_inet6`: `address ifindex prefixlen scope flags ifname`; scope 0x20 is link-local. */
+export function ipv6AddressDevices(text: string): string[] {
+  return text
+    .split("\n")
+    .map((line) => line.trim().split(/\s+/))
+    .filter((fields) => fields.length === 6 && fields[3] !== "20" && fields[3] !== "10")
+    .map((fields) => fields[5]!);
+}
+
+/** `/proc/net/ipv6_route`: destination first, device name last. */
+export function ipv6RouteDevices(text: string): string[] {
+  return text
+    .split("\n")
+    .map((line) => line.trim().split(/\s+/))
+    .filter((fields) => fields.length === 10)
+    .filter(([destination]) => !/^(fe80|ff|0{31}1$)/.test(destination!))
+    .map((fields) => fields[9]!)
+    .filter((ifname) => ifname !== "lo");
+}

@@ -1,0 +1,178 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { MAX_ATTRIBUTE_STRING_LENGTH, MAX_ATTRIBUTES_PER_DEVICE } from "../devices/attributes.js";
+import { deviceName, type VfDevice } from "../devices/model.js";
+import { formatPciAddress, fromRoutingId } from "../host/pci-address.js";
+import { MAX_DEVICES_PER_SLICE, renderSlices, sliceName } from "./render.js";
+
+const DRIVER = "sriovnetwork.openshift.io";
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+
+function device(routing: number, overrides: Partial<VfDevice> = {}): VfDevice {
+  const pciAddress = formatPciAddress(fromRoutingId(0, routing));
+  return {
+    name: deviceName(pciAddress),
+    vf: {
+      pciAddress,
+      vfID: routing % 256,
+      driver: "iavf",
+      iommuGroup: routing,
+      netdev: `ens1f0v${routing % 256}`,
+    },
+    pf: {
+      pciAddress: "0000:3b:00.0",
+      netdev: "ens1f0",
+      vendor: "8086",
+      deviceID: "1572",
+      driver: "i40e",
+      vfVendor: "8086",
+      vfDeviceID: "154c",
+      numaNode: 0,
+      pcieRoot: "pci0000:3a",
+      linkType: "ethernet",
+      eswitchMode: "legacy",
+      rdmaCapable: false,
+      totalVfs: 64,
+      numVfs: 8,
+    },
+    ...overrides,
+  };
+}
+
+const deviceSets = fc
+  .uniqueArray(fc.integer({ min: 0, max: 0xffff }), { maxLength: 600 })
+  .map((ids) => ids.map((id) => device(id)));
+
+describe("renderSlices", () => {
+  it("publishes every device exactly once, within the per-slice limit, in PCI order", () => {
+    fc.assert(
+      fc.property(
+        deviceSets,
+        fc.integer({ min: 1, max: MAX_DEVICES_PER_SLICE }),
+        (devices, limit) => {
+          const slices = renderSlices(devices, {
+            driverName: DRIVER,
+            nodeName: "node-a",
+            generation: 3,
+            maxDevicesPerSlice: limit,
+          });
+          const names = slices.flatMap((slice) => slice.spec.devices.map((d) => d.name));
+          expect([...names].sort()).toEqual(devices.map((d) => d.name).sort());
+          expect(names).toEqual([...names].sort());
+          expect(new Set(names).size).toBe(names.length);
+          expect(slices.length).toBe(Math.max(1, Math.ceil(devices.length / limit)));
+          for (const slice of slices) {
+            expect(slice.spec.devices.length).toBeLessThanOrEqual(limit);
+            expect(slice.spec.pool).toEqual({
+              name: "node-a",
+              generation: 3,
+              resourceSliceCount: slices.length,
+            });
+            expect(slice.metadata.name).toMatch(DNS_SUBDOMAIN);
+          }
+          expect(new Set(slices.map((s) => s.metadata.name)).size).toBe(slices.length);
+        },
+      ),
+      { numRuns: 50 },
+    );
+  });
+
+  it("is deterministic whatever order devices arrive in", () => {
+    fc.assert(
+      fc.property(
+        deviceSets.chain((devices) =>
+          fc.tuple(
+            fc.constant(devices),
+            fc.shuffledSubarray(devices, { minLength: devices.length }),
+          ),
+        ),
+        ([devices, shuffled]) => {
+          const options = { driverName: DRIVER, nodeName: "n", generation: 1 };
+          expect(renderSlices(shuffled, options)).toEqual(renderSlices(devices, options));
+        },
+      ),
+      { numRuns: 30 },
+    );
+  });
+
+  it("keeps device names DNS labels and attributes within the API's limits", () => {
+    const devices = [device(0x3b10, { resourceName: "eth0_resource" }), device(0xffff)];
+    for (const slice of renderSlices(devices, {
+      driverName: DRIVER,
+      nodeName: "n",
+      generation: 1,
+    })) {
+      for (const published of slice.spec.devices) {
+        expect(published.name).toMatch(DNS_LABEL);
+        expect(Object.keys(published.attributes).length).toBeLessThanOrEqual(
+          MAX_ATTRIBUTES_PER_DEVICE,
+        );
+        for (const [key, value] of Object.entries(published.attributes)) {
+          expect(key).toMatch(/^[a-z0-9.-]+\/[A-Za-z][A-Za-z0-9_]*$/);
+          if ("string" in value)
+            expect(value.string.length).toBeLessThanOrEqual(MAX_ATTRIBUTE_STRING_LENGTH);
+        }
+      }
+    }
+  });
+
+  it("publishes the documented attributes", () => {
+    const [slice] = renderSlices([device(0x3b10, { resourceName: "eth0_resource" })], {
+      driverName: DRIVER,
+      nodeName: "n",
+      generation: 1,
+    });
+    expect(slice!.spec.devices[0]).toEqual({
+      name: "0000-3b-02-0",
+      attributes: {
+        "sriovnetwork.openshift.io/vendor": { string: "8086" },
+        "sriovnetwork.openshift.io/deviceID": { string: "154c" },
+        "sriovnetwork.openshift.io/pfDeviceID": { string: "1572" },
+        "sriovnetwork.openshift.io/pciAddress": { string: "0000:3b:02.0" },
+        "sriovnetwork.openshift.io/PFName": { string: "ens1f0" },
+        "sriovnetwork.openshift.io/pfPciAddress": { string: "0000:3b:00.0" },
+        "sriovnetwork.openshift.io/vfID": { int: 16 },
+        "sriovnetwork.openshift.io/EswitchMode": { string: "legacy" },
+        "sriovnetwork.openshift.io/linkType": { string: "ethernet" },
+        "sriovnetwork.openshift.io/rdmaCapable": { bool: false },
+        "sriovnetwork.openshift.io/driver": { string: "iavf" },
+        "sriovnetwork.openshift.io/iommuGroup": { int: 0x3b10 },
+        "sriovnetwork.openshift.io/numaNode": { int: 0 },
+        "sriovnetwork.openshift.io/resourceName": { string: "eth0_resource" },
+        "resource.kubernetes.io/pcieRoot": { string: "pci0000:3a" },
+        "resource.kubernetes.io/pciBusID": { string: "0000:3b:02.0" },
+        "k8s.cni.cncf.io/deviceID": { string: "0000:3b:02.0" },
+        "k8s.cni.cncf.io/resourceName": { string: "eth0_resource" },
+        "dra.net/numaNode": { int: 0 },
+      },
+    });
+  });
+
+  it("renders an empty pool as one empty slice", () => {
+    const slices = renderSlices([], { driverName: DRIVER, nodeName: "n", generation: 1 });
+    expect(slices).toHaveLength(1);
+    expect(slices[0]!.spec.devices).toEqual([]);
+    expect(slices[0]!.spec.pool.resourceSliceCount).toBe(1);
+  });
+
+  it("refuses a per-slice limit the API would reject", () => {
+    expect(() =>
+      renderSlices([], {
+        driverName: DRIVER,
+        nodeName: "n",
+        generation: 1,
+        maxDevicesPerSlice: 129,
+      }),
+    ).toThrow(/1\.\.128/);
+  });
+
+  it("shortens slice names of very long node names to a valid, stable, distinct name", () => {
+    const long = "a".repeat(250);
+    const name = sliceName(long, DRIVER, 0);
+    expect(name.length).toBeLessThanOrEqual(253);
+    expect(name).toMatch(DNS_SUBDOMAIN);
+    expect(sliceName(long, DRIVER, 0)).toBe(name);
+    expect(sliceName("b" + long.slice(1), DRIVER, 0)).not.toBe(name);
+  });
+});
