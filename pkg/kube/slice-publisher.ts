@@ -1,0 +1,235 @@
+import type { Logger } from "pino";
+import type { VfDevice } from "../devices/model.js";
+import { planSlices, type PublishedSlice } from "../slices/plan.js";
+import { renderSlices, type ResourceSlice } from "../slices/render.js";
+import { isConflict, isNotFound, type KubeClient, type KubeObject } from "./client.js";
+import { ListWatch } from "./list-watch.js";
+
+const SLICES_PATH = "/apis/resource.k8s.io/v1/resourceslices";
+const UNSEEN_WRITES_TIMEOUT_MS = 5_000;
+
+export interface SlicePublisherOptions {
+  driverName: string;
+  nodeName: string;
+  logger: Logger;
+  /** Upper bound of the retry backoff after a failed write. */
+  maxBackoffMs?: number;
+}
+
+/** What the publisher has done, for readiness, metrics and benchmarks. */
+export interface PublisherStats {
+  writes: number;
+  /** Generation of the pool as last written or found current. */
+  generation: number;
+  /** True once the desired slices were confirmed on the API server at least once. */
+  published: boolean;
+}
+
+/**
+ * Keeps this node's ResourceSlices equal to what the devices render to: watches the
+ * driver's slices for this node, and after every change on either side writes only
+ * what differs (see planSlices). Slices are owned by the Node object, so they go with it.
+ * The API server being down or slow only delays convergence: writes retry with backoff
+ * forever, and the watch brings back anything deleted behind our back (the kubelet
+ * deletes a plugin's slices when it unregisters).
+ */
+export class SlicePublisher {
+  private readonly watch: ListWatch;
+  private devices: readonly VfDevice[] | undefined;
+  private nodeUid: string | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private backoff = 200;
+  private stopped = false;
+  /** Our own writes the watch has not shown us yet: name → resourceVersion, or null for a delete. */
+  private unseenWrites = new Map<string, string | null>();
+  private unseenSince = 0;
+  readonly stats: PublisherStats = { writes: 0, generation: 0, published: false };
+
+  constructor(
+    private readonly client: KubeClient,
+    private readonly options: SlicePublisherOptions,
+  ) {
+    this.watch = new ListWatch(client, {
+      path: SLICES_PATH,
+      fieldSelector: `spec.driver=${options.driverName},spec.nodeName=${options.nodeName}`,
+      logger: options.logger,
+      onChange: () => this.schedule(),
+    });
+  }
+
+  start(): void {
+    this.watch.start();
+  }
+
+  /** Sets what to publish; returns when the attempt it triggers (or a later one) has finished. */
+  publish(devices: readonly VfDevice[]): Promise<void> {
+    this.devices = devices;
+    return this.schedule();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    await this.watch.stop();
+    await this.running;
+  }
+
+  /** Runs reconcile, coalescing triggers that arrive while one is in flight into one more run. */
+  private schedule(): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = (async () => {
+      do {
+        this.again = false;
+        await this.reconcileOnce();
+      } while (this.again && !this.stopped);
+      this.running = undefined;
+    })();
+    return this.running;
+  }
+
+  private async reconcileOnce(): Promise<void> {
+    if (this.devices === undefined || !this.watch.hasSynced) return;
+    try {
+      await this.apply(this.devices);
+      this.backoff = 200;
+    } catch (error) {
+      const delay = this.backoff;
+      this.backoff = Math.min(this.backoff * 2, this.options.maxBackoffMs ?? 30_000);
+      this.options.logger.warn(
+        { err: error, retryInMs: delay },
+        "publishing ResourceSlices failed; retrying",
+      );
+      clearTimeout(this.retryTimer);
+      this.retryTimer = setTimeout(() => void this.schedule(), isConflict(error) ? 50 : delay);
+      this.retryTimer.unref();
+    }
+  }
+
+  /**
+   * Planning against a cache that lacks our last writes would bump the generation again
+   * and conflict; wait for the watch to echo them (bounded, in case an event was lost).
+   */
+  private cacheHasOurWrites(): boolean {
+    for (const [name, resourceVersion] of this.unseenWrites) {
+      const cached = this.watch.items.get(name);
+      const seen =
+        resourceVersion === null
+          ? cached === undefined
+          : cached?.metadata?.resourceVersion === resourceVersion;
+      if (seen) this.unseenWrites.delete(name);
+    }
+    if (this.unseenWrites.size > 0 && Date.now() - this.unseenSince > UNSEEN_WRITES_TIMEOUT_MS) {
+      this.options.logger.warn(
+        { slices: [...this.unseenWrites.keys()] },
+        "watch never showed our writes; planning anyway",
+      );
+      this.unseenWrites.clear();
+    }
+    return this.unseenWrites.size === 0;
+  }
+
+  private async apply(devices: readonly VfDevice[]): Promise<void> {
+    const { driverName, nodeName, logger } = this.options;
+    if (!this.cacheHasOurWrites()) {
+      setTimeout(() => void this.schedule(), UNSEEN_WRITES_TIMEOUT_MS).unref();
+      return;
+    }
+    const published = [...this.watch.items.values()] as unknown as PublishedSlice[];
+    const desired = renderSlices(devices, { driverName, nodeName, generation: 0 });
+    const plan = planSlices(desired, published);
+    const writes = plan.create.length + plan.update.length + plan.delete.length;
+    if (writes > 0) {
+      const owner = await this.ownerReference();
+      this.unseenSince = Date.now();
+      const remember = (written: KubeObject) =>
+        this.unseenWrites.set(written.metadata!.name!, written.metadata!.resourceVersion!);
+      for (const slice of plan.create) {
+        remember(
+          await this.client.request({
+            method: "POST",
+            path: SLICES_PATH,
+            body: withOwner(slice, owner),
+          }),
+        );
+      }
+      for (const { slice, resourceVersion } of plan.update) {
+        const body = withOwner(slice, owner);
+        body.metadata = { ...body.metadata, resourceVersion };
+        remember(
+          await this.client.request({
+            method: "PUT",
+            path: `${SLICES_PATH}/${slice.metadata.name}`,
+            body,
+          }),
+        );
+      }
+      for (const slice of plan.delete) {
+        await this.deleteSlice(slice);
+        this.unseenWrites.set(slice.metadata.name, null);
+      }
+      this.stats.writes += writes;
+      logger.info(
+        { devices: devices.length, slices: desired.length, generation: plan.generation, writes },
+        "published ResourceSlices",
+      );
+    }
+    this.stats.generation = plan.generation;
+    this.stats.published = true;
+  }
+
+  private async deleteSlice(slice: PublishedSlice): Promise<void> {
+    try {
+      await this.client.request({
+        method: "DELETE",
+        path: `${SLICES_PATH}/${slice.metadata.name}`,
+        body: { preconditions: { uid: slice.metadata.uid } },
+      });
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
+  }
+
+  /** The Node owns our slices so they are garbage-collected with it; none if the Node is missing. */
+  private async ownerReference(): Promise<KubeObject["metadata"]> {
+    if (this.nodeUid === undefined) {
+      try {
+        const node = await this.client.request<KubeObject>({
+          method: "GET",
+          path: `/api/v1/nodes/${this.options.nodeName}`,
+        });
+        this.nodeUid = node.metadata?.uid;
+      } catch (error) {
+        if (!isNotFound(error)) throw error;
+        this.options.logger.warn(
+          { node: this.options.nodeName },
+          "Node object not found; slices get no owner",
+        );
+        return {};
+      }
+    }
+    return {
+      ownerReferences: [
+        {
+          apiVersion: "v1",
+          kind: "Node",
+          name: this.options.nodeName,
+          uid: this.nodeUid!,
+          controller: true,
+        },
+      ],
+    };
+  }
+}
+
+function withOwner(
+  slice: ResourceSlice,
+  owner: KubeObject["metadata"],
+): ResourceSlice & { metadata: KubeObject["metadata"] } {
+  return { ...slice, metadata: { ...slice.metadata, ...owner } };
+}

@@ -1,0 +1,103 @@
+import { describe, expect, it } from "vitest";
+import { canonical, planSlices, type PublishedSlice } from "./plan.js";
+import type { ResourceSlice } from "./render.js";
+
+function slice(name: string, devices: string[], count = 1, generation = 0): ResourceSlice {
+  return {
+    apiVersion: "resource.k8s.io/v1",
+    kind: "ResourceSlice",
+    metadata: { name },
+    spec: {
+      driver: "d",
+      nodeName: "n",
+      pool: { name: "n", generation, resourceSliceCount: count },
+      devices: devices.map((device) => ({
+        name: device,
+        attributes: { "d/vendor": { string: "8086" } },
+      })),
+    },
+  };
+}
+
+/** What the API server hands back: generation set, resourceVersion added, keys re-ordered. */
+function published(
+  desired: ResourceSlice,
+  generation: number,
+  resourceVersion = "7",
+): PublishedSlice {
+  return {
+    metadata: { resourceVersion, uid: `uid-${desired.metadata.name}`, name: desired.metadata.name },
+    spec: {
+      pool: {
+        resourceSliceCount: desired.spec.pool.resourceSliceCount,
+        generation,
+        name: desired.spec.pool.name,
+      },
+      nodeName: desired.spec.nodeName,
+      driver: desired.spec.driver,
+      devices: desired.spec.devices.map((d) => ({ attributes: d.attributes, name: d.name })),
+    },
+  };
+}
+
+describe("planSlices", () => {
+  it("creates everything at generation 1 on an empty pool", () => {
+    const plan = planSlices([slice("a", ["x"])], []);
+    expect(plan.generation).toBe(1);
+    expect(plan.create.map((s) => [s.metadata.name, s.spec.pool.generation])).toEqual([["a", 1]]);
+    expect(plan.update).toEqual([]);
+    expect(plan.delete).toEqual([]);
+  });
+
+  it("writes nothing when the published slices already match, whatever their key order", () => {
+    const desired = [slice("a", ["x", "y"], 2), slice("b", ["z"], 2)];
+    const plan = planSlices(
+      desired,
+      desired.map((s) => published(s, 4)),
+    );
+    expect(plan).toEqual({ generation: 4, create: [], update: [], delete: [] });
+  });
+
+  it("bumps the generation and rewrites every slice of the pool when one device changes", () => {
+    const before = [slice("a", ["x"], 2), slice("b", ["z"], 2)];
+    const after = [slice("a", ["x"], 2), slice("b", ["z2"], 2)];
+    const plan = planSlices(
+      after,
+      before.map((s) => published(s, 4, "9")),
+    );
+    expect(plan.generation).toBe(5);
+    expect(
+      plan.update.map((u) => [
+        u.slice.metadata.name,
+        u.slice.spec.pool.generation,
+        u.resourceVersion,
+      ]),
+    ).toEqual([
+      ["a", 5, "9"],
+      ["b", 5, "9"],
+    ]);
+    expect(plan.create).toEqual([]);
+  });
+
+  it("deletes slices the pool no longer has and repairs a pool with mixed generations", () => {
+    const desired = [slice("a", ["x"])];
+    const plan = planSlices(desired, [published(desired[0]!, 3), published(slice("b", ["y"]), 2)]);
+    expect(plan.generation).toBe(4);
+    expect(plan.delete.map((s) => s.metadata.name)).toEqual(["b"]);
+    expect(plan.update).toHaveLength(1);
+  });
+
+  it("re-creates a slice someone deleted", () => {
+    const desired = [slice("a", ["x"], 2), slice("b", ["y"], 2)];
+    const plan = planSlices(desired, [published(desired[0]!, 1)]);
+    expect(plan.create.map((s) => s.metadata.name)).toEqual(["b"]);
+    expect(plan.generation).toBe(2);
+  });
+
+  it("compares JSON independent of key order", () => {
+    expect(canonical({ b: 1, a: { d: [1, { y: 1, x: 2 }], c: 2 } })).toBe(
+      canonical({ a: { c: 2, d: [1, { x: 2, y: 1 }] }, b: 1 }),
+    );
+    expect(canonical([1, 2])).not.toBe(canonical([2, 1]));
+  });
+});

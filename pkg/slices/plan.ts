@@ -1,0 +1,88 @@
+import type { ResourceSlice } from "./render.js";
+
+/** A ResourceSlice as read back from the API server (only what the plan compares). */
+export interface PublishedSlice {
+  metadata: { name: string; uid?: string; resourceVersion?: string };
+  spec: {
+    driver: string;
+    nodeName?: string;
+    pool: { name: string; generation: number; resourceSliceCount: number };
+    devices?: { name: string; attributes?: Record<string, unknown> }[];
+  };
+}
+
+export interface SlicePlan {
+  /** Generation every slice of the pool carries after the plan is applied. */
+  generation: number;
+  create: ResourceSlice[];
+  /** Desired content plus the resourceVersion of the object it replaces. */
+  update: { slice: ResourceSlice; resourceVersion: string | undefined }[];
+  delete: PublishedSlice[];
+}
+
+/**
+ * Decides the writes that turn the published slices of one pool into the desired ones.
+ * Unchanged content costs nothing. Any change bumps the pool generation and rewrites
+ * every slice of the pool, as the API requires ("whenever a driver changes something
+ * about one or more of the resources in a pool, it must change the generation in all
+ * ResourceSlices"), so consumers never mix old and new slices; stale slices are deleted.
+ */
+export function planSlices(
+  desired: readonly ResourceSlice[],
+  published: readonly PublishedSlice[],
+): SlicePlan {
+  const current = new Map(published.map((slice) => [slice.metadata.name, slice]));
+  const generations = published.map((slice) => slice.spec.pool.generation);
+  const maxGeneration = generations.length ? Math.max(...generations) : 0;
+  const unchanged =
+    published.length === desired.length &&
+    new Set(generations).size === 1 &&
+    desired.every((slice) => {
+      const existing = current.get(slice.metadata.name);
+      return existing !== undefined && sameContent(slice, existing);
+    });
+  if (unchanged) return { generation: maxGeneration, create: [], update: [], delete: [] };
+
+  const generation = maxGeneration + 1;
+  const plan: SlicePlan = { generation, create: [], update: [], delete: [] };
+  const wanted = new Set<string>();
+  for (const slice of desired) {
+    const next = withGeneration(slice, generation);
+    wanted.add(slice.metadata.name);
+    const existing = current.get(slice.metadata.name);
+    if (existing)
+      plan.update.push({ slice: next, resourceVersion: existing.metadata.resourceVersion });
+    else plan.create.push(next);
+  }
+  plan.delete = published.filter((slice) => !wanted.has(slice.metadata.name));
+  return plan;
+}
+
+function withGeneration(slice: ResourceSlice, generation: number): ResourceSlice {
+  return { ...slice, spec: { ...slice.spec, pool: { ...slice.spec.pool, generation } } };
+}
+
+/** Same driver, node, pool name and size, and devices — generation aside. */
+function sameContent(desired: ResourceSlice, published: PublishedSlice): boolean {
+  const a = desired.spec;
+  const b = published.spec;
+  return (
+    a.driver === b.driver &&
+    a.nodeName === b.nodeName &&
+    a.pool.name === b.pool.name &&
+    a.pool.resourceSliceCount === b.pool.resourceSliceCount &&
+    canonical(a.devices) ===
+      canonical(
+        (b.devices ?? []).map(({ name, attributes }) => ({ name, attributes: attributes ?? {} })),
+      )
+  );
+}
+
+/** JSON with object keys sorted, so objects the API server re-ordered still compare equal. */
+export function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, inner: unknown) =>
+    inner !== null && typeof inner === "object" && !Array.isArray(inner)
+      ? Object.fromEntries(Object.entries(inner).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)))
+      : inner,
+  );
+}
