@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { canonical, planSlices, type PublishedSlice } from "./plan.js";
+import { canonical } from "../util/canonical-json.js";
+import { planSlices, type PublishedSlice } from "./plan.js";
 import type { ResourceSlice } from "./render.js";
 
 function slice(name: string, devices: string[], count = 1, generation = 0): ResourceSlice {

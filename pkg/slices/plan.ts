@@ -1,3 +1,4 @@
+import { canonical } from "../util/canonical-json.js";
 import type { ResourceSlice } from "./render.js";
 
 /** A ResourceSlice as read back from the API server (only what the plan compares). */
@@ -75,14 +76,5 @@ function sameContent(desired: ResourceSlice, published: PublishedSlice): boolean
       canonical(
         (b.devices ?? []).map(({ name, attributes }) => ({ name, attributes: attributes ?? {} })),
       )
-  );
-}
-
-/** JSON with object keys sorted, so objects the API server re-ordered still compare equal. */
-export function canonical(value: unknown): string {
-  return JSON.stringify(value, (_key, inner: unknown) =>
-    inner !== null && typeof inner === "object" && !Array.isArray(inner)
-      ? Object.fromEntries(Object.entries(inner).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)))
-      : inner,
   );
 }

@@ -1,0 +1,115 @@
+import { createHash } from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import { canonical } from "../util/canonical-json.js";
+
+/** Format of the file on disk; bump when its shape changes and keep reading the old one. */
+export const CHECKPOINT_VERSION = 1;
+
+interface CheckpointFile<T> {
+  version: number;
+  bootId: string;
+  /** sha256 over the canonical JSON of version, bootId and entries. */
+  checksum: string;
+  entries: Record<string, T>;
+}
+
+export interface LoadedCheckpoint<T> {
+  entries: Map<string, T>;
+  /** True when the entries were written before the last reboot: host state they describe may be gone. */
+  fromPreviousBoot: boolean;
+  /** Set when the file was unreadable and was moved aside; the checkpoint starts empty. */
+  setAside?: { path: string; reason: string };
+}
+
+/**
+ * A versioned, checksummed map of entries persisted in one file, written atomically
+ * (temp file, fsync, rename, fsync of the directory), so a crash leaves either the old or
+ * the new file, never half of one. What an entry means is the caller's business.
+ */
+export class CheckpointStore<T> {
+  constructor(
+    readonly file: string,
+    private readonly bootId: string,
+  ) {}
+
+  load(): LoadedCheckpoint<T> {
+    let text: string;
+    try {
+      text = fs.readFileSync(this.file, "utf8");
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT")
+        return { entries: new Map(), fromPreviousBoot: false };
+      throw error;
+    }
+    const problem = this.check(text);
+    if (typeof problem === "string") {
+      const aside = `${this.file}.corrupt-${Date.now()}`;
+      fs.renameSync(this.file, aside);
+      return {
+        entries: new Map(),
+        fromPreviousBoot: false,
+        setAside: { path: aside, reason: problem },
+      };
+    }
+    return {
+      entries: new Map(Object.entries(problem.entries)),
+      fromPreviousBoot: problem.bootId !== this.bootId,
+    };
+  }
+
+  save(entries: ReadonlyMap<string, T>): void {
+    const body = {
+      version: CHECKPOINT_VERSION,
+      bootId: this.bootId,
+      entries: Object.fromEntries(entries),
+    };
+    const file: CheckpointFile<T> = { ...body, checksum: checksum(body) };
+    fs.mkdirSync(path.dirname(this.file), { recursive: true, mode: 0o700 });
+    const temp = `${this.file}.tmp-${process.pid}`;
+    const fd = fs.openSync(temp, "w", 0o600);
+    try {
+      fs.writeSync(fd, JSON.stringify(file, null, 1));
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(temp, this.file);
+    syncDirectory(path.dirname(this.file));
+  }
+
+  /** The parsed file, or why it cannot be trusted. */
+  private check(text: string): CheckpointFile<T> | string {
+    let parsed: Partial<CheckpointFile<T>>;
+    try {
+      parsed = JSON.parse(text) as Partial<CheckpointFile<T>>;
+    } catch (error) {
+      return `not JSON: ${(error as Error).message}`;
+    }
+    if (parsed.version !== CHECKPOINT_VERSION)
+      return `unknown checkpoint version ${String(parsed.version)}`;
+    if (
+      typeof parsed.bootId !== "string" ||
+      typeof parsed.entries !== "object" ||
+      parsed.entries === null
+    ) {
+      return "missing bootId or entries";
+    }
+    const { version, bootId, entries } = parsed;
+    if (checksum({ version, bootId, entries }) !== parsed.checksum) return "checksum mismatch";
+    return parsed as CheckpointFile<T>;
+  }
+}
+
+function checksum(body: { version: number; bootId: string; entries: unknown }): string {
+  return createHash("sha256").update(canonical(body)).digest("hex");
+}
+
+function syncDirectory(dir: string): void {
+  const fd = fs.openSync(dir, "r");
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
