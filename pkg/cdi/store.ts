@@ -1,0 +1,54 @@
+import fs from "node:fs";
+import path from "node:path";
+import type { CdiSpec } from "./spec.js";
+
+/**
+ * Spec files in the CDI directory, one per claim, named so the runtime picks them up
+ * (`*.json`) and so ours are recognisable (`<vendor>-<class>_<claimUID>.json`).
+ * Writes are atomic: the runtime may read the directory at any moment.
+ */
+export class CdiSpecStore {
+  constructor(
+    private readonly cdiRoot: string,
+    /** CDI kind, e.g. `sriovnetwork.openshift.io/vf`. */
+    private readonly kind: string,
+  ) {}
+
+  fileFor(claimUid: string): string {
+    return path.join(this.cdiRoot, `${this.kind.replace("/", "-")}_${claimUid}.json`);
+  }
+
+  write(claimUid: string, spec: CdiSpec): string {
+    const file = this.fileFor(claimUid);
+    fs.mkdirSync(this.cdiRoot, { recursive: true });
+    const temp = `${file}.tmp`;
+    fs.writeFileSync(temp, JSON.stringify(spec, null, 2), { mode: 0o644 });
+    fs.renameSync(temp, file);
+    return file;
+  }
+
+  exists(claimUid: string): boolean {
+    return fs.existsSync(this.fileFor(claimUid));
+  }
+
+  /** Removes the claim's spec; a missing file is fine (unprepare is idempotent). */
+  remove(claimUid: string): void {
+    fs.rmSync(this.fileFor(claimUid), { force: true });
+    fs.rmSync(`${this.fileFor(claimUid)}.tmp`, { force: true });
+  }
+
+  /** Claim UIDs that have a spec file of ours. */
+  claims(): string[] {
+    const prefix = `${this.kind.replace("/", "-")}_`;
+    let names: string[];
+    try {
+      names = fs.readdirSync(this.cdiRoot);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
+      throw error;
+    }
+    return names
+      .filter((name) => name.startsWith(prefix) && name.endsWith(".json"))
+      .map((name) => name.slice(prefix.length, -".json".length));
+  }
+}
