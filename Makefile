@@ -7,7 +7,7 @@ export PATH := $(NODE_BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 CLI := node dist/cmd/dra-driver-sriov/main.js
 DEMO_ROOT ?= /tmp/dra-sriov-demo
 
-.PHONY: all deps build lint format typecheck test test-unit test-integration bench demo clean
+.PHONY: all deps build generate lint format typecheck test test-unit test-integration bench demo clean
 
 all: build
 
@@ -20,6 +20,10 @@ deps: node_modules/.installed
 
 build: deps
 	tsc -p tsconfig.build.json
+
+# Regenerates the CRD YAML and API reference from api/ (unit tests fail when they drift).
+generate: build
+	node dist/api/generate.js --write
 
 typecheck: deps
 	tsc -p tsconfig.json --noEmit

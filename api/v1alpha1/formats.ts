@@ -1,0 +1,92 @@
+import { string, type Refinement } from "../schema/index.js";
+
+/*
+ * String formats shared by our types. Patterns must mean the same in JavaScript and in
+ * RE2 (the API server checks CRD patterns with Go's regexp): no lookaround, no `\s`.
+ */
+
+export const hexId = string({
+  pattern: { regex: /^[0-9a-fA-F]{4}$/, hint: '4 hex digits, e.g. "8086"' },
+});
+
+export const pciAddress = string({
+  pattern: {
+    regex: /^[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[01][0-9a-fA-F]\.[0-7]$/,
+    hint: 'a PCI address domain:bus:device.function, e.g. "0000:3b:02.1"',
+  },
+});
+
+/** Longest resourceName: leaves room within the 64-character DRA attribute string limit. */
+export const MAX_RESOURCE_NAME_LENGTH = 63;
+
+/** The SR-IOV device plugin's resource name format. */
+export const resourceName = string({
+  pattern: { regex: /^[A-Za-z0-9_.-]+$/, hint: 'made of letters, digits, "_", "-" and "."' },
+  maxLength: MAX_RESOURCE_NAME_LENGTH,
+});
+
+export const dnsLabel = string({
+  pattern: {
+    regex: /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/,
+    hint: 'a DNS label: lower-case letters, digits and "-", starting and ending with a letter or digit',
+  },
+  maxLength: 63,
+});
+
+export const dnsSubdomain = string({
+  pattern: {
+    regex: /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/,
+    hint: 'a DNS subdomain: DNS labels (lower-case letters, digits and "-") joined by "."',
+  },
+  maxLength: 253,
+});
+
+export const labelValue = string({
+  pattern: {
+    regex: /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/,
+    hint: 'a label value: letters, digits, "-", "_" and ".", starting and ending with a letter or digit',
+  },
+  maxLength: 63,
+});
+
+/** `eth0`, or `eth0#0-3,8`: VF indices of that PF, as the SR-IOV device plugin accepts them. */
+export const pfSelector = string({
+  pattern: {
+    regex: /^[^\t\n\v\f\r /:#]{1,15}(#[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*)?$/,
+    hint: 'a PF interface name, optionally with VF indices, e.g. "eth0" or "eth0#0-3,8"',
+  },
+  maxLength: 128,
+});
+
+export const numaNode = string({
+  pattern: {
+    regex: /^(-1|0|[1-9][0-9]{0,3})$/,
+    hint: 'a NUMA node number, e.g. "0" ("-1": PFs without NUMA information)',
+  },
+});
+
+export const kernelDriver = string({
+  pattern: { regex: /^[A-Za-z0-9_.-]+$/, hint: 'a kernel driver name, e.g. "vfio-pci"' },
+  maxLength: 64,
+});
+
+/** The kernel's own rule (`dev_valid_name`): IFNAMSIZ is 16 bytes including the NUL. */
+const MAX_IFNAME_BYTES = 15;
+const IFNAME_FORBIDDEN = /[/:\t\n\v\f\r ]/;
+
+export const interfaceNameRule: Refinement<string> = {
+  description: `a Linux interface name: 1-${MAX_IFNAME_BYTES} bytes, no "/", ":" or whitespace, not "." or ".."`,
+  check(name) {
+    const bytes = Buffer.byteLength(name, "utf8");
+    if (bytes === 0) return "must not be empty";
+    if (bytes > MAX_IFNAME_BYTES) {
+      return `must be at most ${MAX_IFNAME_BYTES} bytes (the kernel's limit); "${name}" has ${bytes}`;
+    }
+    if (name === "." || name === "..") return `must not be "${name}"`;
+    const forbidden = IFNAME_FORBIDDEN.exec(name);
+    if (forbidden !== null) {
+      return `must not contain ${JSON.stringify(forbidden[0])}; got ${JSON.stringify(name)}`;
+    }
+    return undefined;
+  },
+};

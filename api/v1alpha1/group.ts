@@ -1,0 +1,9 @@
+/** API group of our resources, also the DRA driver name. */
+export const GROUP = "sriovnetwork.openshift.io";
+export const VERSION = "v1alpha1";
+export const API_VERSION = `${GROUP}/${VERSION}`;
+/**
+ * The upstream driver's group: `VfConfig` parameters written for it decode unchanged, so
+ * existing DeviceClasses and ResourceClaims keep working.
+ */
+export const UPSTREAM_API_VERSION = "sriovnetwork.k8snetworkplumbingwg.io/v1alpha1";

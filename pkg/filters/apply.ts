@@ -1,0 +1,216 @@
+import type { SriovResourceFilterSpec } from "../../api/v1alpha1/sriov-resource-filter.js";
+import type { VfDevice } from "../devices/model.js";
+import { compileConfig, type VfPredicate } from "./match.js";
+import { validateFilterSpec, type FilterProblem } from "./validate.js";
+
+/** What the filters need of a SriovResourceFilter; a decoded object fits as is. */
+export interface FilterObject {
+  metadata: { namespace: string; name: string; generation?: number };
+  spec: SriovResourceFilterSpec;
+}
+
+export interface FilterRef {
+  namespace: string;
+  name: string;
+  /** For the conditions' observedGeneration. */
+  generation?: number;
+}
+
+export interface ConfigRef {
+  filter: FilterRef;
+  /** Index in `spec.configs`. */
+  configIndex: number;
+  resourceName: string;
+}
+
+/** A VF that `loser` matched but `winner` had already taken. */
+export interface VfLoss {
+  pciAddress: string;
+  winner: ConfigRef;
+  loser: ConfigRef;
+}
+
+/** A filter that lost VFs to other filters on this node: the `Conflicting` condition. */
+export interface FilterConflict {
+  filter: FilterRef;
+  /** Winning filters, in precedence order. */
+  losesTo: FilterRef[];
+  /** PCI addresses of the VFs it lost to them, sorted. */
+  lostVfs: string[];
+}
+
+export interface RejectedFilter {
+  filter: FilterRef;
+  problems: FilterProblem[];
+}
+
+export interface NodeFilterInput {
+  nodeLabels: Readonly<Record<string, string>>;
+  devices: readonly VfDevice[];
+  filters: readonly FilterObject[];
+}
+
+export interface NodeFilterResult {
+  /** What the node publishes, in input order; `resourceName` is set iff some filter selects the node. */
+  devices: VfDevice[];
+  /** Filters whose nodeSelector selects the node, in precedence order; empty: no filter applies. */
+  selectedBy: FilterRef[];
+  /** PCI addresses of VFs withheld because no config matched them. */
+  hiddenVfs: string[];
+  /**
+   * Every match after the first for a VF. Where winner and loser are configs of one
+   * filter, that is first-match-wins by design (e.g. a catch-all last config), not a conflict.
+   */
+  losses: VfLoss[];
+  /** Filters that lost VFs to other filters, in precedence order. */
+  conflicts: FilterConflict[];
+  /** Configs of applied filters that matched no VF on this node. */
+  unmatchedConfigs: ConfigRef[];
+  /** Selecting filters that failed validation: they keep the node but publish nothing. */
+  rejected: RejectedFilter[];
+}
+
+/**
+ * How SriovResourceFilters shape one node's published VFs.
+ *
+ * - A filter selects the node when every label of its nodeSelector matches; an empty or
+ *   absent selector selects every node.
+ * - No filter selects the node: every VF is published, without `resourceName`, so the
+ *   default DeviceClass works out of the box.
+ * - One or more filters select it: exactly the VFs some config matches are published, each
+ *   with that config's `resourceName`; the rest are hidden.
+ * - Precedence: filters ordered by namespace, then name; within a filter, configs in order.
+ *   The first config that matches a VF takes it. Every later match is reported in `losses`,
+ *   and a filter that lost VFs to other filters in `conflicts`: never "ignore everything",
+ *   never dependent on the order the filters arrive in.
+ * - Matching (see `compileResourceFilter`): within a resource filter every non-empty field
+ *   must match (AND), values within a field are ORed, a config matches when any of its
+ *   resource filters does (OR), and a resource filter with no fields matches every VF.
+ * - A selecting filter that fails `validateFilterSpec` still selects the node but takes no
+ *   VFs: failing closed never exposes VFs an operator meant to restrict.
+ */
+export function applyResourceFilters(input: NodeFilterInput): NodeFilterResult {
+  const selecting = input.filters
+    .filter((filter) => nodeSelectorMatches(filter.spec.nodeSelector, input.nodeLabels))
+    // One ref object per filter: losses tell same-filter overlaps apart by identity.
+    .map((filter) => ({ spec: filter.spec, ref: filterRef(filter) }))
+    .sort((a, b) => byPrecedence(a.ref, b.ref));
+  if (selecting.length === 0) return unfiltered(input.devices);
+
+  const claims = new Map<VfDevice, ConfigRef>();
+  const losses: VfLoss[] = [];
+  const unmatchedConfigs: ConfigRef[] = [];
+  const rejected: RejectedFilter[] = [];
+  for (const { spec, ref } of selecting) {
+    const problems = validateFilterSpec(spec);
+    if (problems.length > 0) {
+      rejected.push({ filter: ref, problems });
+      continue;
+    }
+    spec.configs.forEach((config, configIndex) => {
+      const configRef = { filter: ref, configIndex, resourceName: config.resourceName };
+      const matched = claimMatches(compileConfig(config), configRef, input.devices, claims);
+      losses.push(...matched.losses);
+      if (!matched.any) unmatchedConfigs.push(configRef);
+    });
+  }
+  return {
+    devices: input.devices.flatMap((device) => {
+      const claim = claims.get(device);
+      return claim === undefined ? [] : [{ ...device, resourceName: claim.resourceName }];
+    }),
+    selectedBy: selecting.map(({ ref }) => ref),
+    hiddenVfs: input.devices.filter((d) => !claims.has(d)).map((d) => d.vf.pciAddress),
+    losses,
+    conflicts: conflictsOf(losses),
+    unmatchedConfigs,
+    rejected,
+  };
+}
+
+/** Gives the config every VF it matches that no earlier config took. */
+function claimMatches(
+  matches: VfPredicate,
+  config: ConfigRef,
+  devices: readonly VfDevice[],
+  claims: Map<VfDevice, ConfigRef>,
+): { any: boolean; losses: VfLoss[] } {
+  let any = false;
+  const losses: VfLoss[] = [];
+  for (const device of devices) {
+    if (!matches(device)) continue;
+    any = true;
+    const winner = claims.get(device);
+    if (winner === undefined) claims.set(device, config);
+    else losses.push({ pciAddress: device.vf.pciAddress, winner, loser: config });
+  }
+  return { any, losses };
+}
+
+function unfiltered(devices: readonly VfDevice[]): NodeFilterResult {
+  return {
+    devices: devices.map(withoutResourceName),
+    selectedBy: [],
+    hiddenVfs: [],
+    losses: [],
+    conflicts: [],
+    unmatchedConfigs: [],
+    rejected: [],
+  };
+}
+
+function withoutResourceName(device: VfDevice): VfDevice {
+  const copy = { ...device };
+  delete copy.resourceName;
+  return copy;
+}
+
+/** Losses between different filters, grouped by the losing filter (already in precedence order). */
+function conflictsOf(losses: readonly VfLoss[]): FilterConflict[] {
+  const byLoser = new Map<string, FilterConflict>();
+  for (const { pciAddress, winner, loser } of losses) {
+    if (winner.filter === loser.filter) continue;
+    const key = formatFilterRef(loser.filter);
+    let conflict = byLoser.get(key);
+    if (conflict === undefined) {
+      conflict = { filter: loser.filter, losesTo: [], lostVfs: [] };
+      byLoser.set(key, conflict);
+    }
+    if (!conflict.losesTo.includes(winner.filter)) conflict.losesTo.push(winner.filter);
+    if (!conflict.lostVfs.includes(pciAddress)) conflict.lostVfs.push(pciAddress);
+  }
+  return [...byLoser.values()].map((conflict) => ({
+    ...conflict,
+    losesTo: [...conflict.losesTo].sort(byPrecedence),
+    lostVfs: [...conflict.lostVfs].sort(),
+  }));
+}
+
+/** Every label of the selector must be on the node with the same value; empty selects all. */
+export function nodeSelectorMatches(
+  selector: Readonly<Record<string, string>> | undefined,
+  labels: Readonly<Record<string, string>>,
+): boolean {
+  return Object.entries(selector ?? {}).every(
+    ([key, value]) => Object.hasOwn(labels, key) && labels[key] === value,
+  );
+}
+
+/** `namespace/name`, as operators write it. */
+export function formatFilterRef(ref: FilterRef): string {
+  return `${ref.namespace}/${ref.name}`;
+}
+
+function filterRef(filter: FilterObject): FilterRef {
+  const { namespace, name, generation } = filter.metadata;
+  return generation === undefined ? { namespace, name } : { namespace, name, generation };
+}
+
+/** Namespace, then name, by character code: the same on every node whatever the locale. */
+function byPrecedence(a: FilterRef, b: FilterRef): number {
+  return compare(a.namespace, b.namespace) || compare(a.name, b.name);
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

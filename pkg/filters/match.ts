@@ -1,0 +1,54 @@
+import type { ResourceConfig, ResourceFilter } from "../../api/v1alpha1/sriov-resource-filter.js";
+import type { VfDevice } from "../devices/model.js";
+import { parsePfSelector, pfSelectorMatches, type PfSelector } from "./pf-selector.js";
+
+export type VfPredicate = (device: VfDevice) => boolean;
+
+/** Builds the predicate of one field from its values; the values are ORed. */
+type FieldMatcher = (values: readonly string[]) => VfPredicate;
+
+const lower = (text: string) => text.toLowerCase();
+
+function oneOf(values: readonly string[], read: (device: VfDevice) => string): VfPredicate {
+  const wanted = new Set(values.map(lower));
+  return (device) => wanted.has(lower(read(device)));
+}
+
+/** One matcher per ResourceFilter field; the `satisfies` makes a new API field a compile error here. */
+const FIELD_MATCHERS = {
+  vendors: (values) => oneOf(values, (device) => device.pf.vfVendor),
+  devices: (values) => oneOf(values, (device) => device.pf.vfDeviceID),
+  pfNames: (values) => {
+    // Malformed entries match nothing; validateFilterSpec reports them.
+    const selectors = values
+      .map(parsePfSelector)
+      .flatMap((parsed): PfSelector[] => ("selector" in parsed ? [parsed.selector] : []));
+    return (device) =>
+      selectors.some((selector) => pfSelectorMatches(selector, device.pf.netdev, device.vf.vfID));
+  },
+  pciAddresses: (values) => oneOf(values, (device) => device.vf.pciAddress),
+  rootDevices: (values) => oneOf(values, (device) => device.pf.pciAddress),
+  numaNodes: (values) => {
+    const wanted = new Set(values.map(Number));
+    return (device) => wanted.has(device.pf.numaNode);
+  },
+  drivers: (values) => {
+    const wanted = new Set(values);
+    return (device) => wanted.has(device.vf.driver);
+  },
+} satisfies Record<keyof ResourceFilter, FieldMatcher>;
+
+/** Every field that is set and non-empty must match (AND); a filter without such fields matches every VF. */
+export function compileResourceFilter(filter: ResourceFilter): VfPredicate {
+  const predicates = (Object.keys(FIELD_MATCHERS) as (keyof ResourceFilter)[]).flatMap((field) => {
+    const values = filter[field];
+    return values === undefined || values.length === 0 ? [] : [FIELD_MATCHERS[field](values)];
+  });
+  return (device) => predicates.every((predicate) => predicate(device));
+}
+
+/** A config matches a VF when any of its resource filters does (OR). */
+export function compileConfig(config: ResourceConfig): VfPredicate {
+  const filters = config.resourceFilters.map(compileResourceFilter);
+  return (device) => filters.some((matches) => matches(device));
+}

@@ -1,0 +1,156 @@
+import type { Logger } from "pino";
+import { decodeSriovResourceFilter } from "../../api/v1alpha1/sriov-resource-filter.js";
+import { selectDevices } from "../devices/model.js";
+import {
+  applyResourceFilters,
+  formatFilterRef,
+  type FilterObject,
+  type NodeFilterResult,
+} from "../filters/apply.js";
+import { discoverHost, type HostInventory } from "../host/discovery.js";
+import type { HostPaths } from "../host/paths.js";
+import { Rediscovery } from "../host/rediscovery.js";
+import type { KubeClient, KubeObject } from "../kube/client.js";
+import { ListWatch } from "../kube/list-watch.js";
+import { SlicePublisher } from "../kube/slice-publisher.js";
+
+export interface NodePublisherOptions {
+  paths: HostPaths;
+  driverName: string;
+  nodeName: string;
+  /** Namespace whose SriovResourceFilters apply; filters elsewhere are ignored. */
+  filterNamespace: string;
+  publishHostUsedVfs: boolean;
+  rediscoveryIntervalMs: number;
+  logger: Logger;
+}
+
+/**
+ * What this node publishes, kept current: the host's VFs (rediscovered on an interval and
+ * on demand), shaped by the SriovResourceFilters that select this node (watched, with the
+ * node's labels), rendered and written as ResourceSlices. Any change on any side
+ * re-publishes at once.
+ */
+export class NodeDevicePublisher {
+  private readonly rediscovery: Rediscovery;
+  private readonly filters: ListWatch;
+  private readonly node: ListWatch;
+  readonly slices: SlicePublisher;
+  private inventory: HostInventory | undefined;
+  /** The last filter outcome, for logs and metrics. */
+  lastResult: NodeFilterResult | undefined;
+
+  constructor(
+    client: KubeClient,
+    private readonly options: NodePublisherOptions,
+  ) {
+    const { logger } = options;
+    this.slices = new SlicePublisher(client, {
+      driverName: options.driverName,
+      nodeName: options.nodeName,
+      logger,
+    });
+    this.rediscovery = new Rediscovery(() => discoverHost(options.paths), {
+      intervalMs: options.rediscoveryIntervalMs,
+      logger,
+      onChange: (inventory) => {
+        for (const warning of inventory.warnings) logger.warn(warning, "skipped host data");
+        this.inventory = inventory;
+        this.recompute();
+      },
+    });
+    this.filters = new ListWatch(client, {
+      path: `/apis/sriovnetwork.openshift.io/v1alpha1/namespaces/${options.filterNamespace}/sriovresourcefilters`,
+      logger,
+      onChange: () => this.recompute(),
+    });
+    this.node = new ListWatch(client, {
+      path: "/api/v1/nodes",
+      fieldSelector: `metadata.name=${options.nodeName}`,
+      logger,
+      onChange: () => this.recompute(),
+    });
+  }
+
+  start(): void {
+    this.slices.start();
+    this.filters.start();
+    this.node.start();
+    this.rediscovery.start();
+  }
+
+  /** Looks at the host again now, e.g. after a prepare changed a VF's driver. */
+  rediscover(): void {
+    this.rediscovery.check();
+  }
+
+  async stop(): Promise<void> {
+    this.rediscovery.stop();
+    await Promise.all([this.filters.stop(), this.node.stop(), this.slices.stop()]);
+  }
+
+  private recompute(): void {
+    if (!this.inventory || !this.filters.hasSynced || !this.node.hasSynced) return;
+    const { logger } = this.options;
+    const selection = selectDevices(this.inventory, this.options.publishHostUsedVfs);
+    if (selection.hostUsed.length > 0) {
+      logger.info(
+        { vfs: selection.hostUsed.map((device) => device.vf.pciAddress) },
+        "withholding VFs the host uses (--publish-host-used-vfs to publish them)",
+      );
+    }
+    const node = [...this.node.items.values()][0];
+    const result = applyResourceFilters({
+      nodeLabels: node?.metadata?.labels ?? {},
+      devices: selection.devices,
+      filters: this.decodedFilters(),
+    });
+    this.lastResult = result;
+    for (const conflict of result.conflicts) {
+      logger.warn(
+        {
+          filter: formatFilterRef(conflict.filter),
+          losesTo: conflict.losesTo.map(formatFilterRef),
+          vfs: conflict.lostVfs,
+        },
+        "SriovResourceFilter lost VFs to filters that take precedence",
+      );
+    }
+    for (const rejected of result.rejected) {
+      logger.error(
+        { filter: formatFilterRef(rejected.filter), problems: rejected.problems },
+        "invalid SriovResourceFilter takes no VFs",
+      );
+    }
+    void this.slices.publish(result.devices);
+  }
+
+  private decodedFilters(): FilterObject[] {
+    const decoded: FilterObject[] = [];
+    for (const object of this.filters.items.values()) {
+      try {
+        const filter = decodeSriovResourceFilter(object);
+        decoded.push({
+          metadata: {
+            namespace: filter.metadata.namespace ?? this.options.filterNamespace,
+            name: filter.metadata.name ?? "",
+            ...(filter.metadata.generation === undefined
+              ? {}
+              : { generation: filter.metadata.generation }),
+          },
+          spec: filter.spec,
+        });
+      } catch (error) {
+        this.options.logger.error(
+          { filter: describe(object), err: error },
+          "cannot read SriovResourceFilter; ignoring it",
+        );
+      }
+    }
+    return decoded;
+  }
+}
+
+function describe(object: KubeObject): string {
+  return `${object.metadata?.namespace ?? ""}/${object.metadata?.name ?? ""}`;
+}
