@@ -34,7 +34,9 @@ export default function setup(project: TestProject): (() => void) | undefined {
   if (up.status !== 0) {
     throw new Error(`hack/control-plane.sh up failed (exit ${up.status}); logs in ${state}/logs`);
   }
-  const { kubeconfig } = JSON.parse(fs.readFileSync(path.join(state, "env.json"), "utf8")) as { kubeconfig: string };
+  const { kubeconfig } = JSON.parse(fs.readFileSync(path.join(state, "env.json"), "utf8")) as {
+    kubeconfig: string;
+  };
   project.provide("kubeconfig", kubeconfig);
   return () => {
     spawnSync("bash", [path.join(repoRoot, "hack/control-plane.sh"), "down", "--keep-logs"], {

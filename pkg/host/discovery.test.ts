@@ -1,0 +1,183 @@
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { buildEmulatedHost, builtinProfiles, type HostProfile } from "../emulator/index.js";
+import {
+  discoverHost,
+  ipv4RouteDevices,
+  ipv6AddressDevices,
+  ipv6RouteDevices,
+} from "./discovery.js";
+import { HostPaths } from "./paths.js";
+
+describe("discoverHost on emulated hosts", () => {
+  let root: string;
+  beforeEach(() => {
+    root = fs.mkdtempSync(path.join(os.tmpdir(), "discovery-"));
+  });
+  afterEach(() => fs.rmSync(root, { recursive: true, force: true }), 60_000);
+
+  const build = async (profile: HostProfile) =>
+    (await buildEmulatedHost({ root, profile })).inventory;
+
+  it.each(Object.keys(builtinProfiles) as (keyof typeof builtinProfiles)[])(
+    "finds exactly what the %s profile's kernel shows",
+    async (name) => {
+      const expected = await build(builtinProfiles[name]);
+      const found = discoverHost(new HostPaths({ root }));
+      expect(found.warnings).toEqual([]);
+      const byAddress = (a: { pciAddress: string }, b: { pciAddress: string }) =>
+        a.pciAddress < b.pciAddress ? -1 : 1;
+      expect(found.pfs).toEqual([...expected.pfs].sort(byAddress));
+      expect(found.hostUsedNetdevs).toEqual(expected.hostUsedNetdevs);
+    },
+    60_000, // `scale` writes 2,048 VFs' worth of sysfs
+  );
+
+  it("ignores non-SR-IOV NICs and SR-IOV devices that are not network controllers", async () => {
+    await build(builtinProfiles.x710);
+    const paths = new HostPaths({ root });
+    fs.writeFileSync(path.join(paths.pciDevice("0000:3b:00.1"), "class"), "0x010802\n"); // NVMe
+    const found = discoverHost(paths);
+    expect(found.pfs.map((pf) => pf.pciAddress)).toEqual(["0000:3b:00.0"]);
+  });
+
+  it("fails with a clear error when the root has no PCI bus at all", () => {
+    expect(() => discoverHost(new HostPaths({ root }))).toThrow(
+      /no PCI devices directory .* --host-root/,
+    );
+  });
+
+  describe("skips bad host data with a warning that names the path", () => {
+    const corrupt = async (damage: (paths: HostPaths) => string) => {
+      await build(builtinProfiles.x710);
+      const paths = new HostPaths({ root });
+      const damaged = damage(paths);
+      const found = discoverHost(paths);
+      return { found, damaged };
+    };
+
+    it("garbage in a PF's numa_node skips that PF only", async () => {
+      const { found, damaged } = await corrupt((paths) => {
+        const file = path.join(paths.pciDevice("0000:3b:00.0"), "numa_node");
+        fs.writeFileSync(file, "banana\n");
+        return file;
+      });
+      expect(found.pfs.map((pf) => pf.pciAddress)).toEqual(["0000:3b:00.1"]);
+      expect(found.warnings).toEqual([{ path: damaged, message: '"banana" is not a number' }]);
+    });
+
+    it("a missing vendor file skips that PF", async () => {
+      const { found, damaged } = await corrupt((paths) => {
+        const file = path.join(paths.pciDevice("0000:3b:00.1"), "vendor");
+        fs.rmSync(file);
+        return file;
+      });
+      expect(found.pfs.map((pf) => pf.pciAddress)).toEqual(["0000:3b:00.0"]);
+      expect(found.warnings).toEqual([{ path: damaged, message: "file is missing" }]);
+    });
+
+    it("a dangling virtfn link skips that VF only", async () => {
+      const { found } = await corrupt((paths) => {
+        const link = path.join(paths.pciDevice("0000:3b:00.0"), "virtfn3");
+        fs.rmSync(link);
+        fs.symlinkSync("../0000:3b:1f.7", link);
+        return link;
+      });
+      const pf = found.pfs.find((p) => p.pciAddress === "0000:3b:00.0")!;
+      expect(pf.vfs.map((vf) => vf.vfID)).toEqual([0, 1, 2, 4, 5, 6, 7]);
+      expect(found.warnings).toHaveLength(1);
+      expect(found.warnings[0]!.path).toMatch(/0000:3b:00\.0\/virtfn3$/);
+      expect(found.warnings[0]!.message).toMatch(/dangling link/);
+    });
+
+    it("a virtfn link that names no PCI address skips that VF", async () => {
+      const { found } = await corrupt((paths) => {
+        const link = path.join(paths.pciDevice("0000:3b:00.0"), "virtfn0");
+        fs.rmSync(link);
+        fs.symlinkSync("../not-a-device", link);
+        return link;
+      });
+      expect(found.pfs[0]!.vfs.map((vf) => vf.vfID)).not.toContain(0);
+      expect(found.warnings[0]!.message).toMatch(/does not name a VF PCI address/);
+    });
+
+    it("a garbage iommu_group link skips that VF", async () => {
+      const { found } = await corrupt((paths) => {
+        const link = path.join(paths.pciDevice("0000:3b:02.1"), "iommu_group");
+        fs.rmSync(link);
+        fs.symlinkSync("../../../../kernel/iommu_groups/xx", link);
+        return link;
+      });
+      expect(found.pfs[0]!.vfs.map((vf) => vf.pciAddress)).not.toContain("0000:3b:02.1");
+      expect(found.warnings[0]!.message).toMatch(/"xx" is not a group number/);
+    });
+
+    it("a PF whose directory cannot be listed is skipped", async () => {
+      const { found } = await corrupt((paths) => {
+        // Replace the PF's device directory link with one to a file: nothing below it reads.
+        const link = paths.pciDevice("0000:3b:00.1");
+        const target = fs.readlinkSync(link);
+        fs.rmSync(link);
+        fs.symlinkSync(`${target}/vendor`, link);
+        return link;
+      });
+      expect(found.pfs.map((pf) => pf.pciAddress)).toEqual(["0000:3b:00.0"]);
+    });
+
+    it("missing /proc/net is a warning, not a failure", async () => {
+      const { found } = await corrupt((paths) => {
+        fs.rmSync(paths.procNet, { recursive: true, force: true });
+        return paths.procNet;
+      });
+      expect(found.pfs).toHaveLength(2);
+      expect(found.hostUsedNetdevs).toEqual([]);
+      expect(found.warnings.map((w) => w.message)).toEqual(
+        Array(3).fill("missing: cannot tell which VFs the host uses"),
+      );
+    });
+  });
+
+  it("sees VF count changes on the next look (rediscovery without restart)", async () => {
+    await build(builtinProfiles.x710);
+    const paths = new HostPaths({ root });
+    const before = discoverHost(paths);
+    const pf = path.join(paths.pciDevice("0000:3b:00.0"));
+    fs.rmSync(path.join(pf, "virtfn7"));
+    const after = discoverHost(paths);
+    expect(after.pfs[0]!.vfs).toHaveLength(before.pfs[0]!.vfs.length - 1);
+  });
+});
+
+describe("host-used netdev parsing of /proc/net", () => {
+  it("reads IPv4 route devices after the header", () => {
+    const text = [
+      "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT",
+      "eth0\t00000000\t0100000A\t0003\t0\t0\t0\t00000000\t0\t0\t0",
+      "ens1f1v7\t00121298\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0",
+    ].join("\n");
+    expect(ipv4RouteDevices(text)).toEqual(["eth0", "ens1f1v7"]);
+  });
+
+  it("ignores link-local and host-scope IPv6 addresses", () => {
+    const text = [
+      "fe800000000000000000000000000001 03 40 20 80 ens1f0v0",
+      "00000000000000000000000000000001 01 80 10 80 lo",
+      "20010002000000000000000000000001 04 40 00 80 ens1f1v7",
+    ].join("\n");
+    expect(ipv6AddressDevices(text)).toEqual(["ens1f1v7"]);
+  });
+
+  it("ignores link-local, multicast and loopback IPv6 routes", () => {
+    const row = (dest: string, dev: string) =>
+      `${dest} 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001 ${dev}`;
+    const text = [
+      row("fe800000000000000000000000000000", "ens1f0v0"),
+      row("ff000000000000000000000000000000", "ens1f0v0"),
+      row("00000000000000000000000000000001", "lo"),
+      row("20010002000000000000000000000000", "ens1f1v7"),
+    ].join("\n");
+    expect(ipv6RouteDevices(text)).toEqual(["ens1f1v7"]);
+  });
+});

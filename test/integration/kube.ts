@@ -1,0 +1,117 @@
+import fs from "node:fs";
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { inject } from "vitest";
+import { parse } from "yaml";
+import { KubeClient, isNotFound, type KubeObject } from "../../pkg/kube/client.js";
+
+export const repoRoot = path.resolve(import.meta.dirname, "../..");
+
+export function testClient(): KubeClient {
+  return KubeClient.load(inject("kubeconfig"));
+}
+
+/** A short random suffix so tests sharing one control plane never collide. */
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs = 20_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ""}`,
+      );
+    }
+    await sleep(100);
+  }
+}
+
+/**
+ * A Node as a plain API object. With no kubelet to report status, we set what the
+ * scheduler needs: allocatable pods, and Ready so the node lifecycle controller does not taint it.
+ */
+export async function createReadyNode(
+  client: KubeClient,
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<KubeObject> {
+  const node = await client.request<KubeObject>({
+    method: "POST",
+    path: "/api/v1/nodes",
+    body: {
+      apiVersion: "v1",
+      kind: "Node",
+      metadata: { name, labels: { "kubernetes.io/hostname": name, ...labels } },
+    },
+  });
+  const now = new Date().toISOString().replace(/\.\d+Z$/, "Z");
+  const resources = { cpu: "8", memory: "16Gi", pods: "110" };
+  await client.request({
+    method: "PATCH",
+    path: `/api/v1/nodes/${name}/status`,
+    contentType: "application/merge-patch+json",
+    body: {
+      status: {
+        capacity: resources,
+        allocatable: resources,
+        conditions: [
+          {
+            type: "Ready",
+            status: "True",
+            reason: "KubeletReady",
+            message: "test node",
+            lastHeartbeatTime: now,
+            lastTransitionTime: now,
+          },
+        ],
+      },
+    },
+  });
+  return node;
+}
+
+export async function deleteIgnoringMissing(client: KubeClient, objectPath: string): Promise<void> {
+  try {
+    await client.request({ method: "DELETE", path: objectPath, query: { gracePeriodSeconds: 0 } });
+  } catch (error) {
+    if (!isNotFound(error)) throw error;
+  }
+}
+
+export async function createNamespace(client: KubeClient, name: string): Promise<void> {
+  await client.request({
+    method: "POST",
+    path: "/api/v1/namespaces",
+    body: { apiVersion: "v1", kind: "Namespace", metadata: { name } },
+  });
+}
+
+/** Creates an object unless one of that name exists (cluster-wide fixtures such as the DeviceClass). */
+export async function createIfMissing(
+  client: KubeClient,
+  collectionPath: string,
+  object: KubeObject,
+): Promise<void> {
+  try {
+    await client.request({ method: "POST", path: collectionPath, body: object });
+  } catch (error) {
+    if (!(error instanceof Error && "status" in error && error.status === 409)) throw error;
+  }
+}
+
+export function loadManifest(relativePath: string): KubeObject {
+  return parse(fs.readFileSync(path.join(repoRoot, relativePath), "utf8")) as KubeObject;
+}
