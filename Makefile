@@ -7,7 +7,7 @@ export PATH := $(NODE_BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 CLI := node dist/cmd/dra-driver-sriov/main.js
 DEMO_ROOT ?= /tmp/dra-sriov-demo
 
-.PHONY: all deps build generate lint format typecheck test test-unit test-integration bench demo clean
+.PHONY: all deps build k8s-binaries generate lint format typecheck test test-unit test-integration bench demo clean
 
 all: build
 
@@ -38,7 +38,12 @@ format: deps
 test-unit: deps
 	vitest run --project unit
 
-test-integration: build
+# The real control plane the integration tests run against, built once into a cache
+# outside the repo (minutes on a fresh machine, nothing after).
+k8s-binaries:
+	bash hack/build-k8s.sh >/dev/null
+
+test-integration: build k8s-binaries
 	vitest run --project integration
 
 # Everything CI runs.
@@ -49,7 +54,10 @@ bench: build
 
 demo: build
 	$(CLI) emulate --host-root $(DEMO_ROOT) --profile x710
+	@echo; echo "== The node's VF inventory"; echo
 	$(CLI) discover --host-root $(DEMO_ROOT) --node-name demo-node -o table
+	@echo; echo "== Its ResourceSlices"; echo
+	$(CLI) discover --host-root $(DEMO_ROOT) --node-name demo-node -o yaml
 
 clean:
 	rm -rf dist coverage

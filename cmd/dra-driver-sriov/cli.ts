@@ -1,9 +1,10 @@
 import { formatFlagHelp, parseFlags, UsageError, type FlagSpecs } from "../../pkg/flags/flags.js";
 import type { Command } from "./commands/command.js";
 import { discoverCommand } from "./commands/discover.js";
+import { emulateCommand } from "./commands/emulate.js";
 
 // Each command is typed by its own flags; the list only needs what they share.
-const commands: Command<FlagSpecs>[] = [discoverCommand as unknown as Command<FlagSpecs>];
+const commands = [discoverCommand, emulateCommand] as unknown as Command<FlagSpecs>[];
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
