@@ -82,8 +82,12 @@ export function discoverHost(paths: HostPaths): HostInventory {
   for (const address of addresses.sort()) {
     const dir = path.join(paths.pciDevices, address);
     try {
-      const totalVfs = readAttribute(path.join(dir, "sriov_totalvfs"));
-      if (totalVfs === undefined) continue; // not an SR-IOV physical function
+      // Most PCI devices (VFs included) are no PF: test with access(2) rather than a read
+      // that fails, since each failed read builds an exception and discovery visits every device.
+      const totalVfsFile = path.join(dir, "sriov_totalvfs");
+      if (!fs.existsSync(totalVfsFile)) continue;
+      const totalVfs = readAttribute(totalVfsFile);
+      if (totalVfs === undefined) continue;
       if (!NETWORK_CLASS.test(readAttribute(path.join(dir, "class")) ?? "")) continue;
       pfs.push(readPf(paths, address, dir, totalVfs, warnings));
     } catch (error) {
