@@ -28,6 +28,7 @@ const sample: DiscoverySample = {
   totalMs: [],
   devices: 0,
   slices: 0,
+  firstPassRssKb: 0,
   maxRssKb: 0,
 };
 for (let i = 0; i < iterations; i++) {
