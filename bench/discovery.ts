@@ -39,7 +39,8 @@ export async function main(): Promise<void> {
           "render median ms",
           "total median ms",
           "total p95 ms",
-          "peak RSS MB",
+          "RSS after 1 pass MB",
+          `RSS after ${ITERATIONS} passes MB`,
         ],
         runs.map(({ label, sample }) => [
           label,
