@@ -5,7 +5,7 @@ import type {
   SriovResourceFilterSpec,
   SriovResourceFilterStatus,
 } from "../../api/v1alpha1/sriov-resource-filter.js";
-import { FilterStatusController } from "../../pkg/controller/controller.js";
+import { DEFAULT_LEASE_NAME, FilterStatusController } from "../../pkg/controller/controller.js";
 import { formatMicroTime } from "../../pkg/controller/leader-election.js";
 import type { VfDevice } from "../../pkg/devices/model.js";
 import { KubeApiError, type KubeClient, type KubeObject } from "../../pkg/kube/client.js";
@@ -118,7 +118,7 @@ describe("SriovResourceFilter status controller", () => {
       namespace,
       driverName: DRIVER,
       identity: extra.identity ?? "controller-0",
-      logger: logger.child({ identity: extra.identity }),
+      logger: logger.child({ replica: extra.identity }),
       leaderElection: extra.leaderElection ?? false,
       leaseDurationSeconds: 3,
       leaseRetryPeriodMs: 200,
@@ -266,6 +266,51 @@ describe("SriovResourceFilter status controller", () => {
     expect(cleared.status?.devicesExposed).toEqual([{ resourceName: "rest", count: 16 }]);
   });
 
+  it("follows Nodes and ResourceSlices as they change", async () => {
+    const namespace = await newNamespace();
+    const nodeName = uniqueName("ctl-node");
+    const zone = uniqueName("zone");
+    await client.request({
+      method: "POST",
+      path: "/api/v1/nodes",
+      body: {
+        apiVersion: "v1",
+        kind: "Node",
+        metadata: { name: nodeName, labels: { [RUN_LABEL]: RUN, zone } },
+      },
+    });
+    await createFilter(namespace, "zoned", {
+      nodeSelector: { [RUN_LABEL]: RUN, zone },
+      configs: [{ resourceName: "z", resourceFilters: [{}] }],
+    });
+    startController(namespace);
+    await statusOf(namespace, "zoned", (filter) => {
+      expect(filter.status?.matchedNodes).toBe(1);
+      expect(filter.status?.devicesExposed).toEqual([{ resourceName: "z", count: 0 }]);
+    });
+
+    const [slice] = renderSlices(EIGHT_VFS.slice(0, 3), {
+      driverName: DRIVER,
+      nodeName,
+      generation: 1,
+    });
+    await client.request({ method: "POST", path: SLICES, body: slice });
+    await statusOf(namespace, "zoned", (filter) => {
+      expect(filter.status?.devicesExposed).toEqual([{ resourceName: "z", count: 3 }]);
+    });
+
+    await client.request({
+      method: "PATCH",
+      path: `/api/v1/nodes/${nodeName}`,
+      contentType: "application/merge-patch+json",
+      body: { metadata: { labels: { zone: "elsewhere" } } },
+    });
+    await statusOf(namespace, "zoned", (filter) => {
+      expect(filter.status?.matchedNodes).toBe(0);
+      expect(filter.status?.devicesExposed).toEqual([{ resourceName: "z", count: 0 }]);
+    });
+  });
+
   it("writes a status once and then leaves it alone while nothing changes", async () => {
     const namespace = await newNamespace();
     await createFilter(namespace, "steady", filterSpec([["x"]]));
@@ -314,7 +359,7 @@ describe("SriovResourceFilter status controller", () => {
       body: {
         apiVersion: "coordination.k8s.io/v1",
         kind: "Lease",
-        metadata: { name: "dra-driver-sriov-controller" },
+        metadata: { name: DEFAULT_LEASE_NAME },
         spec: {
           holderIdentity: "crashed-pod",
           leaseDurationSeconds: 3,
@@ -334,7 +379,7 @@ describe("SriovResourceFilter status controller", () => {
   async function leaseHolder(namespace: string): Promise<string | undefined> {
     const lease = await client.request<{ spec?: { holderIdentity?: string } }>({
       method: "GET",
-      path: `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases/dra-driver-sriov-controller`,
+      path: `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases/${DEFAULT_LEASE_NAME}`,
     });
     return lease.spec?.holderIdentity;
   }

@@ -1,0 +1,216 @@
+import type { VfDevice } from "../devices/model.js";
+import type { EswitchMode, LinkType } from "../host/discovery.js";
+import type { KubeObject } from "../kube/client.js";
+
+/** A published device the controller could not read back; it is left out of conflict checks. */
+export interface UnreadableDevice {
+  slice: string;
+  device: string;
+  problem: string;
+}
+
+export interface PublishedDevices {
+  /** Node name → the VFs its pool publishes. */
+  byNode: Map<string, VfDevice[]>;
+  unreadable: UnreadableDevice[];
+}
+
+/** The part of a ResourceSlice read here; everything is checked, since it comes off the wire. */
+interface SliceFields {
+  name: string;
+  driver: string;
+  nodeName: string;
+  poolName: string;
+  generation: number;
+  devices: { name: string; attributes: Record<string, unknown> }[];
+}
+
+const KUBERNETES = "resource.kubernetes.io";
+const LINK_TYPES: readonly LinkType[] = ["ethernet", "infiniband", "unknown"];
+const ESWITCH_MODES: readonly EswitchMode[] = ["legacy", "switchdev"];
+
+/**
+ * The VFs each node publishes, read back from the driver's ResourceSlices. Only the newest
+ * generation of each pool counts: during a pool update, slices of the old generation may
+ * still be listed, and consumers must never mix the two.
+ */
+export function publishedDevicesByNode(
+  slices: Iterable<KubeObject>,
+  driverName: string,
+): PublishedDevices {
+  const newestByPool = new Map<string, SliceFields[]>();
+  for (const object of slices) {
+    const slice = sliceFields(object);
+    if (slice === undefined || slice.driver !== driverName) continue;
+    const pool = `${slice.nodeName}/${slice.poolName}`;
+    const kept = newestByPool.get(pool);
+    const keptGeneration = kept?.[0]?.generation ?? -1;
+    if (kept === undefined || slice.generation > keptGeneration) newestByPool.set(pool, [slice]);
+    else if (slice.generation === keptGeneration) kept.push(slice);
+  }
+  const result: PublishedDevices = { byNode: new Map(), unreadable: [] };
+  for (const pool of newestByPool.values()) {
+    for (const slice of pool) {
+      let devices = result.byNode.get(slice.nodeName);
+      if (devices === undefined) {
+        devices = [];
+        result.byNode.set(slice.nodeName, devices);
+      }
+      for (const device of slice.devices) {
+        const read = vfDeviceFromAttributes(device.name, device.attributes, driverName);
+        if (typeof read === "string") {
+          result.unreadable.push({ slice: slice.name, device: device.name, problem: read });
+        } else devices.push(read);
+      }
+    }
+  }
+  return result;
+}
+
+/**
+ * Turns published attributes (see `deviceAttributes`) back into a VfDevice. Every field
+ * filter matching reads is required; the rest default when absent. PF fields a slice does
+ * not carry (vendor and driver of the PF, VF counts, VF netdev) are left empty: matching
+ * never reads them. Returns what is wrong as a string.
+ */
+export function vfDeviceFromAttributes(
+  name: string,
+  attributes: Readonly<Record<string, unknown>>,
+  driverName: string,
+): VfDevice | string {
+  const own = (attribute: string) => `${driverName}/${attribute}`;
+  const text = (key: string) => stringAttribute(attributes, key);
+  const missing: string[] = [];
+  const strings = readAll(
+    ["vendor", "deviceID", "pciAddress", "pfPciAddress", "driver"],
+    (attribute) => text(own(attribute)),
+    missing,
+  );
+  const ints = readAll(
+    ["vfID", "numaNode"],
+    (attribute) => intAttribute(attributes, own(attribute)),
+    missing,
+  );
+  if (strings === undefined || ints === undefined) {
+    return `missing or mistyped attributes: ${missing.map(own).join(", ")}`;
+  }
+  const linkType = text(own("linkType"));
+  const eswitchMode = text(own("EswitchMode"));
+  const device: VfDevice = {
+    name,
+    vf: {
+      pciAddress: strings.pciAddress,
+      vfID: ints.vfID,
+      driver: strings.driver,
+      iommuGroup: intAttribute(attributes, own("iommuGroup")),
+      netdev: undefined,
+    },
+    pf: {
+      pciAddress: strings.pfPciAddress,
+      netdev: text(own("PFName")),
+      vendor: "",
+      deviceID: text(own("pfDeviceID")) ?? "",
+      driver: "",
+      vfVendor: strings.vendor,
+      vfDeviceID: strings.deviceID,
+      numaNode: ints.numaNode,
+      pcieRoot: text(`${KUBERNETES}/pcieRoot`) ?? "",
+      linkType: LINK_TYPES.find((known) => known === linkType) ?? "unknown",
+      eswitchMode: ESWITCH_MODES.find((known) => known === eswitchMode) ?? "legacy",
+      rdmaCapable: boolAttribute(attributes, own("rdmaCapable")) ?? false,
+      totalVfs: 0,
+      numVfs: 0,
+    },
+  };
+  const resourceName = text(own("resourceName"));
+  if (resourceName !== undefined) device.resourceName = resourceName;
+  return device;
+}
+
+/** Every key read, or undefined with the missing ones appended to `missing`. */
+function readAll<K extends string, T>(
+  keys: readonly K[],
+  read: (key: K) => T | undefined,
+  missing: string[],
+): Record<K, T> | undefined {
+  const values = {} as Record<K, T>;
+  let complete = true;
+  for (const key of keys) {
+    const value = read(key);
+    if (value === undefined) {
+      missing.push(key);
+      complete = false;
+    } else values[key] = value;
+  }
+  return complete ? values : undefined;
+}
+
+/** The member of a typed attribute value (`{string: ...}`, `{int: ...}`, `{bool: ...}`). */
+function attributeMember(
+  attributes: Readonly<Record<string, unknown>>,
+  key: string,
+  type: "string" | "int" | "bool",
+): unknown {
+  const attribute = Object.hasOwn(attributes, key) ? attributes[key] : undefined;
+  return isRecord(attribute) ? attribute[type] : undefined;
+}
+
+function stringAttribute(
+  attributes: Readonly<Record<string, unknown>>,
+  key: string,
+): string | undefined {
+  const value = attributeMember(attributes, key, "string");
+  return typeof value === "string" ? value : undefined;
+}
+
+function intAttribute(
+  attributes: Readonly<Record<string, unknown>>,
+  key: string,
+): number | undefined {
+  const value = attributeMember(attributes, key, "int");
+  return typeof value === "number" && Number.isSafeInteger(value) ? value : undefined;
+}
+
+function boolAttribute(
+  attributes: Readonly<Record<string, unknown>>,
+  key: string,
+): boolean | undefined {
+  const value = attributeMember(attributes, key, "bool");
+  return typeof value === "boolean" ? value : undefined;
+}
+
+function sliceFields(object: KubeObject): SliceFields | undefined {
+  const spec: unknown = (object as { spec?: unknown }).spec;
+  if (!isRecord(spec) || !isRecord(spec["pool"])) return undefined;
+  const { driver, nodeName, devices } = spec;
+  const { name: poolName, generation } = spec["pool"];
+  if (
+    typeof driver !== "string" ||
+    typeof nodeName !== "string" ||
+    typeof poolName !== "string" ||
+    typeof generation !== "number"
+  ) {
+    return undefined;
+  }
+  return {
+    name: object.metadata?.name ?? "",
+    driver,
+    nodeName,
+    poolName,
+    generation,
+    devices: (Array.isArray(devices) ? devices : []).flatMap((device: unknown) =>
+      isRecord(device) && typeof device["name"] === "string"
+        ? [
+            {
+              name: device["name"],
+              attributes: isRecord(device["attributes"]) ? device["attributes"] : {},
+            },
+          ]
+        : [],
+    ),
+  };
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}

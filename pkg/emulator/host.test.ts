@@ -1,0 +1,255 @@
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { HostPaths } from "../host/paths.js";
+import type { BuildSummary } from "./host.js";
+import { MARKER_FILE, buildEmulatedHost, destroyEmulatedHost, resolveHostRoot } from "./host.js";
+import type { BuiltinProfileName } from "./profiles.js";
+import { builtinProfiles } from "./profiles.js";
+
+const isRoot = process.getuid?.() === 0;
+/** The scale profile has 2048 VFs; the machine may be busy. */
+const SCALE_TIMEOUT_MS = 120_000;
+const tempDirs: string[] = [];
+
+function tempDir(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "emulator-host-"));
+  tempDirs.push(dir);
+  return dir;
+}
+
+afterEach(() => {
+  for (const dir of tempDirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const read = (file: string) => fs.readFileSync(file, "utf8");
+const linkName = (link: string) => path.basename(fs.readlinkSync(link));
+
+/** Every entry below `dir`: relative path, and the link text for symlinks. */
+function walk(dir: string, prefix = ""): string[] {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const relative = path.join(prefix, entry.name);
+    const full = path.join(dir, entry.name);
+    if (entry.isSymbolicLink()) return [`${relative} -> ${fs.readlinkSync(full)}`];
+    if (entry.isDirectory()) return [`${relative}/`, ...walk(full, relative)];
+    return [relative];
+  });
+}
+
+describe.each(Object.keys(builtinProfiles) as BuiltinProfileName[])("builtin %s", (name) => {
+  const profile = builtinProfiles[name];
+  // One build per profile: the scale profile's 2048 VFs are ~50,000 files and links.
+  let parent: string;
+  let summary: BuildSummary;
+  beforeAll(async () => {
+    parent = fs.mkdtempSync(path.join(os.tmpdir(), "emulator-host-"));
+    summary = await buildEmulatedHost({ root: path.join(parent, "host"), profile });
+  }, SCALE_TIMEOUT_MS);
+  afterAll(() => fs.rmSync(parent, { recursive: true, force: true }), SCALE_TIMEOUT_MS);
+
+  it(
+    "builds a tree whose links lead where a kernel's would",
+    () => {
+      const paths = new HostPaths({ root: summary.root });
+      const devicesDir = paths.at("/sys/devices");
+      for (const pf of summary.inventory.pfs) {
+        const pfDir = fs.realpathSync(paths.pciDevice(pf.pciAddress));
+        expect(path.relative(devicesDir, pfDir).split(path.sep)[0]).toBe(pf.pcieRoot);
+        expect(linkName(path.join(pfDir, "driver"))).toBe(pf.driver);
+        expect(fs.realpathSync(path.join(pfDir, "driver"))).toBe(paths.pciDriver(pf.driver));
+        expect(read(path.join(pfDir, "sriov_numvfs"))).toBe(`${pf.numVfs}\n`);
+        expect(fs.realpathSync(paths.at(`/sys/class/net/${pf.netdev}`))).toBe(
+          path.join(pfDir, "net", pf.netdev),
+        );
+        // One comparison for all VFs: the scale profile has 2048.
+        const observed = pf.vfs.map((vf) => {
+          const vfDir = fs.realpathSync(paths.pciDevice(vf.pciAddress));
+          const resolve = (link: string) => fs.realpathSync(path.join(vfDir, link));
+          const group = path.join(paths.iommuGroups, String(vf.iommuGroup));
+          return {
+            // PF and VFs are siblings below the same root port.
+            parent: path.dirname(vfDir),
+            virtfn: fs.realpathSync(path.join(pfDir, `virtfn${vf.vfID}`)) === vfDir,
+            physfn: resolve("physfn"),
+            driver: resolve("driver"),
+            driverLink:
+              fs.realpathSync(path.join(paths.pciDriver(vf.driver), vf.pciAddress)) === vfDir,
+            iommuGroup: resolve("iommu_group"),
+            groupDevices: fs.readdirSync(path.join(group, "devices")),
+            groupLink: fs.realpathSync(path.join(group, "devices", vf.pciAddress)) === vfDir,
+            subsystem: resolve("subsystem"),
+            classNet:
+              vf.netdev &&
+              fs.realpathSync(paths.at(`/sys/class/net/${vf.netdev}`)) ===
+                resolve(`net/${vf.netdev}`),
+            netdevDevice: vf.netdev && linkName(path.join(vfDir, "net", vf.netdev, "device")),
+            hasNet: fs.existsSync(path.join(vfDir, "net")),
+            vfioNode: fs.existsSync(path.join(paths.devVfio, String(vf.iommuGroup))),
+          };
+        });
+        expect(observed).toEqual(
+          pf.vfs.map((vf) => ({
+            parent: path.dirname(pfDir),
+            virtfn: true,
+            physfn: pfDir,
+            driver: paths.pciDriver(vf.driver),
+            driverLink: true,
+            iommuGroup: path.join(paths.iommuGroups, String(vf.iommuGroup)),
+            groupDevices: [vf.pciAddress],
+            groupLink: true,
+            subsystem: paths.at("/sys/bus/pci"),
+            classNet: vf.netdev && true,
+            netdevDevice: vf.netdev && vf.pciAddress,
+            hasNet: vf.netdev !== undefined,
+            vfioNode: vf.driver === "vfio-pci",
+          })),
+        );
+      }
+      const other = profile.otherDevices[0]!;
+      const otherDir = paths.pciDevice(other.pciAddress);
+      expect(fs.existsSync(path.join(otherDir, "sriov_totalvfs"))).toBe(false);
+      expect(linkName(path.join(otherDir, "driver"))).toBe(other.driver);
+    },
+    SCALE_TIMEOUT_MS,
+  );
+
+  it(
+    "uses only relative links, so the tree still resolves after it moves",
+    () => {
+      const { root } = summary;
+      const links = walk(root).filter((entry) => entry.includes(" -> "));
+      expect(links.filter((link) => link.split(" -> ")[1]!.startsWith("/"))).toEqual([]);
+      const moved = `${root}-moved`;
+      fs.renameSync(root, moved);
+      const dangling = links
+        .map((link) => link.split(" -> ")[0]!)
+        .filter((link) => !fs.existsSync(path.join(moved, link)));
+      expect(dangling).toEqual([]);
+    },
+    SCALE_TIMEOUT_MS,
+  );
+});
+
+describe("tree contents", () => {
+  it("prints attributes as the kernel does", async () => {
+    const { root } = await buildEmulatedHost({ root: tempDir(), profile: builtinProfiles.x710 });
+    const device = (address: string, file: string) =>
+      read(path.join(root, "sys/bus/pci/devices", address, file));
+    expect(device("0000:3b:00.0", "vendor")).toBe("0x8086\n");
+    expect(device("0000:3b:00.0", "device")).toBe("0x1572\n");
+    expect(device("0000:3b:00.0", "class")).toBe("0x020000\n");
+    expect(device("0000:3b:00.0", "numa_node")).toBe("0\n");
+    expect(device("0000:3b:00.0", "sriov_totalvfs")).toBe("64\n");
+    expect(device("0000:3b:00.1", "sriov_offset")).toBe("79\n");
+    expect(device("0000:3b:00.0", "sriov_stride")).toBe("1\n");
+    expect(device("0000:3b:00.0", "sriov_vf_device")).toBe("154c\n");
+    expect(device("0000:3b:00.0", "net/ens1f0/compat/devlink/mode")).toBe("legacy\n");
+    expect(device("0000:3b:00.0", "net/ens1f0/type")).toBe("1\n");
+    expect(device("0000:3b:02.3", "device")).toBe("0x154c\n");
+    expect(device("0000:3b:02.3", "driver_override")).toBe("(null)\n");
+    expect(device("0000:3b:02.3", "net/ens1f0v3/address")).toBe("02:ed:00:00:3b:13\n");
+    expect(device("0000:3b:02.3", "net/ens1f0v3/operstate")).toBe("down\n");
+    expect(device("0000:3b:0a.7", "net/ens1f1v7/operstate")).toBe("up\n");
+    expect(device("0000:3a:00.0", "class")).toBe("0x060400\n");
+    expect(fs.existsSync(path.join(root, "sys/bus/pci/devices/0000:3b:02.3/sriov_numvfs"))).toBe(
+      false,
+    );
+    for (const driver of ["i40e", "iavf", "vfio-pci", "e1000e"]) {
+      expect(read(path.join(root, "sys/bus/pci/drivers", driver, "bind"))).toBe("");
+      expect(read(path.join(root, "sys/bus/pci/drivers", driver, "unbind"))).toBe("");
+    }
+    expect(read(path.join(root, "sys/bus/pci/drivers_probe"))).toBe("");
+    expect(read(path.join(root, "proc/net/route"))).toMatch(/\nens1f1v7\t000112C6\t/);
+    expect(read(path.join(root, "proc/net/if_inet6"))).toContain(" 00 80 ens1f1v7\n");
+    expect(read(path.join(root, "proc/net/ipv6_route"))).toContain(" ens1f1v7\n");
+    expect(read(path.join(root, "proc/sys/kernel/random/boot_id"))).toMatch(
+      /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\n$/,
+    );
+  });
+
+  it("makes device nodes (character devices 1:3 as root)", async () => {
+    const { root } = await buildEmulatedHost({ root: tempDir(), profile: builtinProfiles.x710 });
+    for (const node of ["dev/vfio/vfio", "dev/vfio/18", "dev/net/tun", "dev/vhost-net"]) {
+      const stat = fs.statSync(path.join(root, node));
+      if (isRoot) {
+        expect(stat.isCharacterDevice(), node).toBe(true);
+        expect([Math.floor(stat.rdev / 256), stat.rdev % 256]).toEqual([1, 3]);
+      } else {
+        expect(stat.isFile(), node).toBe(true);
+      }
+    }
+    expect(fs.readdirSync(path.join(root, "dev/vfio")).sort()).toEqual(["18", "vfio"]);
+  });
+
+  it("gives InfiniBand PFs their class and type, RDMA devices to mlx5 PFs and VFs", async () => {
+    const infiniband = {
+      pfs: [{ ...builtinProfiles.cx6dx.pfs[0]!, linkType: "infiniband" as const, numVfs: 2 }],
+      otherDevices: [],
+    };
+    const { root } = await buildEmulatedHost({ root: tempDir(), profile: infiniband });
+    const pfDir = path.join(root, "sys/bus/pci/devices/0000:d8:00.0");
+    expect(read(path.join(pfDir, "class"))).toBe("0x020700\n");
+    expect(read(path.join(pfDir, "net/ens3f0np0/type"))).toBe("32\n");
+    expect(fs.readdirSync(path.join(pfDir, "infiniband"))).toEqual(["mlx5_0"]);
+    expect(fs.readdirSync(path.join(root, "sys/bus/pci/devices/0000:d8:00.3/infiniband"))).toEqual([
+      "mlx5_2",
+    ]);
+    expect(fs.realpathSync(path.join(root, "sys/class/infiniband/mlx5_1"))).toBe(
+      fs.realpathSync(path.join(root, "sys/bus/pci/devices/0000:d8:00.2/infiniband/mlx5_1")),
+    );
+  });
+});
+
+describe("safety", () => {
+  it("refuses / and anything that resolves to it", async () => {
+    await expect(buildEmulatedHost({ root: "/", profile: builtinProfiles.x710 })).rejects.toThrow(
+      /refusing to use "\/" as an emulated host root/,
+    );
+    const toSlash = path.join(tempDir(), "slash");
+    fs.symlinkSync("/", toSlash);
+    await expect(
+      buildEmulatedHost({ root: toSlash, profile: builtinProfiles.x710 }),
+    ).rejects.toThrow(/it is the real "\/"/);
+    await expect(destroyEmulatedHost(`${toSlash}/tmp/..`)).rejects.toThrow(/real "\/"/);
+    expect(() => resolveHostRoot("/tmp/../")).toThrow(/real "\/"/);
+  });
+
+  it("refuses a non-empty directory that is not an emulated host and leaves it alone", async () => {
+    const root = tempDir();
+    fs.writeFileSync(path.join(root, "precious"), "data");
+    await expect(buildEmulatedHost({ root, profile: builtinProfiles.x710 })).rejects.toThrow(
+      `refusing to build an emulated host in ${fs.realpathSync(root)}: the directory is not empty and has no ${MARKER_FILE}`,
+    );
+    await expect(destroyEmulatedHost(root)).rejects.toThrow(/not an emulated host/);
+    expect(fs.readdirSync(root)).toEqual(["precious"]);
+  });
+
+  it("rebuilds an emulated host to the same tree with a new boot id", async () => {
+    const root = tempDir();
+    const first = await buildEmulatedHost({ root, profile: builtinProfiles.e810 });
+    const before = walk(root);
+    fs.writeFileSync(path.join(root, "sys/bus/pci/devices/0000:86:01.0/driver_override"), "x\n");
+    const second = await buildEmulatedHost({ root, profile: builtinProfiles.e810 });
+    expect(walk(root)).toEqual(before);
+    expect(read(path.join(root, "sys/bus/pci/devices/0000:86:01.0/driver_override"))).toBe(
+      "(null)\n",
+    );
+    expect(second.bootId).not.toBe(first.bootId);
+    expect(read(path.join(root, "proc/sys/kernel/random/boot_id"))).toBe(`${second.bootId}\n`);
+  });
+
+  it("destroys the whole tree, and a missing root is nothing to do", async () => {
+    const root = path.join(tempDir(), "host");
+    await buildEmulatedHost({ root, profile: builtinProfiles.x540 });
+    await destroyEmulatedHost(root);
+    expect(fs.existsSync(root)).toBe(false);
+    await expect(destroyEmulatedHost(root)).resolves.toBeUndefined();
+  });
+
+  it.skipIf(isRoot)("asks for root for --netdevs", async () => {
+    await expect(
+      buildEmulatedHost({ root: tempDir(), profile: builtinProfiles.x710, netdevs: true }),
+    ).rejects.toThrow(/needs root/);
+  });
+});

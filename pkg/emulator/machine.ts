@@ -1,0 +1,107 @@
+import fs from "node:fs";
+import { DeviceNodes } from "./dev-nodes.js";
+import type { DeviceSpec, HostLayout } from "./layout.js";
+import { VFIO_PCI, hasNetdev } from "./layout.js";
+import { VethPairs } from "./netdevs.js";
+import { SysfsTree, writeAttributes } from "./sysfs-tree.js";
+
+export interface Binding {
+  device: DeviceSpec;
+  driver: string;
+}
+
+/**
+ * The emulated host's devices as a whole: the sysfs tree, the VFIO device nodes that go
+ * with vfio-pci bindings and, with `--netdevs`, the veth pairs that go with VF netdevs.
+ * Used by the builder for the boot state and by the emulated kernel for every change.
+ */
+export class EmulatedMachine {
+  readonly tree: SysfsTree;
+  readonly nodes: DeviceNodes;
+  readonly veths: VethPairs | undefined;
+
+  constructor(
+    root: string,
+    readonly layout: HostLayout,
+    netdevs: boolean,
+  ) {
+    this.tree = new SysfsTree(root);
+    this.nodes = new DeviceNodes(root);
+    this.veths = netdevs ? new VethPairs(root) : undefined;
+  }
+
+  /**
+   * Device nodes and veths come first and the `driver` link last, as in the kernel, where
+   * probe registers them before the driver core links the bound device: whoever waits for
+   * the link finds them in place.
+   */
+  async bind(bindings: readonly Binding[]): Promise<void> {
+    await this.nodes.create(
+      bindings
+        .filter(({ driver }) => driver === VFIO_PCI)
+        .map(({ device }) => this.nodes.vfioGroup(this.tree.iommuGroupOf(device.address)!)),
+    );
+    await this.veths?.create(
+      bindings
+        .filter(({ device, driver }) => device.role === "vf" && hasNetdev(device, driver))
+        .map(({ device }) => ({ ifname: device.netdev!, mac: device.mac })),
+    );
+    for (const { device, driver } of bindings) this.tree.bind(device, driver);
+  }
+
+  /** The reverse of `bind`: device nodes and veths go before the `driver` link does. */
+  async unbind(devices: readonly DeviceSpec[]): Promise<void> {
+    const bound = devices.map((device) => ({
+      device,
+      group: this.tree.iommuGroupOf(device.address),
+      driver: this.tree.driverOf(device.address),
+    }));
+    this.nodes.remove(
+      bound
+        .filter(({ driver, group }) => driver === VFIO_PCI && group !== undefined)
+        .map(({ group }) => this.nodes.vfioGroup(group!)),
+    );
+    await this.veths?.remove(
+      bound
+        .filter(({ device, driver }) => device.role === "vf" && hasNetdev(device, driver))
+        .map(({ device }) => device.netdev!),
+    );
+    for (const device of devices) this.tree.unbind(device);
+  }
+
+  /** Creates a PF's first `count` VFs in the lowest free IOMMU groups, bound by `driverOf`. */
+  async addVfs(
+    pf: DeviceSpec,
+    count: number,
+    driverOf: (vf: DeviceSpec) => string | undefined,
+  ): Promise<void> {
+    const vfs = this.vfsOf(pf).slice(0, count);
+    const groups = this.tree.freeIommuGroups(vfs.length);
+    vfs.forEach((vf, i) => this.tree.addDevice(vf, groups[i]!));
+    const bindings: Binding[] = [];
+    for (const device of vfs) {
+      const driver = driverOf(device);
+      if (driver !== undefined) bindings.push({ device, driver });
+    }
+    await this.bind(bindings);
+  }
+
+  async removeVfs(pf: DeviceSpec): Promise<void> {
+    const vfs = this.vfsOf(pf).filter((vf) => this.tree.isPresent(vf.address));
+    await this.unbind(vfs);
+    for (const vf of vfs) this.tree.removeDevice(vf);
+  }
+
+  /** Shows `count` in sriov_numvfs as the kernel prints it; adding or removing VFs does not. */
+  writeNumVfs(pf: DeviceSpec, count: number): void {
+    const file = this.tree.numVfsFile(pf);
+    // Rewriting an unchanged value would wake the numvfs watcher for nothing.
+    if (fs.readFileSync(file, "utf8") !== `${count}\n`) {
+      writeAttributes(this.tree.deviceDir(pf), { sriov_numvfs: count });
+    }
+  }
+
+  private vfsOf(pf: DeviceSpec): readonly DeviceSpec[] {
+    return this.layout.vfsByPf.get(pf.address) ?? [];
+  }
+}

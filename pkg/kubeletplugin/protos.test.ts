@@ -1,0 +1,112 @@
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { PROTO_FILES } from "../../api/proto/index.js";
+import { findProtoDir, loadKubeletProtos } from "./protos.js";
+
+const repoProtoDir = path.resolve(import.meta.dirname, "../../api/proto");
+
+describe("findProtoDir", () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "protos-"));
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it("finds api/proto from the source tree", () => {
+    expect(findProtoDir(import.meta.dirname)).toBe(repoProtoDir);
+  });
+
+  it("skips a compiled api/proto without .proto files and finds the repository's", () => {
+    const compiledModuleDir = path.join(dir, "dist", "pkg", "kubeletplugin");
+    fs.mkdirSync(compiledModuleDir, { recursive: true });
+    fs.mkdirSync(path.join(dir, "dist", "api", "proto"), { recursive: true });
+    fs.cpSync(repoProtoDir, path.join(dir, "api", "proto"), { recursive: true });
+    expect(findProtoDir(compiledModuleDir)).toBe(path.join(dir, "api", "proto"));
+  });
+
+  it("finds api/proto shipped beside a bundle", () => {
+    fs.cpSync(repoProtoDir, path.join(dir, "api", "proto"), { recursive: true });
+    expect(findProtoDir(dir)).toBe(path.join(dir, "api", "proto"));
+  });
+
+  it("says what to ship when there is none", () => {
+    expect(() => findProtoDir(dir)).toThrow(/ship api\/proto\//);
+  });
+
+  it("names a missing file in a given directory", () => {
+    fs.cpSync(repoProtoDir, dir, { recursive: true });
+    fs.rmSync(path.join(dir, PROTO_FILES.health));
+    expect(() => loadKubeletProtos(dir)).toThrow(/health\.proto is missing/);
+  });
+});
+
+describe("the kubelet's wire format", () => {
+  const protos = loadKubeletProtos();
+
+  it("uses the kubelet's method paths", () => {
+    expect(protos.registration.GetInfo.path).toBe("/pluginregistration.Registration/GetInfo");
+    expect(protos.registration.NotifyRegistrationStatus.path).toBe(
+      "/pluginregistration.Registration/NotifyRegistrationStatus",
+    );
+    expect(protos.draV1.NodePrepareResources.path).toBe(
+      "/k8s.io.kubelet.pkg.apis.dra.v1.DRAPlugin/NodePrepareResources",
+    );
+    expect(protos.draV1beta1.NodeUnprepareResources.path).toBe(
+      "/k8s.io.kubelet.pkg.apis.dra.v1beta1.DRAPlugin/NodeUnprepareResources",
+    );
+    expect(protos.health.Check.path).toBe("/grpc.health.v1.Health/Check");
+  });
+
+  it("numbers Claim fields namespace=1, uid=2, name=3", () => {
+    const bytes = protos.draV1.NodePrepareResources.requestSerialize({
+      claims: [{ namespace: "a", uid: "b", name: "c" }],
+    });
+    // claims (field 1, length 9) { namespace "a", uid "b", name "c" }
+    expect(bytes.toString("hex")).toBe("0a09" + "0a0161" + "120162" + "1a0163");
+  });
+
+  it("numbers Device fields 1-4 and the claim error 2, keyed by claim UID", () => {
+    const bytes = protos.draV1beta1.NodePrepareResources.responseSerialize({
+      claims: {
+        u: {
+          devices: [
+            { request_names: ["r"], pool_name: "p", device_name: "d", cdi_device_ids: ["c"] },
+          ],
+          error: "",
+        },
+      },
+    });
+    const device = "0a0172" + "120170" + "1a0164" + "220163";
+    // protobufjs writes the empty error (field 2) too; proto3 readers take it as unset.
+    const claimResponse = "0a0c" + device + "1200";
+    const entry = "0a0175" + "1210" + claimResponse;
+    expect(bytes.toString("hex")).toBe("0a15" + entry);
+  });
+
+  it("numbers PluginInfo and RegistrationStatus fields like the kubelet", () => {
+    const info = protos.registration.GetInfo.responseSerialize({
+      type: "t",
+      name: "n",
+      endpoint: "e",
+      supported_versions: ["v"],
+    });
+    expect(info.toString("hex")).toBe("0a0174" + "12016e" + "1a0165" + "220176");
+    const status = protos.registration.NotifyRegistrationStatus.requestSerialize({
+      plugin_registered: true,
+      error: "x",
+    });
+    expect(status.toString("hex")).toBe("0801" + "120178");
+  });
+
+  it("reads every field of a kubelet request, defaults included", () => {
+    const bytes = Buffer.from("0a09" + "0a0161" + "120162" + "1a0163", "hex");
+    expect(protos.draV1.NodeUnprepareResources.requestDeserialize(bytes)).toEqual({
+      claims: [{ namespace: "a", uid: "b", name: "c" }],
+    });
+    expect(protos.draV1.NodePrepareResources.requestDeserialize(Buffer.alloc(0))).toEqual({
+      claims: [],
+    });
+  });
+});

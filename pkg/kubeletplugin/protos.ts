@@ -1,0 +1,183 @@
+import fs from "node:fs";
+import path from "node:path";
+import type { MethodDefinition, ServiceDefinition } from "@grpc/grpc-js";
+import * as protoLoader from "@grpc/proto-loader";
+import { PROTO_FILES, SERVICE_NAMES } from "../../api/proto/index.js";
+
+// Message shapes as @grpc/proto-loader hands them over with the options below: field names
+// exactly as in the .proto files (keepCase), every field present (defaults, arrays), enums
+// as their names. Outgoing messages use the same shapes.
+
+export interface WireClaim {
+  namespace: string;
+  uid: string;
+  name: string;
+}
+
+export interface NodePrepareResourcesRequest {
+  claims: WireClaim[];
+}
+
+export interface WireDevice {
+  request_names: string[];
+  pool_name: string;
+  device_name: string;
+  cdi_device_ids: string[];
+}
+
+export interface NodePrepareResourceResponse {
+  devices: WireDevice[];
+  error: string;
+}
+
+export interface NodePrepareResourcesResponse {
+  claims: Record<string, NodePrepareResourceResponse>;
+}
+
+export interface NodeUnprepareResourcesRequest {
+  claims: WireClaim[];
+}
+
+export interface NodeUnprepareResourceResponse {
+  error: string;
+}
+
+export interface NodeUnprepareResourcesResponse {
+  claims: Record<string, NodeUnprepareResourceResponse>;
+}
+
+export type InfoRequest = Record<string, never>;
+
+export interface PluginInfo {
+  type: string;
+  name: string;
+  endpoint: string;
+  supported_versions: string[];
+}
+
+export interface RegistrationStatus {
+  plugin_registered: boolean;
+  error: string;
+}
+
+export type RegistrationStatusResponse = Record<string, never>;
+
+export interface HealthCheckRequest {
+  service: string;
+}
+
+export type ServingStatus = "UNKNOWN" | "SERVING" | "NOT_SERVING" | "SERVICE_UNKNOWN";
+
+export interface HealthCheckResponse {
+  status: ServingStatus;
+}
+
+export interface RegistrationService extends ServiceDefinition {
+  GetInfo: MethodDefinition<InfoRequest, PluginInfo>;
+  NotifyRegistrationStatus: MethodDefinition<RegistrationStatus, RegistrationStatusResponse>;
+}
+
+/** v1 and v1beta1 carry the same messages, so one type describes both. */
+export interface DraService extends ServiceDefinition {
+  NodePrepareResources: MethodDefinition<NodePrepareResourcesRequest, NodePrepareResourcesResponse>;
+  NodeUnprepareResources: MethodDefinition<
+    NodeUnprepareResourcesRequest,
+    NodeUnprepareResourcesResponse
+  >;
+}
+
+export interface HealthService extends ServiceDefinition {
+  Check: MethodDefinition<HealthCheckRequest, HealthCheckResponse>;
+}
+
+export interface KubeletProtos {
+  registration: RegistrationService;
+  draV1: DraService;
+  draV1beta1: DraService;
+  health: HealthService;
+}
+
+const LOADER_OPTIONS: protoLoader.Options = {
+  keepCase: true,
+  longs: String,
+  enums: String,
+  defaults: true,
+  arrays: true,
+  oneofs: true,
+};
+
+/** The directory that holds the .proto files, relative to a project or bundle root. */
+const PROTO_DIR = path.join("api", "proto");
+
+const DRA_METHODS = ["NodePrepareResources", "NodeUnprepareResources"];
+
+const loaded = new Map<string, KubeletProtos>();
+
+/**
+ * Loads the service definitions once per directory. Without `protoDir` the files are
+ * looked up from this module's location (see findProtoDir).
+ */
+export function loadKubeletProtos(protoDir?: string): KubeletProtos {
+  const dir = path.resolve(protoDir ?? findProtoDir(import.meta.dirname));
+  const cached = loaded.get(dir);
+  if (cached) return cached;
+  const files = Object.values(PROTO_FILES).map((file) => path.join(dir, file));
+  for (const file of files) {
+    if (!fs.existsSync(file)) {
+      throw new Error(
+        `gRPC definition ${file} is missing: ship all of api/proto/ with the program`,
+      );
+    }
+  }
+  const definitions = protoLoader.loadSync(files, { ...LOADER_OPTIONS, includeDirs: [dir] });
+  const protos: KubeletProtos = {
+    registration: service<RegistrationService>(definitions, SERVICE_NAMES.registration, [
+      "GetInfo",
+      "NotifyRegistrationStatus",
+    ]),
+    draV1: service<DraService>(definitions, SERVICE_NAMES.draV1, DRA_METHODS),
+    draV1beta1: service<DraService>(definitions, SERVICE_NAMES.draV1beta1, DRA_METHODS),
+    health: service<HealthService>(definitions, SERVICE_NAMES.health, ["Check"]),
+  };
+  loaded.set(dir, protos);
+  return protos;
+}
+
+/**
+ * Finds `api/proto` in `startDir` or the nearest parent that has it. This covers the
+ * source tree (pkg/kubeletplugin → repository root), the compiled tree
+ * (dist/pkg/kubeletplugin: tsc does not copy .proto files, so dist/api/proto has none and
+ * the search goes on to the repository root) and the container bundle (api/proto beside
+ * the bundle file).
+ */
+export function findProtoDir(startDir: string): string {
+  const marker = PROTO_FILES.registration;
+  for (let dir = path.resolve(startDir); ; dir = path.dirname(dir)) {
+    const candidate = path.join(dir, PROTO_DIR);
+    if (fs.existsSync(path.join(candidate, marker))) return candidate;
+    if (path.dirname(dir) === dir) break;
+  }
+  throw new Error(
+    `cannot find the gRPC definitions (${path.join(PROTO_DIR, marker)}) in ${startDir} or any parent directory: ` +
+      "ship api/proto/ next to the program or pass its location explicitly",
+  );
+}
+
+function service<T extends ServiceDefinition>(
+  definitions: protoLoader.PackageDefinition,
+  fullName: string,
+  methods: readonly string[],
+): T {
+  const definition = definitions[fullName];
+  if (definition === undefined || "format" in definition) {
+    throw new Error(`gRPC service ${fullName} is not defined in the .proto files`);
+  }
+  for (const method of methods) {
+    if (!(method in definition)) {
+      throw new Error(`gRPC service ${fullName} lacks method ${method} in the .proto files`);
+    }
+  }
+  // The checks above establish the methods; their message shapes are the .proto files',
+  // and proto-loader's method definitions are what grpc-js serves and calls.
+  return definition as unknown as T;
+}
