@@ -26,8 +26,8 @@ export interface UnprepareOutcome {
  * API version the kubelet speaks.
  *
  * Results are keyed by claim UID. A claim missing from the result is reported to the
- * kubelet as failed (it retries); an exception fails every claim of the call. Calls never
- * overlap within one process. During a rolling update the kubelet may send a claim
+ * kubelet as failed (it retries); an exception fails every claim of the call. Calls may
+ * overlap: implementations serialize work per claim UID and run different claims in parallel. During a rolling update the kubelet may send a claim
  * prepared by the old pod to the new one, so state must live outside the process
  * (the checkpoint).
  */

@@ -22,11 +22,11 @@ export type DraApiVersion = "v1" | "v1beta1";
 /**
  * Serves the kubelet's DRAPlugin service (both API versions) on top of one ClaimPreparer.
  * Per-claim problems, thrown exceptions included, become per-claim errors: a failed RPC
- * would make the kubelet discard the answers for every claim in the call. Calls run one
- * at a time so the preparer never sees two overlapping.
+ * would make the kubelet discard the answers for every claim in the call. Calls run
+ * concurrently: the kubelet prepares different pods' claims in parallel, and the preparer
+ * serializes work on any one claim itself.
  */
 export class NodeService {
-  private queue: Promise<unknown> = Promise.resolve();
   private readonly stopping = new AbortController();
 
   constructor(
@@ -69,7 +69,7 @@ export class NodeService {
     this.stopping.abort(new Error(reason));
   }
 
-  /** Runs the preparer in turn and answers every claim; never rejects. */
+  /** Runs the preparer and answers every claim; never rejects. */
   private async answer<Outcome, Response extends { claims: Record<string, { error: string }> }>(
     operation: NodeOperation,
     version: DraApiVersion,
@@ -83,7 +83,6 @@ export class NodeService {
       outcomes: ReadonlyMap<string, Outcome> | Error,
     ) => Response,
   ): Promise<Response> {
-    // Includes the wait for earlier calls: that is how long the kubelet waits.
     const stopTimer = this.metrics.requestDuration.startTimer({ operation });
     const claims = claimRefsOf(call.request.claims);
     const cancelled = new AbortController();
@@ -91,14 +90,12 @@ export class NodeService {
     call.on("cancelled", () => cancelled.abort(new Error("the kubelet cancelled the call")));
     const signal = AbortSignal.any([cancelled.signal, this.stopping.signal]);
 
-    const run = this.queue.then(() => {
-      signal.throwIfAborted();
-      return work(claims, signal);
-    });
-    this.queue = run.catch(() => undefined);
-    const outcomes = await run.catch((error: unknown) =>
-      error instanceof Error ? error : new Error(String(error)),
-    );
+    const outcomes = await Promise.resolve()
+      .then(() => {
+        signal.throwIfAborted();
+        return work(claims, signal);
+      })
+      .catch((error: unknown) => (error instanceof Error ? error : new Error(String(error))));
     const response = respond(claims, outcomes);
     this.record(operation, version, claims, response.claims, stopTimer());
     return response;
