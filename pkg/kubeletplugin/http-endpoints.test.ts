@@ -10,12 +10,12 @@ import {
   startHttpEndpoints,
   type HttpEndpoints,
   type HttpEndpointsOptions,
-} from "./http-endpoints.js";
+} from "../observability/http-endpoints.js";
 import { startKubeletPlugin, type KubeletPlugin } from "./kubelet-plugin.js";
-import { MetricsRegistry } from "./metrics.js";
+import { MetricsRegistry } from "../observability/metrics.js";
 import { loadKubeletProtos } from "./protos.js";
 import { FakeKubelet } from "./testing/fake-kubelet.js";
-import { parsePrometheusText, sampleValue } from "./testing/prometheus-text.js";
+import { parsePrometheusText, sampleValue } from "../observability/testing/prometheus-text.js";
 
 const logger = pino({ level: "silent" });
 

@@ -1,5 +1,5 @@
 // The kubelet plugin's public surface for cmd/: the DRA node service behind one
-// ClaimPreparer, kubelet registration, health and metrics.
+// ClaimPreparer, and kubelet registration.
 export type {
   ClaimPreparer,
   ClaimRef,
@@ -8,14 +8,7 @@ export type {
   UnprepareOutcome,
 } from "./claim-preparer.js";
 export {
-  startHttpEndpoints,
-  type HttpEndpoints,
-  type HttpEndpointsOptions,
-  type ReadinessCheck,
-} from "./http-endpoints.js";
-export {
   startKubeletPlugin,
   type KubeletPlugin,
   type KubeletPluginOptions,
 } from "./kubelet-plugin.js";
-export { Counter, Gauge, Histogram, MetricsRegistry, type Labels } from "./metrics.js";

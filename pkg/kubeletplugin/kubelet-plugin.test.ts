@@ -16,10 +16,10 @@ import {
   type KubeletPlugin,
   type KubeletPluginOptions,
 } from "./kubelet-plugin.js";
-import { MetricsRegistry } from "./metrics.js";
+import { MetricsRegistry } from "../observability/metrics.js";
 import { loadKubeletProtos } from "./protos.js";
 import { FakeKubelet } from "./testing/fake-kubelet.js";
-import { parsePrometheusText, sampleValue } from "./testing/prometheus-text.js";
+import { parsePrometheusText, sampleValue } from "../observability/testing/prometheus-text.js";
 
 const DRIVER = "sriovnetwork.openshift.io";
 const POD_UID = "0b7d4c1e-5a7f-4f7e-9d0a-2f1c3e4d5a6b";

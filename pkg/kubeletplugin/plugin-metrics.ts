@@ -1,4 +1,4 @@
-import type { Counter, Gauge, Histogram, MetricsRegistry } from "./metrics.js";
+import type { Counter, Gauge, Histogram, MetricsRegistry } from "../observability/metrics.js";
 
 export type NodeOperation = "prepare" | "unprepare";
 

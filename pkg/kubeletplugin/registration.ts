@@ -1,7 +1,7 @@
 import type { handleUnaryCall, UntypedServiceImplementation } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { DRA_PLUGIN_TYPE, DRA_SUPPORTED_VERSIONS } from "../../api/proto/index.js";
-import type { Gauge } from "./metrics.js";
+import type { Gauge } from "../observability/metrics.js";
 import type {
   InfoRequest,
   PluginInfo,
