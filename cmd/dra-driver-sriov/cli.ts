@@ -1,10 +1,35 @@
 import { formatFlagHelp, parseFlags, UsageError, type FlagSpecs } from "../../pkg/flags/flags.js";
 import type { Command } from "./commands/command.js";
-import { discoverCommand } from "./commands/discover.js";
-import { emulateCommand } from "./commands/emulate.js";
 
-// Each command is typed by its own flags; the list only needs what they share.
-const commands = [discoverCommand, emulateCommand] as unknown as Command<FlagSpecs>[];
+interface CommandEntry {
+  name: string;
+  summary: string;
+  /** Loaded on use, so a process pays in memory only for the command it runs. */
+  load(): Promise<Command<FlagSpecs>>;
+}
+
+// Each command is typed by its own flags; the registry only needs what they share.
+const loaded = <T extends FlagSpecs>(command: Command<T>) =>
+  command as unknown as Command<FlagSpecs>;
+
+const commands: CommandEntry[] = [
+  {
+    name: "discover",
+    summary: "discover the host's VFs once and print them as ResourceSlices or a table",
+    load: async () => loaded((await import("./commands/discover.js")).discoverCommand),
+  },
+  {
+    name: "emulate",
+    summary:
+      "build (or --destroy) an emulated SR-IOV host under a directory, optionally serving it",
+    load: async () => loaded((await import("./commands/emulate.js")).emulateCommand),
+  },
+  {
+    name: "controller",
+    summary: "validate SriovResourceFilters and write their status (a central Deployment)",
+    load: async () => loaded((await import("./commands/controller.js")).controllerCommand),
+  },
+];
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -25,11 +50,11 @@ export function usage(): string {
   ].join("\n");
 }
 
-export function commandUsage(command: Command<FlagSpecs>): string {
+export function commandUsage(entry: CommandEntry, command: Command<FlagSpecs>): string {
   return [
-    `Usage: dra-driver-sriov ${command.name} [flags]`,
+    `Usage: dra-driver-sriov ${entry.name} [flags]`,
     "",
-    `${command.summary[0]!.toUpperCase()}${command.summary.slice(1)}.`,
+    `${entry.summary[0]!.toUpperCase()}${entry.summary.slice(1)}.`,
     "",
     "Flags:",
     formatFlagHelp(command.flags),
@@ -48,20 +73,21 @@ export async function runCli(
     (name === undefined ? err : out).write(usage() + "\n");
     return name === undefined ? EXIT_USAGE : EXIT_OK;
   }
-  const command = commands.find((candidate) => candidate.name === name);
-  if (command === undefined) {
+  const entry = commands.find((candidate) => candidate.name === name);
+  if (entry === undefined) {
     err.write(`error: unknown command "${name}"\n\n${usage()}\n`);
     return EXIT_USAGE;
   }
+  const command = await entry.load();
   if (rest.includes("--help") || rest.includes("-h")) {
-    out.write(commandUsage(command) + "\n");
+    out.write(commandUsage(entry, command) + "\n");
     return EXIT_OK;
   }
   try {
     return await command.run(parseFlags(command.flags, rest, env), out);
   } catch (error) {
     if (error instanceof UsageError) {
-      err.write(`error: ${error.message}\n\n${commandUsage(command)}\n`);
+      err.write(`error: ${error.message}\n\n${commandUsage(entry, command)}\n`);
       return EXIT_USAGE;
     }
     err.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);

@@ -39,3 +39,24 @@ export const nodeFlags = {
     default: false,
   },
 } as const satisfies FlagSpecs;
+
+export const clusterFlags = {
+  kubeconfig: {
+    type: "string",
+    description:
+      "kubeconfig file; default: $KUBECONFIG, ~/.kube/config, or the pod's service account",
+  },
+  namespace: {
+    type: "string",
+    description: "namespace whose SriovResourceFilters apply (the driver's own namespace)",
+    default: "dra-sriov-driver",
+  },
+} as const satisfies FlagSpecs;
+
+export const healthFlags = {
+  "health-port": {
+    type: "integer",
+    description: "port of /healthz, /readyz and /metrics (0: pick a free one)",
+    default: 8081,
+  },
+} as const satisfies FlagSpecs;

@@ -43,6 +43,13 @@ describe("flags", () => {
     });
   });
 
+  it("turns a boolean that defaults to true off with --no-<flag>", () => {
+    const withDefaultOn = { watch: { type: "boolean", description: "w", default: true } } as const;
+    expect(parseFlags(withDefaultOn, [], {}).watch).toBe(true);
+    expect(parseFlags(withDefaultOn, ["--no-watch"], {}).watch).toBe(false);
+    expect(formatFlagHelp(withDefaultOn)).toContain("--[no-]watch");
+  });
+
   it("accepts short flags", () => {
     expect(parseFlags(specs, ["-o", "json", "--node-name", "n"], {}).output).toBe("json");
   });

@@ -53,7 +53,13 @@ export function parseFlags<T extends FlagSpecs>(
   }
   let values: Record<string, string | boolean | undefined>;
   try {
-    ({ values } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }));
+    ({ values } = parseArgs({
+      args: [...argv],
+      options,
+      strict: true,
+      allowPositionals: false,
+      allowNegative: true,
+    }));
   } catch (error) {
     throw new UsageError(error instanceof Error ? error.message : String(error));
   }
@@ -96,7 +102,11 @@ function convert(name: string, spec: FlagSpec, raw: string | boolean): string | 
 /** Help text: one line per flag with its environment variable and default. */
 export function formatFlagHelp(specs: FlagSpecs): string {
   const rows = Object.entries(specs).map(([name, spec]) => {
-    const flag = `${spec.short ? `-${spec.short}, ` : "    "}--${name}${spec.type === "boolean" ? "" : ` <${spec.choices ? spec.choices.join("|") : spec.type}>`}`;
+    const short = spec.short ? `-${spec.short}, ` : "    ";
+    const flag =
+      spec.type === "boolean"
+        ? `${short}--${spec.default === true ? "[no-]" : ""}${name}`
+        : `${short}--${name} <${spec.choices ? spec.choices.join("|") : spec.type}>`;
     const details = [
       `env ${envName(name)}`,
       spec.required ? "required" : undefined,

@@ -24,7 +24,6 @@ const flags = {
 
 export const discoverCommand: Command<typeof flags> = {
   name: "discover",
-  summary: "discover the host's VFs once and print them as ResourceSlices or a table",
   flags,
   run(options: ParsedFlags<typeof flags>, out: NodeJS.WritableStream): Promise<number> {
     const logger = createLogger({ level: options["log-level"], format: options["log-format"] });

@@ -47,7 +47,6 @@ const flags = {
 
 export const emulateCommand: Command<typeof flags> = {
   name: "emulate",
-  summary: "build (or --destroy) an emulated SR-IOV host under a directory, optionally serving it",
   flags,
   async run(options: ParsedFlags<typeof flags>, out: NodeJS.WritableStream): Promise<number> {
     const logger = createLogger({ level: options["log-level"], format: options["log-format"] });
