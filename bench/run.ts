@@ -1,6 +1,12 @@
-/** `make bench`: every benchmark in turn, each printing its own table. */
+/** `make bench`: every benchmark in turn, each printing its own table; one control plane for all. */
+import { withControlPlane } from "./control-plane.js";
+import { main as controller } from "./controller.js";
 import { main as discovery } from "./discovery.js";
+import { main as publishing } from "./publishing.js";
 
-for (const bench of [discovery]) {
-  await bench();
-}
+await discovery();
+await withControlPlane(async (kubeconfig) => {
+  process.env["DRA_SRIOV_TEST_KUBECONFIG"] = kubeconfig;
+  await publishing();
+  await controller();
+});

@@ -147,8 +147,11 @@ export class SlicePublisher {
     if (writes > 0) {
       const owner = await this.ownerReference();
       this.unseenSince = Date.now();
-      const remember = (written: KubeObject) =>
+      // Counted as each write lands, so readers of the stats never lag the API server.
+      const remember = (written: KubeObject) => {
+        this.stats.writes++;
         this.unseenWrites.set(written.metadata!.name!, written.metadata!.resourceVersion!);
+      };
       for (const slice of plan.create) {
         remember(
           await this.client.request({
@@ -171,9 +174,9 @@ export class SlicePublisher {
       }
       for (const slice of plan.delete) {
         await this.deleteSlice(slice);
+        this.stats.writes++;
         this.unseenWrites.set(slice.metadata.name, null);
       }
-      this.stats.writes += writes;
       logger.info(
         { devices: devices.length, slices: desired.length, generation: plan.generation, writes },
         "published ResourceSlices",
