@@ -1,0 +1,107 @@
+import { describe, expect, it } from "vitest";
+import { claimCdiSpec, claimEnv, pciDeviceEnvName, preparedDevicesOf } from "./cdi-edits.js";
+import { preparedClaim, preparedVf } from "./testing/fixtures.js";
+
+const KIND = "sriovnetwork.openshift.io/vf";
+
+describe("pciDeviceEnvName", () => {
+  it("names variables as the SR-IOV device plugin does", () => {
+    expect(pciDeviceEnvName("eth0_resource")).toBe("PCIDEVICE_ETH0_RESOURCE");
+    expect(pciDeviceEnvName("openshift.io/intel-sriov")).toBe("PCIDEVICE_OPENSHIFT_IO_INTEL_SRIOV");
+  });
+});
+
+describe("claimCdiSpec", () => {
+  const kernel = preparedVf({ pciAddress: "0000:3b:02.0", resourceName: "eth0_resource" });
+  const vfio = preparedVf({
+    pciAddress: "0000:3b:02.1",
+    request: "dpdk/intel",
+    originalDriver: "iavf",
+    targetDriver: "vfio-pci",
+    iommuGroup: 41,
+    addVhostMount: true,
+    resourceName: "dpdk",
+    netAttachDef: { namespace: "ns", name: "net-a" },
+  });
+
+  it("gives each VF its device nodes and index variable, and the claim its shared variables", () => {
+    const spec = claimCdiSpec("uid-1", { devices: [kernel, vfio] }, { kind: KIND, hostRoot: "/" });
+    expect(spec).toEqual({
+      cdiVersion: "0.3.0",
+      kind: KIND,
+      devices: [
+        {
+          name: "uid-1-0000-3b-02-0",
+          containerEdits: { env: ["SRIOVNETWORK_VF_DEVICE_0=0000:3b:02.0"] },
+        },
+        {
+          name: "uid-1-0000-3b-02-1",
+          containerEdits: {
+            env: ["SRIOVNETWORK_VF_DEVICE_1=0000:3b:02.1"],
+            deviceNodes: [
+              { path: "/dev/vfio/41" },
+              { path: "/dev/vfio/vfio" },
+              { path: "/dev/vhost-net" },
+              { path: "/dev/net/tun" },
+            ],
+          },
+        },
+      ],
+      containerEdits: {
+        env: [
+          "PCIDEVICE_ETH0_RESOURCE=0000:3b:02.0",
+          "PCIDEVICE_DPDK=0000:3b:02.1",
+          "SRIOVNETWORK_PCI_ADDRESSES=0000:3b:02.0,0000:3b:02.1",
+          "SRIOVNETWORK_NET_ATTACH_DEF_NAME=ns/net-a",
+        ],
+      },
+    });
+  });
+
+  it("points device nodes at the host root when it is not /, which needs CDI 0.5.0", () => {
+    const spec = claimCdiSpec("uid-1", { devices: [vfio] }, { kind: KIND, hostRoot: "/tmp/host" });
+    expect(spec.cdiVersion).toBe("0.5.0");
+    expect(spec.devices[0]!.containerEdits.deviceNodes?.slice(0, 2)).toEqual([
+      { path: "/dev/vfio/41", hostPath: "/tmp/host/dev/vfio/41" },
+      { path: "/dev/vfio/vfio", hostPath: "/tmp/host/dev/vfio/vfio" },
+    ]);
+  });
+
+  it("lists VFs of one resource together, and each network once", () => {
+    const net = { namespace: "ns", name: "n" };
+    expect(
+      claimEnv([
+        preparedVf({ pciAddress: "0000:3b:02.0", resourceName: "a", netAttachDef: net }),
+        preparedVf({ pciAddress: "0000:3b:02.1", resourceName: "b", netAttachDef: net }),
+        preparedVf({ pciAddress: "0000:3b:02.2", resourceName: "a" }),
+      ]),
+    ).toEqual([
+      "PCIDEVICE_A=0000:3b:02.0,0000:3b:02.2",
+      "PCIDEVICE_B=0000:3b:02.1",
+      "SRIOVNETWORK_PCI_ADDRESSES=0000:3b:02.0,0000:3b:02.1,0000:3b:02.2",
+      "SRIOVNETWORK_NET_ATTACH_DEF_NAME=ns/n",
+    ]);
+  });
+});
+
+describe("preparedDevicesOf", () => {
+  it("answers with the full request name and the CDI id of each VF", () => {
+    const claim = preparedClaim({ devices: [preparedVf({ request: "dpdk/intel" })] });
+    const spec = claimCdiSpec("uid-1", claim, { kind: KIND, hostRoot: "/" });
+    expect(preparedDevicesOf(claim, spec)).toEqual([
+      {
+        requestNames: ["dpdk/intel"],
+        poolName: "node-a",
+        deviceName: "0000-3b-02-0",
+        cdiDeviceIds: ["sriovnetwork.openshift.io/vf=uid-1-0000-3b-02-0"],
+      },
+    ]);
+  });
+
+  it("gives no CDI id for a device without edits", () => {
+    const claim = preparedClaim();
+    const spec = claimCdiSpec("uid-1", claim, { kind: KIND, hostRoot: "/" });
+    spec.devices[0]!.containerEdits = {};
+    expect(preparedDevicesOf(claim, spec)[0]!.cdiDeviceIds).toEqual([]);
+  });
+});

@@ -1,0 +1,99 @@
+import path from "node:path";
+import type { CdiContainerEdits, CdiDeviceNode, CdiSpec } from "../cdi/spec.js";
+import { hasEdits, minimumCdiVersion, qualifiedDeviceName } from "../cdi/spec.js";
+import type { PreparedDevice } from "../kubeletplugin/claim-preparer.js";
+import type { PreparedClaim, PreparedVf } from "./prepared-claim.js";
+import { isVfio } from "./prepared-claim.js";
+
+export const VFIO_CONTAINER_NODE = "/dev/vfio/vfio";
+export const VHOST_NODES = ["/dev/vhost-net", "/dev/net/tun"] as const;
+
+/** CDI device name of one VF of a claim: unique on the node, stable across restarts. */
+export function cdiDeviceName(claimUid: string, device: string): string {
+  return `${claimUid}-${device}`;
+}
+
+export function cdiDeviceId(kind: string, claimUid: string, device: string): string {
+  return qualifiedDeviceName(kind, cdiDeviceName(claimUid, device));
+}
+
+/** `eth0_resource` → `PCIDEVICE_ETH0_RESOURCE`, as the SR-IOV device plugin names it. */
+export function pciDeviceEnvName(resourceName: string): string {
+  return `PCIDEVICE_${resourceName.toUpperCase().replace(/[^A-Z0-9]/g, "_")}`;
+}
+
+/** Device nodes a VF needs in the container (paths inside the container). */
+export function deviceNodePaths(
+  vf: Pick<PreparedVf, "targetDriver" | "iommuGroup" | "addVhostMount">,
+): string[] {
+  const nodes: string[] = [];
+  if (isVfio(vf) && vf.iommuGroup !== null) {
+    nodes.push(`/dev/vfio/${vf.iommuGroup}`, VFIO_CONTAINER_NODE);
+  }
+  if (vf.addVhostMount) nodes.push(...VHOST_NODES);
+  return nodes;
+}
+
+/**
+ * The claim's CDI spec: one device per VF with its own device nodes and
+ * `SRIOVNETWORK_VF_DEVICE_<n>`, and the claim-wide variables (device-plugin style
+ * `PCIDEVICE_<RESOURCE>` lists, all PCI addresses, networks) in the spec-level edits,
+ * which the runtime applies once whenever any device of the spec is injected.
+ * `hostRoot` is where the host's `/` is seen; device nodes get a `hostPath` below it
+ * unless it is `/`.
+ */
+export function claimCdiSpec(
+  claimUid: string,
+  claim: Pick<PreparedClaim, "devices">,
+  options: { kind: string; hostRoot: string },
+): CdiSpec {
+  const toNode = (nodePath: string): CdiDeviceNode =>
+    options.hostRoot === "/"
+      ? { path: nodePath }
+      : { path: nodePath, hostPath: path.join(options.hostRoot, nodePath) };
+  const devices = claim.devices.map((vf, index) => {
+    const edits: CdiContainerEdits = { env: [`SRIOVNETWORK_VF_DEVICE_${index}=${vf.pciAddress}`] };
+    const nodes = deviceNodePaths(vf);
+    if (nodes.length > 0) edits.deviceNodes = nodes.map(toNode);
+    return { name: cdiDeviceName(claimUid, vf.device), containerEdits: edits };
+  });
+  const body = { kind: options.kind, devices, containerEdits: { env: claimEnv(claim.devices) } };
+  return { cdiVersion: minimumCdiVersion(body), ...body };
+}
+
+/** Variables describing the whole claim, in a stable order. */
+export function claimEnv(devices: readonly PreparedVf[]): string[] {
+  const byResource = new Map<string, string[]>();
+  for (const vf of devices) {
+    const name = pciDeviceEnvName(vf.resourceName);
+    byResource.set(name, [...(byResource.get(name) ?? []), vf.pciAddress]);
+  }
+  const env = [...byResource].map(([name, addresses]) => `${name}=${addresses.join(",")}`);
+  env.push(`SRIOVNETWORK_PCI_ADDRESSES=${devices.map((vf) => vf.pciAddress).join(",")}`);
+  const networks = new Set(
+    devices.flatMap((vf) =>
+      vf.netAttachDef ? [`${vf.netAttachDef.namespace}/${vf.netAttachDef.name}`] : [],
+    ),
+  );
+  if (networks.size > 0) env.push(`SRIOVNETWORK_NET_ATTACH_DEF_NAME=${[...networks].join(",")}`);
+  return env;
+}
+
+/**
+ * The kubelet's answer for a prepared claim, the same on every repeat. A CDI device
+ * without edits would make the runtime fail the container, so such a device is reported
+ * without CDI ids.
+ */
+export function preparedDevicesOf(claim: PreparedClaim, spec: CdiSpec): PreparedDevice[] {
+  return claim.devices.map((vf) => {
+    const cdiDevice = spec.devices.find(
+      (device) => qualifiedDeviceName(spec.kind, device.name) === vf.cdiDeviceId,
+    );
+    return {
+      requestNames: [vf.request],
+      poolName: vf.pool,
+      deviceName: vf.device,
+      cdiDeviceIds: hasEdits(cdiDevice?.containerEdits) ? [vf.cdiDeviceId] : [],
+    };
+  });
+}

@@ -1,0 +1,11 @@
+/**
+ * A problem with one claim that the operator can fix (configuration, allocation, host
+ * state). Its message ends up in the pod's events, so it says what is wrong and what to do.
+ */
+export class ClaimError extends Error {
+  override readonly name = "ClaimError";
+}
+
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,158 @@
+import { describe, expect, it } from "vitest";
+import { API_VERSION } from "../../api/v1alpha1/group.js";
+import type { VfConfig } from "../../api/v1alpha1/vf-config.js";
+import type { ClaimPlanInput, DevicePlanInput } from "./claim-plan.js";
+import { pciAddressOfDevice, planClaim } from "./claim-plan.js";
+
+const KIND = "sriovnetwork.openshift.io/vf";
+
+function device(
+  name: string,
+  fields: Partial<Omit<VfConfig, "apiVersion" | "kind">> = {},
+  extra: Partial<DevicePlanInput> = {},
+): DevicePlanInput {
+  return {
+    result: { request: "vf", driver: "sriovnetwork.openshift.io", pool: "node-a", device: name },
+    config: { apiVersion: API_VERSION, kind: "VfConfig", ...fields },
+    host: { driver: "iavf", iommuGroup: 40 },
+    publishedResourceName: undefined,
+    network: null,
+    ...extra,
+  };
+}
+
+function plan(devices: DevicePlanInput[], extra: Partial<ClaimPlanInput> = {}) {
+  return planClaim({
+    ref: { namespace: "ns", name: "claim", uid: "uid-1" },
+    podUids: ["pod-1"],
+    devices,
+    takenIfNames: new Map(),
+    interfacePrefix: "net",
+    cdiKind: KIND,
+    cdiSpecFile: "/cdi/spec.json",
+    ...extra,
+  });
+}
+
+describe("planClaim", () => {
+  it("plans a kernel-driver VF as it is and a vfio VF with the driver to restore", () => {
+    const claim = plan([
+      device("0000-3b-02-0"),
+      device("0000-3b-02-1", { driver: "vfio-pci", ifName: "dpdk0", addVhostMount: true }),
+    ]);
+    expect(claim).toEqual({
+      namespace: "ns",
+      name: "claim",
+      podUids: ["pod-1"],
+      state: "PrepareStarted",
+      cdiSpecFile: "/cdi/spec.json",
+      devices: [
+        {
+          request: "vf",
+          pool: "node-a",
+          device: "0000-3b-02-0",
+          pciAddress: "0000:3b:02.0",
+          originalDriver: "iavf",
+          targetDriver: "iavf",
+          iommuGroup: 40,
+          ifName: "net1",
+          addVhostMount: false,
+          resourceName: "vf",
+          netAttachDef: null,
+          cniConfig: null,
+          cdiDeviceId: `${KIND}=uid-1-0000-3b-02-0`,
+        },
+        expect.objectContaining({
+          pciAddress: "0000:3b:02.1",
+          originalDriver: "iavf",
+          targetDriver: "vfio-pci",
+          ifName: "dpdk0",
+          addVhostMount: true,
+        }),
+      ],
+    });
+  });
+
+  it("takes the published resource name, else the main request name", () => {
+    const sub = device("0000-3b-02-1");
+    sub.result.request = "dpdk/intel";
+    const claim = plan([
+      device("0000-3b-02-0", {}, { publishedResourceName: "eth0_resource" }),
+      sub,
+    ]);
+    expect(claim.devices.map((vf) => vf.resourceName)).toEqual(["eth0_resource", "dpdk"]);
+  });
+
+  it("injects the VF's PCI address into its network's CNI configuration", () => {
+    const network = {
+      ref: { namespace: "ns", name: "net" },
+      cniConfig: { cniVersion: "1.0.0", name: "net", plugins: [{ type: "sriov" }] },
+    };
+    const claim = plan([
+      device("0000-3b-02-0", {}, { network }),
+      device("0000-3b-02-1", {}, { network }),
+    ]);
+    expect(claim.devices.map((vf) => vf.cniConfig?.plugins[0])).toEqual([
+      { type: "sriov", deviceID: "0000:3b:02.0" },
+      { type: "sriov", deviceID: "0000:3b:02.1" },
+    ]);
+    expect(claim.devices[0]!.netAttachDef).toEqual({ namespace: "ns", name: "net" });
+  });
+
+  it("skips interface names the pod's other claims use", () => {
+    const claim = plan([device("0000-3b-02-0"), device("0000-3b-02-1")], {
+      takenIfNames: new Map([["net1", "ns/other"]]),
+    });
+    expect(claim.devices.map((vf) => vf.ifName)).toEqual(["net2", "net3"]);
+  });
+
+  it("refuses a VF the host lacks, vfio without an IOMMU group, and a kernel config on a VF without a netdev", () => {
+    expect(() => plan([device("0000-3b-02-0", {}, { host: undefined })])).toThrow(
+      /VF 0000:3b:02.0 \(device 0000-3b-02-0\) is not present on this host/,
+    );
+    expect(() =>
+      plan([
+        device(
+          "0000-3b-02-0",
+          { driver: "vfio-pci" },
+          { host: { driver: "iavf", iommuGroup: null } },
+        ),
+      ]),
+    ).toThrow(/has no IOMMU group, so vfio-pci cannot use it: enable the IOMMU/);
+    expect(() =>
+      plan([
+        device(
+          "0000-3b-02-0",
+          { driver: "default" },
+          { host: { driver: "vfio-pci", iommuGroup: 3 } },
+        ),
+      ]),
+    ).toThrow(/is bound to vfio-pci, so it has no network interface/);
+    expect(() =>
+      plan([device("0000-3b-02-0", {}, { host: { driver: "", iommuGroup: 3 } })]),
+    ).toThrow(/is not bound to any driver/);
+  });
+
+  it("keeps a VF already on vfio-pci there, with nothing to restore", () => {
+    const claim = plan([
+      device(
+        "0000-3b-0a-6",
+        { driver: "vfio-pci" },
+        { host: { driver: "vfio-pci", iommuGroup: 9 } },
+      ),
+    ]);
+    expect(claim.devices[0]).toMatchObject({
+      originalDriver: "vfio-pci",
+      targetDriver: "vfio-pci",
+    });
+  });
+});
+
+describe("pciAddressOfDevice", () => {
+  it("reads the PCI address back from a device name", () => {
+    expect(pciAddressOfDevice("0000-3b-02-1")).toBe("0000:3b:02.1");
+    for (const bad of ["vf-0", "0000-3b-02-9", "0000-3b-20-1", "0000:3b:02.1"]) {
+      expect(() => pciAddressOfDevice(bad)).toThrow(/is not a VF name this driver publishes/);
+    }
+  });
+});

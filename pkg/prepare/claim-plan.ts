@@ -1,0 +1,128 @@
+import type { VfConfig } from "../../api/v1alpha1/vf-config.js";
+import { deviceName } from "../devices/model.js";
+import { isPciAddress } from "../host/pci-address.js";
+import type { ClaimRef } from "../kubeletplugin/claim-preparer.js";
+import type { DeviceResult } from "./allocation.js";
+import { baseRequestName } from "./allocation.js";
+import { cdiDeviceId } from "./cdi-edits.js";
+import { ClaimError } from "./claim-error.js";
+import { assignInterfaceNames } from "./interface-names.js";
+import { withDeviceId } from "./network-config.js";
+import type {
+  CniConfigList,
+  NetAttachDefRef,
+  PreparedClaim,
+  PreparedVf,
+} from "./prepared-claim.js";
+import { VFIO_PCI } from "./prepared-claim.js";
+
+/** What the host shows for a VF before prepare. */
+export interface VfOnHost {
+  /** "" when unbound. */
+  driver: string;
+  iommuGroup: number | null;
+}
+
+export interface DevicePlanInput {
+  result: DeviceResult;
+  config: VfConfig;
+  /** Undefined: no such VF on the host. */
+  host: VfOnHost | undefined;
+  /** The `resourceName` the node published for the device, if any. */
+  publishedResourceName: string | undefined;
+  network: { ref: NetAttachDefRef; cniConfig: CniConfigList } | null;
+}
+
+export interface ClaimPlanInput {
+  ref: ClaimRef;
+  podUids: string[];
+  devices: DevicePlanInput[];
+  /** Interface names the claim's pods use already, with the claim holding each. */
+  takenIfNames: ReadonlyMap<string, string>;
+  interfacePrefix: string;
+  cdiKind: string;
+  cdiSpecFile: string;
+}
+
+/** `0000-3b-02-1` → `0000:3b:02.1`: our device names are PCI addresses with `-` for `:` and `.`. */
+export function pciAddressOfDevice(device: string): string {
+  const match = /^([0-9a-f]{4})-([0-9a-f]{2})-([0-9a-f]{2})-([0-7])$/.exec(device);
+  const address = match ? `${match[1]}:${match[2]}:${match[3]}.${match[4]}` : "";
+  if (!isPciAddress(address) || deviceName(address) !== device) {
+    throw new ClaimError(
+      `allocated device "${device}" is not a VF name this driver publishes (a PCI address such as 0000-3b-02-1)`,
+    );
+  }
+  return address;
+}
+
+/**
+ * Decides everything about a claim before the host is touched: each VF's drivers, IOMMU
+ * group, interface name, network and CDI name. The result is the PrepareStarted
+ * checkpoint entry; undo and redo work from it alone.
+ */
+export function planClaim(input: ClaimPlanInput): PreparedClaim {
+  const ifNames = assignInterfaceNames(
+    input.devices.map(({ result, config }) => ({ request: result.request, ifName: config.ifName })),
+    input.takenIfNames,
+    input.interfacePrefix,
+  );
+  const devices = input.devices.map((device, index): PreparedVf => {
+    const { result, config, network } = device;
+    const pciAddress = pciAddressOfDevice(result.device);
+    const host = presentVf(device.host, pciAddress, result.device);
+    return {
+      request: result.request,
+      pool: result.pool,
+      device: result.device,
+      pciAddress,
+      originalDriver: host.driver,
+      targetDriver: targetDriverOf(config, host, pciAddress),
+      iommuGroup: host.iommuGroup,
+      ifName: ifNames[index]!,
+      addVhostMount: config.addVhostMount ?? false,
+      resourceName: device.publishedResourceName ?? baseRequestName(result.request),
+      netAttachDef: network?.ref ?? null,
+      cniConfig: network ? withDeviceId(network.cniConfig, pciAddress) : null,
+      cdiDeviceId: cdiDeviceId(input.cdiKind, input.ref.uid, result.device),
+    };
+  });
+  return {
+    namespace: input.ref.namespace,
+    name: input.ref.name,
+    podUids: input.podUids,
+    state: "PrepareStarted",
+    devices,
+    cdiSpecFile: input.cdiSpecFile,
+  };
+}
+
+function presentVf(host: VfOnHost | undefined, pciAddress: string, device: string): VfOnHost {
+  if (host === undefined) {
+    throw new ClaimError(
+      `VF ${pciAddress} (device ${device}) is not present on this host: the node's VFs changed after they were published (sriov_numvfs?); delete the pod so its claim is allocated again`,
+    );
+  }
+  return host;
+}
+
+/**
+ * `vfio-pci` when the config asks for it; otherwise the VF keeps the kernel network driver
+ * it has. A VF without one (unbound, or held by vfio-pci) has no netdev to hand over.
+ */
+function targetDriverOf(config: VfConfig, host: VfOnHost, pciAddress: string): string {
+  if (config.driver === VFIO_PCI) {
+    if (host.iommuGroup === null) {
+      throw new ClaimError(
+        `VF ${pciAddress} has no IOMMU group, so vfio-pci cannot use it: enable the IOMMU (intel_iommu=on or amd_iommu=on on the kernel command line)`,
+      );
+    }
+    return VFIO_PCI;
+  }
+  if (host.driver === "" || host.driver === VFIO_PCI) {
+    throw new ClaimError(
+      `VF ${pciAddress} is ${host.driver === "" ? "not bound to any driver" : "bound to vfio-pci"}, so it has no network interface for a kernel-driver config: set driver: vfio-pci in the VfConfig, or select VFs by their published "driver" attribute in a CEL selector`,
+    );
+  }
+  return host.driver;
+}

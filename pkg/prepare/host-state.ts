@@ -1,0 +1,19 @@
+import fs from "node:fs";
+import path from "node:path";
+import { currentDriver } from "../host/driver-binding.js";
+import type { HostPaths } from "../host/paths.js";
+import { parseInteger, readLinkName } from "../host/sysfs.js";
+import type { VfOnHost } from "./claim-plan.js";
+
+/** A VF's driver and IOMMU group as sysfs shows them; undefined when there is no such VF. */
+export function readVfOnHost(paths: HostPaths, pciAddress: string): VfOnHost | undefined {
+  const dir = paths.pciDevice(pciAddress);
+  if (!fs.existsSync(path.join(dir, "physfn"))) return undefined;
+  const group = parseInteger(readLinkName(path.join(dir, "iommu_group")));
+  return { driver: currentDriver(paths, pciAddress), iommuGroup: group ?? null };
+}
+
+/** Device nodes (container paths, the same on the host) that the host lacks. */
+export function missingDeviceNodes(paths: HostPaths, nodePaths: readonly string[]): string[] {
+  return nodePaths.filter((nodePath) => !fs.existsSync(paths.at(nodePath)));
+}

@@ -1,0 +1,21 @@
+// Preparing claims of SR-IOV VFs on the node: the ClaimPreparer the kubelet plugin serves.
+export {
+  VfClaimPreparer,
+  type RecoveryReport,
+  type ResourceNameLookup,
+  type VfClaimPreparerOptions,
+} from "./vf-claim-preparer.js";
+export {
+  FAULT_ENV,
+  FAULT_STEPS,
+  faultHookFromEnv,
+  type FaultHook,
+  type FaultStep,
+} from "./faults.js";
+export type {
+  ClaimState,
+  CniConfigList,
+  NetAttachDefRef,
+  PreparedClaim,
+  PreparedVf,
+} from "./prepared-claim.js";

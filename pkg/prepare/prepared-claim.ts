@@ -1,0 +1,72 @@
+/** A JSON value as stored in the checkpoint and handed to CNI. */
+export type JsonValue = string | number | boolean | null | JsonValue[] | JsonObject;
+export interface JsonObject {
+  [key: string]: JsonValue;
+}
+
+/** A CNI network configuration list: a single-plugin config is stored in this form too. */
+export type CniConfigList = JsonObject & {
+  cniVersion: string;
+  name: string;
+  plugins: JsonObject[];
+};
+
+export interface NetAttachDefRef {
+  namespace: string;
+  name: string;
+}
+
+/**
+ * Where a claim is in its life on this node. Every state is safe to resume from: a
+ * claim in PrepareStarted or UnprepareStarted is rolled back, one in PrepareCompleted is
+ * re-applied (see recovery.ts).
+ */
+export type ClaimState = "PrepareStarted" | "PrepareCompleted" | "UnprepareStarted";
+
+/** One allocated VF with everything decided for it, so undo and redo need no API call. */
+export interface PreparedVf {
+  /** Request name as allocated: `main/sub` for a subrequest of a prioritized list. */
+  request: string;
+  pool: string;
+  /** Device name in the ResourceSlice, e.g. `0000-3b-02-1`. */
+  device: string;
+  pciAddress: string;
+  /** Driver the VF had before prepare ("" = unbound); unprepare puts it back. */
+  originalDriver: string;
+  /** Driver while prepared: `vfio-pci`, or the original kernel driver left as it was. */
+  targetDriver: string;
+  /** IOMMU group, for `/dev/vfio/<group>`; null when the host has none for the VF. */
+  iommuGroup: number | null;
+  /** Interface name inside the pod. */
+  ifName: string;
+  addVhostMount: boolean;
+  /** Device-plugin resource name: the published `resourceName` attribute, else the request. */
+  resourceName: string;
+  netAttachDef: NetAttachDefRef | null;
+  /** The NetworkAttachmentDefinition's CNI configuration with this VF's `deviceID` injected. */
+  cniConfig: CniConfigList | null;
+  /** Fully qualified CDI device name. */
+  cdiDeviceId: string;
+}
+
+/** Checkpoint entry of one claim, keyed by claim UID. */
+export interface PreparedClaim {
+  namespace: string;
+  name: string;
+  /** Pods the claim was reserved for when it was prepared. */
+  podUids: string[];
+  state: ClaimState;
+  devices: PreparedVf[];
+  cdiSpecFile: string;
+}
+
+export const VFIO_PCI = "vfio-pci";
+
+export function isVfio(vf: Pick<PreparedVf, "targetDriver">): boolean {
+  return vf.targetDriver === VFIO_PCI;
+}
+
+/** Drivers that differ between the prepared and the unprepared VF. */
+export function rebindsDriver(vf: Pick<PreparedVf, "originalDriver" | "targetDriver">): boolean {
+  return vf.originalDriver !== vf.targetDriver;
+}

@@ -1,0 +1,132 @@
+import { describe, expect, it } from "vitest";
+import type { VfOnHost } from "./claim-plan.js";
+import type { PreparedClaim } from "./prepared-claim.js";
+import type { HostSnapshot } from "./recovery.js";
+import { recoveryDecision, redoActions, undoActions } from "./recovery.js";
+import { preparedClaim, preparedVf } from "./testing/fixtures.js";
+
+const kernelVf = preparedVf({ pciAddress: "0000:3b:02.0" });
+const vfioVf = preparedVf({
+  pciAddress: "0000:3b:02.1",
+  originalDriver: "iavf",
+  targetDriver: "vfio-pci",
+  iommuGroup: 41,
+});
+const vfio2 = preparedVf({
+  pciAddress: "0000:3b:02.2",
+  originalDriver: "iavf",
+  targetDriver: "vfio-pci",
+  iommuGroup: 42,
+});
+
+const claim = (state: PreparedClaim["state"]) =>
+  preparedClaim({ state, devices: [kernelVf, vfioVf, vfio2] });
+
+function host(vfs: Record<string, VfOnHost | undefined>, cdiSpecExists = true): HostSnapshot {
+  return { vfs: new Map(Object.entries(vfs)), cdiSpecExists };
+}
+
+const asPrepared = host({
+  "0000:3b:02.0": { driver: "iavf", iommuGroup: 40 },
+  "0000:3b:02.1": { driver: "vfio-pci", iommuGroup: 41 },
+  "0000:3b:02.2": { driver: "vfio-pci", iommuGroup: 42 },
+});
+
+describe("undoActions", () => {
+  it("removes the spec, restores rebound VFs last-first, then forgets the claim", () => {
+    expect(undoActions(claim("PrepareCompleted"), asPrepared)).toEqual([
+      { kind: "remove-cdi-spec" },
+      { kind: "bind-driver", pciAddress: "0000:3b:02.2", driver: "iavf" },
+      { kind: "bind-driver", pciAddress: "0000:3b:02.1", driver: "iavf" },
+      { kind: "drop-entry" },
+    ]);
+  });
+
+  it("leaves VFs alone that already have their original driver or are gone", () => {
+    const halfBound = host({
+      "0000:3b:02.0": { driver: "iavf", iommuGroup: 40 },
+      "0000:3b:02.1": { driver: "", iommuGroup: 41 },
+      "0000:3b:02.2": undefined,
+    });
+    expect(undoActions(claim("PrepareStarted"), halfBound)).toEqual([
+      { kind: "remove-cdi-spec" },
+      { kind: "bind-driver", pciAddress: "0000:3b:02.1", driver: "iavf" },
+      { kind: "drop-entry" },
+    ]);
+    const untouched = host({
+      "0000:3b:02.0": { driver: "iavf", iommuGroup: 40 },
+      "0000:3b:02.1": { driver: "iavf", iommuGroup: 41 },
+      "0000:3b:02.2": { driver: "iavf", iommuGroup: 42 },
+    });
+    expect(undoActions(claim("PrepareStarted"), untouched)).toEqual([
+      { kind: "remove-cdi-spec" },
+      { kind: "drop-entry" },
+    ]);
+  });
+});
+
+describe("redoActions", () => {
+  it("does nothing when the host still shows the prepared claim", () => {
+    expect(redoActions(claim("PrepareCompleted"), asPrepared)).toEqual([]);
+  });
+
+  it("re-creates a vanished spec", () => {
+    const noSpec = { ...asPrepared, cdiSpecExists: false };
+    expect(redoActions(claim("PrepareCompleted"), noSpec)).toEqual([{ kind: "write-cdi-spec" }]);
+  });
+
+  it("after a reboot re-binds vfio VFs, follows renumbered IOMMU groups, and reports gone VFs", () => {
+    const rebooted = host(
+      {
+        "0000:3b:02.0": { driver: "iavf", iommuGroup: 50 },
+        "0000:3b:02.1": { driver: "iavf", iommuGroup: 51 },
+        "0000:3b:02.2": undefined,
+      },
+      false,
+    );
+    expect(redoActions(claim("PrepareCompleted"), rebooted)).toEqual([
+      { kind: "bind-driver", pciAddress: "0000:3b:02.1", driver: "vfio-pci" },
+      { kind: "update-iommu-group", pciAddress: "0000:3b:02.1", iommuGroup: 51 },
+      { kind: "missing-vf", pciAddress: "0000:3b:02.2" },
+      { kind: "write-cdi-spec" },
+    ]);
+  });
+
+  it("rewrites the spec when a group changed even though the file exists", () => {
+    const moved = host({
+      "0000:3b:02.0": { driver: "iavf", iommuGroup: 40 },
+      "0000:3b:02.1": { driver: "vfio-pci", iommuGroup: 41 },
+      "0000:3b:02.2": { driver: "vfio-pci", iommuGroup: 7 },
+    });
+    expect(redoActions(claim("PrepareCompleted"), moved)).toEqual([
+      { kind: "update-iommu-group", pciAddress: "0000:3b:02.2", iommuGroup: 7 },
+      { kind: "write-cdi-spec" },
+    ]);
+  });
+});
+
+describe("recoveryDecision", () => {
+  it("rolls back interrupted prepares and finishes interrupted unprepares", () => {
+    for (const state of ["PrepareStarted", "UnprepareStarted"] as const) {
+      for (const fromPreviousBoot of [false, true]) {
+        const decision = recoveryDecision(claim(state), asPrepared, fromPreviousBoot);
+        expect(decision.actions).toEqual(undoActions(claim(state), asPrepared));
+      }
+    }
+    expect(recoveryDecision(claim("PrepareStarted"), asPrepared, false).reason).toMatch(
+      /rolling back/,
+    );
+    expect(recoveryDecision(claim("UnprepareStarted"), asPrepared, false).reason).toMatch(
+      /finishing/,
+    );
+  });
+
+  it("re-applies completed prepares, in this boot and after a reboot", () => {
+    const lost = { ...asPrepared, cdiSpecExists: false };
+    expect(recoveryDecision(claim("PrepareCompleted"), lost, false)).toEqual({
+      actions: [{ kind: "write-cdi-spec" }],
+      reason: "prepared: repairing what the host lost",
+    });
+    expect(recoveryDecision(claim("PrepareCompleted"), lost, true).reason).toMatch(/rebooted/);
+  });
+});

@@ -1,0 +1,734 @@
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { pino } from "pino";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { API_VERSION } from "../../api/v1alpha1/group.js";
+import type { CdiSpec } from "../cdi/spec.js";
+import { CheckpointStore } from "../checkpoint/checkpoint.js";
+import { EmulatedKernel, buildEmulatedHost, builtinProfiles } from "../emulator/index.js";
+import { bindDriver, currentDriver } from "../host/driver-binding.js";
+import { HostPaths } from "../host/paths.js";
+import type { ClaimRef, PrepareOutcome } from "../kubeletplugin/claim-preparer.js";
+import { KubeApiError, type KubeRequest } from "../kube/client.js";
+import type { AllocationConfig, ResourceClaim } from "./allocation.js";
+import type { FaultHook, FaultStep } from "./faults.js";
+import type { PreparedClaim } from "./prepared-claim.js";
+import { VfClaimPreparer, type VfClaimPreparerOptions } from "./vf-claim-preparer.js";
+
+const DRIVER = "sriovnetwork.openshift.io";
+const NODE = "node-a";
+const BOOT = "boot-1";
+const SLICES = "/apis/resource.k8s.io/v1/resourceslices";
+const logger = pino({ level: process.env["TEST_LOG_LEVEL"] ?? "silent" });
+const never = new AbortController().signal;
+
+/** x710: ens1f0's VFs are 0000:3b:02.0-7 on iavf; ens1f1's VF 6 (0000:3b:0a.6) is on vfio-pci. */
+const VF0 = "0000:3b:02.0";
+const VF1 = "0000:3b:02.1";
+const VF2 = "0000:3b:02.2";
+const device = (pci: string) => pci.replace(/[:.]/g, "-");
+
+/** An API server of plain objects by path; records every request. */
+class FakeApi {
+  readonly objects = new Map<string, unknown>([[SLICES, { items: [] }]]);
+  readonly requests: KubeRequest[] = [];
+
+  request<T>(request: KubeRequest): Promise<T> {
+    this.requests.push(request);
+    if (request.method === "PATCH") {
+      const claim = this.objects.get(request.path.replace(/\/status$/, "")) as ResourceClaim;
+      claim.status = { ...claim.status, ...(request.body as { status: object }).status };
+      return Promise.resolve(structuredClone(claim) as T);
+    }
+    const object = this.objects.get(request.path);
+    if (object === undefined) {
+      return Promise.reject(new KubeApiError(404, "NotFound", `${request.path} not found`));
+    }
+    return Promise.resolve(structuredClone(object) as T);
+  }
+
+  get statusWrites(): KubeRequest[] {
+    return this.requests.filter((request) => request.method === "PATCH");
+  }
+}
+
+interface ClaimSpec {
+  name?: string;
+  devices: { pci: string; request?: string; pool?: string }[];
+  configs?: AllocationConfig[];
+  pods?: string[];
+}
+
+const vfConfig = (
+  parameters: Record<string, unknown>,
+  source: AllocationConfig["source"] = "FromClaim",
+  requests?: string[],
+): AllocationConfig => ({
+  source,
+  ...(requests ? { requests } : {}),
+  opaque: {
+    driver: DRIVER,
+    parameters: { apiVersion: API_VERSION, kind: "VfConfig", ...parameters },
+  },
+});
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+let root: string;
+let paths: HostPaths;
+let api: FakeApi;
+let checkpointFile: string;
+let claimCount = 0;
+
+beforeEach(async () => {
+  root = fs.mkdtempSync(path.join(os.tmpdir(), "prepare-"));
+  cleanups.push(() => fs.rmSync(root, { recursive: true, force: true }));
+  await buildEmulatedHost({ root, profile: builtinProfiles.x710 });
+  paths = new HostPaths({ root });
+  api = new FakeApi();
+  checkpointFile = path.join(root, "var/lib/kubelet/plugins", DRIVER, "checkpoint.json");
+});
+
+async function startKernel(): Promise<void> {
+  const kernel = new EmulatedKernel({ root, bindDelayMs: 1 });
+  await kernel.start();
+  cleanups.push(() => kernel.stop());
+}
+
+function newPreparer(options: Partial<VfClaimPreparerOptions> = {}): VfClaimPreparer {
+  const preparer = new VfClaimPreparer({
+    client: api,
+    paths,
+    driverName: DRIVER,
+    nodeName: NODE,
+    checkpointFile,
+    bootId: BOOT,
+    bindTimeoutMs: 2_000,
+    logger,
+    faultHook: () => undefined,
+    statusRetryDelaysMs: [],
+    ...options,
+  });
+  cleanups.push(() => preparer.close());
+  return preparer;
+}
+
+function claimPath(ref: Pick<ClaimRef, "namespace" | "name">): string {
+  return `/apis/resource.k8s.io/v1/namespaces/${ref.namespace}/resourceclaims/${ref.name}`;
+}
+
+/** Stores an allocated claim reserved for `pods` and returns the kubelet's reference to it. */
+function addClaim(spec: ClaimSpec): ClaimRef {
+  claimCount++;
+  const ref = {
+    namespace: "ns",
+    name: spec.name ?? `claim-${claimCount}`,
+    uid: `uid-${claimCount}`,
+  };
+  const claim: ResourceClaim = {
+    metadata: { ...ref, resourceVersion: "1" },
+    status: {
+      allocation: {
+        devices: {
+          results: spec.devices.map(({ pci, request, pool }) => ({
+            request: request ?? "vf",
+            driver: DRIVER,
+            pool: pool ?? NODE,
+            device: device(pci),
+          })),
+          config: spec.configs ?? [],
+        },
+      },
+      reservedFor: (spec.pods ?? ["pod-1"]).map((uid) => ({ resource: "pods", name: uid, uid })),
+    },
+  };
+  api.objects.set(claimPath(ref), claim);
+  return ref;
+}
+
+function addNad(name: string, config: unknown, namespace = "ns"): void {
+  api.objects.set(
+    `/apis/k8s.cni.cncf.io/v1/namespaces/${namespace}/network-attachment-definitions/${name}`,
+    { metadata: { namespace, name }, spec: { config: JSON.stringify(config) } },
+  );
+}
+
+async function prepareOne(preparer: VfClaimPreparer, ref: ClaimRef): Promise<PrepareOutcome> {
+  return (await preparer.prepare([ref], never)).get(ref.uid)!;
+}
+
+function devicesOf(outcome: PrepareOutcome) {
+  if ("error" in outcome) throw new Error(`prepare failed: ${outcome.error}`);
+  return outcome.devices;
+}
+
+function errorOf(outcome: PrepareOutcome): string {
+  if (!("error" in outcome)) throw new Error("prepare unexpectedly succeeded");
+  return outcome.error;
+}
+
+function checkpointEntries(): Map<string, PreparedClaim> {
+  return new CheckpointStore<PreparedClaim>(checkpointFile, BOOT).load().entries;
+}
+
+function cdiSpecs(): string[] {
+  return fs.existsSync(paths.cdiRoot) ? fs.readdirSync(paths.cdiRoot).sort() : [];
+}
+
+function readSpec(uid: string): CdiSpec {
+  return JSON.parse(
+    fs.readFileSync(path.join(paths.cdiRoot, `sriovnetwork.openshift.io-vf_${uid}.json`), "utf8"),
+  ) as CdiSpec;
+}
+
+/** Everything prepare may change: VF drivers, CDI specs, checkpoint entries. */
+function hostState() {
+  const drivers = Object.fromEntries(
+    [VF0, VF1, VF2, "0000:3b:0a.6"].map((pci) => [pci, currentDriver(paths, pci)]),
+  );
+  return { drivers, cdiSpecs: cdiSpecs(), claims: [...checkpointEntries().keys()].sort() };
+}
+
+function iommuGroupOf(pci: string): number {
+  return Number(path.basename(fs.readlinkSync(path.join(paths.pciDevice(pci), "iommu_group"))));
+}
+
+describe("VfClaimPreparer", () => {
+  it("prepares a kernel-driver claim: answer, CDI spec, checkpoint and claim status", async () => {
+    const preparer = newPreparer();
+    const ref = addClaim({ devices: [{ pci: VF0 }, { pci: VF1, request: "second/any" }] });
+    const devices = devicesOf(await prepareOne(preparer, ref));
+    expect(devices).toEqual([
+      {
+        requestNames: ["vf"],
+        poolName: NODE,
+        deviceName: "0000-3b-02-0",
+        cdiDeviceIds: [`${DRIVER}/vf=${ref.uid}-0000-3b-02-0`],
+      },
+      {
+        requestNames: ["second/any"],
+        poolName: NODE,
+        deviceName: "0000-3b-02-1",
+        cdiDeviceIds: [`${DRIVER}/vf=${ref.uid}-0000-3b-02-1`],
+      },
+    ]);
+    const spec = readSpec(ref.uid);
+    expect(spec.containerEdits?.env).toEqual([
+      `PCIDEVICE_VF=${VF0}`,
+      `PCIDEVICE_SECOND=${VF1}`,
+      `SRIOVNETWORK_PCI_ADDRESSES=${VF0},${VF1}`,
+    ]);
+    expect(spec.devices.map((d) => d.containerEdits)).toEqual([
+      { env: [`SRIOVNETWORK_VF_DEVICE_0=${VF0}`] },
+      { env: [`SRIOVNETWORK_VF_DEVICE_1=${VF1}`] },
+    ]);
+    const entry = checkpointEntries().get(ref.uid)!;
+    expect(entry).toMatchObject({ state: "PrepareCompleted", podUids: ["pod-1"], name: ref.name });
+    expect(entry.devices.map((vf) => [vf.ifName, vf.originalDriver, vf.targetDriver])).toEqual([
+      ["net1", "iavf", "iavf"],
+      ["net2", "iavf", "iavf"],
+    ]);
+    expect(currentDriver(paths, VF0)).toBe("iavf");
+    expect(api.statusWrites).toHaveLength(1);
+    expect(api.statusWrites[0]!.path).toBe(`${claimPath(ref)}/status`);
+  });
+
+  it("binds a vfio-pci claim, names its VFIO group in the spec, and unprepare restores iavf", async () => {
+    await startKernel();
+    const preparer = newPreparer();
+    const ref = addClaim({
+      devices: [{ pci: VF1 }],
+      configs: [vfConfig({ driver: "vfio-pci" }, "FromClass"), vfConfig({ addVhostMount: true })],
+    });
+    devicesOf(await prepareOne(preparer, ref));
+    expect(currentDriver(paths, VF1)).toBe("vfio-pci");
+    const group = iommuGroupOf(VF1);
+    expect(fs.existsSync(path.join(root, "dev/vfio", String(group)))).toBe(true);
+    expect(readSpec(ref.uid).devices[0]!.containerEdits.deviceNodes).toEqual(
+      [`/dev/vfio/${group}`, "/dev/vfio/vfio", "/dev/vhost-net", "/dev/net/tun"].map((node) => ({
+        path: node,
+        hostPath: path.join(root, node),
+      })),
+    );
+    expect(checkpointEntries().get(ref.uid)!.devices[0]).toMatchObject({
+      originalDriver: "iavf",
+      targetDriver: "vfio-pci",
+      iommuGroup: group,
+    });
+
+    expect((await preparer.unprepare([ref], never)).get(ref.uid)).toEqual({});
+    expect(currentDriver(paths, VF1)).toBe("iavf");
+    expect(hostState()).toMatchObject({ cdiSpecs: [], claims: [] });
+  });
+
+  it("answers a repeated prepare the same way from the checkpoint, re-creating a vanished spec", async () => {
+    const preparer = newPreparer();
+    const ref = addClaim({ devices: [{ pci: VF0 }] });
+    const first = await prepareOne(preparer, ref);
+    const reads = api.requests.length;
+    fs.rmSync(path.join(paths.cdiRoot, cdiSpecs()[0]!));
+    expect(await prepareOne(preparer, ref)).toEqual(first);
+    expect(cdiSpecs()).toHaveLength(1);
+    expect(api.requests).toHaveLength(reads);
+    // A new instance (restart, rolling update) answers the same from the file.
+    expect(await prepareOne(newPreparer(), ref)).toEqual(first);
+  });
+
+  it("succeeds unpreparing a claim it never prepared, and removes a stray spec of it", async () => {
+    const preparer = newPreparer();
+    const ref = { namespace: "ns", name: "never", uid: "uid-never" };
+    fs.mkdirSync(paths.cdiRoot, { recursive: true });
+    fs.writeFileSync(path.join(paths.cdiRoot, "sriovnetwork.openshift.io-vf_uid-never.json"), "{}");
+    expect((await preparer.unprepare([ref], never)).get(ref.uid)).toEqual({});
+    expect((await preparer.unprepare([ref], never)).get(ref.uid)).toEqual({});
+    expect(cdiSpecs()).toEqual([]);
+  });
+
+  it("keeps interface names unique in a pod, and the pod's other claim when one is unprepared", async () => {
+    const preparer = newPreparer();
+    const first = addClaim({ devices: [{ pci: VF0 }, { pci: VF1 }], pods: ["pod-1"] });
+    const second = addClaim({ devices: [{ pci: VF2 }], pods: ["pod-1"] });
+    const otherPod = addClaim({ devices: [{ pci: "0000:3b:02.3" }], pods: ["pod-2"] });
+    await preparer.prepare([first], never);
+    await preparer.prepare([second, otherPod], never);
+    const ifNames = (uid: string) =>
+      checkpointEntries()
+        .get(uid)!
+        .devices.map((vf) => vf.ifName);
+    expect([ifNames(first.uid), ifNames(second.uid), ifNames(otherPod.uid)]).toEqual([
+      ["net1", "net2"],
+      ["net3"],
+      ["net1"],
+    ]);
+
+    const together = [1, 2].map((n) =>
+      addClaim({ devices: [{ pci: `0000:3b:02.${4 + n}` }], pods: ["pod-3"] }),
+    );
+    await preparer.prepare(together, never);
+    expect(together.map(({ uid }) => ifNames(uid)[0]).sort()).toEqual(["net1", "net2"]);
+
+    const clash = addClaim({
+      devices: [{ pci: "0000:3b:02.4" }],
+      configs: [vfConfig({ ifName: "net2" })],
+      pods: ["pod-1"],
+    });
+    expect(errorOf(await prepareOne(preparer, clash))).toBe(
+      `ifName "net2" (request vf) is already used in the pod by claim ns/${first.name}: give this VF another ifName`,
+    );
+
+    await preparer.unprepare([first], never);
+    expect([...checkpointEntries().keys()].sort()).toEqual(
+      [otherPod.uid, second.uid, ...together.map(({ uid }) => uid)].sort(),
+    );
+    expect(cdiSpecs()).toHaveLength(4);
+    expect(devicesOf(await prepareOne(newPreparer(), second))).toHaveLength(1);
+  });
+
+  it("resolves a NetworkAttachmentDefinition into the VF's CNI configuration and the claim status", async () => {
+    const preparer = newPreparer();
+    addNad("sriov-net", {
+      cniVersion: "1.0.0",
+      name: "sriov-net",
+      plugins: [{ type: "sriov", vlan: 10 }, { type: "tuning" }],
+    });
+    const ref = addClaim({
+      devices: [{ pci: VF0 }],
+      configs: [vfConfig({ netAttachDefName: "sriov-net" })],
+    });
+    devicesOf(await prepareOne(preparer, ref));
+    const vf = checkpointEntries().get(ref.uid)!.devices[0]!;
+    expect(vf.netAttachDef).toEqual({ namespace: "ns", name: "sriov-net" });
+    expect(vf.cniConfig).toEqual({
+      cniVersion: "1.0.0",
+      name: "sriov-net",
+      plugins: [{ type: "sriov", vlan: 10, deviceID: VF0 }, { type: "tuning" }],
+    });
+    expect(readSpec(ref.uid).containerEdits?.env).toContain(
+      "SRIOVNETWORK_NET_ATTACH_DEF_NAME=ns/sriov-net",
+    );
+    expect(api.statusWrites[0]!.body).toMatchObject({
+      status: {
+        devices: [
+          {
+            device: device(VF0),
+            data: { ifName: "net1", netAttachDefNamespace: "ns", netAttachDefName: "sriov-net" },
+          },
+        ],
+      },
+    });
+  });
+
+  it("names PCIDEVICE_ variables after the resourceName the node published", async () => {
+    api.objects.set(SLICES, {
+      items: [
+        {
+          spec: {
+            pool: { name: NODE },
+            devices: [
+              {
+                name: device(VF0),
+                attributes: { [`${DRIVER}/resourceName`]: { string: "eth0_resource" } },
+              },
+            ],
+          },
+        },
+      ],
+    });
+    const ref = addClaim({ devices: [{ pci: VF0 }, { pci: VF1 }] });
+    devicesOf(await prepareOne(newPreparer(), ref));
+    expect(readSpec(ref.uid).containerEdits?.env?.slice(0, 2)).toEqual([
+      `PCIDEVICE_ETH0_RESOURCE=${VF0}`,
+      `PCIDEVICE_VF=${VF1}`,
+    ]);
+    const injected = addClaim({ devices: [{ pci: VF2 }] });
+    devicesOf(await prepareOne(newPreparer({ resourceNameOf: () => "injected" }), injected));
+    expect(readSpec(injected.uid).containerEdits?.env?.[0]).toBe(`PCIDEVICE_INJECTED=${VF2}`);
+  });
+
+  it("never fails a prepare because the claim status cannot be written", async () => {
+    const failing = {
+      request: <T>(request: KubeRequest): Promise<T> =>
+        request.method === "PATCH"
+          ? Promise.reject(new Error("connection reset"))
+          : api.request<T>(request),
+    };
+    const ref = addClaim({ devices: [{ pci: VF0 }] });
+    devicesOf(await prepareOne(newPreparer({ client: failing }), ref));
+  });
+
+  describe("bad input fails the claim and leaves the host as it was", () => {
+    const cases: [string, () => ClaimRef, RegExp][] = [
+      [
+        "malformed VfConfig",
+        () =>
+          addClaim({
+            devices: [{ pci: VF1 }],
+            configs: [vfConfig({ driver: "vfio-pci", ifname: "x" })],
+          }),
+        /^invalid VfConfig \(ResourceClaim ns\/claim-\d+ status\.allocation\.devices\.config\[0\]\.opaque\.parameters\.ifname: unknown field .*: fix the claim's config$/,
+      ],
+      [
+        "unknown driver",
+        () => addClaim({ devices: [{ pci: VF1 }], configs: [vfConfig({ driver: "igb_uio" })] }),
+        /parameters\.driver: must be one of/,
+      ],
+      [
+        "invalid ifName",
+        () => addClaim({ devices: [{ pci: VF1 }], configs: [vfConfig({ ifName: "has space" })] }),
+        /parameters\.ifName: must not contain " "/,
+      ],
+      [
+        "duplicate ifName in the claim",
+        () =>
+          addClaim({
+            devices: [{ pci: VF0 }, { pci: VF1 }],
+            configs: [vfConfig({ ifName: "data", driver: "vfio-pci" })],
+          }),
+        /^ifName "data" is set for two VFs of the claim \(requests vf and vf\)/,
+      ],
+      [
+        "missing NetworkAttachmentDefinition",
+        () =>
+          addClaim({
+            devices: [{ pci: VF1 }],
+            configs: [vfConfig({ driver: "vfio-pci", netAttachDefName: "nope" })],
+          }),
+        /^NetworkAttachmentDefinition ns\/nope does not exist: create it, or fix netAttachDefName/,
+      ],
+      [
+        "invalid NetworkAttachmentDefinition",
+        () => {
+          addNad("broken", { cniVersion: "1.0.0", plugins: [{ vlan: 1 }] });
+          return addClaim({
+            devices: [{ pci: VF1 }],
+            configs: [vfConfig({ netAttachDefName: "broken" })],
+          });
+        },
+        /^NetworkAttachmentDefinition ns\/broken has an invalid CNI configuration in spec\.config: plugins\[0\] has no plugin type/,
+      ],
+      [
+        "network in another namespace",
+        () => {
+          addNad("shared", { cniVersion: "1.0.0", type: "sriov" }, "networks");
+          return addClaim({
+            devices: [{ pci: VF1 }],
+            configs: [vfConfig({ netAttachDefName: "shared", netAttachDefNamespace: "networks" })],
+          });
+        },
+        /outside the claim's namespace ns/,
+      ],
+      [
+        "claim not allocated",
+        () => {
+          const ref = addClaim({ devices: [{ pci: VF1 }] });
+          api.objects.set(claimPath(ref), { metadata: { ...ref }, status: {} });
+          return ref;
+        },
+        /is not allocated/,
+      ],
+      [
+        "claim allocated on another node",
+        () => addClaim({ devices: [{ pci: VF1, pool: "node-b" }] }),
+        /allocated from pool node-b, but this is node node-a/,
+      ],
+      [
+        "UID mismatch",
+        () => ({ ...addClaim({ devices: [{ pci: VF1 }] }), uid: "uid-old" }),
+        /has UID uid-\d+, not uid-old/,
+      ],
+      [
+        "claim gone",
+        () => ({ namespace: "ns", name: "gone", uid: "uid-gone" }),
+        /ResourceClaim ns\/gone does not exist/,
+      ],
+      [
+        "VF not on the host",
+        () => addClaim({ devices: [{ pci: VF0 }, { pci: "0000:3b:03.0" }] }),
+        /^VF 0000:3b:03\.0 \(device 0000-3b-03-0\) is not present on this host/,
+      ],
+      [
+        "kernel driver asked of a VF on vfio-pci",
+        () => addClaim({ devices: [{ pci: "0000:3b:0a.6" }] }),
+        /is bound to vfio-pci, so it has no network interface/,
+      ],
+    ];
+
+    for (const [what, makeClaim, expected] of cases) {
+      it(what, async () => {
+        await startKernel();
+        const preparer = newPreparer();
+        const before = hostState();
+        const ref = makeClaim();
+        expect(errorOf(await prepareOne(preparer, ref))).toMatch(expected);
+        expect(hostState()).toEqual(before);
+        expect(api.statusWrites).toEqual([]);
+      });
+    }
+
+    it("a vfio-pci bind that never completes", async () => {
+      // No emulated kernel: nothing answers the sysfs writes.
+      const preparer = newPreparer({ bindTimeoutMs: 50 });
+      const before = hostState();
+      const ref = addClaim({
+        devices: [{ pci: VF1 }],
+        configs: [vfConfig({ driver: "vfio-pci" })],
+      });
+      expect(errorOf(await prepareOne(preparer, ref))).toMatch(
+        /^unbind 0000:3b:02\.1 from iavf did not complete within 50 ms/,
+      );
+      expect(hostState()).toEqual(before);
+    });
+  });
+
+  describe("faults", () => {
+    const PREPARE_STEPS: FaultStep[] = [
+      "after-checkpoint-started",
+      "after-driver-bound",
+      "after-cdi-written",
+      "before-checkpoint-completed",
+    ];
+    const UNPREPARE_STEPS: FaultStep[] = [
+      "during-unprepare-after-checkpoint",
+      "during-unprepare-after-cdi-removed",
+      "during-unprepare-after-driver-restored",
+    ];
+    const vfioClaim = () =>
+      addClaim({
+        devices: [{ pci: VF0 }, { pci: VF1 }],
+        configs: [vfConfig({ driver: "vfio-pci" })],
+      });
+
+    /** A hook under which the process "dies" at `step`: nothing after it ever runs. */
+    function dieAt(step: FaultStep): { hook: FaultHook; reached: Promise<void> } {
+      let reach!: () => void;
+      const reached = new Promise<void>((resolve) => (reach = resolve));
+      const hook: FaultHook = (at) => {
+        if (at !== step) return undefined;
+        reach();
+        return new Promise<void>(() => undefined);
+      };
+      return { hook, reached };
+    }
+
+    for (const step of PREPARE_STEPS) {
+      it(`a failure ${step} rolls the host back`, async () => {
+        await startKernel();
+        const before = hostState();
+        const preparer = newPreparer({
+          faultHook: (at) => {
+            if (at === step) throw new Error(`injected at ${at}`);
+          },
+        });
+        const ref = vfioClaim();
+        expect(errorOf(await prepareOne(preparer, ref))).toBe(
+          `prepare failed unexpectedly: injected at ${step}; the kubelet retries (see the driver's log)`,
+        );
+        expect(hostState()).toEqual(before);
+      });
+
+      it(`a crash ${step} is rolled back at the next start`, async () => {
+        await startKernel();
+        const before = hostState();
+        const { hook, reached } = dieAt(step);
+        const ref = vfioClaim();
+        void newPreparer({ faultHook: hook }).prepare([ref], never);
+        await reached;
+        expect(checkpointEntries().get(ref.uid)!.state).toBe("PrepareStarted");
+
+        const report = await newPreparer().recover();
+        expect(report).toMatchObject({ rolledBack: [ref.uid], reapplied: [], failed: [] });
+        expect(hostState()).toEqual(before);
+        // The kubelet's retry then prepares the claim from scratch.
+        devicesOf(await prepareOne(newPreparer(), ref));
+        expect(currentDriver(paths, VF1)).toBe("vfio-pci");
+      });
+    }
+
+    for (const step of UNPREPARE_STEPS) {
+      it(`a crash ${step} is finished at the next start`, async () => {
+        await startKernel();
+        const before = hostState();
+        const ref = vfioClaim();
+        devicesOf(await prepareOne(newPreparer(), ref));
+        const { hook, reached } = dieAt(step);
+        void newPreparer({ faultHook: hook }).unprepare([ref], never);
+        await reached;
+        expect(checkpointEntries().get(ref.uid)!.state).toBe("UnprepareStarted");
+
+        expect((await newPreparer().recover()).rolledBack).toEqual([ref.uid]);
+        expect(hostState()).toEqual(before);
+        expect((await newPreparer().unprepare([ref], never)).get(ref.uid)).toEqual({});
+      });
+    }
+  });
+
+  describe("recover", () => {
+    it("re-creates the spec of a prepared claim and removes specs no claim owns", async () => {
+      const ref = addClaim({ devices: [{ pci: VF0 }] });
+      const answer = await prepareOne(newPreparer(), ref);
+      const spec = readSpec(ref.uid);
+      fs.rmSync(paths.cdiRoot, { recursive: true });
+      fs.mkdirSync(paths.cdiRoot);
+      fs.writeFileSync(path.join(paths.cdiRoot, "sriovnetwork.openshift.io-vf_orphan.json"), "{}");
+      fs.writeFileSync(path.join(paths.cdiRoot, "other-vendor.json"), "{}");
+
+      const report = await newPreparer().recover();
+      expect(report).toEqual({
+        rolledBack: [],
+        reapplied: [ref.uid],
+        failed: [],
+        removedCdiSpecs: ["orphan"],
+      });
+      expect(readSpec(ref.uid)).toEqual(spec);
+      expect(cdiSpecs()).toEqual([
+        "other-vendor.json",
+        `sriovnetwork.openshift.io-vf_${ref.uid}.json`,
+      ]);
+      expect(await prepareOne(newPreparer(), ref)).toEqual(answer);
+    });
+
+    it("after a reboot re-binds prepared vfio VFs and follows a renumbered IOMMU group", async () => {
+      await startKernel();
+      const ref = addClaim({
+        devices: [{ pci: VF1 }],
+        configs: [vfConfig({ driver: "vfio-pci" })],
+      });
+      devicesOf(await prepareOne(newPreparer(), ref));
+      // The reboot: drivers back to native, the CDI root (tmpfs) empty, another group number.
+      await bindDriver(paths, VF1, "iavf", { timeoutMs: 2_000 });
+      fs.rmSync(paths.cdiRoot, { recursive: true });
+      const store = new CheckpointStore<PreparedClaim>(checkpointFile, BOOT);
+      const entries = store.load().entries;
+      entries.get(ref.uid)!.devices[0]!.iommuGroup = 999;
+      store.save(entries);
+
+      const report = await newPreparer({ bootId: "boot-2" }).recover();
+      expect(report.reapplied).toEqual([ref.uid]);
+      expect(currentDriver(paths, VF1)).toBe("vfio-pci");
+      const group = iommuGroupOf(VF1);
+      expect(readSpec(ref.uid).devices[0]!.containerEdits.deviceNodes![0]!.path).toBe(
+        `/dev/vfio/${group}`,
+      );
+      const reloaded = new CheckpointStore<PreparedClaim>(checkpointFile, "boot-2").load();
+      expect(reloaded.fromPreviousBoot).toBe(false);
+      expect(reloaded.entries.get(ref.uid)!.devices[0]!.iommuGroup).toBe(group);
+    });
+
+    it("keeps a prepared claim whose VF is gone, and tells the kubelet on its next prepare", async () => {
+      const ref = addClaim({ devices: [{ pci: VF0 }] });
+      devicesOf(await prepareOne(newPreparer(), ref));
+      const store = new CheckpointStore<PreparedClaim>(checkpointFile, BOOT);
+      const entries = store.load().entries;
+      entries.get(ref.uid)!.devices[0]!.pciAddress = "0000:3b:03.0";
+      store.save(entries);
+
+      const report = await newPreparer().recover();
+      expect(report.failed).toEqual([
+        {
+          claimUid: ref.uid,
+          error: expect.stringMatching(/VF 0000:3b:03\.0 of the prepared claim is gone/),
+        },
+      ]);
+      expect(errorOf(await prepareOne(newPreparer(), ref))).toMatch(/is gone from this host/);
+      expect((await newPreparer().unprepare([ref], never)).get(ref.uid)).toEqual({});
+      expect(checkpointEntries().size).toBe(0);
+    });
+
+    it("sets a corrupt checkpoint aside and starts empty", async () => {
+      fs.mkdirSync(path.dirname(checkpointFile), { recursive: true });
+      fs.writeFileSync(checkpointFile, "{ half a file");
+      const report = await newPreparer().recover();
+      expect(report.checkpointSetAside?.reason).toMatch(/^not JSON/);
+      expect(fs.existsSync(report.checkpointSetAside!.path)).toBe(true);
+      expect(checkpointEntries().size).toBe(0);
+    });
+  });
+
+  describe("concurrency", () => {
+    it("serializes calls for one claim: a concurrent repeat waits and gets the same answer", async () => {
+      await startKernel();
+      let binds = 0;
+      const preparer = newPreparer({
+        faultHook: (step) => {
+          if (step === "after-driver-bound") binds++;
+        },
+      });
+      const ref = addClaim({
+        devices: [{ pci: VF1 }],
+        configs: [vfConfig({ driver: "vfio-pci" })],
+      });
+      const [a, b] = await Promise.all([
+        preparer.prepare([ref], never),
+        preparer.prepare([ref], never),
+      ]);
+      expect(a.get(ref.uid)).toEqual(b.get(ref.uid));
+      devicesOf(a.get(ref.uid)!);
+      expect(binds).toBe(1);
+    });
+
+    it("runs different claims in parallel", async () => {
+      let releaseFirst!: () => void;
+      const firstHeld = new Promise<void>((resolve) => (releaseFirst = resolve));
+      const first = addClaim({ devices: [{ pci: VF0 }] });
+      const second = addClaim({ devices: [{ pci: VF1 }] });
+      const preparer = newPreparer({
+        faultHook: (step, { claimUid }) =>
+          step === "after-checkpoint-started" && claimUid === first.uid ? firstHeld : undefined,
+      });
+      const firstDone = preparer.prepare([first], never);
+      // The second claim completes while the first is held mid-prepare.
+      devicesOf(await prepareOne(preparer, second));
+      expect(checkpointEntries().get(first.uid)!.state).toBe("PrepareStarted");
+      releaseFirst();
+      devicesOf((await firstDone).get(first.uid)!);
+      expect([...checkpointEntries().values()].map((claim) => claim.state)).toEqual([
+        "PrepareCompleted",
+        "PrepareCompleted",
+      ]);
+    });
+  });
+});

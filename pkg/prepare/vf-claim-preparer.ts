@@ -1,0 +1,597 @@
+import type { Logger } from "pino";
+import { CdiSpecStore } from "../cdi/store.js";
+import type { CdiSpec } from "../cdi/spec.js";
+import { CheckpointStore } from "../checkpoint/checkpoint.js";
+import { bindDriver, DriverBindError } from "../host/driver-binding.js";
+import type { HostPaths } from "../host/paths.js";
+import type {
+  ClaimPreparer,
+  ClaimRef,
+  PrepareOutcome,
+  UnprepareOutcome,
+} from "../kubeletplugin/claim-preparer.js";
+import { isNotFound, type KubeClient } from "../kube/client.js";
+import type { ResourceClaim } from "./allocation.js";
+import { nodeAllocationOf } from "./allocation.js";
+import { claimCdiSpec, deviceNodePaths, preparedDevicesOf } from "./cdi-edits.js";
+import { ClaimError, messageOf } from "./claim-error.js";
+import type { DevicePlanInput } from "./claim-plan.js";
+import { pciAddressOfDevice, planClaim } from "./claim-plan.js";
+import { ClaimStatusWriter, claimPath } from "./claim-status.js";
+import type { FaultHook, FaultStep } from "./faults.js";
+import { FAULT_ENV, faultHookFromEnv } from "./faults.js";
+import { missingDeviceNodes, readVfOnHost } from "./host-state.js";
+import { interfaceNamesInPods } from "./interface-names.js";
+import type { NetworkAttachmentDefinition } from "./network-config.js";
+import {
+  cniConfigListOf,
+  formatRef,
+  netAttachDefPath,
+  netAttachDefRefOf,
+} from "./network-config.js";
+import { PerKeyQueue } from "./per-key-queue.js";
+import type { CniConfigList, NetAttachDefRef, PreparedClaim } from "./prepared-claim.js";
+import { rebindsDriver } from "./prepared-claim.js";
+import type { HostAction, HostSnapshot } from "./recovery.js";
+import { recoveryDecision, redoActions, undoActions } from "./recovery.js";
+import { decodeRequestConfigs, vfConfigFor } from "./vf-configs.js";
+
+/** Resource name the node published for a device (`resourceName` attribute), if any. */
+export type ResourceNameLookup = (
+  device: string,
+) => string | undefined | Promise<string | undefined>;
+
+export interface VfClaimPreparerOptions {
+  client: Pick<KubeClient, "request">;
+  paths: HostPaths;
+  /** DRA driver name, e.g. `sriovnetwork.openshift.io`. */
+  driverName: string;
+  /** This node; our pool has its name. */
+  nodeName: string;
+  /** Checkpoint file in the plugin's data directory. */
+  checkpointFile: string;
+  /** Current boot id (HostPaths.bootId's content). */
+  bootId: string;
+  /** CDI kind of our specs; default `<driverName>/vf`. */
+  cdiKind?: string;
+  /** Default interface names are `<prefix>1`, `<prefix>2`, ...; default `net`. */
+  interfacePrefix?: string;
+  /** Let a VfConfig name a NetworkAttachmentDefinition outside the claim's namespace. */
+  allowCrossNamespaceNetworks?: boolean;
+  /** How long one driver bind may take; default 10 s. */
+  bindTimeoutMs?: number;
+  logger: Logger;
+  /** Crash-test hook; default: what `DRA_SRIOV_FAULT` asks for, if set. */
+  faultHook?: FaultHook;
+  /** Default: read the `resourceName` attribute from this node's ResourceSlices. */
+  resourceNameOf?: ResourceNameLookup;
+  /** Waits before retrying a failed claim status write; default 1, 2, 4, 8, 16 s. */
+  statusRetryDelaysMs?: readonly number[];
+}
+
+export interface RecoveryReport {
+  /** Claims whose interrupted prepare or unprepare was rolled back and forgotten. */
+  rolledBack: string[];
+  /** Prepared claims checked and, where the host lost something, re-applied. */
+  reapplied: string[];
+  /** Claims recovery could not bring to a safe state; they stay in the checkpoint. */
+  failed: { claimUid: string; error: string }[];
+  /** Claim UIDs of our CDI spec files that no checkpoint entry knew, now removed. */
+  removedCdiSpecs: string[];
+  /** Set when the checkpoint was unreadable and moved aside. */
+  checkpointSetAside?: { path: string; reason: string };
+}
+
+interface PlanInputs {
+  podUids: string[];
+  devices: DevicePlanInput[];
+}
+
+const DEFAULT_BIND_TIMEOUT_MS = 10_000;
+const SLICES = "/apis/resource.k8s.io/v1/resourceslices";
+
+interface SliceForLookup {
+  spec: {
+    pool: { name: string };
+    devices?: { name: string; attributes?: Record<string, { string?: string }> }[];
+  };
+}
+
+/**
+ * Prepares ResourceClaims of SR-IOV VFs on this node: reads the claim's allocation and
+ * VfConfigs, plans every VF (driver, IOMMU group, interface name, network, CDI name),
+ * checkpoints the plan, binds drivers, writes the claim's CDI spec, and records the claim
+ * as prepared. Work on one claim is serialized; different claims run in parallel. Every
+ * step is recorded before or after it runs so a crash at any point is undone or redone
+ * (see recover()). The checkpoint file is read before every change, so a second plugin
+ * instance on the node (rolling update) sees what the first recorded.
+ */
+export class VfClaimPreparer implements ClaimPreparer {
+  private readonly queue = new PerKeyQueue();
+  private readonly checkpoint: CheckpointStore<PreparedClaim>;
+  private readonly cdi: CdiSpecStore;
+  private readonly status: ClaimStatusWriter;
+  private readonly faultHook: FaultHook | undefined;
+  private readonly cdiKind: string;
+  private readonly logger: Logger;
+
+  constructor(private readonly options: VfClaimPreparerOptions) {
+    this.logger = options.logger.child({ component: "prepare" });
+    this.cdiKind = options.cdiKind ?? `${options.driverName}/vf`;
+    this.checkpoint = new CheckpointStore(options.checkpointFile, options.bootId);
+    this.cdi = new CdiSpecStore(options.paths.cdiRoot, this.cdiKind);
+    this.status = new ClaimStatusWriter(options.client, {
+      driverName: options.driverName,
+      logger: this.logger,
+      ...(options.statusRetryDelaysMs ? { retryDelaysMs: options.statusRetryDelaysMs } : {}),
+    });
+    this.faultHook = options.faultHook ?? faultHookFromEnv(process.env[FAULT_ENV], this.logger);
+  }
+
+  async prepare(
+    claims: readonly ClaimRef[],
+    signal: AbortSignal,
+  ): Promise<Map<string, PrepareOutcome>> {
+    const outcomes = await Promise.all(
+      claims.map(
+        async (ref) =>
+          [ref.uid, await this.queue.run(ref.uid, () => this.prepareOne(ref, signal))] as const,
+      ),
+    );
+    return new Map(outcomes);
+  }
+
+  async unprepare(
+    claims: readonly ClaimRef[],
+    signal: AbortSignal,
+  ): Promise<Map<string, UnprepareOutcome>> {
+    const outcomes = await Promise.all(
+      claims.map(
+        async (ref) =>
+          [ref.uid, await this.queue.run(ref.uid, () => this.unprepareOne(ref, signal))] as const,
+      ),
+    );
+    return new Map(outcomes);
+  }
+
+  /**
+   * Brings host and checkpoint to a consistent state at start-up, before the kubelet is
+   * served: rolls back interrupted prepares and unprepares, re-applies prepared claims
+   * where the host lost them (reboot, tmpfs CDI root), and removes CDI specs of ours that
+   * no claim owns. A corrupt checkpoint is set aside and reported, not fatal.
+   */
+  async recover(): Promise<RecoveryReport> {
+    const loaded = this.checkpoint.load();
+    const report: RecoveryReport = {
+      rolledBack: [],
+      reapplied: [],
+      failed: [],
+      removedCdiSpecs: [],
+    };
+    if (loaded.setAside) {
+      report.checkpointSetAside = loaded.setAside;
+      this.logger.error(
+        loaded.setAside,
+        "the checkpoint was unreadable and is set aside: prepared claims it listed are unknown now; check the file, and the VFs' drivers, by hand",
+      );
+    }
+    for (const [uid, claim] of loaded.entries) {
+      await this.queue.run(uid, async () => {
+        const log = this.claimLogger(uid, claim);
+        const decision = recoveryDecision(
+          claim,
+          this.snapshot(uid, claim),
+          loaded.fromPreviousBoot,
+        );
+        log.info(
+          { state: claim.state, actions: decision.actions.map((action) => action.kind) },
+          `recovering claim: ${decision.reason}`,
+        );
+        try {
+          await this.execute(uid, claim, decision.actions, log);
+          (claim.state === "PrepareCompleted" ? report.reapplied : report.rolledBack).push(uid);
+        } catch (error) {
+          report.failed.push({ claimUid: uid, error: messageOf(error) });
+          log.error({ err: messageOf(error) }, "cannot recover claim; it stays in the checkpoint");
+        }
+      });
+    }
+    // Saving records this boot, so the next start knows the entries are from this one.
+    const known = this.mutate(() => undefined);
+    for (const uid of this.cdi.claims()) {
+      if (known.has(uid)) continue;
+      this.cdi.remove(uid);
+      report.removedCdiSpecs.push(uid);
+      this.logger.info({ claimUid: uid }, "removed a CDI spec no prepared claim owns");
+    }
+    return report;
+  }
+
+  /** Stops background work (claim status retries). */
+  close(): void {
+    this.status.stop();
+  }
+
+  private async prepareOne(ref: ClaimRef, signal: AbortSignal): Promise<PrepareOutcome> {
+    const log = this.claimLogger(ref.uid, ref);
+    try {
+      const existing = this.checkpoint.load().entries.get(ref.uid);
+      if (existing?.state === "PrepareCompleted") {
+        return { devices: await this.reapply(ref.uid, existing, log) };
+      }
+      if (existing !== undefined) {
+        log.info({ state: existing.state }, "rolling back an interrupted run before preparing");
+        await this.execute(
+          ref.uid,
+          existing,
+          undoActions(existing, this.snapshot(ref.uid, existing)),
+          log,
+        );
+      }
+      signal.throwIfAborted();
+      const plan = this.checkpointPlan(ref, await this.planInputs(ref, signal));
+      return { devices: await this.apply(ref, plan, log) };
+    } catch (error) {
+      log.warn({ err: messageOf(error) }, "prepare failed");
+      return { error: operatorMessage("prepare", error) };
+    }
+  }
+
+  private async unprepareOne(ref: ClaimRef, signal: AbortSignal): Promise<UnprepareOutcome> {
+    const log = this.claimLogger(ref.uid, ref);
+    try {
+      const existing = this.checkpoint.load().entries.get(ref.uid);
+      if (existing === undefined) {
+        // Never prepared, or already unprepared; a spec left by a lost entry goes too.
+        this.cdi.remove(ref.uid);
+        return {};
+      }
+      signal.throwIfAborted();
+      let claim = existing;
+      if (claim.state === "PrepareCompleted") {
+        claim = { ...claim, state: "UnprepareStarted" };
+        this.mutate((entries) => entries.set(ref.uid, claim));
+        await this.fault("during-unprepare-after-checkpoint", ref.uid);
+      }
+      await this.execute(ref.uid, claim, undoActions(claim, this.snapshot(ref.uid, claim)), log, {
+        "remove-cdi-spec": "during-unprepare-after-cdi-removed",
+        "bind-driver": "during-unprepare-after-driver-restored",
+      });
+      log.info({ podUids: claim.podUids }, "unprepared claim");
+      return {};
+    } catch (error) {
+      log.warn({ err: messageOf(error) }, "unprepare failed");
+      return { error: operatorMessage("unprepare", error) };
+    }
+  }
+
+  /** Reads the claim and everything it refers to; touches nothing. */
+  private async planInputs(ref: ClaimRef, signal: AbortSignal): Promise<PlanInputs> {
+    const claim = await this.readClaim(ref, signal);
+    const allocation = nodeAllocationOf(claim, ref, this.options);
+    const configs = decodeRequestConfigs(allocation.configs, {
+      driverName: this.options.driverName,
+      claimName: `${ref.namespace}/${ref.name}`,
+    });
+    const networks = new Map<string, Promise<CniConfigList>>();
+    const resourceNames = await this.publishedResourceNames(
+      allocation.results.map((result) => result.device),
+      signal,
+    );
+    const devices = await Promise.all(
+      allocation.results.map(async (result): Promise<DevicePlanInput> => {
+        const config = vfConfigFor(configs, result.request);
+        const nadRef = netAttachDefRefOf(
+          config,
+          ref.namespace,
+          this.options.allowCrossNamespaceNetworks ?? false,
+        );
+        let network: DevicePlanInput["network"] = null;
+        if (nadRef !== null) {
+          const key = formatRef(nadRef);
+          if (!networks.has(key)) networks.set(key, this.readNetwork(nadRef, signal));
+          network = { ref: nadRef, cniConfig: await networks.get(key)! };
+        }
+        return {
+          result,
+          config,
+          host: readVfOnHost(this.options.paths, pciAddressOfDevice(result.device)),
+          publishedResourceName: resourceNames.get(result.device),
+          network,
+        };
+      }),
+    );
+    return { podUids: allocation.podUids, devices };
+  }
+
+  /**
+   * Decides everything and records it as PrepareStarted, in one synchronous step: claims
+   * of one pod prepared in parallel see each other's interface names.
+   */
+  private checkpointPlan(ref: ClaimRef, inputs: PlanInputs): PreparedClaim {
+    let plan: PreparedClaim | undefined;
+    this.mutate((entries) => {
+      plan = planClaim({
+        ref,
+        ...inputs,
+        takenIfNames: interfaceNamesInPods(entries, inputs.podUids, ref.uid),
+        interfacePrefix: this.options.interfacePrefix ?? "net",
+        cdiKind: this.cdiKind,
+        cdiSpecFile: this.cdi.fileFor(ref.uid),
+      });
+      entries.set(ref.uid, plan);
+    });
+    return plan!;
+  }
+
+  /**
+   * Carries out a plan recorded as PrepareStarted (with the drivers to restore): the host,
+   * then the checkpoint again. Any failure rolls the host back before it is reported.
+   */
+  private async apply(ref: ClaimRef, plan: PreparedClaim, log: Logger) {
+    let completed: PreparedClaim;
+    let spec: CdiSpec;
+    try {
+      await this.fault("after-checkpoint-started", ref.uid);
+      for (const vf of plan.devices.filter(rebindsDriver)) {
+        await bindDriver(this.options.paths, vf.pciAddress, vf.targetDriver, {
+          timeoutMs: this.options.bindTimeoutMs ?? DEFAULT_BIND_TIMEOUT_MS,
+        });
+        log.info(
+          {
+            device: vf.device,
+            pciAddress: vf.pciAddress,
+            from: vf.originalDriver,
+            to: vf.targetDriver,
+          },
+          "bound VF",
+        );
+        await this.fault("after-driver-bound", ref.uid);
+      }
+      spec = this.writeSpec(ref.uid, plan);
+      await this.fault("after-cdi-written", ref.uid);
+      await this.fault("before-checkpoint-completed", ref.uid);
+      completed = { ...plan, state: "PrepareCompleted" };
+      this.mutate((entries) => entries.set(ref.uid, completed));
+    } catch (error) {
+      await this.rollBack(ref.uid, plan, log, error);
+      throw error;
+    }
+    log.info(
+      {
+        podUids: completed.podUids,
+        devices: completed.devices.map(({ device, pciAddress, targetDriver, ifName }) => ({
+          device,
+          pciAddress,
+          driver: targetDriver,
+          ifName,
+        })),
+      },
+      "prepared claim",
+    );
+    await this.status.write(ref, completed);
+    return preparedDevicesOf(completed, spec);
+  }
+
+  private async rollBack(uid: string, plan: PreparedClaim, log: Logger, cause: unknown) {
+    try {
+      await this.execute(uid, plan, undoActions(plan, this.snapshot(uid, plan)), log);
+    } catch (undoError) {
+      throw new ClaimError(
+        `${messageOf(cause)}; rolling back also failed: ${messageOf(undoError)}; the rollback is retried on the next prepare of the claim and at driver start`,
+      );
+    }
+  }
+
+  /** A repeated prepare: the same answer, after redoing whatever the host lost. */
+  private async reapply(uid: string, claim: PreparedClaim, log: Logger) {
+    const actions = redoActions(claim, this.snapshot(uid, claim));
+    if (actions.length > 0) {
+      log.info({ actions: actions.map((action) => action.kind) }, "re-applying a prepared claim");
+    }
+    const current = await this.execute(uid, claim, actions, log);
+    return preparedDevicesOf(current, this.specOf(uid, current));
+  }
+
+  /**
+   * Runs host actions in order. A failing driver bind does not stop the others (restore
+   * as much as possible), but the claim is then neither forgotten nor given a new spec,
+   * and the failures are thrown together. `faultAfter` names a fault step per action kind.
+   */
+  private async execute(
+    uid: string,
+    claim: PreparedClaim,
+    actions: readonly HostAction[],
+    log: Logger,
+    faultAfter: Partial<Record<HostAction["kind"], FaultStep>> = {},
+  ): Promise<PreparedClaim> {
+    const failures: string[] = [];
+    let current = claim;
+    for (const action of actions) {
+      switch (action.kind) {
+        case "remove-cdi-spec":
+          this.cdi.remove(uid);
+          break;
+        case "write-cdi-spec":
+          if (failures.length === 0) this.writeSpec(uid, current);
+          break;
+        case "bind-driver":
+          try {
+            await bindDriver(this.options.paths, action.pciAddress, action.driver, {
+              timeoutMs: this.options.bindTimeoutMs ?? DEFAULT_BIND_TIMEOUT_MS,
+            });
+            log.info({ pciAddress: action.pciAddress, driver: action.driver }, "bound VF");
+          } catch (error) {
+            failures.push(messageOf(error));
+          }
+          break;
+        case "update-iommu-group": {
+          current = withIommuGroup(current, action.pciAddress, action.iommuGroup);
+          const updated = current;
+          this.mutate((entries) => entries.set(uid, updated));
+          log.info(action, "the VF's IOMMU group changed; updating the CDI spec");
+          break;
+        }
+        case "missing-vf":
+          failures.push(
+            `VF ${action.pciAddress} of the prepared claim is gone from this host (VFs re-created? sriov_numvfs changed?): delete the pod so its claim is allocated again`,
+          );
+          break;
+        case "drop-entry":
+          if (failures.length === 0) this.mutate((entries) => entries.delete(uid));
+          break;
+      }
+      const step = faultAfter[action.kind];
+      if (step !== undefined) await this.fault(step, uid);
+    }
+    if (failures.length > 0) throw new ClaimError(failures.join("; "));
+    return current;
+  }
+
+  /** Writes the claim's CDI spec once the device nodes it names exist on the host. */
+  private writeSpec(uid: string, claim: PreparedClaim): CdiSpec {
+    const nodes = [...new Set(claim.devices.flatMap(deviceNodePaths))];
+    const missing = missingDeviceNodes(this.options.paths, nodes);
+    if (missing.length > 0) {
+      throw new ClaimError(
+        `device nodes ${missing.map((node) => this.options.paths.at(node)).join(", ")} are missing on the host: is vfio-pci bound and the IOMMU on (vfio), are vhost_net and tun loaded (addVhostMount)?`,
+      );
+    }
+    const spec = this.specOf(uid, claim);
+    this.cdi.write(uid, spec);
+    return spec;
+  }
+
+  private specOf(uid: string, claim: PreparedClaim): CdiSpec {
+    return claimCdiSpec(uid, claim, { kind: this.cdiKind, hostRoot: this.options.paths.root });
+  }
+
+  private snapshot(uid: string, claim: PreparedClaim): HostSnapshot {
+    return {
+      vfs: new Map(
+        claim.devices.map((vf) => [vf.pciAddress, readVfOnHost(this.options.paths, vf.pciAddress)]),
+      ),
+      cdiSpecExists: this.cdi.exists(uid),
+    };
+  }
+
+  /** Load, change, save in one synchronous step: no other claim's change can interleave. */
+  private mutate(
+    change: (entries: Map<string, PreparedClaim>) => void,
+  ): Map<string, PreparedClaim> {
+    const loaded = this.checkpoint.load();
+    if (loaded.setAside) {
+      this.logger.error(loaded.setAside, "the checkpoint was unreadable and is set aside");
+    }
+    change(loaded.entries);
+    this.checkpoint.save(loaded.entries);
+    return loaded.entries;
+  }
+
+  private async fault(step: FaultStep, claimUid: string): Promise<void> {
+    await this.faultHook?.(step, { claimUid });
+  }
+
+  private async readClaim(ref: ClaimRef, signal: AbortSignal): Promise<ResourceClaim> {
+    try {
+      return await this.options.client.request<ResourceClaim>({
+        method: "GET",
+        path: claimPath(ref),
+        signal,
+      });
+    } catch (error) {
+      if (isNotFound(error)) {
+        throw new ClaimError(
+          `ResourceClaim ${ref.namespace}/${ref.name} does not exist (deleted?): nothing to prepare`,
+        );
+      }
+      throw new ClaimError(
+        `cannot read ResourceClaim ${ref.namespace}/${ref.name}: ${messageOf(error)}; the kubelet retries`,
+      );
+    }
+  }
+
+  private async readNetwork(ref: NetAttachDefRef, signal: AbortSignal): Promise<CniConfigList> {
+    let nad: NetworkAttachmentDefinition;
+    try {
+      nad = await this.options.client.request<NetworkAttachmentDefinition>({
+        method: "GET",
+        path: netAttachDefPath(ref),
+        signal,
+      });
+    } catch (error) {
+      if (isNotFound(error)) {
+        throw new ClaimError(
+          `NetworkAttachmentDefinition ${formatRef(ref)} does not exist: create it, or fix netAttachDefName/netAttachDefNamespace in the VfConfig`,
+        );
+      }
+      throw new ClaimError(
+        `cannot read NetworkAttachmentDefinition ${formatRef(ref)}: ${messageOf(error)}; the kubelet retries`,
+      );
+    }
+    return cniConfigListOf(nad);
+  }
+
+  private async publishedResourceNames(
+    devices: readonly string[],
+    signal: AbortSignal,
+  ): Promise<Map<string, string>> {
+    const lookup = this.options.resourceNameOf;
+    const names = new Map<string, string>();
+    if (lookup !== undefined) {
+      for (const device of devices) {
+        const name = await lookup(device);
+        if (name !== undefined) names.set(device, name);
+      }
+      return names;
+    }
+    const { driverName, nodeName } = this.options;
+    let slices: { items: SliceForLookup[] };
+    try {
+      slices = await this.options.client.request<{ items: SliceForLookup[] }>({
+        method: "GET",
+        path: SLICES,
+        query: { fieldSelector: `spec.driver=${driverName},spec.nodeName=${nodeName}` },
+        signal,
+      });
+    } catch (error) {
+      throw new ClaimError(
+        `cannot read this node's ResourceSlices for the VFs' resourceName: ${messageOf(error)}; the kubelet retries`,
+      );
+    }
+    const wanted = new Set(devices);
+    for (const slice of slices.items.filter((s) => s.spec.pool.name === nodeName)) {
+      for (const device of slice.spec.devices ?? []) {
+        const attributes = device.attributes ?? {};
+        const name = (attributes[`${driverName}/resourceName`] ?? attributes["resourceName"])
+          ?.string;
+        if (wanted.has(device.name) && name !== undefined) names.set(device.name, name);
+      }
+    }
+    return names;
+  }
+
+  private claimLogger(uid: string, claim: { namespace: string; name: string }): Logger {
+    return this.logger.child({ claim: `${claim.namespace}/${claim.name}`, claimUid: uid });
+  }
+}
+
+function withIommuGroup(
+  claim: PreparedClaim,
+  pciAddress: string,
+  iommuGroup: number | null,
+): PreparedClaim {
+  return {
+    ...claim,
+    devices: claim.devices.map((vf) => (vf.pciAddress === pciAddress ? { ...vf, iommuGroup } : vf)),
+  };
+}
+
+/**
+ * Claim and driver-binding errors are written for the operator and pass as they are;
+ * anything else is unexpected and says so.
+ */
+function operatorMessage(operation: "prepare" | "unprepare", error: unknown): string {
+  if (error instanceof ClaimError || error instanceof DriverBindError) return error.message;
+  return `${operation} failed unexpectedly: ${messageOf(error)}; the kubelet retries (see the driver's log)`;
+}
