@@ -40,6 +40,10 @@ export async function bindDriver(
     await moveDriver(paths, pciAddress, currentDriver(paths, pciAddress), previous, options).catch(
       () => undefined,
     );
+    // Whatever the rollback managed, leave no override behind to steer a later probe.
+    await writeSysfs(path.join(paths.pciDevice(pciAddress), "driver_override"), "\n").catch(
+      () => undefined,
+    );
     throw error;
   }
   return { previous };

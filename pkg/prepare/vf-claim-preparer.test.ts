@@ -521,6 +521,8 @@ describe("VfClaimPreparer", () => {
         /^unbind 0000:3b:02\.1 from iavf did not complete within 50 ms/,
       );
       expect(hostState()).toEqual(before);
+      const override = fs.readFileSync(path.join(paths.pciDevice(VF1), "driver_override"), "utf8");
+      expect(["", "(null)"]).toContain(override.trim());
     });
   });
 
