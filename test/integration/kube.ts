@@ -115,3 +115,68 @@ export async function createIfMissing(
 export function loadManifest(relativePath: string): KubeObject {
   return parse(fs.readFileSync(path.join(repoRoot, relativePath), "utf8")) as KubeObject;
 }
+
+interface PodWithClaims extends KubeObject {
+  status?: { resourceClaimStatuses?: { name: string; resourceClaimName?: string }[] };
+}
+interface AllocatedClaim extends KubeObject {
+  status?: { allocation?: unknown };
+}
+
+/**
+ * Creates a ResourceClaimTemplate and a pod pinned to `nodeName` using it, and waits until
+ * the real scheduler allocated the claim. Returns the claim as the kubelet names it.
+ */
+export async function allocateForPod(
+  client: KubeClient,
+  target: { namespace: string; nodeName: string },
+  devices: { requests: unknown[]; config?: unknown[]; constraints?: unknown[] },
+): Promise<{ namespace: string; name: string; uid: string; podName: string }> {
+  const { namespace, nodeName } = target;
+  const name = uniqueName("pod");
+  await client.request({
+    method: "POST",
+    path: `/apis/resource.k8s.io/v1/namespaces/${namespace}/resourceclaimtemplates`,
+    body: {
+      apiVersion: "resource.k8s.io/v1",
+      kind: "ResourceClaimTemplate",
+      metadata: { name },
+      spec: { spec: { devices } },
+    },
+  });
+  await client.request({
+    method: "POST",
+    path: `/api/v1/namespaces/${namespace}/pods`,
+    body: {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name },
+      spec: {
+        nodeSelector: { "kubernetes.io/hostname": nodeName },
+        containers: [
+          {
+            name: "app",
+            image: "registry.invalid/never-pulled",
+            resources: { claims: [{ name: "net" }] },
+          },
+        ],
+        resourceClaims: [{ name: "net", resourceClaimTemplateName: name }],
+      },
+    },
+  });
+  const claimName = await waitFor(`the claim of pod ${name}`, async () => {
+    const pod = await client.request<PodWithClaims>({
+      method: "GET",
+      path: `/api/v1/namespaces/${namespace}/pods/${name}`,
+    });
+    return pod.status?.resourceClaimStatuses?.[0]?.resourceClaimName;
+  });
+  const claim = await waitFor(`allocation of claim ${claimName}`, async () => {
+    const read = await client.request<AllocatedClaim>({
+      method: "GET",
+      path: `/apis/resource.k8s.io/v1/namespaces/${namespace}/resourceclaims/${claimName}`,
+    });
+    return read.status?.allocation ? read : undefined;
+  });
+  return { namespace, name: claimName, uid: claim.metadata!.uid!, podName: name };
+}

@@ -15,6 +15,7 @@ import type { FaultHook, PreparedClaim, VfClaimPreparerOptions } from "../../pkg
 import { VfClaimPreparer } from "../../pkg/prepare/index.js";
 import { NodeDevicePublisher } from "../../pkg/publishing/node-publisher.js";
 import {
+  allocateForPod,
   createIfMissing,
   createNamespace,
   createReadyNode,
@@ -38,9 +39,6 @@ interface Claim extends KubeObject {
     allocation?: { devices: { results: { device: string; request: string; pool: string }[] } };
     devices?: { driver: string; pool: string; device: string; data?: Record<string, unknown> }[];
   };
-}
-interface Pod extends KubeObject {
-  status?: { resourceClaimStatuses?: { name: string; resourceClaimName?: string }[] };
 }
 
 const vfConfig = (fields: Record<string, unknown>) => ({
@@ -141,57 +139,12 @@ describe("preparing claims the real scheduler allocated, on an emulated host", (
     return preparer;
   }
 
-  /**
-   * Creates a ResourceClaimTemplate and a pod pinned to our node using it, and waits until
-   * the scheduler allocated the claim. Returns the kubelet's reference to the claim.
-   */
   async function allocate(
     requests: unknown[],
     config: { requests?: string[]; opaque: unknown }[] = [],
   ): Promise<ClaimRef> {
-    const name = uniqueName("pod");
-    await client.request({
-      method: "POST",
-      path: `/apis/resource.k8s.io/v1/namespaces/${namespace}/resourceclaimtemplates`,
-      body: {
-        apiVersion: "resource.k8s.io/v1",
-        kind: "ResourceClaimTemplate",
-        metadata: { name },
-        spec: { spec: { devices: { requests, config } } },
-      },
-    });
-    await client.request({
-      method: "POST",
-      path: `/api/v1/namespaces/${namespace}/pods`,
-      body: {
-        apiVersion: "v1",
-        kind: "Pod",
-        metadata: { name },
-        spec: {
-          nodeSelector: { "kubernetes.io/hostname": nodeName },
-          containers: [
-            {
-              name: "app",
-              image: "registry.invalid/never-pulled",
-              resources: { claims: [{ name: "net" }] },
-            },
-          ],
-          resourceClaims: [{ name: "net", resourceClaimTemplateName: name }],
-        },
-      },
-    });
-    const claimName = await waitFor(`the claim of pod ${name}`, async () => {
-      const pod = await client.request<Pod>({
-        method: "GET",
-        path: `/api/v1/namespaces/${namespace}/pods/${name}`,
-      });
-      return pod.status?.resourceClaimStatuses?.[0]?.resourceClaimName;
-    });
-    const claim = await waitFor(`allocation of claim ${claimName}`, async () => {
-      const claim = await readClaim(claimName);
-      return claim.status?.allocation ? claim : undefined;
-    });
-    return { namespace, name: claimName, uid: claim.metadata!.uid! };
+    const claim = await allocateForPod(client, { namespace, nodeName }, { requests, config });
+    return { namespace: claim.namespace, name: claim.name, uid: claim.uid };
   }
 
   const readClaim = (name: string) =>

@@ -1,0 +1,135 @@
+import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { inject } from "vitest";
+import { parse, stringify } from "yaml";
+import { buildEmulatedHost, builtinProfiles } from "../../pkg/emulator/index.js";
+import { HostPaths } from "../../pkg/host/paths.js";
+import { KubeClient, type KubeList, type KubeObject } from "../../pkg/kube/client.js";
+import { NodeDevicePublisher } from "../../pkg/publishing/node-publisher.js";
+import {
+  createNamespace,
+  createReadyNode,
+  deleteIgnoringMissing,
+  testClient,
+  uniqueName,
+  waitFor,
+} from "./kube.js";
+
+const DRIVER = "sriovnetwork.openshift.io";
+const SLICES = "/apis/resource.k8s.io/v1/resourceslices";
+
+/**
+ * A TCP relay between the driver and the real API server that can cut every connection
+ * and refuse new ones: an outage as the driver sees it, with nothing faked behind it.
+ */
+class Relay {
+  private server: net.Server | undefined;
+  private readonly sockets = new Set<net.Socket>();
+  port = 0;
+
+  constructor(private readonly target: { host: string; port: number }) {}
+
+  async open(): Promise<void> {
+    this.server = net.createServer((client) => {
+      const upstream = net.connect(this.target);
+      for (const socket of [client, upstream]) {
+        this.sockets.add(socket);
+        socket.on("close", () => this.sockets.delete(socket));
+        socket.on("error", () => socket.destroy());
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((resolve) => this.server!.listen(this.port, "127.0.0.1", resolve));
+    this.port = (this.server.address() as net.AddressInfo).port;
+  }
+
+  async cut(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server!.close(() => resolve()));
+    for (const socket of this.sockets) socket.destroy();
+    await closed;
+  }
+}
+
+describe("the slice publisher through an API server outage", () => {
+  let client: KubeClient;
+  let relay: Relay;
+  let publisher: NodeDevicePublisher;
+  let root: string;
+  let tmp: string;
+  let nodeName: string;
+  let namespace: string;
+
+  const sliceNames = async () =>
+    (
+      await client.request<KubeList<KubeObject>>({
+        method: "GET",
+        path: SLICES,
+        query: { fieldSelector: `spec.driver=${DRIVER},spec.nodeName=${nodeName}` },
+      })
+    ).items.map((slice) => slice.metadata!.name!);
+
+  beforeAll(async () => {
+    client = testClient();
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), "outage-"));
+    root = path.join(tmp, "host");
+    await buildEmulatedHost({ root, profile: builtinProfiles.x710 });
+    nodeName = uniqueName("outage-node");
+    namespace = uniqueName("outage");
+    await createReadyNode(client, nodeName);
+    await createNamespace(client, namespace);
+    // The publisher reaches the API server only through the relay.
+    const kubeconfig = parse(fs.readFileSync(inject("kubeconfig"), "utf8")) as {
+      clusters: { cluster: { server: string } }[];
+    };
+    const server = new URL(kubeconfig.clusters[0]!.cluster.server);
+    relay = new Relay({ host: server.hostname, port: Number(server.port) });
+    await relay.open();
+    kubeconfig.clusters[0]!.cluster.server = `https://127.0.0.1:${relay.port}`;
+    const relayed = path.join(tmp, "kubeconfig");
+    fs.writeFileSync(relayed, stringify(kubeconfig));
+    publisher = new NodeDevicePublisher(KubeClient.load(relayed), {
+      paths: new HostPaths({ root }),
+      driverName: DRIVER,
+      nodeName,
+      filterNamespace: namespace,
+      publishHostUsedVfs: false,
+      rediscoveryIntervalMs: 60_000,
+      logger: pino({ level: "silent" }),
+    });
+    publisher.start();
+    await waitFor("the first slices", async () =>
+      (await sliceNames()).length > 0 ? true : undefined,
+    );
+  });
+
+  afterAll(async () => {
+    await relay?.open().catch(() => undefined);
+    await publisher?.stop();
+    await relay?.cut();
+    await deleteIgnoringMissing(client, `/api/v1/namespaces/${namespace}`);
+    await deleteIgnoringMissing(client, `/api/v1/nodes/${nodeName}`);
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it("keeps running while the API server is unreachable and converges within seconds of its return", async () => {
+    const [slice] = await sliceNames();
+    await relay.cut();
+    // While the driver is cut off, its slices go away behind its back.
+    await client.request({ method: "DELETE", path: `${SLICES}/${slice}` });
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    expect(await sliceNames()).not.toContain(slice);
+    const back = Date.now();
+    await relay.open();
+    await waitFor(
+      "the deleted slice to be re-created",
+      async () => ((await sliceNames()).includes(slice!) ? true : undefined),
+      30_000,
+    );
+    // Backoff is capped, and the watch resumes as soon as a connection succeeds.
+    expect(Date.now() - back).toBeLessThan(15_000);
+  });
+});
