@@ -14,6 +14,11 @@ const loaded = <T extends FlagSpecs>(command: Command<T>) =>
 
 const commands: CommandEntry[] = [
   {
+    name: "kubelet-plugin",
+    summary: "the node daemon: publish this node's VFs and prepare them for pods (a DaemonSet)",
+    load: async () => loaded((await import("./commands/kubelet-plugin.js")).kubeletPluginCommand),
+  },
+  {
     name: "discover",
     summary: "discover the host's VFs once and print them as ResourceSlices or a table",
     load: async () => loaded((await import("./commands/discover.js")).discoverCommand),

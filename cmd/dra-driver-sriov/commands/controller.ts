@@ -34,7 +34,6 @@ const flags = {
 const LOGGER = Symbol("Logger");
 
 export const controllerCommand: Command<typeof flags> = {
-  name: "controller",
   flags,
   async run(options: ParsedFlags<typeof flags>): Promise<number> {
     const scope = container.createChildContainer();

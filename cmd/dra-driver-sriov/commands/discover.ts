@@ -23,7 +23,6 @@ const flags = {
 } as const satisfies FlagSpecs;
 
 export const discoverCommand: Command<typeof flags> = {
-  name: "discover",
   flags,
   run(options: ParsedFlags<typeof flags>, out: NodeJS.WritableStream): Promise<number> {
     const logger = createLogger({ level: options["log-level"], format: options["log-format"] });

@@ -46,7 +46,6 @@ const flags = {
 } as const satisfies FlagSpecs;
 
 export const emulateCommand: Command<typeof flags> = {
-  name: "emulate",
   flags,
   async run(options: ParsedFlags<typeof flags>, out: NodeJS.WritableStream): Promise<number> {
     const logger = createLogger({ level: options["log-level"], format: options["log-format"] });

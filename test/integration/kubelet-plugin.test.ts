@@ -1,0 +1,236 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { API_VERSION } from "../../api/v1alpha1/group.js";
+import { EmulatedKernel, buildEmulatedHost, builtinProfiles } from "../../pkg/emulator/index.js";
+import { currentDriver } from "../../pkg/host/driver-binding.js";
+import { HostPaths } from "../../pkg/host/paths.js";
+import type { KubeClient, KubeList, KubeObject } from "../../pkg/kube/client.js";
+import { loadKubeletProtos } from "../../pkg/kubeletplugin/protos.js";
+import { FakeKubelet } from "../../pkg/kubeletplugin/testing/fake-kubelet.js";
+import {
+  allocateForPod,
+  createIfMissing,
+  createNamespace,
+  createReadyNode,
+  deleteIgnoringMissing,
+  loadManifest,
+  repoRoot,
+  testClient,
+  uniqueName,
+  waitFor,
+} from "./kube.js";
+
+const DRIVER = "sriovnetwork.openshift.io";
+const CLI = path.join(repoRoot, "dist/cmd/dra-driver-sriov/main.js");
+
+/**
+ * The node daemon as operators run it: the built `kubelet-plugin` command in its own
+ * process, talked to over its unix sockets the way the kubelet does, preparing claims the
+ * real scheduler allocated on an emulated host whose kernel answers driver binds.
+ */
+describe("dra-driver-sriov kubelet-plugin", () => {
+  let client: KubeClient;
+  let tmp: string;
+  let root: string;
+  let paths: HostPaths;
+  let kernel: EmulatedKernel;
+  let kubelet: FakeKubelet;
+  let nodeName: string;
+  let namespace: string;
+  let daemon: ChildProcess | undefined;
+  let logFile: string;
+
+  const registrationSocket = () => path.join(paths.kubeletRegistryDir, `${DRIVER}-reg.sock`);
+  const draSocket = () => path.join(paths.kubeletPluginsDir, DRIVER, "dra.sock");
+  const cdiFile = (uid: string) => path.join(paths.cdiRoot, `${DRIVER}-vf_${uid}.json`);
+
+  /** Starts the daemon and waits until the kubelet could register it. */
+  async function startDaemon(env: Record<string, string> = {}): Promise<void> {
+    const log = fs.openSync(logFile, "a");
+    daemon = spawn(
+      process.execPath,
+      [
+        CLI,
+        "kubelet-plugin",
+        "--host-root",
+        root,
+        "--node-name",
+        nodeName,
+        "--namespace",
+        namespace,
+        "--kubeconfig",
+        inject("kubeconfig"),
+        "--health-port",
+        "0",
+        "--bind-timeout-ms",
+        "5000",
+      ],
+      { stdio: ["ignore", log, log], env: { ...process.env, ...env } },
+    );
+    fs.closeSync(log);
+    // A killed predecessor leaves its socket file behind until the new daemon replaces it.
+    await waitFor("registration with the kubelet", async () =>
+      fs.existsSync(registrationSocket())
+        ? kubelet.register(registrationSocket()).then(
+            () => true,
+            () => undefined,
+          )
+        : undefined,
+    );
+  }
+
+  async function stopDaemon(): Promise<number | null> {
+    if (!daemon || daemon.exitCode !== null || daemon.signalCode !== null)
+      return daemon?.exitCode ?? null;
+    const exited = new Promise<number | null>((resolve) =>
+      daemon!.once("exit", (code) => resolve(code)),
+    );
+    daemon.kill("SIGTERM");
+    return exited;
+  }
+
+  const vfioClaim = () =>
+    allocateForPod(
+      client,
+      { namespace, nodeName },
+      {
+        requests: [
+          {
+            name: "vf",
+            exactly: {
+              deviceClassName: DRIVER,
+              selectors: [
+                { cel: { expression: `device.attributes["${DRIVER}"].driver == "iavf"` } },
+              ],
+            },
+          },
+        ],
+        config: [
+          {
+            opaque: {
+              driver: DRIVER,
+              parameters: { apiVersion: API_VERSION, kind: "VfConfig", driver: "vfio-pci" },
+            },
+          },
+        ],
+      },
+    );
+  const pciOf = (device: string) => device.replace(/^(\w{4})-(\w{2})-(\w{2})-(\w)$/, "$1:$2:$3.$4");
+
+  beforeAll(async () => {
+    if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing: run "make build" first`);
+    client = testClient();
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), "kubelet-plugin-"));
+    root = path.join(tmp, "host");
+    logFile = path.join(tmp, "daemon.log");
+    await buildEmulatedHost({ root, profile: builtinProfiles.x710 });
+    paths = new HostPaths({ root });
+    fs.mkdirSync(paths.kubeletRegistryDir, { recursive: true });
+    kernel = new EmulatedKernel({ root });
+    await kernel.start();
+    kubelet = new FakeKubelet(loadKubeletProtos());
+    nodeName = uniqueName("daemon-node");
+    namespace = uniqueName("daemon");
+    await createReadyNode(client, nodeName);
+    await createNamespace(client, namespace);
+    await createIfMissing(
+      client,
+      "/apis/resource.k8s.io/v1/deviceclasses",
+      loadManifest("deployments/deviceclass.yaml"),
+    );
+    await startDaemon();
+    await waitFor("the daemon's slices", async () => {
+      const slices = await client.request<KubeList<KubeObject>>({
+        method: "GET",
+        path: "/apis/resource.k8s.io/v1/resourceslices",
+        query: { fieldSelector: `spec.driver=${DRIVER},spec.nodeName=${nodeName}` },
+      });
+      return slices.items.length > 0 ? true : undefined;
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    kubelet?.close();
+    await stopDaemon();
+    await kernel?.stop();
+    await client
+      .request({
+        method: "DELETE",
+        path: `/api/v1/namespaces/${namespace}/pods`,
+        query: { gracePeriodSeconds: 0 },
+      })
+      .catch(() => undefined);
+    await deleteIgnoringMissing(client, `/api/v1/namespaces/${namespace}`);
+    await deleteIgnoringMissing(client, `/api/v1/nodes/${nodeName}`);
+    if (process.env["KEEP_DAEMON_LOG"]) process.stderr.write(fs.readFileSync(logFile, "utf8"));
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it("prepares a vfio-pci claim over v1, answers v1beta1 the same, and unprepares it", async () => {
+    const claim = await vfioClaim();
+    const wire = { namespace: claim.namespace, name: claim.name, uid: claim.uid };
+    const v1 = await kubelet.prepare(draSocket(), "v1", [wire]);
+    const answer = v1.claims[claim.uid]!;
+    expect(answer.error ?? "").toBe("");
+    const [device] = answer.devices;
+    expect(device!.pool_name).toBe(nodeName);
+    expect(device!.cdi_device_ids).toEqual([`${DRIVER}/vf=${claim.uid}-${device!.device_name}`]);
+    const pci = pciOf(device!.device_name);
+    expect(currentDriver(paths, pci)).toBe("vfio-pci");
+    const spec = JSON.parse(fs.readFileSync(cdiFile(claim.uid), "utf8")) as {
+      devices: { containerEdits: { deviceNodes?: { path: string }[] } }[];
+    };
+    const nodes = spec.devices
+      .flatMap((d) => d.containerEdits.deviceNodes ?? [])
+      .map((n) => n.path);
+    expect(nodes).toContain("/dev/vfio/vfio");
+    expect(nodes.some((p) => /^\/dev\/vfio\/\d+$/.test(p))).toBe(true);
+
+    const v1beta1 = await kubelet.prepare(draSocket(), "v1beta1", [wire]);
+    expect(v1beta1.claims[claim.uid]).toEqual(answer);
+
+    const unprepared = await kubelet.unprepare(draSocket(), "v1", [wire]);
+    expect(unprepared.claims[claim.uid]!.error ?? "").toBe("");
+    expect(currentDriver(paths, pci)).toBe("iavf");
+    expect(fs.existsSync(cdiFile(claim.uid))).toBe(false);
+  });
+
+  it("answers a claim that is not ours with a per-claim error, not a failed call", async () => {
+    const response = await kubelet.prepare(draSocket(), "v1", [
+      { namespace, name: "no-such-claim", uid: "0000-missing" },
+    ]);
+    expect(response.claims["0000-missing"]!.error).toMatch(/no-such-claim/);
+  });
+
+  it("is killed in the middle of a vfio bind and, restarted, leaves the host as before", async () => {
+    const claim = await vfioClaim();
+    const wire = { namespace: claim.namespace, name: claim.name, uid: claim.uid };
+    expect(await stopDaemon()).toBe(0);
+    await startDaemon({ DRA_SRIOV_FAULT: "after-driver-bound" });
+    await expect(kubelet.prepare(draSocket(), "v1", [wire])).rejects.toThrow();
+    await waitFor("the daemon to die at the fault", async () =>
+      daemon!.exitCode !== null || daemon!.signalCode !== null ? true : undefined,
+    );
+    kubelet.close();
+    kubelet = new FakeKubelet(loadKubeletProtos());
+    await startDaemon();
+    // Recovery ran before registration: the half-prepared claim is rolled back.
+    expect(fs.existsSync(cdiFile(claim.uid))).toBe(false);
+    const allIavf = ["0000:3b:02.0", "0000:3b:02.1", "0000:3b:02.2", "0000:3b:0a.0"].every(
+      (pci) => currentDriver(paths, pci) === "iavf",
+    );
+    expect(allIavf).toBe(true);
+    const retried = await kubelet.prepare(draSocket(), "v1", [wire]);
+    expect(retried.claims[claim.uid]!.error ?? "").toBe("");
+    await kubelet.unprepare(draSocket(), "v1", [wire]);
+  });
+
+  it("stops on SIGTERM with exit 0 and removes its sockets", async () => {
+    expect(await stopDaemon()).toBe(0);
+    expect(fs.existsSync(registrationSocket())).toBe(false);
+    expect(fs.existsSync(draSocket())).toBe(false);
+  });
+});
