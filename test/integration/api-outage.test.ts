@@ -43,7 +43,10 @@ class Relay {
       }
       client.pipe(upstream).pipe(client);
     });
-    await new Promise<void>((resolve) => this.server!.listen(this.port, "127.0.0.1", resolve));
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once("error", reject);
+      this.server!.listen(this.port, "127.0.0.1", resolve);
+    });
     this.port = (this.server.address() as net.AddressInfo).port;
   }
 
@@ -107,13 +110,12 @@ describe("the slice publisher through an API server outage", () => {
   });
 
   afterAll(async () => {
-    await relay?.open().catch(() => undefined);
     await publisher?.stop();
     await relay?.cut();
     await deleteIgnoringMissing(client, `/api/v1/namespaces/${namespace}`);
     await deleteIgnoringMissing(client, `/api/v1/nodes/${nodeName}`);
     fs.rmSync(tmp, { recursive: true, force: true });
-  });
+  }, 60_000);
 
   it("keeps running while the API server is unreachable and converges within seconds of its return", async () => {
     const [slice] = await sliceNames();
