@@ -2,6 +2,7 @@
 import { withControlPlane } from "./control-plane.js";
 import { main as controller } from "./controller.js";
 import { main as discovery } from "./discovery.js";
+import { main as prepare } from "./prepare.js";
 import { main as publishing } from "./publishing.js";
 
 await discovery();
@@ -9,4 +10,5 @@ await withControlPlane(async (kubeconfig) => {
   process.env["DRA_SRIOV_TEST_KUBECONFIG"] = kubeconfig;
   await publishing();
   await controller();
+  await prepare();
 });

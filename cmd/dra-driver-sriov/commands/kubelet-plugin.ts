@@ -112,6 +112,8 @@ export const kubeletPluginCommand: Command<typeof flags> = {
           interfacePrefix: options["interface-prefix"],
           allowCrossNamespaceNetworks: options["allow-cross-namespace-networks"],
           bindTimeoutMs: options["bind-timeout-ms"],
+          // What this node publishes is in memory already: no API read per prepare.
+          resourceNameOf: (device) => c.resolve(NodeDevicePublisher).resourceNameOf(device),
           logger: c.resolve<Logger>(LOGGER).child({ component: "prepare" }),
         });
       }),
@@ -135,12 +137,12 @@ export const kubeletPluginCommand: Command<typeof flags> = {
       preparer: {
         prepare: async (claims, signal) => {
           const outcomes = await preparer.prepare(claims, signal);
-          publisher.rediscover(); // a VF may have moved to vfio-pci
+          publisher.rediscoverSoon(); // a VF may have moved to vfio-pci
           return outcomes;
         },
         unprepare: async (claims, signal) => {
           const outcomes = await preparer.unprepare(claims, signal);
-          publisher.rediscover();
+          publisher.rediscoverSoon();
           return outcomes;
         },
       },

@@ -1,0 +1,235 @@
+import { spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { performance } from "node:perf_hooks";
+import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
+import { API_VERSION } from "../api/v1alpha1/group.js";
+import { EmulatedKernel, buildEmulatedHost, builtinProfiles } from "../pkg/emulator/index.js";
+import { HostPaths } from "../pkg/host/paths.js";
+import { KubeClient } from "../pkg/kube/client.js";
+import type { WireClaim } from "../pkg/kubeletplugin/protos.js";
+import { loadKubeletProtos } from "../pkg/kubeletplugin/protos.js";
+import { FakeKubelet } from "../pkg/kubeletplugin/testing/fake-kubelet.js";
+import { withControlPlane } from "./control-plane.js";
+import { mb, ms, percentile, table } from "./stats.js";
+
+const DRIVER = "sriovnetwork.openshift.io";
+const NAMESPACE = `bench-prepare-${process.pid}`;
+const CLAIMS_PER_RUN = 64;
+const CLI = fileURLToPath(new URL("../cmd/dra-driver-sriov/main.js", import.meta.url));
+
+/** Kilobytes of a /proc/<pid>/status field (VmRSS, VmHWM). */
+function procStatusKb(pid: number, field: string): number {
+  const line = fs
+    .readFileSync(`/proc/${pid}/status`, "utf8")
+    .split("\n")
+    .find((l) => l.startsWith(`${field}:`));
+  return Number(line?.split(/\s+/)[1] ?? 0);
+}
+
+/** A claim allocated to one VF, written as the scheduler would (status.allocation + reservedFor). */
+async function allocatedClaim(
+  client: KubeClient,
+  nodeName: string,
+  device: string,
+  vfio: boolean,
+): Promise<WireClaim> {
+  const name = `claim-${randomUUID().slice(0, 8)}`;
+  const claimsPath = `/apis/resource.k8s.io/v1/namespaces/${NAMESPACE}/resourceclaims`;
+  const created = await client.request<{ metadata: { uid: string; resourceVersion: string } }>({
+    method: "POST",
+    path: claimsPath,
+    body: {
+      apiVersion: "resource.k8s.io/v1",
+      kind: "ResourceClaim",
+      metadata: { name },
+      spec: { devices: { requests: [{ name: "vf", exactly: { deviceClassName: DRIVER } }] } },
+    },
+  });
+  const config = vfio
+    ? [
+        {
+          source: "FromClaim",
+          opaque: {
+            driver: DRIVER,
+            parameters: { apiVersion: API_VERSION, kind: "VfConfig", driver: "vfio-pci" },
+          },
+        },
+      ]
+    : [];
+  const status = (body: Record<string, unknown>) =>
+    client.request({
+      method: "PATCH",
+      path: `${claimsPath}/${name}/status`,
+      contentType: "application/merge-patch+json",
+      body: { status: body },
+    });
+  // Like the scheduler: allocate, then reserve for a real pod bound to the node (the
+  // resourceclaim controller drops reservations for pods that do not exist).
+  await status({
+    allocation: {
+      devices: { results: [{ request: "vf", driver: DRIVER, pool: nodeName, device }], config },
+    },
+  });
+  const pod = await client.request<{ metadata: { uid: string } }>({
+    method: "POST",
+    path: `/api/v1/namespaces/${NAMESPACE}/pods`,
+    body: {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name },
+      spec: {
+        nodeName,
+        containers: [
+          {
+            name: "app",
+            image: "registry.invalid/never-pulled",
+            resources: { claims: [{ name: "vf" }] },
+          },
+        ],
+        resourceClaims: [{ name: "vf", resourceClaimName: name }],
+      },
+    },
+  });
+  await status({ reservedFor: [{ resource: "pods", name, uid: pod.metadata.uid }] });
+  return { namespace: NAMESPACE, name, uid: created.metadata.uid };
+}
+
+interface Measured {
+  mode: string;
+  concurrency: number;
+  latenciesMs: number[];
+}
+
+/** NodePrepareResources latency of 1-VF claims through the daemon's gRPC socket. */
+export async function main(): Promise<void> {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "bench-prepare-"));
+  const root = path.join(tmp, "host");
+  await buildEmulatedHost({ root, profile: builtinProfiles.scale });
+  const paths = new HostPaths({ root });
+  fs.mkdirSync(paths.kubeletRegistryDir, { recursive: true });
+  const kernel = new EmulatedKernel({ root });
+  await kernel.start();
+  const kubelet = new FakeKubelet(loadKubeletProtos());
+  try {
+    await withControlPlane(async (kubeconfig) => {
+      const client = KubeClient.load(kubeconfig);
+      const nodeName = `bench-prepare-${process.pid}`;
+      await client.request({
+        method: "POST",
+        path: "/api/v1/nodes",
+        body: { apiVersion: "v1", kind: "Node", metadata: { name: nodeName } },
+      });
+      await client
+        .request({
+          method: "POST",
+          path: "/api/v1/namespaces",
+          body: { apiVersion: "v1", kind: "Namespace", metadata: { name: NAMESPACE } },
+        })
+        .catch(() => undefined);
+      const daemon = spawn(
+        process.execPath,
+        [
+          CLI,
+          "kubelet-plugin",
+          "--host-root",
+          root,
+          "--node-name",
+          nodeName,
+          "--kubeconfig",
+          kubeconfig,
+          "--health-port",
+          "0",
+          "--log-level",
+          "warn",
+        ],
+        { stdio: ["ignore", "ignore", "inherit"] },
+      );
+      try {
+        const registration = path.join(paths.kubeletRegistryDir, `${DRIVER}-reg.sock`);
+        for (;;) {
+          if (fs.existsSync(registration)) {
+            const ok = await kubelet.register(registration).then(
+              () => true,
+              () => false,
+            );
+            if (ok) break;
+          }
+          await sleep(50);
+        }
+        await sleep(3_000); // let start-up work (first publish) settle before sampling idle memory
+        const idleRssKb = procStatusKb(daemon.pid!, "VmRSS");
+        const socket = path.join(paths.kubeletPluginsDir, DRIVER, "dra.sock");
+        // VFs of the first PFs, in PCI order; each run takes fresh ones.
+        const vfs = fs
+          .readdirSync(paths.pciDevices)
+          .filter((a) => fs.existsSync(path.join(paths.pciDevice(a), "physfn")))
+          .sort();
+        let next = 0;
+        const results: Measured[] = [];
+        for (const vfio of [false, true]) {
+          for (const concurrency of [1, 32]) {
+            const claims: WireClaim[] = [];
+            for (let i = 0; i < CLAIMS_PER_RUN; i++) {
+              claims.push(
+                await allocatedClaim(client, nodeName, vfs[next++]!.replace(/[:.]/g, "-"), vfio),
+              );
+            }
+            const latenciesMs: number[] = [];
+            const queue = [...claims];
+            await Promise.all(
+              Array.from({ length: concurrency }, async () => {
+                for (let claim = queue.shift(); claim; claim = queue.shift()) {
+                  const start = performance.now();
+                  const response = await kubelet.prepare(socket, "v1", [claim], 30_000);
+                  latenciesMs.push(performance.now() - start);
+                  const error = response.claims[claim.uid]?.error;
+                  if (error) throw new Error(`prepare of ${claim.name} failed: ${error}`);
+                }
+              }),
+            );
+            results.push({ mode: vfio ? "vfio-pci" : "kernel driver", concurrency, latenciesMs });
+            for (const claim of claims) await kubelet.unprepare(socket, "v1", [claim]);
+          }
+        }
+        const peakRssKb = procStatusKb(daemon.pid!, "VmHWM");
+        console.log(
+          `\nNodePrepareResources (v1 gRPC) of 1-VF claims, ${CLAIMS_PER_RUN} claims per row, profile "scale":\n`,
+        );
+        console.log(
+          table(
+            ["driver", "concurrency", "p50 ms", "p99 ms", "target p99"],
+            results.map((r) => [
+              r.mode,
+              r.concurrency,
+              ms(percentile(r.latenciesMs, 50)),
+              ms(percentile(r.latenciesMs, 99)),
+              r.mode === "vfio-pci" ? "≤ 50 ms" : "≤ 20 ms",
+            ]),
+          ),
+        );
+        console.log(
+          `\ndaemon RSS idle with 2,048 VFs published: ${mb(idleRssKb)} MB (target ≤ 110 MB); peak over the runs: ${mb(peakRssKb)} MB`,
+        );
+      } finally {
+        daemon.kill("SIGTERM");
+        await new Promise((resolve) => daemon.once("exit", resolve));
+        await client
+          .request({ method: "DELETE", path: `/api/v1/namespaces/${NAMESPACE}` })
+          .catch(() => undefined);
+        await client
+          .request({ method: "DELETE", path: `/api/v1/nodes/${nodeName}` })
+          .catch(() => undefined);
+      }
+    });
+  } finally {
+    kubelet.close();
+    await kernel.stop();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) await main();
