@@ -8,6 +8,7 @@ import { HostPaths } from "../../pkg/host/paths.js";
 import type { KubeClient, KubeList, KubeObject } from "../../pkg/kube/client.js";
 import { NodeDevicePublisher } from "../../pkg/publishing/node-publisher.js";
 import {
+  allocateForPod,
   createIfMissing,
   createNamespace,
   createReadyNode,
@@ -101,62 +102,22 @@ describe("publishing an emulated node and allocating with the real scheduler", (
     fs.rmSync(root, { recursive: true, force: true });
   });
 
-  /** Creates a pod pinned to our node with one claim from a template, and returns its claim once allocated. */
+  /** A pod pinned to our node with one claim from a template; returns the claim once allocated. */
   async function allocate(
     requestSpec: Record<string, unknown>,
     constraints?: unknown[],
   ): Promise<Claim> {
-    const name = uniqueName("pod");
-    await client.request({
-      method: "POST",
-      path: `/apis/resource.k8s.io/v1/namespaces/${namespace}/resourceclaimtemplates`,
-      body: {
-        apiVersion: "resource.k8s.io/v1",
-        kind: "ResourceClaimTemplate",
-        metadata: { name },
-        spec: {
-          spec: {
-            devices: {
-              requests: [{ name: "vf", exactly: { deviceClassName: DRIVER, ...requestSpec } }],
-              ...(constraints ? { constraints } : {}),
-            },
-          },
-        },
+    const { name } = await allocateForPod(
+      client,
+      { namespace, nodeName },
+      {
+        requests: [{ name: "vf", exactly: { deviceClassName: DRIVER, ...requestSpec } }],
+        ...(constraints ? { constraints } : {}),
       },
-    });
-    await client.request({
-      method: "POST",
-      path: `/api/v1/namespaces/${namespace}/pods`,
-      body: {
-        apiVersion: "v1",
-        kind: "Pod",
-        metadata: { name },
-        spec: {
-          nodeSelector: { "kubernetes.io/hostname": nodeName },
-          containers: [
-            {
-              name: "app",
-              image: "registry.invalid/never-pulled",
-              resources: { claims: [{ name: "net" }] },
-            },
-          ],
-          resourceClaims: [{ name: "net", resourceClaimTemplateName: name }],
-        },
-      },
-    });
-    const claimName = await waitFor(`the claim of pod ${name}`, async () => {
-      const pod = await client.request<Pod>({
-        method: "GET",
-        path: `/api/v1/namespaces/${namespace}/pods/${name}`,
-      });
-      return pod.status?.resourceClaimStatuses?.[0]?.resourceClaimName;
-    });
-    return waitFor(`allocation of claim ${claimName}`, async () => {
-      const claim = await client.request<Claim>({
-        method: "GET",
-        path: `/apis/resource.k8s.io/v1/namespaces/${namespace}/resourceclaims/${claimName}`,
-      });
-      return claim.status?.allocation ? claim : undefined;
+    );
+    return client.request<Claim>({
+      method: "GET",
+      path: `/apis/resource.k8s.io/v1/namespaces/${namespace}/resourceclaims/${name}`,
     });
   }
 
