@@ -17,6 +17,7 @@ import {
 } from "./filter-status.js";
 import { LeaderElector } from "./leader-election.js";
 import { publishedDevicesByNode, type UnreadableDevice } from "./slice-devices.js";
+import { CoalescingRunner } from "../util/coalescing-runner.js";
 
 export interface FilterStatusControllerOptions {
   /** Namespace of the SriovResourceFilters the node plugins apply. */
@@ -79,8 +80,7 @@ export class FilterStatusController {
   private readonly filtersPath: string;
   private debounceTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private again = false;
+  private readonly runner = new CoalescingRunner(() => this.reconcileOnce());
   private backoffMs = 200;
   private stopped = false;
   private lastUnreadable = "";
@@ -142,7 +142,7 @@ export class FilterStatusController {
   async stop(): Promise<void> {
     this.stopped = true;
     this.cancelPendingPass();
-    await this.running;
+    await this.runner.stop();
     await this.elector?.stop();
     await Promise.all([this.filters.stop(), this.nodes.stop(), this.slices.stop()]);
   }
@@ -164,21 +164,8 @@ export class FilterStatusController {
     this.retryTimer = undefined;
   }
 
-  /** Runs passes one at a time; a trigger during a pass costs exactly one more. */
   private schedule(): Promise<void> {
-    if (this.stopped) return Promise.resolve();
-    if (this.running) {
-      this.again = true;
-      return this.running;
-    }
-    this.running = (async () => {
-      do {
-        this.again = false;
-        await this.reconcileOnce();
-      } while (this.again && !this.stopped);
-      this.running = undefined;
-    })();
-    return this.running;
+    return this.runner.trigger();
   }
 
   private async reconcileOnce(): Promise<void> {

@@ -4,6 +4,7 @@ import { planSlices, type PublishedSlice } from "../slices/plan.js";
 import { renderSlices, type ResourceSlice } from "../slices/render.js";
 import { isConflict, isNotFound, type KubeClient, type KubeObject } from "./client.js";
 import { ListWatch } from "./list-watch.js";
+import { CoalescingRunner } from "../util/coalescing-runner.js";
 
 const SLICES_PATH = "/apis/resource.k8s.io/v1/resourceslices";
 const UNSEEN_WRITES_TIMEOUT_MS = 5_000;
@@ -37,11 +38,9 @@ export class SlicePublisher {
   private readonly watch: ListWatch;
   private devices: readonly VfDevice[] | undefined;
   private nodeUid: string | undefined;
-  private running: Promise<void> | undefined;
-  private again = false;
+  private readonly runner = new CoalescingRunner(() => this.reconcileOnce());
   private retryTimer: NodeJS.Timeout | undefined;
   private backoff = 200;
-  private stopped = false;
   /** Our own writes the watch has not shown us yet: name → resourceVersion, or null for a delete. */
   private unseenWrites = new Map<string, string | null>();
   private unseenSince = 0;
@@ -70,27 +69,14 @@ export class SlicePublisher {
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
+    const lastRun = this.runner.stop();
     clearTimeout(this.retryTimer);
     await this.watch.stop();
-    await this.running;
+    await lastRun;
   }
 
-  /** Runs reconcile, coalescing triggers that arrive while one is in flight into one more run. */
   private schedule(): Promise<void> {
-    if (this.stopped) return Promise.resolve();
-    if (this.running) {
-      this.again = true;
-      return this.running;
-    }
-    this.running = (async () => {
-      do {
-        this.again = false;
-        await this.reconcileOnce();
-      } while (this.again && !this.stopped);
-      this.running = undefined;
-    })();
-    return this.running;
+    return this.runner.trigger();
   }
 
   private async reconcileOnce(): Promise<void> {
