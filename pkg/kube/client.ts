@@ -80,6 +80,13 @@ const HTTP_METHODS: Record<KubeRequest["method"], HttpMethod> = {
  * JSON lines so the list-watch loop above it controls every timeout and retry.
  */
 export class KubeClient {
+  /**
+   * One connection pool for the client's life: a dispatcher per request (what client-node
+   * hands out) would mean a TLS handshake per request. Headers (tokens, which rotate) are
+   * still applied per request; TLS material (CA, client certificate) is read once.
+   */
+  private dispatcher: ReturnType<RequestContext["getDispatcher"]>;
+
   constructor(private readonly config: KubeConfig) {}
 
   /** Kubeconfig file if given, else $KUBECONFIG, ~/.kube/config or the in-cluster service account. */
@@ -142,7 +149,7 @@ export class KubeClient {
       method: request.method,
       headers,
       body: request.body === undefined ? undefined : JSON.stringify(request.body),
-      dispatcher: context.getDispatcher(),
+      dispatcher: (this.dispatcher ??= context.getDispatcher()),
       signal: request.signal,
     });
   }
