@@ -38,3 +38,17 @@ export function selectDevices(inventory: HostInventory, publishHostUsed: boolean
   }
   return selection;
 }
+
+/**
+ * Publishes the driver a VF had before this node rebound it for a pod (vfio-pci), so a
+ * device in use keeps the attributes, and the pool, it was allocated with.
+ */
+export function withOriginalDrivers(
+  devices: readonly VfDevice[],
+  originalDrivers: ReadonlyMap<string, string>,
+): VfDevice[] {
+  return devices.map((device) => {
+    const original = originalDrivers.get(device.vf.pciAddress);
+    return original === undefined ? device : { ...device, vf: { ...device.vf, driver: original } };
+  });
+}

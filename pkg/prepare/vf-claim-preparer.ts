@@ -207,6 +207,21 @@ export class VfClaimPreparer implements ClaimPreparer {
     return report;
   }
 
+  /**
+   * The driver each VF had before a prepared claim rebound it (PCI address → driver). The
+   * node keeps publishing that one: a VF on vfio-pci for a pod is still the iavf VF the
+   * scheduler allocated, and must not change attributes or pools while it is in use.
+   */
+  originalDrivers(): Map<string, string> {
+    const drivers = new Map<string, string>();
+    for (const claim of this.checkpoint.load().entries.values()) {
+      for (const vf of claim.devices) {
+        if (rebindsDriver(vf)) drivers.set(vf.pciAddress, vf.originalDriver);
+      }
+    }
+    return drivers;
+  }
+
   /** Stops background work (claim status retries). */
   close(): void {
     this.status.stop();

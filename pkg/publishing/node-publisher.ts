@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import { decodeSriovResourceFilter } from "../../api/v1alpha1/sriov-resource-filter.js";
-import { selectDevices } from "../devices/model.js";
+import { selectDevices, withOriginalDrivers } from "../devices/model.js";
 import {
   applyResourceFilters,
   formatFilterRef,
@@ -25,6 +25,8 @@ export interface NodePublisherOptions {
   publishHostUsedVfs: boolean;
   rediscoveryIntervalMs: number;
   logger: Logger;
+  /** Drivers VFs had before a prepared claim rebound them (PCI address → driver). */
+  originalDrivers?: () => ReadonlyMap<string, string>;
 }
 
 /**
@@ -119,7 +121,10 @@ export class NodeDevicePublisher {
     const node = [...this.node.items.values()][0];
     const result = applyResourceFilters({
       nodeLabels: node?.metadata?.labels ?? {},
-      devices: selection.devices,
+      devices: withOriginalDrivers(
+        selection.devices,
+        this.options.originalDrivers?.() ?? new Map(),
+      ),
       filters: this.decodedFilters(),
     });
     this.lastResult = result;

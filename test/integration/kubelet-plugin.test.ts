@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { API_VERSION } from "../../api/v1alpha1/group.js";
 import { EmulatedKernel, buildEmulatedHost, builtinProfiles } from "../../pkg/emulator/index.js";
@@ -118,6 +119,21 @@ describe("dra-driver-sriov kubelet-plugin", () => {
         ],
       },
     );
+  const publishedDriver = async (device: string) => {
+    const slices = await client.request<
+      KubeList<{
+        spec: { devices: { name: string; attributes: Record<string, { string?: string }> }[] };
+      }>
+    >({
+      method: "GET",
+      path: "/apis/resource.k8s.io/v1/resourceslices",
+      query: { fieldSelector: `spec.driver=${DRIVER},spec.nodeName=${nodeName}` },
+    });
+    const published = slices.items
+      .flatMap((slice) => slice.spec.devices)
+      .find((d) => d.name === device);
+    return published?.attributes[`${DRIVER}/driver`]?.string;
+  };
   const pciOf = (device: string) => device.replace(/^(\w{4})-(\w{2})-(\w{2})-(\w)$/, "$1:$2:$3.$4");
 
   beforeAll(async () => {
@@ -188,6 +204,11 @@ describe("dra-driver-sriov kubelet-plugin", () => {
       .map((n) => n.path);
     expect(nodes).toContain("/dev/vfio/vfio");
     expect(nodes.some((p) => /^\/dev\/vfio\/\d+$/.test(p))).toBe(true);
+
+    // Rediscovery after the prepare sees vfio-pci; the device keeps the attributes it was
+    // allocated with, so it stays in its pool while the pod uses it.
+    await sleep(1_500);
+    expect(await publishedDriver(device!.device_name)).toBe("iavf");
 
     const v1beta1 = await kubelet.prepare(draSocket(), "v1beta1", [wire]);
     expect(v1beta1.claims[claim.uid]).toEqual(answer);

@@ -96,6 +96,7 @@ export const kubeletPluginCommand: Command<typeof flags> = {
             publishHostUsedVfs: options["publish-host-used-vfs"],
             rediscoveryIntervalMs: options["rediscovery-interval-seconds"] * 1000,
             logger: c.resolve<Logger>(LOGGER).child({ component: "publisher" }),
+            originalDrivers: () => c.resolve(VfClaimPreparer).originalDrivers(),
           }),
       ),
     });
