@@ -115,7 +115,8 @@ describe("ClaimStatusWriter", () => {
 
   it("merge-patches the device list with the resourceVersion it read, and skips a write that changes nothing", async () => {
     const api = fakeApi();
-    await api.writer.write(REF, claim);
+    api.writer.write(REF, claim);
+    await api.writer.settled();
     expect(api.requests[1]).toMatchObject({
       method: "PATCH",
       path: `${PATH}/status`,
@@ -123,7 +124,8 @@ describe("ClaimStatusWriter", () => {
       body: { metadata: { resourceVersion: "1" }, status: { devices: ours } },
     });
     expect(api.stored.status.devices).toEqual(ours);
-    await api.writer.write(REF, claim);
+    api.writer.write(REF, claim);
+    await api.writer.settled();
     expect(api.methods()).toEqual(["GET", "PATCH", "GET"]);
   });
 
@@ -132,14 +134,16 @@ describe("ClaimStatusWriter", () => {
       undefined,
       new KubeApiError(409, "Conflict", "the object has been modified"),
     ]);
-    await api.writer.write(REF, claim);
+    api.writer.write(REF, claim);
+    await api.writer.settled();
     expect(api.methods()).toEqual(["GET", "PATCH", "GET", "PATCH"]);
     expect(api.stored.status.devices).toEqual(ours);
   });
 
   it("leaves a re-created claim alone", async () => {
     const api = fakeApi([], "uid-new");
-    await api.writer.write(REF, claim);
+    api.writer.write(REF, claim);
+    await api.writer.settled();
     expect(api.methods()).toEqual(["GET"]);
   });
 
@@ -149,7 +153,8 @@ describe("ClaimStatusWriter", () => {
       new KubeApiError(500, "InternalError", "etcd"),
       new KubeApiError(503, "ServiceUnavailable", "busy"),
     ]);
-    await expect(api.writer.write(REF, claim)).resolves.toBeUndefined();
+    api.writer.write(REF, claim);
+    await expect(api.writer.settled()).resolves.toBeUndefined();
     expect(api.requests).toHaveLength(1);
     await new Promise((resolve) => setTimeout(resolve, 60));
     expect(api.requests).toHaveLength(3);
@@ -158,11 +163,14 @@ describe("ClaimStatusWriter", () => {
 
   it("does not retry a gone or refused claim, and stop() drops pending retries", async () => {
     const gone = fakeApi([new KubeApiError(404, "NotFound", "gone")]);
-    await gone.writer.write(REF, claim);
+    gone.writer.write(REF, claim);
+    await gone.writer.settled();
     const invalid = fakeApi([undefined, new KubeApiError(422, "Invalid", "not allocated")]);
-    await invalid.writer.write(REF, claim);
+    invalid.writer.write(REF, claim);
+    await invalid.writer.settled();
     const stopped = fakeApi([new Error("down")]);
-    await stopped.writer.write(REF, claim);
+    stopped.writer.write(REF, claim);
+    await stopped.writer.settled();
     stopped.writer.stop();
     await new Promise((resolve) => setTimeout(resolve, 30));
     expect([gone.methods(), invalid.methods(), stopped.methods()]).toEqual([

@@ -99,16 +99,28 @@ const CONFLICT_RETRIES = 3;
  */
 export class ClaimStatusWriter {
   private readonly pending = new Map<string, NodeJS.Timeout>();
+  /** First attempts in flight, so callers and shutdown can wait for them. */
+  private readonly inFlight = new Set<Promise<void>>();
 
   constructor(
     private readonly client: StatusClient,
     private readonly options: ClaimStatusWriterOptions,
   ) {}
 
-  /** Tries once now and schedules retries on failure; never rejects. */
-  async write(ref: ClaimRef, claim: PreparedClaim): Promise<void> {
+  /**
+   * Starts writing in the background: the kubelet's prepare call does not wait for it (the
+   * pod's start does not depend on it). Retries on failure; never rejects.
+   */
+  write(ref: ClaimRef, claim: PreparedClaim): void {
     this.cancel(ref.uid);
-    await this.attempt(ref, deviceStatusesOf(claim, this.options.driverName), 0);
+    const attempt = this.attempt(ref, deviceStatusesOf(claim, this.options.driverName), 0);
+    this.inFlight.add(attempt);
+    void attempt.finally(() => this.inFlight.delete(attempt));
+  }
+
+  /** Resolves when every first attempt started so far has finished (retries aside). */
+  async settled(): Promise<void> {
+    await Promise.all(this.inFlight);
   }
 
   /** Drops pending retries (on shutdown). */

@@ -233,6 +233,7 @@ describe("VfClaimPreparer", () => {
       ["net2", "iavf", "iavf"],
     ]);
     expect(currentDriver(paths, VF0)).toBe("iavf");
+    await preparer.statusWritesSettled();
     expect(api.statusWrites).toHaveLength(1);
     expect(api.statusWrites[0]!.path).toBe(`${claimPath(ref)}/status`);
   });
@@ -350,6 +351,7 @@ describe("VfClaimPreparer", () => {
     expect(readSpec(ref.uid).containerEdits?.env).toContain(
       "SRIOVNETWORK_NET_ATTACH_DEF_NAME=ns/sriov-net",
     );
+    await preparer.statusWritesSettled();
     expect(api.statusWrites[0]!.body).toMatchObject({
       status: {
         devices: [
@@ -505,6 +507,7 @@ describe("VfClaimPreparer", () => {
         const ref = makeClaim();
         expect(errorOf(await prepareOne(preparer, ref))).toMatch(expected);
         expect(hostState()).toEqual(before);
+        await preparer.statusWritesSettled();
         expect(api.statusWrites).toEqual([]);
       });
     }

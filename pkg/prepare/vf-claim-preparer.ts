@@ -222,6 +222,11 @@ export class VfClaimPreparer implements ClaimPreparer {
     return drivers;
   }
 
+  /** Resolves when the claim status writes started so far have had their first try. */
+  statusWritesSettled(): Promise<void> {
+    return this.status.settled();
+  }
+
   /** Stops background work (claim status retries). */
   close(): void {
     this.status.stop();
@@ -384,7 +389,7 @@ export class VfClaimPreparer implements ClaimPreparer {
       },
       "prepared claim",
     );
-    await this.status.write(ref, completed);
+    this.status.write(ref, completed);
     return preparedDevicesOf(completed, spec);
   }
 

@@ -159,8 +159,11 @@ describe("preparing claims the real scheduler allocated, on an emulated host", (
   });
   const kernelVfs = (count = 1) => ({ count, selectors: [{ cel: { expression: ON_IAVF } }] });
 
+  /** Prepares like the kubelet would, then waits for the claim status write it started. */
   async function prepare(preparer: VfClaimPreparer, ref: ClaimRef): Promise<PrepareOutcome> {
-    return (await preparer.prepare([ref], never)).get(ref.uid)!;
+    const outcome = (await preparer.prepare([ref], never)).get(ref.uid)!;
+    await preparer.statusWritesSettled();
+    return outcome;
   }
   function devicesOf(outcome: PrepareOutcome) {
     if ("error" in outcome) throw new Error(`prepare failed: ${outcome.error}`);

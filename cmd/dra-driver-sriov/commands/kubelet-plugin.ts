@@ -173,6 +173,7 @@ export const kubeletPluginCommand: Command<typeof flags> = {
     const signal = await shutdownSignal();
     logger.info({ signal }, "stopping: deregistering and letting running calls finish");
     await plugin.stop();
+    await preparer.statusWritesSettled();
     preparer.close();
     await publisher.stop();
     await http.close();
