@@ -1,24 +1,12 @@
 import { describe, expect, it } from "vitest";
 import type { HostInventory } from "../host/discovery.js";
 import { deviceName, selectDevices, withOriginalDrivers } from "./model.js";
+import { x710Pf } from "./testing/fixtures.js";
 
 const inventory: HostInventory = {
   pfs: [
     {
-      pciAddress: "0000:3b:00.0",
-      netdev: "ens1f0",
-      vendor: "8086",
-      deviceID: "1572",
-      driver: "i40e",
-      vfVendor: "8086",
-      vfDeviceID: "154c",
-      numaNode: 0,
-      pcieRoot: "pci0000:3a",
-      linkType: "ethernet",
-      eswitchMode: "legacy",
-      rdmaCapable: false,
-      totalVfs: 64,
-      numVfs: 2,
+      ...x710Pf({ numVfs: 2 }),
       vfs: [
         { pciAddress: "0000:3b:02.0", vfID: 0, driver: "iavf", iommuGroup: 4, netdev: "ens1f0v0" },
         {

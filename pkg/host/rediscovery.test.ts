@@ -2,6 +2,7 @@ import { pino } from "pino";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { HostInventory } from "./discovery.js";
 import { Rediscovery } from "./rediscovery.js";
+import { x710Pf } from "../devices/testing/fixtures.js";
 
 const logger = pino({ level: "silent" });
 
@@ -9,20 +10,7 @@ function inventory(numVfs: number): HostInventory {
   return {
     pfs: [
       {
-        pciAddress: "0000:3b:00.0",
-        netdev: "ens1f0",
-        vendor: "8086",
-        deviceID: "1572",
-        driver: "i40e",
-        vfVendor: "8086",
-        vfDeviceID: "154c",
-        numaNode: 0,
-        pcieRoot: "pci0000:3a",
-        linkType: "ethernet",
-        eswitchMode: "legacy",
-        rdmaCapable: false,
-        totalVfs: 64,
-        numVfs,
+        ...x710Pf({ numVfs }),
         vfs: [],
       },
     ],

@@ -4,6 +4,7 @@ import { MAX_ATTRIBUTE_STRING_LENGTH, MAX_ATTRIBUTES_PER_DEVICE } from "../devic
 import { deviceName, type VfDevice } from "../devices/model.js";
 import { formatPciAddress, fromRoutingId } from "../host/pci-address.js";
 import { MAX_DEVICES_PER_SLICE, renderSlices, sliceName } from "./render.js";
+import { x710Pf } from "../devices/testing/fixtures.js";
 
 const DRIVER = "sriovnetwork.openshift.io";
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -20,22 +21,7 @@ function device(routing: number, overrides: Partial<VfDevice> = {}): VfDevice {
       iommuGroup: routing,
       netdev: `ens1f0v${routing % 256}`,
     },
-    pf: {
-      pciAddress: "0000:3b:00.0",
-      netdev: "ens1f0",
-      vendor: "8086",
-      deviceID: "1572",
-      driver: "i40e",
-      vfVendor: "8086",
-      vfDeviceID: "154c",
-      numaNode: 0,
-      pcieRoot: "pci0000:3a",
-      linkType: "ethernet",
-      eswitchMode: "legacy",
-      rdmaCapable: false,
-      totalVfs: 64,
-      numVfs: 8,
-    },
+    pf: x710Pf(),
     ...overrides,
   };
 }
