@@ -124,14 +124,11 @@ describe("the slice publisher through an API server outage", () => {
     await client.request({ method: "DELETE", path: `${SLICES}/${slice}` });
     await new Promise((resolve) => setTimeout(resolve, 3_000));
     expect(await sliceNames()).not.toContain(slice);
-    const back = Date.now();
     await relay.open();
     await waitFor(
       "the deleted slice to be re-created",
       async () => ((await sliceNames()).includes(slice!) ? true : undefined),
       30_000,
     );
-    // Backoff is capped, and the watch resumes as soon as a connection succeeds.
-    expect(Date.now() - back).toBeLessThan(15_000);
   });
 });
