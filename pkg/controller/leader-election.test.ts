@@ -166,13 +166,18 @@ describe("LeaderElector", () => {
     await Promise.all(electors.splice(0).map((elector) => elector.stop()));
   });
 
-  function elector(api: FakeLeaseApi, identity: string, events: string[] = []) {
+  function elector(
+    api: FakeLeaseApi,
+    identity: string,
+    events: string[] = [],
+    leaseDurationSeconds = 1,
+  ) {
     const created = new LeaderElector(api.client, {
       namespace: "ns",
       name: "lease",
       identity,
       logger,
-      leaseDurationSeconds: 1,
+      leaseDurationSeconds,
       retryPeriodMs: 20,
       renewDeadlineMs: 300,
       onStartedLeading: () => events.push(`${identity} leads`),
@@ -185,8 +190,9 @@ describe("LeaderElector", () => {
   it("elects exactly one of two candidates, and hands over on a clean stop", async () => {
     const api = new FakeLeaseApi();
     const events: string[] = [];
-    const a = elector(api, "a", events);
-    const b = elector(api, "b", events);
+    // A lease far longer than the test: the follower can only lead if the leader releases it.
+    const a = elector(api, "a", events, 3600);
+    const b = elector(api, "b", events, 3600);
     let bothLed = false;
     const watch = setInterval(() => (bothLed ||= a.isLeader && b.isLeader), 2);
     a.start();
@@ -196,13 +202,10 @@ describe("LeaderElector", () => {
     const [leader, follower] = a.isLeader ? [a, b] : [b, a];
     expect(follower.isLeader).toBe(false);
 
-    const started = Date.now();
     await leader.stop();
-    await vi.waitFor(() => expect(follower.isLeader).toBe(true));
+    await vi.waitFor(() => expect(follower.isLeader).toBe(true), { timeout: 10_000 });
     clearInterval(watch);
     expect(bothLed).toBe(false);
-    // Released, not expired: well within the one-second lease.
-    expect(Date.now() - started).toBeLessThan(800);
     expect(api.lease?.spec.leaseTransitions).toBe(1);
     expect(events.filter((e) => e.endsWith("leads"))).toHaveLength(2);
   });
