@@ -7,7 +7,7 @@ export PATH := $(NODE_BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 CLI := node dist/cmd/dra-driver-sriov/main.js
 DEMO_ROOT ?= /tmp/dra-sriov-demo
 
-.PHONY: all deps build k8s-binaries generate lint format typecheck test test-unit test-integration bench demo clean
+.PHONY: all deps build bundle k8s-binaries generate lint format typecheck test test-unit test-integration bench demo clean
 
 all: build
 
@@ -20,6 +20,13 @@ deps: node_modules/.installed
 
 build: deps
 	tsc -p tsconfig.build.json
+
+# One file for the container image: the CLI with every dependency, loaded lazily per command.
+# Ship api/proto/ beside it (the gRPC definitions are read at run time).
+bundle: deps
+	esbuild cmd/dra-driver-sriov/main.ts --bundle --platform=node --format=esm --target=node24 \
+	  --outfile=dist/bundle/dra-driver-sriov.mjs --log-level=warning \
+	  "--banner:js=import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);"
 
 # Regenerates the CRD YAML and API reference from api/ (unit tests fail when they drift).
 generate: build
@@ -43,7 +50,7 @@ test-unit: deps
 k8s-binaries:
 	bash hack/build-k8s.sh >/dev/null
 
-test-integration: build k8s-binaries
+test-integration: build bundle k8s-binaries
 	vitest run --project integration
 
 # Everything CI runs.

@@ -19,7 +19,10 @@ import { mb, ms, percentile, table } from "./stats.js";
 const DRIVER = "sriovnetwork.openshift.io";
 const NAMESPACE = `bench-prepare-${process.pid}`;
 const CLAIMS_PER_RUN = 64;
-const CLI = fileURLToPath(new URL("../cmd/dra-driver-sriov/main.js", import.meta.url));
+/** The daemon to measure: tsc's output, or the single-file bundle the image ships (`make bundle`). */
+const CLI =
+  process.env["DRA_SRIOV_BENCH_CLI"] ??
+  fileURLToPath(new URL("../cmd/dra-driver-sriov/main.js", import.meta.url));
 
 /** Kilobytes of a /proc/<pid>/status field (VmRSS, VmHWM). */
 function procStatusKb(pid: number, field: string): number {
