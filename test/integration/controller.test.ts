@@ -11,6 +11,7 @@ import type { VfDevice } from "../../pkg/devices/model.js";
 import { KubeApiError, type KubeClient, type KubeObject } from "../../pkg/kube/client.js";
 import { renderSlices } from "../../pkg/slices/render.js";
 import { createNamespace, deleteIgnoringMissing, testClient, uniqueName, waitFor } from "./kube.js";
+import { x710Pf } from "../../pkg/devices/testing/fixtures.js";
 
 const logger = pino({ level: process.env["TEST_LOG_LEVEL"] ?? "silent" });
 const SLICES = "/apis/resource.k8s.io/v1/resourceslices";
@@ -31,22 +32,7 @@ function vf(pfIndex: number, vfID: number): VfDevice {
   return {
     name: pciAddress.replace(/[:.]/g, "-"),
     vf: { pciAddress, vfID, driver: "iavf", iommuGroup: 40 + vfID, netdev: undefined },
-    pf: {
-      pciAddress: `0000:${bus}:00.0`,
-      netdev: `eth${pfIndex}`,
-      vendor: "8086",
-      deviceID: "1572",
-      driver: "i40e",
-      vfVendor: "8086",
-      vfDeviceID: "154c",
-      numaNode: 0,
-      pcieRoot: "pci0000:3a",
-      linkType: "ethernet",
-      eswitchMode: "legacy",
-      rdmaCapable: false,
-      totalVfs: 8,
-      numVfs: 4,
-    },
+    pf: x710Pf({ pciAddress: `0000:${bus}:00.0`, netdev: `eth${pfIndex}`, totalVfs: 8, numVfs: 4 }),
   };
 }
 

@@ -124,6 +124,37 @@ interface AllocatedClaim extends KubeObject {
 }
 
 /**
+ * A pod that never runs (there is no kubelet), pinned to `nodeName` by node selector so the
+ * real scheduler places it there, with one claim named `net`.
+ */
+export async function createPinnedPod(
+  client: KubeClient,
+  pod: { namespace: string; nodeName: string; name: string },
+  claim: { resourceClaimName: string } | { resourceClaimTemplateName: string },
+): Promise<void> {
+  await client.request({
+    method: "POST",
+    path: `/api/v1/namespaces/${pod.namespace}/pods`,
+    body: {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: pod.name },
+      spec: {
+        nodeSelector: { "kubernetes.io/hostname": pod.nodeName },
+        containers: [
+          {
+            name: "app",
+            image: "registry.invalid/never-pulled",
+            resources: { claims: [{ name: "net" }] },
+          },
+        ],
+        resourceClaims: [{ name: "net", ...claim }],
+      },
+    },
+  });
+}
+
+/**
  * Creates a ResourceClaimTemplate and a pod pinned to `nodeName` using it, and waits until
  * the real scheduler allocated the claim. Returns the claim as the kubelet names it.
  */
@@ -144,26 +175,7 @@ export async function allocateForPod(
       spec: { spec: { devices } },
     },
   });
-  await client.request({
-    method: "POST",
-    path: `/api/v1/namespaces/${namespace}/pods`,
-    body: {
-      apiVersion: "v1",
-      kind: "Pod",
-      metadata: { name },
-      spec: {
-        nodeSelector: { "kubernetes.io/hostname": nodeName },
-        containers: [
-          {
-            name: "app",
-            image: "registry.invalid/never-pulled",
-            resources: { claims: [{ name: "net" }] },
-          },
-        ],
-        resourceClaims: [{ name: "net", resourceClaimTemplateName: name }],
-      },
-    },
-  });
+  await createPinnedPod(client, { namespace, nodeName, name }, { resourceClaimTemplateName: name });
   const claimName = await waitFor(`the claim of pod ${name}`, async () => {
     const pod = await client.request<PodWithClaims>({
       method: "GET",

@@ -10,6 +10,7 @@ import { NodeDevicePublisher } from "../../pkg/publishing/node-publisher.js";
 import {
   allocateForPod,
   createIfMissing,
+  createPinnedPod,
   createNamespace,
   createReadyNode,
   deleteIgnoringMissing,
@@ -196,26 +197,7 @@ describe("publishing an emulated node and allocating with the real scheduler", (
         },
       },
     });
-    await client.request({
-      method: "POST",
-      path: `/api/v1/namespaces/${namespace}/pods`,
-      body: {
-        apiVersion: "v1",
-        kind: "Pod",
-        metadata: { name },
-        spec: {
-          nodeSelector: { "kubernetes.io/hostname": nodeName },
-          containers: [
-            {
-              name: "app",
-              image: "registry.invalid/never-pulled",
-              resources: { claims: [{ name: "net" }] },
-            },
-          ],
-          resourceClaims: [{ name: "net", resourceClaimName: name }],
-        },
-      },
-    });
+    await createPinnedPod(client, { namespace, nodeName, name }, { resourceClaimName: name });
     const condition = await waitFor("the pod's PodScheduled=False", async () => {
       const pod = await client.request<Pod>({
         method: "GET",
