@@ -8,7 +8,7 @@ import { inject } from "vitest";
 import { parse, stringify } from "yaml";
 import { buildEmulatedHost, builtinProfiles } from "../../pkg/emulator/index.js";
 import { HostPaths } from "../../pkg/host/paths.js";
-import { KubeClient, type KubeList, type KubeObject } from "../../pkg/kube/client.js";
+import { KubeClient } from "../../pkg/kube/client.js";
 import { NodeDevicePublisher } from "../../pkg/publishing/node-publisher.js";
 import {
   createNamespace,
@@ -17,6 +17,7 @@ import {
   testClient,
   uniqueName,
   waitFor,
+  listNodeSlices,
 } from "./kube.js";
 
 const DRIVER = "sriovnetwork.openshift.io";
@@ -67,13 +68,7 @@ describe("the slice publisher through an API server outage", () => {
   let namespace: string;
 
   const sliceNames = async () =>
-    (
-      await client.request<KubeList<KubeObject>>({
-        method: "GET",
-        path: SLICES,
-        query: { fieldSelector: `spec.driver=${DRIVER},spec.nodeName=${nodeName}` },
-      })
-    ).items.map((slice) => slice.metadata!.name!);
+    (await listNodeSlices(client, DRIVER, nodeName)).map((slice) => slice.metadata!.name!);
 
   beforeAll(async () => {
     client = testClient();

@@ -192,3 +192,29 @@ export async function allocateForPod(
   });
   return { namespace, name: claimName, uid: claim.metadata!.uid!, podName: name };
 }
+
+/** This driver's ResourceSlices for one node, as the API server has them now. */
+export async function listNodeSlices<T extends KubeObject>(
+  client: KubeClient,
+  driver: string,
+  nodeName: string,
+): Promise<T[]> {
+  const list = await client.request<{ items: T[] }>({
+    method: "GET",
+    path: "/apis/resource.k8s.io/v1/resourceslices",
+    query: { fieldSelector: `spec.driver=${driver},spec.nodeName=${nodeName}` },
+  });
+  return list.items;
+}
+
+/** Deletes a test namespace; its pods first, forced, since no kubelet confirms their end. */
+export async function deleteTestNamespace(client: KubeClient, namespace: string): Promise<void> {
+  await client
+    .request({
+      method: "DELETE",
+      path: `/api/v1/namespaces/${namespace}/pods`,
+      query: { gracePeriodSeconds: 0 },
+    })
+    .catch(() => undefined);
+  await deleteIgnoringMissing(client, `/api/v1/namespaces/${namespace}`);
+}

@@ -8,7 +8,7 @@ import { API_VERSION } from "../../api/v1alpha1/group.js";
 import { EmulatedKernel, buildEmulatedHost, builtinProfiles } from "../../pkg/emulator/index.js";
 import { currentDriver } from "../../pkg/host/driver-binding.js";
 import { HostPaths } from "../../pkg/host/paths.js";
-import type { KubeClient, KubeList, KubeObject } from "../../pkg/kube/client.js";
+import type { KubeClient, KubeObject } from "../../pkg/kube/client.js";
 import { loadKubeletProtos } from "../../pkg/kubeletplugin/protos.js";
 import { FakeKubelet } from "../../pkg/kubeletplugin/testing/fake-kubelet.js";
 import {
@@ -22,6 +22,8 @@ import {
   testClient,
   uniqueName,
   waitFor,
+  listNodeSlices,
+  deleteTestNamespace,
 } from "./kube.js";
 
 const DRIVER = "sriovnetwork.openshift.io";
@@ -120,16 +122,10 @@ describe("dra-driver-sriov kubelet-plugin", () => {
       },
     );
   const publishedDriver = async (device: string) => {
-    const slices = await client.request<
-      KubeList<{
-        spec: { devices: { name: string; attributes: Record<string, { string?: string }> }[] };
-      }>
-    >({
-      method: "GET",
-      path: "/apis/resource.k8s.io/v1/resourceslices",
-      query: { fieldSelector: `spec.driver=${DRIVER},spec.nodeName=${nodeName}` },
-    });
-    const published = slices.items
+    type Slice = KubeObject & {
+      spec: { devices: { name: string; attributes: Record<string, { string?: string }> }[] };
+    };
+    const published = (await listNodeSlices<Slice>(client, DRIVER, nodeName))
       .flatMap((slice) => slice.spec.devices)
       .find((d) => d.name === device);
     return published?.attributes[`${DRIVER}/driver`]?.string;
@@ -158,28 +154,16 @@ describe("dra-driver-sriov kubelet-plugin", () => {
       loadManifest("deployments/deviceclass.yaml"),
     );
     await startDaemon();
-    await waitFor("the daemon's slices", async () => {
-      const slices = await client.request<KubeList<KubeObject>>({
-        method: "GET",
-        path: "/apis/resource.k8s.io/v1/resourceslices",
-        query: { fieldSelector: `spec.driver=${DRIVER},spec.nodeName=${nodeName}` },
-      });
-      return slices.items.length > 0 ? true : undefined;
-    });
+    await waitFor("the daemon's slices", async () =>
+      (await listNodeSlices(client, DRIVER, nodeName)).length > 0 ? true : undefined,
+    );
   }, 120_000);
 
   afterAll(async () => {
     kubelet?.close();
     await stopDaemon();
     await kernel?.stop();
-    await client
-      .request({
-        method: "DELETE",
-        path: `/api/v1/namespaces/${namespace}/pods`,
-        query: { gracePeriodSeconds: 0 },
-      })
-      .catch(() => undefined);
-    await deleteIgnoringMissing(client, `/api/v1/namespaces/${namespace}`);
+    await deleteTestNamespace(client, namespace);
     await deleteIgnoringMissing(client, `/api/v1/nodes/${nodeName}`);
     if (process.env["KEEP_DAEMON_LOG"]) process.stderr.write(fs.readFileSync(logFile, "utf8"));
     fs.rmSync(tmp, { recursive: true, force: true });

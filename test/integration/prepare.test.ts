@@ -10,7 +10,7 @@ import { EmulatedKernel, buildEmulatedHost, builtinProfiles } from "../../pkg/em
 import { currentDriver } from "../../pkg/host/driver-binding.js";
 import { HostPaths } from "../../pkg/host/paths.js";
 import type { ClaimRef, PrepareOutcome } from "../../pkg/kubeletplugin/claim-preparer.js";
-import type { KubeClient, KubeList, KubeObject } from "../../pkg/kube/client.js";
+import type { KubeClient, KubeObject } from "../../pkg/kube/client.js";
 import type { FaultHook, PreparedClaim, VfClaimPreparerOptions } from "../../pkg/prepare/index.js";
 import { VfClaimPreparer } from "../../pkg/prepare/index.js";
 import { NodeDevicePublisher } from "../../pkg/publishing/node-publisher.js";
@@ -24,10 +24,11 @@ import {
   testClient,
   uniqueName,
   waitFor,
+  listNodeSlices,
+  deleteTestNamespace,
 } from "./kube.js";
 
 const DRIVER = "sriovnetwork.openshift.io";
-const SLICES = "/apis/resource.k8s.io/v1/resourceslices";
 const DEVICE_CLASSES = "/apis/resource.k8s.io/v1/deviceclasses";
 const logger = pino({ level: process.env["TEST_LOG_LEVEL"] ?? "silent" });
 const never = new AbortController().signal;
@@ -95,29 +96,16 @@ describe("preparing claims the real scheduler allocated, on an emulated host", (
       logger,
     });
     publisher.start();
-    await waitFor("the node's slices", async () => {
-      const slices = await client.request<KubeList<KubeObject>>({
-        method: "GET",
-        path: SLICES,
-        query: { fieldSelector: `spec.driver=${DRIVER},spec.nodeName=${nodeName}` },
-      });
-      return slices.items.length > 0 ? true : undefined;
-    });
+    await waitFor("the node's slices", async () =>
+      (await listNodeSlices(client, DRIVER, nodeName)).length > 0 ? true : undefined,
+    );
   });
 
   afterAll(async () => {
     for (const preparer of preparers) preparer.close();
     await publisher?.stop();
     await kernel?.stop();
-    // No kubelet confirms pod deletion: force it so the namespace can go.
-    await client
-      .request({
-        method: "DELETE",
-        path: `/api/v1/namespaces/${namespace}/pods`,
-        query: { gracePeriodSeconds: 0 },
-      })
-      .catch(() => undefined);
-    await deleteIgnoringMissing(client, `/api/v1/namespaces/${namespace}`);
+    await deleteTestNamespace(client, namespace);
     await deleteIgnoringMissing(client, `${DEVICE_CLASSES}/${vfioClass}`);
     await deleteIgnoringMissing(client, `/api/v1/nodes/${nodeName}`);
     fs.rmSync(root, { recursive: true, force: true });

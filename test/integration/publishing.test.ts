@@ -5,7 +5,7 @@ import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildEmulatedHost, builtinProfiles } from "../../pkg/emulator/index.js";
 import { HostPaths } from "../../pkg/host/paths.js";
-import type { KubeClient, KubeList, KubeObject } from "../../pkg/kube/client.js";
+import type { KubeClient, KubeObject } from "../../pkg/kube/client.js";
 import { NodeDevicePublisher } from "../../pkg/publishing/node-publisher.js";
 import {
   allocateForPod,
@@ -18,6 +18,7 @@ import {
   testClient,
   uniqueName,
   waitFor,
+  listNodeSlices,
 } from "./kube.js";
 
 const DRIVER = "sriovnetwork.openshift.io";
@@ -58,14 +59,7 @@ describe("publishing an emulated node and allocating with the real scheduler", (
   let namespace: string;
   let publisher: NodeDevicePublisher;
 
-  const nodeSlices = async () =>
-    (
-      await client.request<KubeList<Slice>>({
-        method: "GET",
-        path: SLICES,
-        query: { fieldSelector: `spec.driver=${DRIVER},spec.nodeName=${nodeName}` },
-      })
-    ).items;
+  const nodeSlices = async () => listNodeSlices<Slice>(client, DRIVER, nodeName);
   const publishedDevices = async () => (await nodeSlices()).flatMap((slice) => slice.spec.devices);
 
   beforeAll(async () => {
