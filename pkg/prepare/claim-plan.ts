@@ -8,12 +8,8 @@ import { cdiDeviceId } from "./cdi-edits.js";
 import { ClaimError } from "./claim-error.js";
 import { assignInterfaceNames } from "./interface-names.js";
 import { withDeviceId } from "./network-config.js";
-import type {
-  CniConfigList,
-  NetAttachDefRef,
-  PreparedClaim,
-  PreparedVf,
-} from "./prepared-claim.js";
+import type { CniConfigList } from "../cni/config.js";
+import type { NetAttachDefRef, PreparedClaim, PreparedVf } from "./prepared-claim.js";
 import { VFIO_PCI } from "./prepared-claim.js";
 
 /** What the host shows for a VF before prepare. */

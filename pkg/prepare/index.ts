@@ -12,10 +12,4 @@ export {
   type FaultHook,
   type FaultStep,
 } from "./faults.js";
-export type {
-  ClaimState,
-  CniConfigList,
-  NetAttachDefRef,
-  PreparedClaim,
-  PreparedVf,
-} from "./prepared-claim.js";
+export type { ClaimState, NetAttachDefRef, PreparedClaim, PreparedVf } from "./prepared-claim.js";

@@ -1,6 +1,8 @@
 import type { VfConfig } from "../../api/v1alpha1/vf-config.js";
 import { ClaimError } from "./claim-error.js";
-import type { CniConfigList, JsonObject, NetAttachDefRef } from "./prepared-claim.js";
+import type { CniConfigList } from "../cni/config.js";
+import { isJsonObject, type JsonObject } from "../util/json.js";
+import type { NetAttachDefRef } from "./prepared-claim.js";
 
 /** The parts of a `k8s.cni.cncf.io/v1` NetworkAttachmentDefinition this driver reads. */
 export interface NetworkAttachmentDefinition {
@@ -111,8 +113,4 @@ export function withDeviceId(list: CniConfigList, pciAddress: string): CniConfig
       index === target ? { ...plugin, deviceID: pciAddress } : plugin,
     ),
   };
-}
-
-function isJsonObject(value: unknown): value is JsonObject {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }

@@ -1,15 +1,4 @@
-/** A JSON value as stored in the checkpoint and handed to CNI. */
-export type JsonValue = string | number | boolean | null | JsonValue[] | JsonObject;
-export interface JsonObject {
-  [key: string]: JsonValue;
-}
-
-/** A CNI network configuration list: a single-plugin config is stored in this form too. */
-export type CniConfigList = JsonObject & {
-  cniVersion: string;
-  name: string;
-  plugins: JsonObject[];
-};
+import type { CniConfigList } from "../cni/config.js";
 
 export interface NetAttachDefRef {
   namespace: string;

@@ -30,7 +30,8 @@ import {
   netAttachDefRefOf,
 } from "./network-config.js";
 import { PerKeyQueue } from "./per-key-queue.js";
-import type { CniConfigList, NetAttachDefRef, PreparedClaim } from "./prepared-claim.js";
+import type { CniConfigList } from "../cni/config.js";
+import type { NetAttachDefRef, PreparedClaim } from "./prepared-claim.js";
 import { rebindsDriver } from "./prepared-claim.js";
 import type { HostAction, HostSnapshot } from "./recovery.js";
 import { recoveryDecision, redoActions, undoActions } from "./recovery.js";
