@@ -25,17 +25,17 @@ describe("CheckpointStore", () => {
     });
   });
 
-  it("round-trips entries, with a private file mode and no temp file left", () => {
+  it("round-trips entries, with a private file mode and no temp file left", async () => {
     const store = new CheckpointStore<Entry>(file, "boot-1");
     const entries = new Map([["uid-1", { state: "PrepareCompleted", devices: ["0000-3b-02-0"] }]]);
-    store.save(entries);
+    await store.save(entries);
     expect(store.load()).toEqual({ entries, fromPreviousBoot: false });
     expect(fs.statSync(file).mode & 0o777).toBe(0o600);
     expect(fs.readdirSync(path.dirname(file))).toEqual(["checkpoint.json"]);
   });
 
-  it("tells when the entries come from before a reboot", () => {
-    new CheckpointStore<Entry>(file, "boot-1").save(
+  it("tells when the entries come from before a reboot", async () => {
+    await new CheckpointStore<Entry>(file, "boot-1").save(
       new Map([["u", { state: "PrepareStarted", devices: [] }]]),
     );
     const loaded = new CheckpointStore<Entry>(file, "boot-2").load();
@@ -55,9 +55,9 @@ describe("CheckpointStore", () => {
       (text: string) => text.replace('"version": 1', '"version": 9'),
       /unknown checkpoint version 9/,
     ],
-  ])("sets aside %s and starts empty", (_name, corrupt, reason) => {
+  ])("sets aside %s and starts empty", async (_name, corrupt, reason) => {
     const store = new CheckpointStore<Entry>(file, "boot-1");
-    store.save(new Map([["u", { state: "PrepareCompleted", devices: [] }]]));
+    await store.save(new Map([["u", { state: "PrepareCompleted", devices: [] }]]));
     fs.writeFileSync(file, corrupt(fs.readFileSync(file, "utf8")));
     const loaded = store.load();
     expect(loaded.entries.size).toBe(0);

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import fs from "node:fs";
+import fsp from "node:fs/promises";
 import path from "node:path";
 
 /** Format of the file on disk; bump when its shape changes and keep reading the old one. */
@@ -57,24 +58,40 @@ export class CheckpointStore<T> {
     };
   }
 
-  save(entries: ReadonlyMap<string, T>): void {
+  /** Writes the entries durably: when this resolves, a crash keeps them. */
+  async save(entries: ReadonlyMap<string, T>): Promise<void> {
     const body = {
       version: CHECKPOINT_VERSION,
       bootId: this.bootId,
       entries: Object.fromEntries(entries),
     };
     const file: CheckpointFile<T> = { ...body, checksum: checksum(body) };
-    fs.mkdirSync(path.dirname(this.file), { recursive: true, mode: 0o700 });
+    const dir = path.dirname(this.file);
+    await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
     const temp = `${this.file}.tmp-${process.pid}`;
-    const fd = fs.openSync(temp, "w", 0o600);
+    const handle = await fsp.open(temp, "w", 0o600);
     try {
-      fs.writeSync(fd, JSON.stringify(file, null, 1));
-      fs.fsyncSync(fd);
+      await handle.writeFile(JSON.stringify(file, null, 1));
+      await handle.sync();
     } finally {
-      fs.closeSync(fd);
+      await handle.close();
     }
-    fs.renameSync(temp, this.file);
-    syncDirectory(path.dirname(this.file));
+    await fsp.rename(temp, this.file);
+    const dirHandle = await fsp.open(dir, "r");
+    try {
+      await dirHandle.sync();
+    } finally {
+      await dirHandle.close();
+    }
+  }
+
+  /**
+   * What identifies the file's current content without reading it (inode, size, mtime), or
+   * null when there is none: a change means another process wrote it.
+   */
+  signature(): string | null {
+    const stat = fs.statSync(this.file, { bigint: true, throwIfNoEntry: false });
+    return stat === undefined ? null : `${stat.ino}:${stat.size}:${stat.mtimeNs}`;
   }
 
   /** The parsed file, or why it cannot be trusted. */
@@ -102,13 +119,4 @@ export class CheckpointStore<T> {
 
 function checksum(body: { version: number; bootId: string; entries: unknown }): string {
   return createHash("sha256").update(JSON.stringify(body)).digest("hex");
-}
-
-function syncDirectory(dir: string): void {
-  const fd = fs.openSync(dir, "r");
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
 }

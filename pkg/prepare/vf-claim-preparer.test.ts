@@ -649,7 +649,7 @@ describe("VfClaimPreparer", () => {
       const store = new CheckpointStore<PreparedClaim>(checkpointFile, BOOT);
       const entries = store.load().entries;
       entries.get(ref.uid)!.devices[0]!.iommuGroup = 999;
-      store.save(entries);
+      await store.save(entries);
 
       const report = await newPreparer({ bootId: "boot-2" }).recover();
       expect(report.reapplied).toEqual([ref.uid]);
@@ -669,7 +669,7 @@ describe("VfClaimPreparer", () => {
       const store = new CheckpointStore<PreparedClaim>(checkpointFile, BOOT);
       const entries = store.load().entries;
       entries.get(ref.uid)!.devices[0]!.pciAddress = "0000:3b:03.0";
-      store.save(entries);
+      await store.save(entries);
 
       const report = await newPreparer().recover();
       expect(report.failed).toEqual([

@@ -2,6 +2,8 @@ import type { Logger } from "pino";
 import { CdiSpecStore } from "../cdi/store.js";
 import type { CdiSpec } from "../cdi/spec.js";
 import { CheckpointStore } from "../checkpoint/checkpoint.js";
+import { CheckpointedMap } from "../checkpoint/checkpointed-map.js";
+import { InterProcessLock } from "../checkpoint/file-lock.js";
 import { bindDriver, DriverBindError } from "../host/driver-binding.js";
 import type { HostPaths } from "../host/paths.js";
 import type {
@@ -104,12 +106,13 @@ interface SliceForLookup {
  * checkpoints the plan, binds drivers, writes the claim's CDI spec, and records the claim
  * as prepared. Work on one claim is serialized; different claims run in parallel. Every
  * step is recorded before or after it runs so a crash at any point is undone or redone
- * (see recover()). The checkpoint file is read before every change, so a second plugin
- * instance on the node (rolling update) sees what the first recorded.
+ * (see recover()). The checkpoint is changed under a node-wide lock and re-read when it
+ * changed on disk, so a second plugin instance on the node (rolling update) sees what the
+ * first recorded.
  */
 export class VfClaimPreparer implements ClaimPreparer {
   private readonly queue = new PerKeyQueue();
-  private readonly checkpoint: CheckpointStore<PreparedClaim>;
+  private readonly checkpoint: CheckpointedMap<PreparedClaim>;
   private readonly cdi: CdiSpecStore;
   private readonly status: ClaimStatusWriter;
   private readonly faultHook: FaultHook | undefined;
@@ -119,7 +122,10 @@ export class VfClaimPreparer implements ClaimPreparer {
   constructor(private readonly options: VfClaimPreparerOptions) {
     this.logger = options.logger.child({ component: "prepare" });
     this.cdiKind = options.cdiKind ?? `${options.driverName}/vf`;
-    this.checkpoint = new CheckpointStore(options.checkpointFile, options.bootId);
+    this.checkpoint = new CheckpointedMap(
+      new CheckpointStore(options.checkpointFile, options.bootId),
+      new InterProcessLock(`${options.checkpointFile}.lock`),
+    );
     this.cdi = new CdiSpecStore(options.paths.cdiRoot, this.cdiKind);
     this.status = new ClaimStatusWriter(options.client, {
       driverName: options.driverName,
@@ -198,7 +204,8 @@ export class VfClaimPreparer implements ClaimPreparer {
       });
     }
     // Saving records this boot, so the next start knows the entries are from this one.
-    const known = this.mutate(() => undefined);
+    await this.checkpoint.update(() => undefined);
+    const known = this.checkpoint.all();
     for (const uid of this.cdi.claims()) {
       if (known.has(uid)) continue;
       this.cdi.remove(uid);
@@ -215,7 +222,7 @@ export class VfClaimPreparer implements ClaimPreparer {
    */
   originalDrivers(): Map<string, string> {
     const drivers = new Map<string, string>();
-    for (const claim of this.checkpoint.load().entries.values()) {
+    for (const claim of this.checkpoint.all().values()) {
       for (const vf of claim.devices) {
         if (rebindsDriver(vf)) drivers.set(vf.pciAddress, vf.originalDriver);
       }
@@ -236,7 +243,7 @@ export class VfClaimPreparer implements ClaimPreparer {
   private async prepareOne(ref: ClaimRef, signal: AbortSignal): Promise<PrepareOutcome> {
     const log = this.claimLogger(ref.uid, ref);
     try {
-      const existing = this.checkpoint.load().entries.get(ref.uid);
+      const existing = this.checkpoint.get(ref.uid);
       if (existing?.state === "PrepareCompleted") {
         return { devices: await this.reapply(ref.uid, existing, log) };
       }
@@ -250,7 +257,7 @@ export class VfClaimPreparer implements ClaimPreparer {
         );
       }
       signal.throwIfAborted();
-      const plan = this.checkpointPlan(ref, await this.planInputs(ref, signal));
+      const plan = await this.checkpointPlan(ref, await this.planInputs(ref, signal));
       return { devices: await this.apply(ref, plan, log) };
     } catch (error) {
       log.warn({ err: messageOf(error) }, "prepare failed");
@@ -261,7 +268,7 @@ export class VfClaimPreparer implements ClaimPreparer {
   private async unprepareOne(ref: ClaimRef, signal: AbortSignal): Promise<UnprepareOutcome> {
     const log = this.claimLogger(ref.uid, ref);
     try {
-      const existing = this.checkpoint.load().entries.get(ref.uid);
+      const existing = this.checkpoint.get(ref.uid);
       if (existing === undefined) {
         // Never prepared, or already unprepared; a spec left by a lost entry goes too.
         this.cdi.remove(ref.uid);
@@ -271,7 +278,7 @@ export class VfClaimPreparer implements ClaimPreparer {
       let claim = existing;
       if (claim.state === "PrepareCompleted") {
         claim = { ...claim, state: "UnprepareStarted" };
-        this.mutate((entries) => entries.set(ref.uid, claim));
+        await this.checkpoint.update((entries) => entries.set(ref.uid, claim));
         await this.fault("during-unprepare-after-checkpoint", ref.uid);
       }
       await this.execute(ref.uid, claim, undoActions(claim, this.snapshot(ref.uid, claim)), log, {
@@ -326,12 +333,12 @@ export class VfClaimPreparer implements ClaimPreparer {
   }
 
   /**
-   * Decides everything and records it as PrepareStarted, in one synchronous step: claims
-   * of one pod prepared in parallel see each other's interface names.
+   * Decides everything and records it as PrepareStarted in one checkpoint change: claims of
+   * one pod prepared in parallel see each other's interface names.
    */
-  private checkpointPlan(ref: ClaimRef, inputs: PlanInputs): PreparedClaim {
+  private async checkpointPlan(ref: ClaimRef, inputs: PlanInputs): Promise<PreparedClaim> {
     let plan: PreparedClaim | undefined;
-    this.mutate((entries) => {
+    await this.checkpoint.update((entries) => {
       plan = planClaim({
         ref,
         ...inputs,
@@ -373,7 +380,7 @@ export class VfClaimPreparer implements ClaimPreparer {
       await this.fault("after-cdi-written", ref.uid);
       await this.fault("before-checkpoint-completed", ref.uid);
       completed = { ...plan, state: "PrepareCompleted" };
-      this.mutate((entries) => entries.set(ref.uid, completed));
+      await this.checkpoint.update((entries) => entries.set(ref.uid, completed));
     } catch (error) {
       await this.rollBack(ref.uid, plan, log, error);
       throw error;
@@ -449,7 +456,7 @@ export class VfClaimPreparer implements ClaimPreparer {
         case "update-iommu-group": {
           current = withIommuGroup(current, action.pciAddress, action.iommuGroup);
           const updated = current;
-          this.mutate((entries) => entries.set(uid, updated));
+          await this.checkpoint.update((entries) => entries.set(uid, updated));
           log.info(action, "the VF's IOMMU group changed; updating the CDI spec");
           break;
         }
@@ -459,7 +466,7 @@ export class VfClaimPreparer implements ClaimPreparer {
           );
           break;
         case "drop-entry":
-          if (failures.length === 0) this.mutate((entries) => entries.delete(uid));
+          if (failures.length === 0) await this.checkpoint.update((entries) => entries.delete(uid));
           break;
       }
       const step = faultAfter[action.kind];
@@ -494,19 +501,6 @@ export class VfClaimPreparer implements ClaimPreparer {
       ),
       cdiSpecExists: this.cdi.exists(uid),
     };
-  }
-
-  /** Load, change, save in one synchronous step: no other claim's change can interleave. */
-  private mutate(
-    change: (entries: Map<string, PreparedClaim>) => void,
-  ): Map<string, PreparedClaim> {
-    const loaded = this.checkpoint.load();
-    if (loaded.setAside) {
-      this.logger.error(loaded.setAside, "the checkpoint was unreadable and is set aside");
-    }
-    change(loaded.entries);
-    this.checkpoint.save(loaded.entries);
-    return loaded.entries;
   }
 
   private async fault(step: FaultStep, claimUid: string): Promise<void> {
