@@ -115,7 +115,7 @@ describe("ClaimStatusWriter", () => {
 
   it("merge-patches the device list with the resourceVersion it read, and skips a write that changes nothing", async () => {
     const api = fakeApi();
-    api.writer.write(REF, claim);
+    api.writer.write(REF, ours);
     await api.writer.settled();
     expect(api.requests[1]).toMatchObject({
       method: "PATCH",
@@ -124,7 +124,7 @@ describe("ClaimStatusWriter", () => {
       body: { metadata: { resourceVersion: "1" }, status: { devices: ours } },
     });
     expect(api.stored.status.devices).toEqual(ours);
-    api.writer.write(REF, claim);
+    api.writer.write(REF, ours);
     await api.writer.settled();
     expect(api.methods()).toEqual(["GET", "PATCH", "GET"]);
   });
@@ -134,7 +134,7 @@ describe("ClaimStatusWriter", () => {
       undefined,
       new KubeApiError(409, "Conflict", "the object has been modified"),
     ]);
-    api.writer.write(REF, claim);
+    api.writer.write(REF, ours);
     await api.writer.settled();
     expect(api.methods()).toEqual(["GET", "PATCH", "GET", "PATCH"]);
     expect(api.stored.status.devices).toEqual(ours);
@@ -142,7 +142,7 @@ describe("ClaimStatusWriter", () => {
 
   it("leaves a re-created claim alone", async () => {
     const api = fakeApi([], "uid-new");
-    api.writer.write(REF, claim);
+    api.writer.write(REF, ours);
     await api.writer.settled();
     expect(api.methods()).toEqual(["GET"]);
   });
@@ -153,7 +153,7 @@ describe("ClaimStatusWriter", () => {
       new KubeApiError(500, "InternalError", "etcd"),
       new KubeApiError(503, "ServiceUnavailable", "busy"),
     ]);
-    api.writer.write(REF, claim);
+    api.writer.write(REF, ours);
     await expect(api.writer.settled()).resolves.toBeUndefined();
     expect(api.requests).toHaveLength(1);
     await new Promise((resolve) => setTimeout(resolve, 60));
@@ -163,13 +163,13 @@ describe("ClaimStatusWriter", () => {
 
   it("does not retry a gone or refused claim, and stop() drops pending retries", async () => {
     const gone = fakeApi([new KubeApiError(404, "NotFound", "gone")]);
-    gone.writer.write(REF, claim);
+    gone.writer.write(REF, ours);
     await gone.writer.settled();
     const invalid = fakeApi([undefined, new KubeApiError(422, "Invalid", "not allocated")]);
-    invalid.writer.write(REF, claim);
+    invalid.writer.write(REF, ours);
     await invalid.writer.settled();
     const stopped = fakeApi([new Error("down")]);
-    stopped.writer.write(REF, claim);
+    stopped.writer.write(REF, ours);
     await stopped.writer.settled();
     stopped.writer.stop();
     await new Promise((resolve) => setTimeout(resolve, 30));

@@ -87,8 +87,8 @@ const DEFAULT_REQUEST_TIMEOUT_MS = 5_000;
 const CONFLICT_RETRIES = 3;
 
 /**
- * Writes what prepare applied into the claim's `status.devices`. A failed write never
- * fails the prepare: the VFs are ready either way. It is logged and retried in the
+ * Writes our entries of a claim's `status.devices`: what prepare applied, and the pod's
+ * network once it is up. A failed write never fails the caller: the VFs work either way. It is logged and retried in the
  * background; a newer write for the claim replaces a pending retry.
  *
  * The write is read-modify-write: a JSON merge patch of the whole device list with the
@@ -108,12 +108,14 @@ export class ClaimStatusWriter {
   ) {}
 
   /**
-   * Starts writing in the background: the kubelet's prepare call does not wait for it (the
-   * pod's start does not depend on it). Retries on failure; never rejects.
+   * Starts writing our entries of the claim's `status.devices` in the background: the
+   * caller (the kubelet's prepare, the runtime's sandbox start) does not wait for it.
+   * Retries on failure; never rejects. A newer write for the claim replaces a pending retry,
+   * so each write carries every field we own (see deviceStatusesOf).
    */
-  write(ref: ClaimRef, claim: PreparedClaim): void {
+  write(ref: ClaimRef, devices: DeviceStatus[]): void {
     this.cancel(ref.uid);
-    const attempt = this.attempt(ref, deviceStatusesOf(claim, this.options.driverName), 0);
+    const attempt = this.attempt(ref, devices, 0);
     this.inFlight.add(attempt);
     void attempt.finally(() => this.inFlight.delete(attempt));
   }

@@ -19,7 +19,7 @@ import { claimCdiSpec, deviceNodePaths, preparedDevicesOf } from "./cdi-edits.js
 import { ClaimError, messageOf } from "./claim-error.js";
 import type { DevicePlanInput } from "./claim-plan.js";
 import { pciAddressOfDevice, planClaim } from "./claim-plan.js";
-import { ClaimStatusWriter, claimPath } from "./claim-status.js";
+import { ClaimStatusWriter, claimPath, deviceStatusesOf } from "./claim-status.js";
 import type { FaultHook, FaultStep } from "./faults.js";
 import { FAULT_ENV, faultHookFromEnv } from "./faults.js";
 import { missingDeviceNodes, readVfOnHost } from "./host-state.js";
@@ -397,7 +397,7 @@ export class VfClaimPreparer implements ClaimPreparer {
       },
       "prepared claim",
     );
-    this.status.write(ref, completed);
+    this.status.write(ref, deviceStatusesOf(completed, this.options.driverName));
     return preparedDevicesOf(completed, spec);
   }
 
