@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import { string, type Refinement } from "../schema/index.js";
 
 /*
@@ -90,3 +91,31 @@ export const interfaceNameRule: Refinement<string> = {
     return undefined;
   },
 };
+
+/** `10.56.217.10/24` or `fd00::10/64`: an address with its prefix length, as CNI takes it. */
+export const ipCidrRule: Refinement<string> = {
+  description: 'an IP address with its prefix length, e.g. "10.56.217.10/24" or "fd00::10/64"',
+  check(value) {
+    const [address = "", prefix, ...rest] = value.split("/");
+    const family = isIP(address);
+    const bits = Number(prefix);
+    if (
+      family === 0 ||
+      rest.length > 0 ||
+      prefix === undefined ||
+      !/^[0-9]{1,3}$/.test(prefix) ||
+      bits > (family === 4 ? 32 : 128)
+    ) {
+      return `must be an IP address with a prefix length; got ${JSON.stringify(value)}`;
+    }
+    return undefined;
+  },
+};
+
+/** A unicast Ethernet MAC address, `02:00:00:aa:bb:01`. */
+export const macAddress = string({
+  pattern: {
+    regex: /^[0-9a-fA-F][02468aceACE](:[0-9a-fA-F]{2}){5}$/,
+    hint: 'a unicast MAC address, six hex pairs joined by ":", e.g. "02:00:00:aa:bb:01"',
+  },
+});

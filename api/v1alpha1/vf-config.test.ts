@@ -29,6 +29,8 @@ describe("decodeVfConfig", () => {
       netAttachDefName: "sriov-net.a",
       netAttachDefNamespace: "networks",
       addVhostMount: true,
+      ips: ["10.56.217.10/24", "fd00::10/64"],
+      mac: "02:00:00:aa:bb:01",
     };
     for (const apiVersion of [API_VERSION, UPSTREAM_API_VERSION]) {
       const json = { apiVersion, kind: "VfConfig", ...full };
@@ -107,6 +109,23 @@ describe("decodeVfConfig", () => {
       `${PATH}.addVhostMount: must be a boolean; got the string "true"`,
     );
   });
+  it("checks static addresses and the MAC", () => {
+    for (const bad of [
+      "10.0.0.1",
+      "10.0.0.1/33",
+      "fd00::1/129",
+      "10.0.0.1/24/1",
+      "host/24",
+      "10.0.0.1/x",
+    ]) {
+      expect(decodeError(config({ ips: [bad] }))).toBe(
+        `${PATH}.ips[0]: must be an IP address with a prefix length; got ${JSON.stringify(bad)}`,
+      );
+    }
+    expect(decodeError(config({ mac: "03:00:00:00:00:01" }))).toMatch(
+      /\.mac: must be a unicast MAC address/,
+    );
+  });
 });
 
 describe("mergeVfConfigs", () => {
@@ -117,6 +136,8 @@ describe("mergeVfConfigs", () => {
       netAttachDefName: "a",
       netAttachDefNamespace: "ns-a",
       addVhostMount: true,
+      ips: ["10.0.0.1/24"],
+      mac: "02:00:00:00:00:01",
     });
     const second = config({
       driver: "default",
@@ -124,6 +145,8 @@ describe("mergeVfConfigs", () => {
       netAttachDefName: "b",
       netAttachDefNamespace: "ns-b",
       addVhostMount: false,
+      ips: ["10.0.0.2/24"],
+      mac: "02:00:00:00:00:02",
     });
     expect(mergeVfConfigs([first, second])).toEqual(second);
     // Every field of the schema but the type meta takes part, so a new field cannot be missed.

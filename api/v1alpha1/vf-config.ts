@@ -1,5 +1,5 @@
-import { boolean, decode, object, string, type Infer } from "../schema/index.js";
-import { dnsLabel, dnsSubdomain, interfaceNameRule } from "./formats.js";
+import { array, boolean, decode, object, string, type Infer } from "../schema/index.js";
+import { dnsLabel, dnsSubdomain, interfaceNameRule, ipCidrRule, macAddress } from "./formats.js";
 import { API_VERSION, UPSTREAM_API_VERSION } from "./group.js";
 
 export const VF_CONFIG_KIND = "VfConfig";
@@ -29,6 +29,19 @@ export const vfConfigSchema = object(
     addVhostMount: boolean()
       .optional()
       .describe("Mount `/dev/vhost-net` into the pod, for DPDK virtio-user exception paths."),
+    ips: array(string().refine(ipCidrRule), { maxItems: 16 })
+      .optional()
+      .describe(
+        "Static addresses of the VF's interface in the pod, handed to the CNI as " +
+          "`runtimeConfig.ips`: the network's IPAM must declare the `ips` capability " +
+          '(e.g. `"ipam": {"type": "static"}` with `"capabilities": {"ips": true}`).',
+      ),
+    mac: macAddress
+      .optional()
+      .describe(
+        "MAC address of the VF's interface in the pod, handed to the CNI as " +
+          "`runtimeConfig.mac`: a plugin of the network must declare the `mac` capability.",
+      ),
   },
   { title: VF_CONFIG_KIND },
 ).describe(

@@ -99,6 +99,29 @@ describe("planClaim", () => {
     expect(claim.devices[0]!.netAttachDef).toEqual({ namespace: "ns", name: "net" });
   });
 
+  it("carries static addresses and a MAC to the CNI, for one VF with a network only", () => {
+    const network = {
+      ref: { namespace: "ns", name: "net" },
+      cniConfig: { cniVersion: "1.0.0", name: "net", plugins: [{ type: "sriov" }] },
+    };
+    const ips = ["10.56.217.10/24"];
+    const mac = "02:00:00:aa:bb:01";
+    const [vf] = plan([device("0000-3b-02-0", { ips, mac }, { network })]).devices;
+    expect(vf!.runtimeConfig).toEqual({ ips, mac });
+    expect(plan([device("0000-3b-02-0", {}, { network })]).devices[0]).not.toHaveProperty(
+      "runtimeConfig",
+    );
+    expect(() => plan([device("0000-3b-02-0", { ips })])).toThrow(
+      'VfConfig of request "vf" sets ips but names no network: set netAttachDefName',
+    );
+    expect(() =>
+      plan([
+        device("0000-3b-02-0", { mac }, { network }),
+        device("0000-3b-02-1", { mac }, { network }),
+      ]),
+    ).toThrow("sets mac, but the request has several VFs");
+  });
+
   it("skips interface names the pod's other claims use", () => {
     const claim = plan([device("0000-3b-02-0"), device("0000-3b-02-1")], {
       takenIfNames: new Map([["net1", "ns/other"]]),

@@ -80,6 +80,7 @@ export function planClaim(input: ClaimPlanInput): PreparedClaim {
       resourceName: device.publishedResourceName ?? baseRequestName(result.request),
       netAttachDef: network?.ref ?? null,
       cniConfig: network ? withDeviceId(network.cniConfig, pciAddress) : null,
+      ...runtimeConfigOf(config, device, input.devices),
       cdiDeviceId: cdiDeviceId(input.cdiKind, input.ref.uid, result.device),
     };
   });
@@ -91,6 +92,32 @@ export function planClaim(input: ClaimPlanInput): PreparedClaim {
     devices,
     cdiSpecFile: input.cdiSpecFile,
   };
+}
+
+/**
+ * The VfConfig's static addresses and MAC for the CNI. They belong to one interface: a
+ * request of several VFs cannot share them, and without a network nobody would apply them.
+ */
+function runtimeConfigOf(
+  config: VfConfig,
+  device: DevicePlanInput,
+  all: readonly DevicePlanInput[],
+): Pick<PreparedVf, "runtimeConfig"> {
+  const { ips, mac } = config;
+  if (ips === undefined && mac === undefined) return {};
+  const request = device.result.request;
+  const fields = [ips && "ips", mac && "mac"].filter(Boolean).join(" and ");
+  if (device.network === null) {
+    throw new ClaimError(
+      `VfConfig of request "${request}" sets ${fields} but names no network: set netAttachDefName, whose CNI applies them`,
+    );
+  }
+  if (all.filter((other) => other.result.request === request).length > 1) {
+    throw new ClaimError(
+      `VfConfig of request "${request}" sets ${fields}, but the request has several VFs and one address cannot go to all: give each VF its own request`,
+    );
+  }
+  return { runtimeConfig: { ...(ips ? { ips } : {}), ...(mac ? { mac } : {}) } };
 }
 
 function presentVf(host: VfOnHost | undefined, pciAddress: string, device: string): VfOnHost {

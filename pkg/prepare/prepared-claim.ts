@@ -34,6 +34,11 @@ export interface PreparedVf {
   netAttachDef: NetAttachDefRef | null;
   /** The NetworkAttachmentDefinition's CNI configuration with this VF's `deviceID` injected. */
   cniConfig: CniConfigList | null;
+  /**
+   * CNI capability arguments asked for by the VfConfig (`ips`, `mac`), handed to the
+   * network's plugins as `runtimeConfig` when the pod's sandbox starts. Absent: none.
+   */
+  runtimeConfig?: { ips?: string[]; mac?: string };
   /** Fully qualified CDI device name. */
   cdiDeviceId: string;
 }
