@@ -31,7 +31,7 @@ import {
   netAttachDefPath,
   netAttachDefRefOf,
 } from "./network-config.js";
-import { PerKeyQueue } from "./per-key-queue.js";
+import { PerKeyQueue } from "../util/per-key-queue.js";
 import type { CniConfigList } from "../cni/config.js";
 import type { NetAttachDefRef, PreparedClaim } from "./prepared-claim.js";
 import { rebindsDriver } from "./prepared-claim.js";

@@ -1,6 +1,6 @@
 /**
  * Runs work for one key at a time, in call order, while different keys run in parallel:
- * two calls for one claim never interleave their host changes.
+ * two calls for one claim (or one sandbox) never interleave their host changes.
  */
 export class PerKeyQueue {
   private readonly tails = new Map<string, Promise<void>>();
