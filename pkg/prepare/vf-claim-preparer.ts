@@ -230,6 +230,13 @@ export class VfClaimPreparer implements ClaimPreparer {
     return drivers;
   }
 
+  /** Claims prepared for the pod with this UID, for the step that plugs their VFs in. */
+  preparedClaimsOfPod(podUid: string): { uid: string; claim: PreparedClaim }[] {
+    return [...this.checkpoint.all()]
+      .filter(([, claim]) => claim.state === "PrepareCompleted" && claim.podUids.includes(podUid))
+      .map(([uid, claim]) => ({ uid, claim }));
+  }
+
   /** Resolves when the claim status writes started so far have had their first try. */
   statusWritesSettled(): Promise<void> {
     return this.status.settled();

@@ -1,0 +1,284 @@
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { pino } from "pino";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { CheckpointStore } from "../checkpoint/checkpoint.js";
+import { CheckpointedMap } from "../checkpoint/checkpointed-map.js";
+import { InterProcessLock } from "../checkpoint/file-lock.js";
+import type { CniConfigList } from "../cni/config.js";
+import type { CniRuntime } from "../cni/invocation.js";
+import type { CniResult } from "../cni/result.js";
+import type { DeviceStatus } from "../prepare/claim-status.js";
+import { preparedClaim, preparedVf } from "../prepare/testing/fixtures.js";
+import type { ClaimOfPod, SandboxAttachment, SandboxRef } from "./attachment.js";
+import { PodNetworkAttacher, type CniRunner } from "./pod-network-attacher.js";
+
+const DRIVER = "sriovnetwork.openshift.io";
+const network = (name: string): CniConfigList => ({
+  cniVersion: "1.0.0",
+  name,
+  plugins: [{ type: "sriov" }],
+});
+
+/**
+ * A CNI that records what it is asked and answers like a plugin moving the VF in: the
+ * orchestration is what is under test here; the real plugins run in test/integration.
+ */
+class RecordingCni implements CniRunner {
+  calls: { command: "ADD" | "DEL"; network: string; runtime: CniRuntime }[] = [];
+  failAdd = new Set<string>();
+  failDel = new Set<string>();
+  add(config: CniConfigList, runtime: CniRuntime): Promise<CniResult> {
+    this.calls.push({ command: "ADD", network: config.name, runtime });
+    if (this.failAdd.has(runtime.ifName)) {
+      return Promise.reject(new Error(`plugin sriov failed: no VF for ${runtime.ifName}`));
+    }
+    return Promise.resolve({
+      cniVersion: "1.0.0",
+      interfaces: [{ name: runtime.ifName, mac: "02:00:00:00:00:01", sandbox: runtime.netns }],
+      ips: [{ address: `10.0.0.${this.calls.length}/24`, interface: 0 }],
+    });
+  }
+  del(config: CniConfigList, runtime: CniRuntime): Promise<void> {
+    this.calls.push({ command: "DEL", network: config.name, runtime });
+    if (this.failDel.has(runtime.ifName)) return Promise.reject(new Error("DEL failed"));
+    return Promise.resolve();
+  }
+  summary() {
+    return this.calls.map(({ command, runtime }) => `${command} ${runtime.ifName}`);
+  }
+}
+
+describe("PodNetworkAttacher", () => {
+  let dir: string;
+  let netns: string;
+  let cni: RecordingCni;
+  let claims: ClaimOfPod[];
+  let statusWrites: { uid: string; devices: DeviceStatus[] }[];
+  let checkpointFile: string;
+
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "pod-network-"));
+    netns = path.join(dir, "netns-1");
+    fs.writeFileSync(netns, "");
+    checkpointFile = path.join(dir, "attachments.json");
+    cni = new RecordingCni();
+    statusWrites = [];
+    claims = [
+      {
+        uid: "claim-a",
+        claim: preparedClaim({
+          name: "a",
+          podUids: ["pod-1"],
+          devices: [
+            preparedVf({ pciAddress: "0000:3b:02.0", ifName: "net1", cniConfig: network("red") }),
+            // vfio for DPDK without a network: nothing to plug in.
+            preparedVf({ pciAddress: "0000:3b:02.1", ifName: "net2", targetDriver: "vfio-pci" }),
+          ],
+        }),
+      },
+      {
+        uid: "claim-b",
+        claim: preparedClaim({
+          name: "b",
+          podUids: ["pod-1"],
+          devices: [
+            preparedVf({
+              pciAddress: "0000:3b:02.2",
+              ifName: "net3",
+              cniConfig: network("blue"),
+              runtimeConfig: { ips: ["192.168.1.5/24"] },
+            }),
+          ],
+        }),
+      },
+    ];
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  const attachments = () => {
+    const map = new CheckpointedMap<SandboxAttachment>(
+      new CheckpointStore(checkpointFile, "boot"),
+      new InterProcessLock(`${checkpointFile}.lock`),
+    );
+    map.load();
+    return map;
+  };
+  const newAttacher = () =>
+    new PodNetworkAttacher({
+      claims: {
+        preparedClaimsOfPod: (podUid) =>
+          claims.filter(({ claim }) => claim.podUids.includes(podUid)),
+      },
+      cni,
+      attachments: attachments(),
+      status: { write: (ref, devices) => statusWrites.push({ uid: ref.uid, devices }) },
+      driverName: DRIVER,
+      logger: pino({ level: "silent" }),
+      now: () => new Date("2026-11-23T10:00:00.123Z"),
+    });
+  const sandbox = (fields: Partial<SandboxRef> = {}): SandboxRef => ({
+    id: "sandbox-1",
+    uid: "pod-1",
+    namespace: "ns",
+    name: "pod",
+    netns,
+    ...fields,
+  });
+  const stored = () => attachments().all();
+
+  it("adds every VF with a network into the sandbox, with the pod's CNI args, and reports it on the claims", async () => {
+    const report = await newAttacher().attach(sandbox());
+    expect(report.interfaces).toBe(2);
+    expect(cni.summary()).toEqual(["ADD net1", "ADD net3"]);
+    expect(cni.calls[1]!.runtime).toEqual({
+      containerId: "sandbox-1",
+      netns,
+      ifName: "net3",
+      args: {
+        K8S_POD_NAMESPACE: "ns",
+        K8S_POD_NAME: "pod",
+        K8S_POD_INFRA_CONTAINER_ID: "sandbox-1",
+        K8S_POD_UID: "pod-1",
+      },
+      capabilityArgs: { ips: ["192.168.1.5/24"] },
+    });
+    expect(stored().get("sandbox-1")).toMatchObject({ state: "Attached", podUid: "pod-1" });
+    expect(statusWrites.map((write) => write.uid)).toEqual(["claim-a", "claim-b"]);
+    const [red, vfio] = statusWrites[0]!.devices;
+    expect(red).toMatchObject({
+      device: "0000-3b-02-0",
+      data: { ifName: "net1" },
+      networkData: {
+        interfaceName: "net1",
+        ips: ["10.0.0.1/24"],
+        hardwareAddress: "02:00:00:00:00:01",
+      },
+      conditions: [
+        {
+          type: "Ready",
+          status: "True",
+          reason: "NetworkAttached",
+          lastTransitionTime: "2026-11-23T10:00:00Z",
+        },
+        { type: "NetworkReady", status: "True" },
+      ],
+    });
+    expect(vfio).not.toHaveProperty("networkData");
+    expect(vfio).not.toHaveProperty("conditions");
+  });
+
+  it("does nothing for a sandbox attached already, or one whose pod has no network to plug in", async () => {
+    const attacher = newAttacher();
+    await attacher.attach(sandbox());
+    await attacher.attach(sandbox());
+    expect(cni.summary()).toEqual(["ADD net1", "ADD net3"]);
+    await attacher.attach(sandbox({ id: "sandbox-2", uid: "pod-without-claims" }));
+    expect(cni.calls).toHaveLength(2);
+    expect(stored().has("sandbox-2")).toBe(false);
+  });
+
+  it("undoes the VFs it added when one ADD fails, reports why, and fails the sandbox", async () => {
+    cni.failAdd.add("net3");
+    await expect(newAttacher().attach(sandbox())).rejects.toThrow(
+      "cannot attach VF 0000:3b:02.2 of claim ns/b as net3 (network blue): plugin sriov failed: no VF for net3",
+    );
+    expect(cni.summary()).toEqual(["ADD net1", "ADD net3", "DEL net3", "DEL net1"]);
+    expect(stored().size).toBe(0);
+    const conditions = statusWrites.flatMap((write) =>
+      write.devices.flatMap((device) => (device["conditions"] as { status: string }[]) ?? []),
+    );
+    expect(conditions.map((condition) => condition.status)).toEqual([
+      "False",
+      "False",
+      "False",
+      "False",
+    ]);
+    expect(
+      statusWrites.every((write) => write.devices.every((device) => !("networkData" in device))),
+    ).toBe(true);
+  });
+
+  it("refuses a host-network pod whose VFs have networks, touching nothing", async () => {
+    await expect(newAttacher().attach(sandbox({ netns: "" }))).rejects.toThrow(
+      "pod ns/pod runs on the host network",
+    );
+    expect(cni.calls).toEqual([]);
+    expect(stored().size).toBe(0);
+  });
+
+  it("deletes in reverse order on detach, keeps the entry while a DEL fails, and retries", async () => {
+    const attacher = newAttacher();
+    await attacher.attach(sandbox());
+    cni.calls = [];
+    cni.failDel.add("net3");
+    await expect(attacher.detach({ id: "sandbox-1" })).rejects.toThrow(
+      "cannot detach net3 (VF 0000:3b:02.2): DEL failed",
+    );
+    expect(cni.summary()).toEqual(["DEL net3", "DEL net1"]);
+    expect(stored().has("sandbox-1")).toBe(true);
+    cni.failDel.clear();
+    await attacher.detach({ id: "sandbox-1" });
+    expect(stored().size).toBe(0);
+    await attacher.detach({ id: "sandbox-1" });
+    expect(cni.summary()).toEqual(["DEL net3", "DEL net1", "DEL net3", "DEL net1"]);
+  });
+
+  it("passes no netns to DEL when the sandbox's namespace is gone", async () => {
+    const attacher = newAttacher();
+    await attacher.attach(sandbox());
+    fs.rmSync(netns);
+    await attacher.detach({ id: "sandbox-1" });
+    expect(
+      cni.calls.filter((call) => call.command === "DEL").map((call) => call.runtime.netns),
+    ).toEqual(["", ""]);
+  });
+
+  describe("synchronize", () => {
+    it("detaches sandboxes that are gone and attaches running ones that started while it was away", async () => {
+      await newAttacher().attach(sandbox({ id: "gone" }));
+      cni.calls = [];
+      // A restarted plugin: sandbox-1 started meanwhile; "gone" was removed.
+      await newAttacher().synchronize([sandbox()]);
+      expect(
+        cni.calls.map(
+          ({ command, runtime }) => `${command} ${runtime.containerId} ${runtime.ifName}`,
+        ),
+      ).toEqual(["DEL gone net3", "DEL gone net1", "ADD sandbox-1 net1", "ADD sandbox-1 net3"]);
+      expect([...stored().keys()]).toEqual(["sandbox-1"]);
+    });
+
+    it("redoes an attach a crash interrupted, and leaves attached and not-yet-started pods alone", async () => {
+      const interrupted = attachments();
+      await interrupted.update((entries) =>
+        entries.set("sandbox-1", {
+          podUid: "pod-1",
+          namespace: "ns",
+          name: "pod",
+          netns,
+          state: "Attaching",
+          interfaces: [],
+        }),
+      );
+      claims.push({
+        uid: "claim-c",
+        claim: preparedClaim({
+          podUids: ["pod-not-started"],
+          devices: [preparedVf({ cniConfig: network("green") })],
+        }),
+      });
+      const attacher = newAttacher();
+      await attacher.synchronize([sandbox()]);
+      expect(cni.summary()).toEqual(["ADD net1", "ADD net3"]);
+      expect(stored().get("sandbox-1")?.state).toBe("Attached");
+      await attacher.synchronize([sandbox()]);
+      expect(cni.calls).toHaveLength(2);
+    });
+
+    it("skips a listed sandbox whose network namespace is gone (stopped, not yet removed)", async () => {
+      await newAttacher().synchronize([sandbox({ netns: path.join(dir, "no-such-netns") })]);
+      expect(cni.calls).toEqual([]);
+    });
+  });
+});

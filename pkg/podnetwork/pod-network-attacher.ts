@@ -1,0 +1,295 @@
+import fs from "node:fs";
+import type { Logger } from "pino";
+import type { CheckpointedMap } from "../checkpoint/checkpointed-map.js";
+import type { CniConfigList } from "../cni/config.js";
+import type { CniRuntime } from "../cni/invocation.js";
+import { podInterfaceOf, type CniResult } from "../cni/result.js";
+import type { ClaimStatusWriter } from "../prepare/claim-status.js";
+import { messageOf } from "../prepare/claim-error.js";
+import { PerKeyQueue } from "../util/per-key-queue.js";
+import {
+  interfacesToAttach,
+  type AttachedInterface,
+  type ClaimOfPod,
+  type SandboxAttachment,
+  type SandboxRef,
+} from "./attachment.js";
+import { networkStatusesOf, type NetworkOutcome } from "./network-status.js";
+
+/** The CNI operations attaching needs (pkg/cni's CniExecutor). */
+export interface CniRunner {
+  add(config: CniConfigList, runtime: CniRuntime): Promise<CniResult>;
+  del(config: CniConfigList, runtime: CniRuntime): Promise<void>;
+}
+
+/** Where prepared claims come from (the VfClaimPreparer's checkpoint). */
+export interface PreparedClaims {
+  /** Claims prepared (PrepareCompleted) for the pod with this UID. */
+  preparedClaimsOfPod(podUid: string): ClaimOfPod[];
+}
+
+export interface PodNetworkAttacherOptions {
+  claims: PreparedClaims;
+  cni: CniRunner;
+  /** Sandbox ID → what is attached there; survives restarts. */
+  attachments: CheckpointedMap<SandboxAttachment>;
+  status: Pick<ClaimStatusWriter, "write">;
+  driverName: string;
+  logger: Logger;
+  /** Clock for condition timestamps; tests pin it. */
+  now?: () => Date;
+}
+
+/** What one attach did, for logs, metrics and the benchmark. */
+export interface AttachReport {
+  interfaces: number;
+  /** Time spent in CNI plugins, ms. */
+  cniMs: number;
+  /** Time of the whole attach, ms: the rest is our own overhead. */
+  totalMs: number;
+}
+
+/**
+ * Plugs the VFs prepared for a pod into its sandbox's network namespace when the sandbox
+ * starts, and takes them out when it stops: CNI ADD and DEL with the configuration
+ * resolved at prepare time. Each sandbox's attachment is checkpointed before the first ADD,
+ * so whatever a crash or a runtime restart interrupts is finished or undone on the next
+ * synchronize. Results go to the claims' `status.devices` in the background.
+ */
+export class PodNetworkAttacher {
+  private readonly queue = new PerKeyQueue();
+  private readonly logger: Logger;
+
+  constructor(private readonly options: PodNetworkAttacherOptions) {
+    this.logger = options.logger.child({ component: "pod-network" });
+  }
+
+  /**
+   * ADD for every VF with a network. Throws when one fails, after undoing the others: the
+   * runtime then fails the sandbox, and nothing stays half-attached.
+   */
+  attach(sandbox: SandboxRef): Promise<AttachReport> {
+    return this.queue.run(sandbox.id, () => this.attachOne(sandbox));
+  }
+
+  /** DEL for what is attached to the sandbox; nothing attached is fine. */
+  detach(sandbox: Pick<SandboxRef, "id">): Promise<void> {
+    return this.queue.run(sandbox.id, () => this.detachOne(sandbox.id));
+  }
+
+  /**
+   * Brings attachments in line with the sandboxes the runtime has (after a restart of
+   * either side): sandboxes that are gone are detached, half-done attaches are redone, and
+   * running sandboxes that started without their VFs get them. Claims that are prepared
+   * for pods whose sandbox has not started yet are left alone.
+   */
+  async synchronize(sandboxes: readonly SandboxRef[]): Promise<void> {
+    const live = new Map(sandboxes.map((sandbox) => [sandbox.id, sandbox]));
+    for (const [id, attachment] of this.options.attachments.all()) {
+      const sandbox = live.get(id);
+      if (sandbox === undefined || !netnsExists(sandbox.netns)) {
+        this.logger.info(
+          { sandboxId: id, podUid: attachment.podUid },
+          "sandbox is gone; detaching",
+        );
+        await this.detach({ id }).catch((error: unknown) =>
+          this.logger.warn(
+            { sandboxId: id, err: messageOf(error) },
+            "cannot detach; retried on the next synchronize",
+          ),
+        );
+      } else if (attachment.state === "Attaching") {
+        this.logger.info({ sandboxId: id }, "finishing an attach a restart interrupted");
+        await this.detach({ id }).catch(() => undefined);
+      }
+    }
+    for (const sandbox of sandboxes) {
+      if (this.options.attachments.get(sandbox.id) !== undefined) continue;
+      if (!netnsExists(sandbox.netns)) continue; // stopped: nothing can go in
+      if (interfacesToAttach(this.options.claims.preparedClaimsOfPod(sandbox.uid)).length === 0)
+        continue;
+      this.logger.info(
+        { sandboxId: sandbox.id, pod: `${sandbox.namespace}/${sandbox.name}` },
+        "sandbox started while the plugin was away; attaching its VFs",
+      );
+      // The sandbox runs already: a failure can only be reported (on the claims), not refused.
+      await this.attach(sandbox).catch(() => undefined);
+    }
+  }
+
+  private async attachOne(sandbox: SandboxRef): Promise<AttachReport> {
+    const started = performance.now();
+    const log = this.logger.child({
+      sandboxId: sandbox.id,
+      podUid: sandbox.uid,
+      pod: `${sandbox.namespace}/${sandbox.name}`,
+    });
+    const known = this.options.attachments.get(sandbox.id);
+    if (known?.state === "Attached") {
+      return { interfaces: known.interfaces.length, cniMs: 0, totalMs: 0 };
+    }
+    if (known !== undefined) await this.detachOne(sandbox.id);
+    const claims = this.options.claims.preparedClaimsOfPod(sandbox.uid);
+    const interfaces = interfacesToAttach(claims);
+    if (interfaces.length === 0) return { interfaces: 0, cniMs: 0, totalMs: 0 };
+    if (sandbox.netns === "") {
+      const error = `pod ${sandbox.namespace}/${sandbox.name} runs on the host network, so its VFs' networks (${describe(interfaces)}) have no pod namespace to go into: drop hostNetwork, or the netAttachDefName from the VfConfig`;
+      this.report(claims, interfaces, new Map(), error);
+      throw new Error(error);
+    }
+    const attachment: SandboxAttachment = {
+      podUid: sandbox.uid,
+      namespace: sandbox.namespace,
+      name: sandbox.name,
+      netns: sandbox.netns,
+      state: "Attaching",
+      interfaces,
+    };
+    await this.options.attachments.update((entries) => entries.set(sandbox.id, attachment));
+
+    let cniMs = 0;
+    const attached: AttachedInterface[] = [];
+    for (const iface of interfaces) {
+      const cniStarted = performance.now();
+      try {
+        const result = await this.options.cni.add(iface.cniConfig, cniRuntime(sandbox, iface));
+        attached.push({ ...iface, podInterface: podInterfaceOf(result, iface.ifName) });
+      } catch (error) {
+        const message = `cannot attach VF ${iface.pciAddress} of claim ${iface.claimNamespace}/${iface.claimName} as ${iface.ifName} (network ${iface.cniConfig.name}): ${messageOf(error)}`;
+        log.warn(
+          { device: iface.device, claimUid: iface.claimUid, err: messageOf(error) },
+          "CNI ADD failed; undoing the sandbox's other VFs",
+        );
+        // DEL the failed one too: a plugin may have done part of its ADD. What DEL cannot
+        // undo stays checkpointed as Attaching, and the sandbox's stop or remove retries it.
+        await this.undo(sandbox.id, [...attached, iface], log).catch((undoError: unknown) =>
+          log.error({ err: messageOf(undoError) }, "cannot undo the failed attach"),
+        );
+        this.report(claims, interfaces, outcomesOf(attached), message);
+        throw new Error(message, { cause: error });
+      }
+      cniMs += performance.now() - cniStarted;
+    }
+    await this.options.attachments.update((entries) =>
+      entries.set(sandbox.id, { ...attachment, state: "Attached", interfaces: attached }),
+    );
+    this.report(claims, interfaces, outcomesOf(attached));
+    const totalMs = performance.now() - started;
+    log.info(
+      {
+        interfaces: attached.map(({ ifName, pciAddress, podInterface }) => ({
+          ifName,
+          pciAddress,
+          ips: podInterface?.ips,
+        })),
+        cniMs: Math.round(cniMs),
+        totalMs: Math.round(totalMs),
+      },
+      "attached VFs to the sandbox",
+    );
+    return { interfaces: attached.length, cniMs, totalMs };
+  }
+
+  private async detachOne(sandboxId: string): Promise<void> {
+    const attachment = this.options.attachments.get(sandboxId);
+    if (attachment === undefined) return;
+    const log = this.logger.child({
+      sandboxId,
+      podUid: attachment.podUid,
+      pod: `${attachment.namespace}/${attachment.name}`,
+    });
+    await this.undo(sandboxId, attachment.interfaces, log);
+    log.info(
+      { interfaces: attachment.interfaces.map((iface) => iface.ifName) },
+      "detached VFs from the sandbox",
+    );
+  }
+
+  /**
+   * DEL in reverse order, all of them even when one fails; the entry goes only when all
+   * passed, so a failure is retried by the next stop, remove or synchronize.
+   */
+  private async undo(sandboxId: string, interfaces: readonly AttachedInterface[], log: Logger) {
+    const attachment = this.options.attachments.get(sandboxId);
+    const sandbox = {
+      id: sandboxId,
+      uid: attachment?.podUid ?? "",
+      namespace: attachment?.namespace ?? "",
+      name: attachment?.name ?? "",
+      // A vanished namespace is passed as none: the plugin then cleans up what it can.
+      netns: attachment && netnsExists(attachment.netns) ? attachment.netns : "",
+    };
+    const failures: string[] = [];
+    for (const iface of [...interfaces].reverse()) {
+      try {
+        await this.options.cni.del(iface.cniConfig, cniRuntime(sandbox, iface));
+      } catch (error) {
+        failures.push(`${iface.ifName} (VF ${iface.pciAddress}): ${messageOf(error)}`);
+        log.warn({ device: iface.device, err: messageOf(error) }, "CNI DEL failed");
+      }
+    }
+    if (failures.length > 0) {
+      throw new Error(`cannot detach ${failures.join("; ")}; retried when the sandbox is removed`);
+    }
+    await this.options.attachments.update((entries) => entries.delete(sandboxId));
+  }
+
+  /** Writes each affected claim's network status; a VF without an outcome failed with `error`. */
+  private report(
+    claims: readonly ClaimOfPod[],
+    interfaces: readonly AttachedInterface[],
+    outcomes: Map<string, NetworkOutcome>,
+    error?: string,
+  ): void {
+    if (error !== undefined) {
+      for (const iface of interfaces) {
+        if (!outcomes.has(iface.device)) outcomes.set(iface.device, { attached: false, error });
+      }
+      // The VFs that were attached were undone too.
+      for (const [device, outcome] of outcomes) {
+        if (outcome.attached) outcomes.set(device, { attached: false, error });
+      }
+    }
+    const now = (this.options.now?.() ?? new Date()).toISOString().replace(/\.\d+Z$/, "Z");
+    for (const { uid, claim } of claims) {
+      if (!interfaces.some((iface) => iface.claimUid === uid)) continue;
+      this.options.status.write(
+        { uid, namespace: claim.namespace, name: claim.name },
+        networkStatusesOf(claim, this.options.driverName, outcomes, now),
+      );
+    }
+  }
+}
+
+function cniRuntime(sandbox: SandboxRef, iface: AttachedInterface): CniRuntime {
+  return {
+    containerId: sandbox.id,
+    netns: sandbox.netns,
+    ifName: iface.ifName,
+    args: {
+      K8S_POD_NAMESPACE: sandbox.namespace,
+      K8S_POD_NAME: sandbox.name,
+      K8S_POD_INFRA_CONTAINER_ID: sandbox.id,
+      K8S_POD_UID: sandbox.uid,
+    },
+    ...(iface.runtimeConfig ? { capabilityArgs: { ...iface.runtimeConfig } } : {}),
+  };
+}
+
+function outcomesOf(attached: readonly AttachedInterface[]): Map<string, NetworkOutcome> {
+  return new Map(
+    attached.flatMap((iface) =>
+      iface.podInterface
+        ? [[iface.device, { attached: true, podInterface: iface.podInterface }]]
+        : [],
+    ),
+  );
+}
+
+function describe(interfaces: readonly AttachedInterface[]): string {
+  return interfaces.map((iface) => `${iface.ifName} on ${iface.cniConfig.name}`).join(", ");
+}
+
+function netnsExists(netns: string): boolean {
+  return netns !== "" && fs.existsSync(netns);
+}
