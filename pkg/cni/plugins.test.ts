@@ -1,0 +1,258 @@
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { pino } from "pino";
+import { afterEach, describe, expect, it } from "vitest";
+import {
+  buildEmulatedHost,
+  destroyEmulatedHost,
+  macAddress,
+  parseProfile,
+} from "../emulator/index.js";
+import type { JsonObject } from "../util/json.js";
+import type { CniConfigList } from "./config.js";
+import { CniError, CniErrorCode } from "./errors.js";
+import { CniExecutor } from "./executor.js";
+import type { CniRuntime } from "./invocation.js";
+import { podInterfaceOf } from "./result.js";
+
+// Real plugins (Debian's containernetworking-plugins) moving real links between network
+// namespaces: root only. Link and namespace names are unique to this file, as vitest runs
+// files in parallel.
+const NETNS = "cnitst-pod";
+const NETNS_PATH = `/var/run/netns/${NETNS}`;
+const VETH = "cnitst0";
+const VETH_PEER = "cnitst0p";
+const PF_NETDEV = "cnitst1";
+const HACK_CNI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../hack/cni");
+
+const PLUGIN_DIRS = ["/usr/lib/cni", "/opt/cni/bin"];
+const hasPlugins = ["host-device", "static", "tuning"].every((plugin) =>
+  PLUGIN_DIRS.some((dir) => fs.existsSync(path.join(dir, plugin))),
+);
+
+interface IpLink {
+  ifname: string;
+  address: string;
+  addr_info?: { family: string; local: string; prefixlen: number }[];
+}
+
+function ip(...args: string[]): string {
+  return execFileSync("ip", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+}
+
+function tryIp(...args: string[]): void {
+  try {
+    ip(...args);
+  } catch {
+    // Already gone.
+  }
+}
+
+function linksIn(netns: string | null): IpLink[] {
+  const prefix = netns === null ? [] : ["-n", netns];
+  return JSON.parse(ip(...prefix, "-j", "address", "show")) as IpLink[];
+}
+
+function linkIn(netns: string | null, name: string): IpLink | undefined {
+  return linksIn(netns).find((link) => link.ifname === name);
+}
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+function tempDir(prefix: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+function podNetns(): void {
+  ip("netns", "add", NETNS);
+  // Deleting the namespace destroys a veth end still inside it, and so the pair.
+  cleanups.push(() => tryIp("netns", "delete", NETNS));
+}
+
+function vethPair(): string {
+  ip("link", "add", VETH, "type", "veth", "peer", "name", VETH_PEER);
+  cleanups.push(() => tryIp("link", "delete", VETH_PEER));
+  return linkIn(null, VETH)!.address;
+}
+
+function executor(pluginDirs = PLUGIN_DIRS): CniExecutor {
+  return new CniExecutor({
+    pluginDirs,
+    cacheDir: tempDir("cni-plugins-cache-"),
+    timeoutMs: 30_000,
+    logger: pino({ level: process.env["TEST_LOG_LEVEL"] ?? "silent" }),
+  });
+}
+
+const runtime: CniRuntime = {
+  containerId: "cnitst-container",
+  netns: NETNS_PATH,
+  ifName: "net1",
+  args: { K8S_POD_NAMESPACE: "ns", K8S_POD_NAME: "pod", K8S_POD_UID: "uid-1" },
+};
+
+const staticIpam = (address: string): JsonObject => ({
+  type: "static",
+  addresses: [{ address }],
+});
+
+function list(plugins: JsonObject[]): CniConfigList {
+  return { cniVersion: "1.0.0", name: "cnitst-net", plugins };
+}
+
+async function failure(promise: Promise<unknown>): Promise<CniError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof CniError) return error;
+    throw error;
+  }
+  throw new Error("expected a CniError");
+}
+
+describe.skipIf(process.getuid?.() !== 0 || !hasPlugins)("CniExecutor with real plugins", () => {
+  it("host-device + tuning: ADD moves the device in with its IP and MAC, CHECK passes, DEL moves it back", async () => {
+    podNetns();
+    const originalMac = vethPair();
+    const cni = executor();
+    const config = list([
+      { type: "host-device", device: VETH, ipam: staticIpam("10.99.0.5/24") },
+      { type: "tuning", capabilities: { mac: true } },
+    ]);
+    const podMac = "02:99:00:00:00:05";
+    const withMac = { ...runtime, capabilityArgs: { mac: podMac } };
+
+    const result = await cni.add(config, withMac);
+
+    expect(linkIn(null, VETH)).toBeUndefined();
+    const inPod = linkIn(NETNS, "net1");
+    expect(inPod?.address).toBe(podMac);
+    expect(inPod?.addr_info).toEqual([
+      expect.objectContaining({ family: "inet", local: "10.99.0.5", prefixlen: 24 }),
+    ]);
+    expect(podInterfaceOf(result, "net1")).toEqual({
+      interfaceName: "net1",
+      ips: ["10.99.0.5/24"],
+      hardwareAddress: podMac,
+    });
+
+    await cni.check(config, withMac);
+
+    await cni.del(config, withMac);
+    expect(linkIn(NETNS, "net1")).toBeUndefined();
+    // tuning puts the MAC back on DEL.
+    expect(linkIn(null, VETH)?.address).toBe(originalMac);
+    expect(await cni.cachedResult(config, withMac)).toBeNull();
+
+    // Once the pod's namespace is gone, DEL is still fine.
+    ip("netns", "delete", NETNS);
+    await cni.del(config, withMac);
+    expect(linkIn(null, VETH)).toBeDefined();
+  });
+
+  it("a chained plugin's failure, rolled back, leaves the device in the host namespace", async () => {
+    podNetns();
+    vethPair();
+    const cni = executor();
+    const config = list([
+      { type: "host-device", device: VETH, ipam: staticIpam("10.99.0.5/24") },
+      { type: "tuning", sysctl: { "net.ipv4.conf.net1.no_such_setting": "1" } },
+    ]);
+
+    const error = await failure(cni.addWithRollback(config, runtime));
+
+    expect(error).toMatchObject({ plugin: "tuning", command: "ADD" });
+    expect(error.msg).toMatch(/no_such_setting/);
+    expect(error.rollbackError).toBeUndefined();
+    expect(linkIn(null, VETH)).toBeDefined();
+    expect(linkIn(NETNS, "net1")).toBeUndefined();
+    expect(await cni.cachedResult(config, runtime)).toBeNull();
+  });
+
+  it("a plugin's own error message, and a missing plugin, reach the caller", async () => {
+    podNetns();
+    const cni = executor();
+    const bad = await failure(cni.add(list([{ type: "host-device" }]), runtime));
+    expect(bad).toMatchObject({ plugin: "host-device", code: 999 });
+    expect(bad.msg).toBe('specify either "device", "hwaddr", "kernelpath" or "pciBusID"');
+
+    const missing = await failure(cni.add(list([{ type: "sriov" }]), runtime));
+    expect(missing.code).toBe(CniErrorCode.PLUGIN_NOT_FOUND);
+    expect(missing.message).toContain(`plugin binary not found in ${PLUGIN_DIRS.join(", ")}`);
+  });
+});
+
+describe.skipIf(process.getuid?.() !== 0 || !hasPlugins)("hack/cni/emulated-vf", () => {
+  const profile = parseProfile(
+    `
+pfs:
+  - pciAddress: "0000:9e:00.0"
+    netdev: ${PF_NETDEV}
+    vendor: "8086"
+    deviceID: "1572"
+    vfDeviceID: "154c"
+    driver: i40e
+    vfDriver: iavf
+    pcieRoot: pci0000:9d
+    totalVfs: 4
+    numVfs: 2
+    vfOffset: 16
+`,
+    "plugins.test.ts",
+  );
+  const VF = "0000:9e:02.1";
+
+  async function emulatedHost(): Promise<string> {
+    const root = path.join(tempDir("cni-emulated-"), "host");
+    cleanups.push(() => destroyEmulatedHost(root));
+    await buildEmulatedHost({ root, profile, netdevs: true });
+    return root;
+  }
+
+  it("plugs the VF's netdev, found by deviceID under the emulated sysfs, into the pod", async () => {
+    const root = await emulatedHost();
+    podNetns();
+    const cni = executor([HACK_CNI, ...PLUGIN_DIRS]);
+    const config = list([
+      { type: "emulated-vf", hostRoot: root, deviceID: VF, ipam: staticIpam("10.98.0.7/24") },
+    ]);
+
+    const result = await cni.add(config, runtime);
+
+    expect(linkIn(null, `${PF_NETDEV}v1`)).toBeUndefined();
+    const inPod = linkIn(NETNS, "net1");
+    expect(inPod?.address).toBe(macAddress(VF));
+    expect(inPod?.addr_info).toEqual([expect.objectContaining({ local: "10.98.0.7" })]);
+    expect(podInterfaceOf(result, "net1")).toEqual({
+      interfaceName: "net1",
+      ips: ["10.98.0.7/24"],
+      hardwareAddress: macAddress(VF),
+    });
+    await cni.check(config, runtime);
+
+    await cni.del(config, runtime);
+    expect(linkIn(null, `${PF_NETDEV}v1`)?.address).toBe(macAddress(VF));
+    expect(linkIn(NETNS, "net1")).toBeUndefined();
+    // Idempotent, though the pod's namespace is still there and host-device 1.1.1 is not.
+    await cni.del(config, runtime);
+  });
+
+  it("says which VF has no netdev", async () => {
+    const root = await emulatedHost();
+    podNetns();
+    const cni = executor([HACK_CNI, ...PLUGIN_DIRS]);
+    const error = await failure(
+      cni.add(list([{ type: "emulated-vf", hostRoot: root, deviceID: "0000:9e:02.3" }]), runtime),
+    );
+    expect(error).toMatchObject({ plugin: "emulated-vf", code: 7 });
+    expect(error.msg).toBe(`VF 0000:9e:02.3 has no netdev under ${root}`);
+  });
+});
