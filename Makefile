@@ -7,7 +7,7 @@ export PATH := $(NODE_BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 CLI := node dist/cmd/dra-driver-sriov/main.js
 DEMO_ROOT ?= /tmp/dra-sriov-demo
 
-.PHONY: all deps build bundle k8s-binaries generate lint format typecheck test test-unit test-integration bench demo clean
+.PHONY: all deps build bundle k8s-binaries containerd-binaries images helm-binary image generate lint format typecheck test test-unit test-integration bench demo clean
 
 all: build
 
@@ -28,9 +28,21 @@ bundle: deps
 	  --outfile=dist/bundle/dra-driver-sriov.mjs --log-level=warning \
 	  "--banner:js=import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);"
 
-# Regenerates the CRD YAML and API reference from api/ (unit tests fail when they drift).
+# Regenerates the CRD YAML, API and flag references from their sources (unit tests fail
+# when they drift).
 generate: build
 	node dist/api/generate.js --write
+	node dist/cmd/dra-driver-sriov/flags-reference.js --write
+
+# The container image (deployments/container/Dockerfile), for machines with Docker or
+# Podman; this project's CI has neither and tests the bundle the image ships instead.
+VERSION := $(shell node -p "require('./package.json').version" 2>/dev/null)
+CONTAINER_TOOL ?= $(shell command -v docker >/dev/null 2>&1 && echo docker || echo podman)
+IMAGE ?= dra-driver-sriov
+image:
+	$(CONTAINER_TOOL) build -f deployments/container/Dockerfile --build-arg VERSION=$(VERSION) \
+	  --build-arg REVISION=$$(git rev-parse HEAD 2>/dev/null || echo unknown) \
+	  -t $(IMAGE):$(VERSION) .
 
 typecheck: deps
 	tsc -p tsconfig.json --noEmit
@@ -50,7 +62,18 @@ test-unit: deps
 k8s-binaries:
 	bash hack/build-k8s.sh >/dev/null
 
-test-integration: build bundle k8s-binaries
+# containerd 2.x and crictl from the Go module proxy, cached the same way.
+containerd-binaries:
+	bash hack/build-containerd.sh >/dev/null
+
+# The pause and busybox images the tests run, built locally as OCI layouts (nothing is pulled).
+images:
+	bash hack/images/build.sh >/dev/null
+
+helm-binary:
+	bash hack/build-helm.sh >/dev/null
+
+test-integration: build bundle k8s-binaries containerd-binaries images helm-binary
 	vitest run --project integration
 
 # Everything CI runs.

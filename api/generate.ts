@@ -13,6 +13,11 @@ export interface GeneratedFile {
 export function generatedFiles(): GeneratedFile[] {
   return [
     { path: SRIOV_RESOURCE_FILTER_CRD_PATH, contents: renderSriovResourceFilterCrd() },
+    // Helm installs CRDs only from the chart's own crds/ folder: the same file, twice.
+    {
+      path: `deployments/helm/dra-driver-sriov/crds/${path.basename(SRIOV_RESOURCE_FILTER_CRD_PATH)}`,
+      contents: renderSriovResourceFilterCrd(),
+    },
     { path: REFERENCE_PATH, contents: renderReference() },
   ];
 }

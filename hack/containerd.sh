@@ -1,0 +1,705 @@
+#!/usr/bin/env bash
+# Runs a real containerd 2.x for tests, entirely inside one state dir: CRI on,
+# NRI on, CDI on, a primary CNI network (bridge + host-local) of its own, our
+# locally built pause and busybox images imported, nothing ever pulled.
+# Binaries come from hack/build-containerd.sh, images from hack/images/build.sh
+# (both built first when missing); runc and the CNI plugins are Debian's.
+#
+# Usage: hack/containerd.sh up | down [--keep-logs] | restart [--kill] | env | status
+#   up      start (or find running) and print an export line as the last line
+#           of stdout (CONTAINERD_ADDRESS, CONTAINER_RUNTIME_ENDPOINT, PATH
+#           with ctr/crictl, ...); everything else goes to stderr
+#   down    remove every pod (through CRI), stop containerd, kill leftover
+#           shims and containers, unmount everything under the state dir,
+#           delete the bridge, remove the state dir; --keep-logs (or
+#           DRA_SRIOV_KEEP_LOGS=1) keeps its logs/
+#   restart [--kill]
+#           stop containerd alone (TERM; --kill: KILL, as a crash) and start it
+#           again on the same state: pods and containers keep running in their
+#           shims and containerd picks them up again; env.json gets the new pid
+#   env     print the export line of the running containerd
+#   status  exit 0 when it runs and answers, 1 otherwise
+#
+# State dir: ${DRA_SRIOV_CONTAINERD_STATE:-/tmp/dra-sriov-containerd}, holding
+#   env.json          what tests read (fields: see hack/README.md)
+#   containerd.sock   gRPC: containerd API and CRI (runtime and image service)
+#   nri/nri.sock      NRI: external plugins connect here
+#   cdi/              CDI spec dir (the only one containerd reads)
+#   cni/net.d/        the primary network's conflist; cni/ipam/ its leases
+#   config.toml       containerd config (version 3)
+#   logs/containerd.log
+#   root/ state/ tmp/ (containerd's; pod network namespaces are mounted in
+#   state/io.containerd.grpc.v1.cri/netns/), runc/ (runc's), s/ (shim sockets)
+# Keep its path short: sockets inside it are limited to 107 bytes.
+# Several instances can run at once with different state dirs: each gets
+# its own bridge (drasriovN) and subnet (10.234.N.0/24).
+#
+# Environment:
+#   DRA_SRIOV_CONTAINERD_STATE          state dir (above)
+#   DRA_SRIOV_NRI_REQUEST_TIMEOUT       NRI plugin_request_timeout (default 2s)
+#   DRA_SRIOV_NRI_REGISTRATION_TIMEOUT  NRI plugin_registration_timeout (default 5s)
+#   DRA_SRIOV_CONTAINERD_LOG_LEVEL      containerd log level (default info)
+#   DRA_SRIOV_START_TIMEOUT             seconds to wait for containerd (default 60)
+#   DRA_SRIOV_STOP_TIMEOUT              seconds between TERM and KILL on down (default 15)
+#   DRA_SRIOV_CNI_BIN_DIR               CNI plugins (default /usr/lib/cni, Debian's)
+#   CONTAINERD_VERSION, CRICTL_VERSION, DRA_SRIOV_CACHE: see hack/lib/containerd.sh
+set -euo pipefail
+
+# shellcheck source-path=SCRIPTDIR source=lib/containerd.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/containerd.sh"
+
+STATE="${DRA_SRIOV_CONTAINERD_STATE:-/tmp/dra-sriov-containerd}"
+# Absolute, without a trailing slash: matched as "${STATE}/" in command lines
+# and mount points.
+STATE="$(realpath -m -- "${STATE}")"
+LOGS="${STATE}/logs"
+SOCKET="${STATE}/containerd.sock"
+NRI_SOCKET="${STATE}/nri/nri.sock"
+CDI_DIR="${STATE}/cdi"
+CNI_CONF_DIR="${STATE}/cni/net.d"
+CNI_BIN_DIR="${DRA_SRIOV_CNI_BIN_DIR:-/usr/lib/cni}"
+RUNC_ROOT="${STATE}/runc"
+PIDFILE="${STATE}/containerd.pid"
+NAMESPACE=k8s.io
+NRI_REQUEST_TIMEOUT="${DRA_SRIOV_NRI_REQUEST_TIMEOUT:-2s}"
+NRI_REGISTRATION_TIMEOUT="${DRA_SRIOV_NRI_REGISTRATION_TIMEOUT:-5s}"
+LOG_LEVEL="${DRA_SRIOV_CONTAINERD_LOG_LEVEL:-info}"
+START_TIMEOUT="${DRA_SRIOV_START_TIMEOUT:-60}"
+STOP_TIMEOUT="${DRA_SRIOV_STOP_TIMEOUT:-15}"
+CONTAINERD="${CONTAINERD_BIN_DIR}/containerd"
+CTR="${CONTAINERD_BIN_DIR}/ctr"
+CRICTL="${CRICTL_BIN_DIR}/crictl"
+# The CNI library caches ADD results here (not configurable through
+# containerd); `down` removes the entries of our pods.
+CNI_CACHE_DIR=/var/lib/cni
+
+# Shim sockets: containerd limits their directory to 42 characters. Inside the
+# state dir when it fits, else a short directory named after the state dir.
+shim_socket_dir() {
+  local dir="${STATE}/s"
+  if ((${#dir} > 42)); then
+    dir="/tmp/dra-sriov-s-$(printf '%s' "${STATE}" | sha256sum | cut -c1-12)"
+  fi
+  printf '%s' "${dir}"
+}
+SHIM_SOCKET_DIR="$(shim_socket_dir)"
+
+### Processes ################################################################
+
+# is_containerd PID: alive, not a zombie, and our containerd (its command line
+# names our config file).
+is_containerd() {
+  local pid="$1" stat cmdline
+  [[ "${pid}" =~ ^[0-9]+$ ]] || return 1
+  stat="$(cat "/proc/${pid}/stat" 2>/dev/null)" || return 1
+  [[ "${stat##*) }" != Z* ]] || return 1
+  cmdline="$(tr '\0' ' ' <"/proc/${pid}/cmdline" 2>/dev/null)" || return 1
+  [[ "${cmdline}" == *" --config ${STATE}/config.toml "* ]]
+}
+
+containerd_pid() {
+  local pid
+  [[ -s "${PIDFILE}" ]] || return 1
+  pid="$(cat "${PIDFILE}")"
+  is_containerd "${pid}" || return 1
+  printf '%s' "${pid}"
+}
+
+# our_shims prints the PIDs of shims serving our containerd: their command
+# line names our socket (-address).
+our_shims() {
+  local dir pid cmdline
+  for dir in /proc/[0-9]*; do
+    pid="${dir#/proc/}"
+    cmdline="$({ tr '\0' ' ' <"${dir}/cmdline"; } 2>/dev/null)" || continue
+    [[ "${cmdline}" == *containerd-shim*" -address ${SOCKET} "* ]] && echo "${pid}"
+  done
+  return 0
+}
+
+# wait_gone TIMEOUT PID...: succeeds once none of the PIDs is alive (zombies
+# of other parents count as gone).
+wait_gone() {
+  local timeout="$1" deadline pid left
+  shift
+  deadline=$((SECONDS + timeout))
+  while :; do
+    left=()
+    for pid in "$@"; do
+      [[ -e "/proc/${pid}" ]] || continue
+      [[ "$(cat "/proc/${pid}/stat" 2>/dev/null)" == *") Z"* ]] && continue
+      left+=("${pid}")
+    done
+    [[ ${#left[@]} -gt 0 ]] || return 0
+    ((SECONDS < deadline)) || return 1
+    sleep 0.1
+  done
+}
+
+# terminate DESC PID...: TERM, then KILL after STOP_TIMEOUT.
+terminate() {
+  local desc="$1"
+  shift
+  [[ $# -gt 0 ]] || return 0
+  log "stopping ${desc} (pid $*)"
+  kill -TERM "$@" 2>/dev/null || true
+  wait_gone "${STOP_TIMEOUT}" "$@" && return 0
+  log "${desc} still running after ${STOP_TIMEOUT} s, sending KILL"
+  kill -KILL "$@" 2>/dev/null || true
+  wait_gone 5 "$@" || die "${desc} survived KILL: $*"
+}
+
+### Network ##################################################################
+
+# The primary network: bridge drasriovN with 10.234.N.1/24, N picked free
+# among running instances (under a machine-wide lock on /run) and saved in
+# net.env. The bridge and its address are made here, not by the bridge
+# plugin: the address is what marks the subnet as taken, and the plugin runs
+# with isGateway=false so it changes no host sysctl (ip_forward stays as is).
+
+load_net() {
+  [[ -f "${STATE}/net.env" ]] || return 1
+  # shellcheck source=/dev/null
+  source "${STATE}/net.env"
+  [[ -n "${NET_INDEX:-}" ]]
+}
+
+net_taken() {
+  local n="$1"
+  ip link show "drasriov${n}" >/dev/null 2>&1 && return 0
+  # Any address or route in 10.234.n.0/24 already on the machine.
+  local routes addrs
+  routes="$(ip -4 route show to match "10.234.${n}.1" 2>/dev/null)"
+  addrs="$(ip -4 addr show to "10.234.${n}.0/24" 2>/dev/null)"
+  [[ -n "${addrs}" || "${routes}" == *10.234.* ]]
+}
+
+setup_network() {
+  command -v ip >/dev/null 2>&1 || die "ip (iproute2) is needed for the pod network"
+  local start n i
+  exec 7</run
+  flock 7
+  start=$((16#$(printf '%s' "${STATE}" | sha256sum | cut -c1-4) % 250))
+  for ((i = 0; i < 250; i++)); do
+    n=$(((start + i) % 250 + 1))
+    net_taken "${n}" || break
+  done
+  ((i < 250)) || die "no free subnet 10.234.N.0/24 (N = 1..250) for the pod network"
+  NET_INDEX="${n}"
+  BRIDGE="drasriov${n}"
+  SUBNET="10.234.${n}.0/24"
+  GATEWAY="10.234.${n}.1"
+  CNI_NETWORK="dra-sriov-${n}"
+  printf 'NET_INDEX=%s\nBRIDGE=%s\nSUBNET=%s\nGATEWAY=%s\nCNI_NETWORK=%s\n' \
+    "${NET_INDEX}" "${BRIDGE}" "${SUBNET}" "${GATEWAY}" "${CNI_NETWORK}" >"${STATE}/net.env"
+  ip link add name "${BRIDGE}" type bridge
+  ip addr add "${GATEWAY}/24" dev "${BRIDGE}"
+  ip link set "${BRIDGE}" up
+  exec 7<&-
+  log "pod network ${CNI_NETWORK}: bridge ${BRIDGE}, ${SUBNET}, gateway ${GATEWAY}"
+
+  mkdir -p "${CNI_CONF_DIR}" "${STATE}/cni/ipam"
+  cat >"${CNI_CONF_DIR}/10-${CNI_NETWORK}.conflist" <<EOF
+{
+  "cniVersion": "1.0.0",
+  "name": "${CNI_NETWORK}",
+  "plugins": [
+    {
+      "type": "bridge",
+      "bridge": "${BRIDGE}",
+      "isGateway": false,
+      "ipMasq": false,
+      "hairpinMode": false,
+      "ipam": {
+        "type": "host-local",
+        "dataDir": "${STATE}/cni/ipam",
+        "ranges": [[{ "subnet": "${SUBNET}", "gateway": "${GATEWAY}" }]],
+        "routes": [{ "dst": "0.0.0.0/0" }]
+      }
+    }
+  ]
+}
+EOF
+}
+
+teardown_network() {
+  load_net || return 0
+  if ip link show "${BRIDGE}" >/dev/null 2>&1; then
+    log "deleting bridge ${BRIDGE}"
+    ip link delete "${BRIDGE}" type bridge || true
+  fi
+  # Host-side veths of pods whose CNI DEL never ran went with their netns;
+  # their cached ADD results stay: ours name our network, or (loopback) a
+  # network namespace in our state dir.
+  local f
+  for f in "${CNI_CACHE_DIR}/results/"*; do
+    [[ -f "${f}" ]] || continue
+    if [[ "$(basename "${f}")" == "${CNI_NETWORK}-"* ]] || grep -qF "\"netns\":\"${STATE}/" "${f}"; then
+      rm -f -- "${f}"
+    fi
+  done
+  if [[ -f "${STATE}/cni-cache-created" ]]; then
+    rmdir "${CNI_CACHE_DIR}/results" "${CNI_CACHE_DIR}" 2>/dev/null || true
+  fi
+}
+
+### Config ###################################################################
+
+# restrict_oom_score_adj prints true when this process lacks CAP_SYS_RESOURCE
+# (bit 24 of the effective capability set), false otherwise.
+restrict_oom_score_adj() {
+  local caps
+  caps="$(awk '$1 == "CapEff:" { print $2 }' /proc/self/status)"
+  if (((16#${caps:-0} >> 24) & 1)); then
+    echo false
+  else
+    log "no CAP_SYS_RESOURCE here: containers keep oom_score_adj >= containerd's (restrict_oom_score_adj)"
+    echo true
+  fi
+}
+
+# Cgroups. With the cgroupfs driver and no cgroup_parent in a pod's config,
+# containerd puts containers under /k8s.io/<id> in every hierarchy; runc
+# removes <id> but leaves k8s.io. `down` removes the k8s.io cgroups that
+# did not exist at `up` when they are empty (rmdir refuses otherwise, so a
+# second instance still using them keeps them).
+
+cgroup_mounts() {
+  # The filesystem type follows the "-" that ends the optional fields.
+  awk '{ for (i = 7; i < NF; i++) if ($i == "-") break; t = $(i + 1) }
+    t == "cgroup" || t == "cgroup2" { print $5 }' /proc/self/mountinfo
+}
+
+record_cgroups() {
+  local m
+  for m in $(cgroup_mounts); do
+    if [[ -d "${m}/${NAMESPACE}" ]]; then echo "${m}/${NAMESPACE}"; fi
+  done >"${STATE}/cgroups-before"
+}
+
+remove_cgroups() {
+  local m dir
+  [[ -f "${STATE}/cgroups-before" ]] || return 0
+  for m in $(cgroup_mounts); do
+    dir="${m}/${NAMESPACE}"
+    [[ -d "${dir}" ]] || continue
+    grep -qxF "${dir}" "${STATE}/cgroups-before" && continue
+    find "${dir}" -depth -type d -exec rmdir {} + 2>/dev/null || true
+  done
+}
+
+# A version 3 config (the format every containerd 2.x reads; 2.4 migrates it
+# to its version 4 at start and logs a warning saying so). In version 3 the
+# ttrpc socket follows the gRPC one (containerd.sock.ttrpc), so every path
+# containerd uses lies in the state dir, except /var/lib/cni (see above).
+write_config() {
+  local runc
+  runc="$(command -v runc || true)"
+  [[ -x "${runc}" ]] || die "runc is needed: install Debian's runc"
+  cat >"${STATE}/config.toml" <<EOF
+# Generated by hack/containerd.sh; rewritten at every up.
+version = 3
+root = "${STATE}/root"
+state = "${STATE}/state"
+temp = "${STATE}/tmp"
+# No imports: nothing from /etc/containerd applies.
+imports = []
+# Snapshotters needing what this machine lacks; nothing here uses them.
+disabled_plugins = [
+  "io.containerd.snapshotter.v1.blockfile",
+  "io.containerd.snapshotter.v1.devmapper",
+  "io.containerd.snapshotter.v1.erofs",
+  "io.containerd.snapshotter.v1.zfs",
+]
+
+[grpc]
+  address = "${SOCKET}"
+
+[debug]
+  level = "${LOG_LEVEL}"
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = "${STATE}/opt"
+
+[plugins."io.containerd.image-verifier.v1.bindir"]
+  bin_dir = "${STATE}/image-verifier/bin"
+
+[plugins."io.containerd.shim.v1.manager"]
+  socket_dir = "${SHIM_SOCKET_DIR}"
+
+[plugins."io.containerd.nri.v1.nri"]
+  disable = false
+  disable_connections = false
+  socket_path = "${NRI_SOCKET}"
+  plugin_path = "${STATE}/nri/plugins"
+  plugin_config_path = "${STATE}/nri/conf.d"
+  plugin_registration_timeout = "${NRI_REGISTRATION_TIMEOUT}"
+  plugin_request_timeout = "${NRI_REQUEST_TIMEOUT}"
+
+[plugins."io.containerd.cri.v1.images"]
+  snapshotter = "overlayfs"
+  # Image names under localhost/ have no registry: a pull fails at once.
+  [plugins."io.containerd.cri.v1.images".pinned_images]
+    sandbox = "${PAUSE_IMAGE}"
+  [plugins."io.containerd.cri.v1.images".registry]
+    config_path = "${STATE}/certs.d"
+
+[plugins."io.containerd.cri.v1.runtime"]
+  cdi_spec_dirs = ["${CDI_DIR}"]
+  # Pod network namespaces in <state>/netns, not /var/run/netns.
+  netns_mounts_under_state_dir = true
+  enable_selinux = false
+  # CRI gives sandboxes oom_score_adj -998; lowering it needs
+  # CAP_SYS_RESOURCE, which some machines (VMs run by a sandbox, rootless)
+  # lack: runc then fails with "can't get final child's PID from pipe".
+  # Restricted, CRI never goes below containerd's own score.
+  restrict_oom_score_adj = $(restrict_oom_score_adj)
+  [plugins."io.containerd.cri.v1.runtime".containerd]
+    default_runtime_name = "runc"
+    [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]
+        BinaryName = "${runc}"
+        Root = "${RUNC_ROOT}"
+        # cgroupfs: no systemd here; cgroup v1 controllers (hybrid host).
+        SystemdCgroup = false
+  [plugins."io.containerd.cri.v1.runtime".cni]
+    bin_dirs = ["${CNI_BIN_DIR}"]
+    conf_dir = "${CNI_CONF_DIR}"
+    max_conf_num = 1
+
+[plugins."io.containerd.grpc.v1.cri"]
+  disable_tcp_service = true
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+EOF
+}
+
+# crictl.yaml: crictl --config <state>/crictl.yaml (or CRI_CONFIG_FILE, as
+# the export line sets it) talks to this containerd.
+write_crictl_config() {
+  cat >"${STATE}/crictl.yaml" <<EOF
+runtime-endpoint: unix://${SOCKET}
+image-endpoint: unix://${SOCKET}
+timeout: 30
+pull-image-on-create: false
+EOF
+}
+
+### Starting and stopping ####################################################
+
+start_containerd() {
+  local i
+  rm -f "${PIDFILE}"
+  log "starting containerd ${CONTAINERD_VERSION} (log: ${LOGS}/containerd.log)"
+  # Own session, so a Ctrl-C aimed at the caller does not reach it. The child
+  # records its PID before exec'ing; fd 8 (our lock) is not inherited.
+  # shellcheck disable=SC2016 # $$ and $@ belong to the inner shell
+  setsid bash -c 'echo $$ >"$0.tmp" && mv "$0.tmp" "$0" && exec "$@"' \
+    "${PIDFILE}" "${CONTAINERD}" --config "${STATE}/config.toml" \
+    </dev/null >>"${LOGS}/containerd.log" 2>&1 8>&- &
+  for ((i = 0; i < 100; i++)); do
+    [[ -s "${PIDFILE}" ]] && break
+    sleep 0.1
+  done
+  [[ -s "${PIDFILE}" ]] || die "containerd did not start"
+  local deadline=$((SECONDS + START_TIMEOUT))
+  log "waiting for ${SOCKET} ..."
+  until [[ -S "${SOCKET}" ]] && "${CTR}" --address "${SOCKET}" --timeout 5s version >/dev/null 2>&1; do
+    if ! containerd_pid >/dev/null; then
+      tail -n 30 "${LOGS}/containerd.log" >&2 || true
+      die "containerd exited during start; log: ${LOGS}/containerd.log"
+    fi
+    if ((SECONDS >= deadline)); then
+      tail -n 30 "${LOGS}/containerd.log" >&2 || true
+      die "timed out after ${START_TIMEOUT} s waiting for ${SOCKET}; log: ${LOGS}/containerd.log"
+    fi
+    sleep 0.2
+  done
+  # CRI and NRI start with containerd but are separate plugins: fail here,
+  # with the log, when either did not come up.
+  local plugins bad
+  plugins="$(ctr_quiet plugins ls)" || die "ctr plugins ls failed"
+  bad="$(awk '($1 ~ /^io\.containerd\.(cri|grpc|nri)\.v1$/) && ($2 == "cri" || $2 == "images" || $2 == "runtime" || $2 == "nri") && $NF != "ok" { print $1 "." $2 " " $NF }' <<<"${plugins}")"
+  [[ -z "${bad}" ]] || die "containerd plugins not running: ${bad//$'\n'/, } (see ${LOGS}/containerd.log)"
+  until [[ -S "${NRI_SOCKET}" ]]; do
+    ((SECONDS < deadline)) || die "containerd runs but ${NRI_SOCKET} did not appear; log: ${LOGS}/containerd.log"
+    sleep 0.2
+  done
+}
+
+# ctr_quiet ARGS...: ctr on our socket and namespace. Its stderr (a cgroup
+# v1 deprecation warning on every call on such hosts) shows only on failure.
+ctr_quiet() {
+  local err status=0
+  err="$(mktemp)"
+  "${CTR}" --address "${SOCKET}" --namespace "${NAMESPACE}" "$@" 2>"${err}" || status=$?
+  ((status == 0)) || cat "${err}" >&2
+  rm -f "${err}"
+  return "${status}"
+}
+
+import_images() {
+  "${IMAGES_SRC}/import.sh" "${SOCKET}" "${NAMESPACE}"
+}
+
+# remove_pods: every pod sandbox through CRI (stops containers, runs CNI DEL,
+# unmounts their rootfs and shm, removes the netns), as the kubelet would.
+remove_pods() {
+  [[ -x "${CRICTL}" ]] || return 0
+  local out
+  [[ -f "${STATE}/crictl.yaml" ]] || write_crictl_config
+  # Flags, not only the config file: crictl prefers CONTAINER_RUNTIME_ENDPOINT
+  # from the environment (which an eval'ed export line of another instance sets).
+  out="$(timeout 60 "${CRICTL}" --config "${STATE}/crictl.yaml" --runtime-endpoint "unix://${SOCKET}" \
+    --image-endpoint "unix://${SOCKET}" rmp --all --force 2>&1)" ||
+    log "removing pods through CRI failed: ${out}"
+  [[ -z "${out}" ]] || log "${out//$'\n'/; }"
+}
+
+# kill_leftovers: containers and shims that outlived containerd.
+kill_leftovers() {
+  local root id ids=()
+  if [[ -d "${RUNC_ROOT}" ]] && command -v runc >/dev/null 2>&1; then
+    for root in "${RUNC_ROOT}"/*/; do
+      [[ -d "${root}" ]] || continue
+      mapfile -t ids < <(runc --root "${root}" list -q 2>/dev/null)
+      for id in "${ids[@]}"; do
+        log "deleting leftover container ${id}"
+        runc --root "${root}" delete --force "${id}" >/dev/null 2>&1 || true
+      done
+    done
+  fi
+  local shims=()
+  mapfile -t shims < <(our_shims)
+  terminate "leftover shims" "${shims[@]}"
+}
+
+# unmount_all: every mount point under the state dir (snapshots, shm,
+# network namespaces), deepest first.
+unmount_all() {
+  local mounts=() m i
+  for ((i = 0; i < 5; i++)); do
+    mapfile -t mounts < <(awk -v pre="${STATE}/" 'index($5, pre) == 1 { print $5 }' /proc/self/mountinfo | sort -r -u)
+    [[ ${#mounts[@]} -gt 0 ]] || return 0
+    for m in "${mounts[@]}"; do
+      # mountinfo escapes blanks as octal (\040); %b decodes them.
+      m="$(printf '%b' "${m}")"
+      umount "${m}" 2>/dev/null || umount -l "${m}" 2>/dev/null || true
+    done
+  done
+  die "mounts left under ${STATE}: ${mounts[*]}"
+}
+
+stop_all() {
+  local pid
+  if pid="$(containerd_pid)"; then
+    remove_pods
+    terminate containerd "${pid}"
+  fi
+  kill_leftovers
+  unmount_all
+  teardown_network
+  remove_cgroups
+}
+
+### env.json #################################################################
+
+json_str() {
+  local s="${1//\\/\\\\}"
+  printf '"%s"' "${s//\"/\\\"}"
+}
+
+write_env_json() {
+  cat >"${STATE}/env.json.tmp" <<EOF
+{
+  "stateDir": $(json_str "${STATE}"),
+  "pid": $(containerd_pid),
+  "containerdSocket": $(json_str "${SOCKET}"),
+  "criSocket": $(json_str "${SOCKET}"),
+  "criEndpoint": $(json_str "unix://${SOCKET}"),
+  "ttrpcSocket": $(json_str "${SOCKET}.ttrpc"),
+  "nriSocket": $(json_str "${NRI_SOCKET}"),
+  "nriPluginDir": $(json_str "${STATE}/nri/plugins"),
+  "nriPluginConfigDir": $(json_str "${STATE}/nri/conf.d"),
+  "nriPluginRequestTimeout": $(json_str "${NRI_REQUEST_TIMEOUT}"),
+  "nriPluginRegistrationTimeout": $(json_str "${NRI_REGISTRATION_TIMEOUT}"),
+  "cdiDirs": [$(json_str "${CDI_DIR}")],
+  "cniConfDir": $(json_str "${CNI_CONF_DIR}"),
+  "cniBinDir": $(json_str "${CNI_BIN_DIR}"),
+  "cniNetwork": $(json_str "${CNI_NETWORK}"),
+  "bridge": $(json_str "${BRIDGE}"),
+  "subnet": $(json_str "${SUBNET}"),
+  "gateway": $(json_str "${GATEWAY}"),
+  "namespace": $(json_str "${NAMESPACE}"),
+  "images": {"pause": $(json_str "${PAUSE_IMAGE}"), "busybox": $(json_str "${BUSYBOX_IMAGE}")},
+  "runcRoot": $(json_str "${RUNC_ROOT}"),
+  "logFile": $(json_str "${LOGS}/containerd.log"),
+  "configFile": $(json_str "${STATE}/config.toml"),
+  "containerdBinDir": $(json_str "${CONTAINERD_BIN_DIR}"),
+  "ctr": $(json_str "${CTR}"),
+  "crictl": $(json_str "${CRICTL}"),
+  "containerdVersion": $(json_str "${CONTAINERD_VERSION}")
+}
+EOF
+  mv -f "${STATE}/env.json.tmp" "${STATE}/env.json"
+}
+
+print_export() {
+  # PATH stays unexpanded: it is expanded where the line is eval'ed.
+  # shellcheck disable=SC2016
+  printf 'export CONTAINERD_ADDRESS=%s CONTAINERD_NAMESPACE=%s CONTAINER_RUNTIME_ENDPOINT=unix://%s CRI_CONFIG_FILE=%s PATH=%s:%s:"$PATH"\n' \
+    "${SOCKET}" "${NAMESPACE}" "${SOCKET}" "${STATE}/crictl.yaml" "${CONTAINERD_BIN_DIR}" "${CRICTL_BIN_DIR}"
+}
+
+running() {
+  [[ -d "${STATE}" ]] || return 1
+  containerd_pid >/dev/null || return 1
+  "${CTR}" --address "${SOCKET}" --timeout 5s version >/dev/null 2>&1
+}
+
+### Commands #################################################################
+
+check_host() {
+  [[ "$(id -u)" == 0 ]] || die "containerd needs root (mounts, namespaces, cgroups)"
+  grep -qw overlay /proc/filesystems || modprobe overlay 2>/dev/null || true
+  grep -qw overlay /proc/filesystems || die "the kernel has no overlay filesystem"
+  local p
+  for p in bridge host-local loopback; do
+    [[ -x "${CNI_BIN_DIR}/${p}" ]] || die "${CNI_BIN_DIR}/${p} is missing: install Debian's containernetworking-plugins"
+  done
+}
+
+cmd_up() {
+  if running; then
+    log "containerd already running (state: ${STATE}, pid $(containerd_pid))"
+    print_export
+    return 0
+  fi
+  if [[ -e "${STATE}" ]]; then
+    log "removing stale state in ${STATE}"
+    stop_all
+    rm -rf -- "${STATE}"
+  fi
+  check_host
+  "${HACK_DIR}/build-containerd.sh" >/dev/null
+  "${IMAGES_SRC}/build.sh" >/dev/null
+
+  local start=${SECONDS}
+  mkdir -p "${STATE}" "${LOGS}" "${CDI_DIR}" "${STATE}/nri/plugins" "${STATE}/nri/conf.d" "${RUNC_ROOT}"
+  [[ "${SHIM_SOCKET_DIR}" == "${STATE}/"* ]] || mkdir -p "${SHIM_SOCKET_DIR}"
+  [[ -e "${CNI_CACHE_DIR}" ]] || touch "${STATE}/cni-cache-created"
+  # A failed start stops what it started and keeps the state dir, logs
+  # included, for inspection; the next `up` or `down` clears it.
+  trap 'on_up_exit' EXIT
+  trap 'exit 130' INT TERM
+  record_cgroups
+  setup_network
+  write_config
+  write_crictl_config
+  start_containerd
+  import_images
+  write_env_json
+  UP_DONE=1
+  log "containerd up in $((SECONDS - start)) s: ${SOCKET} (NRI ${NRI_SOCKET}, CDI ${CDI_DIR}, pods on ${SUBNET}); info in ${STATE}/env.json"
+  print_export
+}
+
+UP_DONE=0
+on_up_exit() {
+  [[ "${UP_DONE}" == 0 ]] || return 0
+  log "start failed; stopping what was started (logs: ${LOGS})"
+  stop_all || true
+}
+
+cmd_down() {
+  local keep_logs="${DRA_SRIOV_KEEP_LOGS:-0}"
+  case "${1:-}" in
+    "") ;;
+    --keep-logs) keep_logs=1 ;;
+    *) die "unknown argument to down: $1" ;;
+  esac
+  if [[ ! -e "${STATE}" ]]; then
+    log "nothing to stop: ${STATE} does not exist"
+    rm -f -- "${STATE}.lock"
+    return 0
+  fi
+  stop_all
+  [[ "${SHIM_SOCKET_DIR}" == "${STATE}/"* ]] || rm -rf -- "${SHIM_SOCKET_DIR}"
+  if [[ "${keep_logs}" == 1 && -d "${LOGS}" ]]; then
+    find "${STATE}" -mindepth 1 -maxdepth 1 ! -name logs -exec rm -rf -- {} +
+    log "stopped; logs kept in ${LOGS}"
+  else
+    rm -rf -- "${STATE}"
+    log "stopped; removed ${STATE}"
+  fi
+  # Nothing stays behind, the lock file neither (we still hold it: a
+  # command waiting for it finds the state gone and starts afresh).
+  rm -f -- "${STATE}.lock"
+}
+
+cmd_restart() {
+  local signal=TERM pid
+  case "${1:-}" in
+    "") ;;
+    --kill) signal=KILL ;;
+    *) die "unknown argument to restart: $1" ;;
+  esac
+  [[ -f "${STATE}/config.toml" && -f "${STATE}/env.json" ]] || die "no containerd state in ${STATE} (run: $0 up)"
+  load_net || die "no network settings in ${STATE}/net.env"
+  if pid="$(containerd_pid)"; then
+    log "stopping containerd (pid ${pid}, SIG${signal}); shims and pods stay"
+    kill "-${signal}" "${pid}" 2>/dev/null || true
+    wait_gone "${STOP_TIMEOUT}" "${pid}" || {
+      kill -KILL "${pid}" 2>/dev/null || true
+      wait_gone 5 "${pid}" || die "containerd (pid ${pid}) survived KILL"
+    }
+  fi
+  start_containerd
+  write_env_json
+  log "containerd restarted: pid $(containerd_pid)"
+  print_export
+}
+
+cmd_env() {
+  running || die "no running containerd in ${STATE} (run: $0 up)"
+  print_export
+}
+
+cmd_status() {
+  if running; then
+    log "running: ${SOCKET} (pid $(containerd_pid), state: ${STATE})"
+  else
+    log "not running (state: ${STATE})"
+    return 1
+  fi
+}
+
+main() {
+  local cmd="${1:-}"
+  [[ $# -eq 0 ]] || shift
+  case "${cmd}" in
+    up | down | restart | env | status) ;;
+    -h | --help | help)
+      sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+      return 0
+      ;;
+    *) die "usage: $0 up | down [--keep-logs] | restart [--kill] | env | status" ;;
+  esac
+  IMAGES_SRC="${HACK_DIR}/images"
+  # up, down and restart one at a time per state dir (env and status only read). The
+  # lock file sits beside the state dir so that `down` can remove the dir
+  # while holding the lock; `down` removes the lock file too, so whoever
+  # waited for it checks that the file it locked is still the one in place.
+  if [[ "${cmd}" == up || "${cmd}" == down || "${cmd}" == restart ]]; then
+    mkdir -p "$(dirname "${STATE}")"
+    while :; do
+      exec 8>"${STATE}.lock"
+      flock 8
+      [[ "$(stat -L -c %i /proc/self/fd/8)" != "$(stat -c %i "${STATE}.lock" 2>/dev/null)" ]] || break
+    done
+  fi
+  "cmd_${cmd}" "$@"
+}
+
+main "$@"

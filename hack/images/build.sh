@@ -1,0 +1,256 @@
+#!/usr/bin/env bash
+# Builds the two container images the tests run, locally and reproducibly,
+# as OCI image layouts packed in tar archives (what `ctr images import` reads):
+#   ${PAUSE_IMAGE}     /pause, compiled with gcc from hack/images/pause.c
+#                      (static; waits for SIGINT/SIGTERM, reaps children)
+#   ${BUSYBOX_IMAGE}   Debian's busybox-static as /bin/busybox with a symlink
+#                      per applet (sh, ip, ping, ls, cat, sleep, env, ...)
+# Names: see hack/lib/containerd.sh. Nothing is pulled from any registry.
+#
+# Usage: hack/images/build.sh [--check]
+#   --check   build nothing; exit 0 when the archives are cached, 1 otherwise.
+#
+# Cache: ${DRA_SRIOV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/dra-driver-sriov}/images/<key>/
+# with pause.oci.tar, busybox.oci.tar and images.json (names and digests).
+# <key> is a hash of every input: this script, pause.c, the image names, the
+# busybox binary, and the versions of gcc, tar and gzip. The same inputs give
+# byte-identical archives (fixed timestamps, owners and file order; gzip -n;
+# no build id), so the image digests only change when an input does.
+#
+# On success stdout carries exactly two lines, for scripts to eval:
+#   PAUSE_IMAGE_ARCHIVE=...
+#   BUSYBOX_IMAGE_ARCHIVE=...
+# Progress goes to stderr. Needs: gcc with a static libc (libc6-dev),
+# busybox-static, GNU tar, gzip, sha256sum.
+set -euo pipefail
+# File modes in the archives must not depend on the caller's umask.
+umask 022
+
+IMAGES_SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source-path=SCRIPTDIR source=../lib/containerd.sh
+source "${IMAGES_SRC}/../lib/containerd.sh"
+
+BUSYBOX_BIN="${DRA_SRIOV_BUSYBOX_BIN:-/bin/busybox}"
+# Every file in the images gets this modification time (2000-01-01T00:00:00Z).
+EPOCH=946684800
+
+TMP_PATHS=()
+cleanup() {
+  local p
+  for p in "${TMP_PATHS[@]}"; do
+    rm -rf -- "${p}"
+  done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# go_arch: the OCI platform architecture of this machine.
+go_arch() {
+  case "$(uname -m)" in
+    x86_64) echo amd64 ;;
+    aarch64) echo arm64 ;;
+    armv7l) echo arm ;;
+    ppc64le | s390x | riscv64) uname -m ;;
+    *) die "unsupported machine $(uname -m)" ;;
+  esac
+}
+
+check_tools() {
+  local tool
+  for tool in gcc readelf tar gzip sha256sum flock; do
+    command -v "${tool}" >/dev/null 2>&1 || die "${tool} is needed to build the test images"
+  done
+  [[ -x "${BUSYBOX_BIN}" ]] || die "${BUSYBOX_BIN} is missing: install Debian's busybox-static"
+  # A dynamically linked busybox would need its libraries in the image.
+  if readelf --program-headers "${BUSYBOX_BIN}" 2>/dev/null | grep -q 'program interpreter'; then
+    die "${BUSYBOX_BIN} is dynamically linked: install Debian's busybox-static"
+  fi
+}
+
+cache_key() {
+  {
+    sha256sum "${IMAGES_SRC}/build.sh" "${IMAGES_SRC}/pause.c" "${BUSYBOX_BIN}" | cut -d' ' -f1
+    printf '%s\n' "${PAUSE_IMAGE}" "${BUSYBOX_IMAGE}" "$(go_arch)"
+    gcc --version | head -n 1
+    tar --version | head -n 1
+    gzip --version | head -n 1
+  } | sha256sum | cut -c1-16
+}
+
+sha256_of() {
+  sha256sum "$1" | cut -d' ' -f1
+}
+
+size_of() {
+  stat -c %s "$1"
+}
+
+# json_str STRING: STRING as a JSON string (our inputs have no control characters).
+json_str() {
+  local s="${1//\\/\\\\}"
+  printf '"%s"' "${s//\"/\\\"}"
+}
+
+# json_array STRING...: a JSON array of strings.
+json_array() {
+  local sep="" s out="["
+  for s in "$@"; do
+    out+="${sep}$(json_str "${s}")"
+    sep=","
+  done
+  printf '%s]' "${out}"
+}
+
+# blob LAYOUT FILE: moves FILE into LAYOUT's blob store and prints its digest.
+blob() {
+  local layout="$1" file="$2" digest
+  digest="$(sha256_of "${file}")"
+  mv -f "${file}" "${layout}/blobs/sha256/${digest}"
+  printf 'sha256:%s' "${digest}"
+}
+
+# pack_image NAME ROOTFS CONFIG_JSON_FRAGMENT OUT: one OCI layout with a
+# single-layer image named NAME, packed as the tar archive OUT.
+#   ROOTFS               directory that becomes the layer
+#   CONFIG_JSON_FRAGMENT the image config's "config" object (Entrypoint, Env, ...)
+pack_image() {
+  local name="$1" rootfs="$2" config="$3" out="$4"
+  local work layout arch tag
+  work="$(mktemp -d "${BUILD_TMP}/pack.XXXXXX")"
+  layout="${work}/layout"
+  arch="$(go_arch)"
+  tag="${name##*:}"
+  mkdir -p "${layout}/blobs/sha256"
+
+  # The layer: a plain tar of ROOTFS (the diff, whose digest is the diff_id),
+  # then gzip'ed without name or time stamp (the layer digest).
+  tar --create --file="${work}/layer.tar" --directory="${rootfs}" \
+    --format=ustar --sort=name --mtime="@${EPOCH}" \
+    --owner=0 --group=0 --numeric-owner --no-acls --no-xattrs --no-selinux .
+  local diff_id
+  diff_id="sha256:$(sha256_of "${work}/layer.tar")"
+  gzip -9 -n -c "${work}/layer.tar" >"${work}/layer.tar.gz"
+  local layer_size layer_digest
+  layer_size="$(size_of "${work}/layer.tar.gz")"
+  layer_digest="$(blob "${layout}" "${work}/layer.tar.gz")"
+
+  # The image config (OCI image-spec config.md). No "created": the same
+  # inputs give the same digest.
+  printf '{"architecture":"%s","os":"linux","config":%s,"rootfs":{"type":"layers","diff_ids":["%s"]},"history":[{"created_by":"dra-driver-sriov hack/images/build.sh","comment":%s}]}' \
+    "${arch}" "${config}" "${diff_id}" "$(json_str "${name}")" >"${work}/config.json"
+  local config_size config_digest
+  config_size="$(size_of "${work}/config.json")"
+  config_digest="$(blob "${layout}" "${work}/config.json")"
+
+  printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%s},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"%s","size":%s}]}' \
+    "${config_digest}" "${config_size}" "${layer_digest}" "${layer_size}" >"${work}/manifest.json"
+  local manifest_size manifest_digest
+  manifest_size="$(size_of "${work}/manifest.json")"
+  manifest_digest="$(blob "${layout}" "${work}/manifest.json")"
+
+  # index.json names the image twice: the OCI annotation carries only the
+  # tag, as the image-layout spec suggests (`ctr images import --base-name
+  # <repository>` completes it); containerd's own annotation carries the
+  # full name, which its importer prefers.
+  printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"%s","size":%s,"platform":{"architecture":"%s","os":"linux"},"annotations":{"io.containerd.image.name":%s,"org.opencontainers.image.ref.name":%s}}]}' \
+    "${manifest_digest}" "${manifest_size}" "${arch}" "$(json_str "${name}")" "$(json_str "${tag}")" >"${layout}/index.json"
+  printf '{"imageLayoutVersion":"1.0.0"}' >"${layout}/oci-layout"
+
+  tar --create --file="${out}" --directory="${layout}" \
+    --format=ustar --sort=name --mtime="@${EPOCH}" \
+    --owner=0 --group=0 --numeric-owner --no-acls --no-xattrs --no-selinux \
+    oci-layout index.json blobs
+  log "packed ${name}: manifest ${manifest_digest}, layer diff_id ${diff_id} ($(size_of "${work}/layer.tar") bytes)"
+  PACKED_DIGEST="${manifest_digest}"
+}
+
+build_pause() {
+  local rootfs="${BUILD_TMP}/pause-rootfs"
+  mkdir -p "${rootfs}"
+  chmod 0755 "${rootfs}"
+  log "compiling pause.c ($(gcc --version | head -n 1))"
+  # -static: the image holds nothing else. No build id and stripped, so the
+  # same compiler and libc give the same bytes.
+  (cd "${BUILD_TMP}" && gcc -std=c11 -static -Os -s -Wall -Wextra -Werror \
+    -Wl,--build-id=none -o "${rootfs}/pause" "${IMAGES_SRC}/pause.c")
+  chmod 0755 "${rootfs}/pause"
+  # As upstream's pause image: an unprivileged user, nothing but /pause.
+  pack_image "${PAUSE_IMAGE}" "${rootfs}" \
+    '{"User":"65535:65535","Entrypoint":["/pause"],"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"WorkingDir":"/"}' \
+    "${BUILD_OUT}/pause.oci.tar"
+  PAUSE_DIGEST="${PACKED_DIGEST}"
+}
+
+build_busybox() {
+  local rootfs="${BUILD_TMP}/busybox-rootfs" applet applets=()
+  mkdir -p "${rootfs}"/{bin,etc,root,tmp,var/tmp,home}
+  chmod 0755 "${rootfs}" "${rootfs}"/{bin,etc,var,home}
+  chmod 0700 "${rootfs}/root"
+  chmod 1777 "${rootfs}/tmp" "${rootfs}/var/tmp"
+  cp "${BUSYBOX_BIN}" "${rootfs}/bin/busybox"
+  chmod 0755 "${rootfs}/bin/busybox"
+  mapfile -t applets < <("${BUSYBOX_BIN}" --list | LC_ALL=C sort)
+  [[ ${#applets[@]} -gt 0 ]] || die "${BUSYBOX_BIN} --list printed no applets"
+  for applet in "${applets[@]}"; do
+    [[ "${applet}" == busybox || "${applet}" == */* ]] && continue
+    ln -s busybox "${rootfs}/bin/${applet}"
+  done
+  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n' >"${rootfs}/etc/passwd"
+  printf 'root:x:0:\nnogroup:x:65534:\n' >"${rootfs}/etc/group"
+  chmod 0644 "${rootfs}/etc/passwd" "${rootfs}/etc/group"
+  local version
+  version="$("${BUSYBOX_BIN}" 2>&1 | head -n 1 | awk '{print $2}')"
+  log "busybox ${version} from ${BUSYBOX_BIN}: ${#applets[@]} applets"
+  pack_image "${BUSYBOX_IMAGE}" "${rootfs}" \
+    "{\"Cmd\":[\"sh\"],\"Env\":[\"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\"],\"WorkingDir\":\"/\",\"Labels\":{\"org.opencontainers.image.version\":$(json_str "${version}")}}" \
+    "${BUILD_OUT}/busybox.oci.tar"
+  BUSYBOX_DIGEST="${PACKED_DIGEST}"
+}
+
+main() {
+  local check=false
+  case "${1:-}" in
+    "") ;;
+    --check) check=true ;;
+    -h | --help)
+      sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+      return 0
+      ;;
+    *) die "unknown argument: $1 (usage: $0 [--check])" ;;
+  esac
+  check_tools
+  local key dir
+  key="$(cache_key)"
+  dir="${IMAGES_DIR}/${key}"
+  if [[ ! -f "${dir}/images.json" ]]; then
+    ${check} && {
+      log "test images missing under ${dir}"
+      return 1
+    }
+    mkdir -p "${IMAGES_DIR}"
+    exec 9>"${IMAGES_DIR}/.build.lock"
+    flock 9
+  fi
+  # Checked again under the lock: a concurrent build may have finished.
+  if [[ -f "${dir}/images.json" ]]; then
+    log "test images cached in ${dir}"
+  else
+    local start=${SECONDS}
+    BUILD_TMP="$(mktemp -d "${IMAGES_DIR}/.build.XXXXXX")"
+    TMP_PATHS+=("${BUILD_TMP}")
+    BUILD_OUT="${BUILD_TMP}/out"
+    mkdir -p "${BUILD_OUT}"
+    build_pause
+    build_busybox
+    printf '{\n  "pause": {"name": %s, "manifest": "%s"},\n  "busybox": {"name": %s, "manifest": "%s"}\n}\n' \
+      "$(json_str "${PAUSE_IMAGE}")" "${PAUSE_DIGEST}" "$(json_str "${BUSYBOX_IMAGE}")" "${BUSYBOX_DIGEST}" \
+      >"${BUILD_OUT}/images.json"
+    # Atomic: the directory appears complete or not at all.
+    rm -rf -- "${dir}"
+    mv -T "${BUILD_OUT}" "${dir}"
+    log "built the test images in $((SECONDS - start)) s -> ${dir}"
+  fi
+  printf 'PAUSE_IMAGE_ARCHIVE=%s\nBUSYBOX_IMAGE_ARCHIVE=%s\n' "${dir}/pause.oci.tar" "${dir}/busybox.oci.tar"
+}
+
+main "$@"
