@@ -1,3 +1,4 @@
+import net, { type AddressInfo } from "node:net";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -229,16 +230,32 @@ describe("HTTP endpoints", () => {
     expect(await missing.text()).toMatch(/try \/healthz, \/readyz or \/metrics/);
   });
 
-  it("says which port is taken", async () => {
+  it("shares its port with the next instance (rolling update), and says when anything else has it", async () => {
     await serve();
-    await expect(
-      startHttpEndpoints({
-        port: endpoints!.port,
-        host: "127.0.0.1",
-        logger,
-        metrics: new MetricsRegistry(),
-        readinessChecks: [],
-      }),
-    ).rejects.toThrow(/cannot serve health and metrics on 127\.0\.0\.1:\d+: .*choose a free port/);
+    const next = await startHttpEndpoints({
+      port: endpoints!.port,
+      host: "127.0.0.1",
+      logger,
+      metrics: new MetricsRegistry(),
+      readinessChecks: [],
+    });
+    await next.close();
+    const other = net.createServer();
+    await new Promise<void>((resolve) => other.listen({ port: 0, host: "127.0.0.1" }, resolve));
+    try {
+      await expect(
+        startHttpEndpoints({
+          port: (other.address() as AddressInfo).port,
+          host: "127.0.0.1",
+          logger,
+          metrics: new MetricsRegistry(),
+          readinessChecks: [],
+        }),
+      ).rejects.toThrow(
+        /cannot serve health and metrics on 127\.0\.0\.1:\d+: .*choose a free port/,
+      );
+    } finally {
+      other.close();
+    }
   });
 });

@@ -108,7 +108,9 @@ export async function startHttpEndpoints(options: HttpEndpointsOptions): Promise
         ),
       );
     server.once("error", failed);
-    server.listen({ port: options.port, host: options.host }, () => {
+    // SO_REUSEPORT: during a rolling update the next pod of the DaemonSet starts on the
+    // host network while this one still runs, and must bind the same port for its probes.
+    server.listen({ port: options.port, host: options.host, reusePort: true }, () => {
       server.off("error", failed);
       resolve();
     });
