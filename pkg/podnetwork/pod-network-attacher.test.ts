@@ -179,6 +179,16 @@ describe("PodNetworkAttacher", () => {
     expect(stored().has("sandbox-2")).toBe(false);
   });
 
+  it("lets only one of two plugin instances (a rolling update) attach a sandbox", async () => {
+    const reports = await Promise.all([
+      newAttacher().attach(sandbox()),
+      newAttacher().attach(sandbox()),
+    ]);
+    expect(reports.map((report) => report.interfaces).sort()).toEqual([0, 2]);
+    expect(cni.summary()).toEqual(["ADD net1", "ADD net3"]);
+    expect(stored().get("sandbox-1")?.state).toBe("Attached");
+  });
+
   it("undoes the VFs it added when one ADD fails, reports why, and fails the sandbox", async () => {
     cni.failAdd.add("net3");
     await expect(newAttacher().attach(sandbox())).rejects.toThrow(

@@ -145,7 +145,18 @@ export class PodNetworkAttacher {
       state: "Attaching",
       interfaces,
     };
-    await this.options.attachments.update((entries) => entries.set(sandbox.id, attachment));
+    // Taking the sandbox is one checkpoint change under the node lock: during a rolling
+    // update both plugin instances hear the event, and only one may run the ADDs.
+    try {
+      await this.options.attachments.update((entries) => {
+        if (entries.has(sandbox.id)) throw new TakenByAnotherInstance();
+        entries.set(sandbox.id, attachment);
+      });
+    } catch (error) {
+      if (!(error instanceof TakenByAnotherInstance)) throw error;
+      log.info("another instance of the plugin is attaching this sandbox");
+      return { interfaces: 0, cniMs: 0, totalMs: 0 };
+    }
 
     let cniMs = 0;
     const attached: AttachedInterface[] = [];
@@ -260,6 +271,8 @@ export class PodNetworkAttacher {
     }
   }
 }
+
+class TakenByAnotherInstance extends Error {}
 
 function cniRuntime(sandbox: SandboxRef, iface: AttachedInterface): CniRuntime {
   return {
