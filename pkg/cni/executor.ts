@@ -26,8 +26,11 @@ export interface CniExecutorOptions {
   pluginDirs: string[];
   /** Holds `results/<network>-<containerId>-<ifName>`, what CHECK and DEL need of an ADD. */
   cacheDir: string;
-  /** Longest one plugin process may run; then it and what it started are killed. */
-  timeoutMs: number;
+  /**
+   * Longest one plugin process may run; then it and what it started are killed. A function
+   * is asked at each run: the NRI hook derives it from the runtime's request timeout.
+   */
+  timeoutMs: number | (() => number);
   logger: Logger;
   /** Most bytes a plugin may print on stdout (default 1 MiB). */
   maxOutputBytes?: number;
@@ -301,6 +304,11 @@ export class CniExecutor {
   }
 
   /** Runs one plugin of the list; its stdout on success, a CniError otherwise. */
+  private timeoutMs(): number {
+    const { timeoutMs } = this.options;
+    return typeof timeoutMs === "number" ? timeoutMs : timeoutMs();
+  }
+
   private async exec(
     op: PluginOperation,
     index: number,
@@ -325,11 +333,12 @@ export class CniExecutor {
       ifName: runtime.ifName,
     };
     const started = performance.now();
+    const timeoutMs = this.timeoutMs();
     const outcome = await runPlugin({
       file,
       env,
       stdin: JSON.stringify(request),
-      timeoutMs: this.options.timeoutMs,
+      timeoutMs,
       maxStdoutBytes: this.options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES,
       maxStderrBytes: MAX_STDERR_BYTES,
     });
@@ -343,7 +352,7 @@ export class CniExecutor {
           op,
           plugin,
           CniErrorCode.TIMEOUT,
-          `no answer within ${this.options.timeoutMs} ms; the plugin and what it started were killed`,
+          `no answer within ${timeoutMs} ms; the plugin and what it started were killed`,
           "look for what it waits on (host, IPAM) and raise the CNI timeout if the host is just slow",
         );
       case "output-limit":
@@ -394,7 +403,7 @@ export class CniExecutor {
         pluginDirs: this.options.pluginDirs,
       }),
       stdin: JSON.stringify({ cniVersion }),
-      timeoutMs: this.options.timeoutMs,
+      timeoutMs: this.timeoutMs(),
       maxStdoutBytes: this.options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES,
       maxStderrBytes: MAX_STDERR_BYTES,
     });

@@ -7,3 +7,5 @@ export {
   type PodNetworkAttacherOptions,
   type PreparedClaims,
 } from "./pod-network-attacher.js";
+export { registerPodNetworkMetrics, type PodNetworkMetrics } from "./metrics.js";
+export { podNetworkNriHandlers, sandboxRefOf } from "./nri-handlers.js";

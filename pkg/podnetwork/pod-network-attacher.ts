@@ -158,28 +158,37 @@ export class PodNetworkAttacher {
       return { interfaces: 0, cniMs: 0, totalMs: 0 };
     }
 
-    let cniMs = 0;
-    const attached: AttachedInterface[] = [];
-    for (const iface of interfaces) {
-      const cniStarted = performance.now();
-      try {
+    // Different VFs are independent: ADD them side by side, so a pod with several VFs
+    // answers the runtime in about the time of one (its request timeout is 2 s by default).
+    const cniStarted = performance.now();
+    const added = await Promise.allSettled(
+      interfaces.map(async (iface): Promise<AttachedInterface> => {
         const result = await this.options.cni.add(iface.cniConfig, cniRuntime(sandbox, iface));
-        attached.push({ ...iface, podInterface: podInterfaceOf(result, iface.ifName) });
-      } catch (error) {
-        const message = `cannot attach VF ${iface.pciAddress} of claim ${iface.claimNamespace}/${iface.claimName} as ${iface.ifName} (network ${iface.cniConfig.name}): ${messageOf(error)}`;
-        log.warn(
-          { device: iface.device, claimUid: iface.claimUid, err: messageOf(error) },
-          "CNI ADD failed; undoing the sandbox's other VFs",
-        );
-        // DEL the failed one too: a plugin may have done part of its ADD. What DEL cannot
-        // undo stays checkpointed as Attaching, and the sandbox's stop or remove retries it.
-        await this.undo(sandbox.id, [...attached, iface], log).catch((undoError: unknown) =>
-          log.error({ err: messageOf(undoError) }, "cannot undo the failed attach"),
-        );
-        this.report(claims, interfaces, outcomesOf(attached), message);
-        throw new Error(message, { cause: error });
-      }
-      cniMs += performance.now() - cniStarted;
+        return { ...iface, podInterface: podInterfaceOf(result, iface.ifName) };
+      }),
+    );
+    const cniMs = performance.now() - cniStarted;
+    const attached = added.flatMap((outcome) =>
+      outcome.status === "fulfilled" ? [outcome.value] : [],
+    );
+    const failures = added.flatMap((outcome, index) =>
+      outcome.status === "rejected" ? [{ iface: interfaces[index]!, error: outcome.reason }] : [],
+    );
+    if (failures.length > 0) {
+      const message = failures
+        .map(
+          ({ iface, error }) =>
+            `cannot attach VF ${iface.pciAddress} of claim ${iface.claimNamespace}/${iface.claimName} as ${iface.ifName} (network ${iface.cniConfig.name}): ${messageOf(error)}`,
+        )
+        .join("; ");
+      log.warn({ err: message }, "CNI ADD failed; undoing the sandbox's VFs");
+      // DEL the failed ones too: a plugin may have done part of its ADD. What DEL cannot
+      // undo stays checkpointed as Attaching, and the sandbox's stop or remove retries it.
+      await this.undo(sandbox.id, interfaces, log).catch((undoError: unknown) =>
+        log.error({ err: messageOf(undoError) }, "cannot undo the failed attach"),
+      );
+      this.report(claims, interfaces, outcomesOf(attached), message);
+      throw new Error(message, { cause: failures[0]!.error });
     }
     await this.options.attachments.update((entries) =>
       entries.set(sandbox.id, { ...attachment, state: "Attached", interfaces: attached }),

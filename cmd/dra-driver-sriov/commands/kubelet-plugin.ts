@@ -4,7 +4,19 @@ import { container, instanceCachingFactory } from "tsyringe";
 import type { FlagSpecs, ParsedFlags } from "../../../pkg/flags/flags.js";
 import { HostPaths } from "../../../pkg/host/paths.js";
 import { KubeClient } from "../../../pkg/kube/client.js";
+import { CheckpointStore } from "../../../pkg/checkpoint/checkpoint.js";
+import { CheckpointedMap } from "../../../pkg/checkpoint/checkpointed-map.js";
+import { InterProcessLock } from "../../../pkg/checkpoint/file-lock.js";
+import { CniExecutor } from "../../../pkg/cni/index.js";
 import { startKubeletPlugin } from "../../../pkg/kubeletplugin/index.js";
+import { startNriPlugin, type NriPlugin } from "../../../pkg/nri/index.js";
+import {
+  PodNetworkAttacher,
+  podNetworkNriHandlers,
+  registerPodNetworkMetrics,
+  type SandboxAttachment,
+} from "../../../pkg/podnetwork/index.js";
+import { ClaimStatusWriter } from "../../../pkg/prepare/claim-status.js";
 import { createLogger, type Logger } from "../../../pkg/log/logger.js";
 import { startHttpEndpoints } from "../../../pkg/observability/http-endpoints.js";
 import { MetricsRegistry } from "../../../pkg/observability/metrics.js";
@@ -51,6 +63,34 @@ const flags = {
     type: "integer",
     description: "how often to look at sysfs again for VF changes",
     default: 30,
+  },
+  "nri-socket": {
+    type: "string",
+    description:
+      "the container runtime's NRI socket; VFs with a network are plugged into pods when their sandbox starts. Empty: never (no CNI is run)",
+    default: "/var/run/nri/nri.sock",
+  },
+  "nri-plugin-index": {
+    type: "string",
+    description: "two-digit NRI plugin index: the order among the runtime's NRI plugins",
+    default: "10",
+  },
+  "cni-bin-dir": {
+    type: "string",
+    description: "directories of CNI plugins (the SR-IOV CNI, IPAM plugins), colon-separated",
+    default: "/opt/cni/bin",
+  },
+  "cni-cache-dir": {
+    type: "string",
+    description:
+      "where the results of CNI ADDs are kept for their DEL: a folder of its own in the node's CNI state directory",
+    default: "/var/lib/cni/dra-driver-sriov",
+  },
+  "cni-timeout-ms": {
+    type: "integer",
+    description:
+      "longest a CNI plugin may run; 0: the runtime's NRI request timeout less 250 ms, so the runtime never drops the plugin",
+    default: 0,
   },
   "health-port": {
     type: "integer",
@@ -120,6 +160,36 @@ export const kubeletPluginCommand: Command<typeof flags> = {
       }),
     });
 
+    scope.register(PodNetworkAttacher, {
+      useFactory: instanceCachingFactory((c) => {
+        const logger = c.resolve<Logger>(LOGGER).child({ component: "pod-network" });
+        const file = path.join(
+          c.resolve(HostPaths).kubeletPluginsDir,
+          driverName,
+          "attachments.json",
+        );
+        const attachments = new CheckpointedMap<SandboxAttachment>(
+          new CheckpointStore(file, readBootId(c.resolve(HostPaths))),
+          new InterProcessLock(`${file}.lock`),
+        );
+        attachments.load();
+        return new PodNetworkAttacher({
+          claims: c.resolve(VfClaimPreparer),
+          cni: new CniExecutor({
+            pluginDirs: options["cni-bin-dir"].split(":").filter((dir) => dir !== ""),
+            cacheDir: options["cni-cache-dir"],
+            timeoutMs: () => cniTimeoutMs(options["cni-timeout-ms"], nri?.requestTimeoutMs()),
+            logger,
+          }),
+          attachments,
+          status: new ClaimStatusWriter(c.resolve(KubeClient), { driverName, logger }),
+          driverName,
+          logger,
+        });
+      }),
+    });
+    let nri: NriPlugin | undefined;
+
     const logger = scope.resolve<Logger>(LOGGER);
     const paths = scope.resolve(HostPaths);
     const metrics = scope.resolve(MetricsRegistry);
@@ -150,6 +220,22 @@ export const kubeletPluginCommand: Command<typeof flags> = {
       logger,
       metrics,
     });
+    if (options["nri-socket"] !== "") {
+      // After recovery: the runtime's first synchronize attaches what prepared claims need.
+      nri = startNriPlugin({
+        socketPath: options["nri-socket"],
+        pluginName: "dra-driver-sriov",
+        pluginIndex: options["nri-plugin-index"],
+        handlers: podNetworkNriHandlers(
+          scope.resolve(PodNetworkAttacher),
+          registerPodNetworkMetrics(metrics),
+          logger.child({ component: "nri" }),
+        ),
+        logger: logger.child({ component: "nri" }),
+      });
+    } else {
+      logger.warn("no NRI socket given: VFs are prepared but never plugged into pods by CNI");
+    }
     const http = await startHttpEndpoints({
       port: options["health-port"],
       logger,
@@ -173,6 +259,7 @@ export const kubeletPluginCommand: Command<typeof flags> = {
     const signal = await shutdownSignal();
     logger.info({ signal }, "stopping: deregistering and letting running calls finish");
     await plugin.stop();
+    await nri?.stop();
     await preparer.statusWritesSettled();
     preparer.close();
     await publisher.stop();
@@ -190,4 +277,10 @@ function readBootId(paths: HostPaths): string {
       { cause: error },
     );
   }
+}
+
+/** The CNI timeout: as set, or what the runtime gives an NRI call less a margin to answer in. */
+function cniTimeoutMs(flag: number, runtimeRequestTimeoutMs: number | undefined): number {
+  if (flag > 0) return flag;
+  return Math.max(250, (runtimeRequestTimeoutMs ?? 2_000) - 250);
 }
