@@ -235,6 +235,17 @@ describe("PodNetworkAttacher", () => {
     expect(cni.summary()).toEqual(["DEL net3", "DEL net1", "DEL net3", "DEL net1"]);
   });
 
+  it("detaches the sandboxes holding a claim's VFs when the claim is unprepared", async () => {
+    const attacher = newAttacher();
+    await attacher.attach(sandbox());
+    cni.calls = [];
+    await attacher.detachClaim("claim-unknown");
+    expect(cni.calls).toEqual([]);
+    await attacher.detachClaim("claim-b");
+    expect(cni.summary()).toEqual(["DEL net3", "DEL net1"]);
+    expect(stored().size).toBe(0);
+  });
+
   it("passes no netns to DEL when the sandbox's namespace is gone", async () => {
     const attacher = newAttacher();
     await attacher.attach(sandbox());

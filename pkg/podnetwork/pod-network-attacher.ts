@@ -78,6 +78,24 @@ export class PodNetworkAttacher {
   }
 
   /**
+   * Detaches every sandbox that holds a VF of the claim. The kubelet unprepares a claim
+   * only once its pods are gone, so their sandboxes are stopped; this catches those the
+   * runtime never told us about (containerd forgets, across its own restart, which pods
+   * it announced to plugins, and sends no stop or remove for them).
+   */
+  async detachClaim(claimUid: string): Promise<void> {
+    const holding = [...this.options.attachments.all()]
+      .filter(([, attachment]) =>
+        attachment.interfaces.some((iface) => iface.claimUid === claimUid),
+      )
+      .map(([id]) => id);
+    for (const id of holding) {
+      this.logger.info({ sandboxId: id, claimUid }, "claim unprepared; detaching its sandbox");
+      await this.detach({ id });
+    }
+  }
+
+  /**
    * Brings attachments in line with the sandboxes the runtime has (after a restart of
    * either side): sandboxes that are gone are detached, half-done attaches are redone, and
    * running sandboxes that started without their VFs get them. Claims that are prepared

@@ -212,6 +212,20 @@ export const kubeletPluginCommand: Command<typeof flags> = {
           return outcomes;
         },
         unprepare: async (claims, signal) => {
+          // The pods are gone: take their VFs' networks down before the VFs themselves.
+          const attacher = nri === undefined ? undefined : scope.resolve(PodNetworkAttacher);
+          await Promise.all(
+            claims.map((claim) =>
+              attacher
+                ?.detachClaim(claim.uid)
+                .catch((error: unknown) =>
+                  logger.warn(
+                    { claimUid: claim.uid, err: String(error) },
+                    "cannot detach the claim's sandboxes",
+                  ),
+                ),
+            ),
+          );
           const outcomes = await preparer.unprepare(claims, signal);
           publisher.rediscoverSoon();
           return outcomes;

@@ -1,0 +1,400 @@
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { API_VERSION } from "../../api/v1alpha1/group.js";
+import {
+  EmulatedKernel,
+  buildEmulatedHost,
+  builtinProfiles,
+  destroyEmulatedHost,
+} from "../../pkg/emulator/index.js";
+import { HostPaths } from "../../pkg/host/paths.js";
+import type { KubeClient } from "../../pkg/kube/client.js";
+import { loadKubeletProtos } from "../../pkg/kubeletplugin/protos.js";
+import { FakeKubelet } from "../../pkg/kubeletplugin/testing/fake-kubelet.js";
+import { CriClient, type PodSandboxConfig } from "../support/cri/client.js";
+import {
+  containerdDown,
+  containerdRestart,
+  containerdUp,
+  newStateDir,
+  type ContainerdEnv,
+} from "../support/cri/containerd.js";
+import {
+  allocateForPod,
+  createIfMissing,
+  createNamespace,
+  createReadyNode,
+  deleteIgnoringMissing,
+  deleteTestNamespace,
+  listNodeSlices,
+  loadManifest,
+  repoRoot,
+  testClient,
+  uniqueName,
+  waitFor,
+} from "./kube.js";
+
+const DRIVER = "sriovnetwork.openshift.io";
+const CLI = path.join(repoRoot, "dist/cmd/dra-driver-sriov/main.js");
+
+interface ClaimStatus {
+  status?: {
+    devices?: {
+      device: string;
+      networkData?: { interfaceName: string; ips?: string[]; hardwareAddress?: string };
+      conditions?: { type: string; status: string; message: string }[];
+    }[];
+  };
+}
+
+/**
+ * The whole pod-network path on real parts: claims the real scheduler allocated, prepared
+ * by the daemon over its kubelet sockets; pod sandboxes started through CRI on a real
+ * containerd 2.x, whose NRI events make the daemon run real CNI plugins (host-device via
+ * hack/cni/emulated-vf) that move the emulated VFs' veth netdevs into the pods.
+ */
+describe("pod networks through NRI and CNI", () => {
+  let client: KubeClient;
+  let tmp: string;
+  let root: string;
+  let paths: HostPaths;
+  let kernel: EmulatedKernel;
+  let kubelet: FakeKubelet;
+  let containerdState: string;
+  let runtime: ContainerdEnv;
+  let cri: CriClient;
+  let nodeName: string;
+  let namespace: string;
+  let daemon: ChildProcess | undefined;
+  let logFile: string;
+
+  const registrationSocket = () => path.join(paths.kubeletRegistryDir, `${DRIVER}-reg.sock`);
+  const draSocket = () => path.join(paths.kubeletPluginsDir, DRIVER, "dra.sock");
+  const attachmentsFile = () => path.join(paths.kubeletPluginsDir, DRIVER, "attachments.json");
+
+  async function startDaemon(): Promise<void> {
+    const log = fs.openSync(logFile, "a");
+    daemon = spawn(
+      process.execPath,
+      [
+        CLI,
+        "kubelet-plugin",
+        ...["--host-root", root, "--node-name", nodeName, "--namespace", namespace],
+        ...["--kubeconfig", inject("kubeconfig"), "--health-port", "0"],
+        ...["--cdi-root", runtime.cdiDirs[0]!, "--nri-socket", runtime.nriSocket],
+        ...["--cni-bin-dir", `${path.join(repoRoot, "hack/cni")}:${runtime.cniBinDir}`],
+        ...["--cni-cache-dir", path.join(tmp, "cni-cache")],
+      ],
+      { stdio: ["ignore", log, log] },
+    );
+    fs.closeSync(log);
+    await waitFor("registration with the kubelet", async () =>
+      fs.existsSync(registrationSocket())
+        ? kubelet.register(registrationSocket()).then(
+            () => true,
+            () => undefined,
+          )
+        : undefined,
+    );
+    await waitFor("the NRI plugin to connect", async () =>
+      fs.readFileSync(logFile, "utf8").includes("synchronizing with the runtime")
+        ? true
+        : undefined,
+    );
+  }
+
+  async function stopDaemon(): Promise<void> {
+    if (!daemon || daemon.exitCode !== null || daemon.signalCode !== null) return;
+    const exited = new Promise((resolve) => daemon!.once("exit", resolve));
+    daemon.kill("SIGTERM");
+    await exited;
+  }
+
+  /** A NetworkAttachmentDefinition of the emulated host's VF plugin. */
+  async function createNetwork(name: string, plugin: Record<string, unknown>): Promise<void> {
+    const config = { cniVersion: "1.0.0", name, type: "emulated-vf", hostRoot: root, ...plugin };
+    await client.request({
+      method: "POST",
+      path: `/apis/k8s.cni.cncf.io/v1/namespaces/${namespace}/network-attachment-definitions`,
+      body: {
+        apiVersion: "k8s.cni.cncf.io/v1",
+        kind: "NetworkAttachmentDefinition",
+        metadata: { name },
+        spec: { config: JSON.stringify(config) },
+      },
+    });
+  }
+
+  /** A claim the scheduler allocated, prepared like the kubelet does before a pod starts. */
+  async function preparedClaim(requests: { name: string; config: Record<string, unknown> }[]) {
+    const claim = await allocateForPod(
+      client,
+      { namespace, nodeName },
+      {
+        requests: requests.map(({ name }) => ({
+          name,
+          exactly: { deviceClassName: DRIVER },
+        })),
+        config: requests.map(({ name, config }) => ({
+          requests: [name],
+          opaque: {
+            driver: DRIVER,
+            parameters: { apiVersion: API_VERSION, kind: "VfConfig", ...config },
+          },
+        })),
+      },
+    );
+    const wire = { namespace: claim.namespace, name: claim.name, uid: claim.uid };
+    const prepared = await kubelet.prepare(draSocket(), "v1", [wire]);
+    expect(prepared.claims[claim.uid]!.error ?? "").toBe("");
+    const pod = await client.request<{ metadata: { uid: string } }>({
+      method: "GET",
+      path: `/api/v1/namespaces/${namespace}/pods/${claim.podName}`,
+    });
+    const devices = prepared.claims[claim.uid]!.devices.map((device) => device.device_name);
+    return { ...claim, wire, podUid: pod.metadata.uid, devices };
+  }
+
+  function sandboxConfig(claim: { podName: string; podUid: string }): PodSandboxConfig {
+    return {
+      metadata: { name: claim.podName, uid: claim.podUid, namespace, attempt: 0 },
+      hostname: claim.podName,
+      linux: {
+        security_context: { namespace_options: { network: "POD", pid: "CONTAINER", ipc: "POD" } },
+      },
+    };
+  }
+
+  async function startShell(sandboxId: string, config: PodSandboxConfig): Promise<string> {
+    const id = await cri.createContainer(
+      sandboxId,
+      {
+        metadata: { name: "shell" },
+        image: { image: runtime.images.busybox },
+        command: ["sleep", "3600"],
+      },
+      config,
+    );
+    await cri.startContainer(id);
+    return id;
+  }
+
+  /** `inet` addresses of an interface inside the container's pod, [] when it is absent. */
+  async function podAddresses(container: string, ifName: string): Promise<string[]> {
+    const shown = await cri.execSync(container, ["ip", "-o", "-4", "addr", "show", "dev", ifName]);
+    if (shown.exitCode !== 0) return [];
+    return [...shown.stdout.matchAll(/inet (\S+)/g)].map((match) => match[1]!);
+  }
+
+  /** The VF's netdev as the host names it, and whether the host namespace has it. */
+  function vfNetdev(device: string): string {
+    const pci = device.replace(/^(\w{4})-(\w{2})-(\w{2})-(\w)$/, "$1:$2:$3.$4");
+    return fs.readdirSync(path.join(paths.pciDevice(pci), "net"))[0]!;
+  }
+  const inHostNamespace = (netdev: string) => {
+    try {
+      execFileSync("ip", ["link", "show", "dev", netdev], { stdio: "ignore" });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const attachments = (): Record<string, unknown> =>
+    fs.existsSync(attachmentsFile())
+      ? (
+          JSON.parse(fs.readFileSync(attachmentsFile(), "utf8")) as {
+            entries: Record<string, unknown>;
+          }
+        ).entries
+      : {};
+
+  async function claimStatus(claim: { namespace: string; name: string }) {
+    return client.request<ClaimStatus>({
+      method: "GET",
+      path: `/apis/resource.k8s.io/v1/namespaces/${claim.namespace}/resourceclaims/${claim.name}`,
+    });
+  }
+
+  /**
+   * Ends a pod whose sandbox containerd sends no stop or remove event for: one that ran
+   * before a containerd restart (containerd keeps in memory only which pods it announced
+   * to plugins). The kubelet's unprepare then detaches it. On real
+   * hardware the VF falls back to the host when the pod's namespace goes; the emulated
+   * VF, a veth end, is destroyed with it, so only the driver's side can be checked.
+   */
+  async function releasePodOfForgottenSandbox(
+    sandbox: string,
+    claim: { wire: { namespace: string; name: string; uid: string } },
+  ): Promise<void> {
+    await cri.stopPodSandbox(sandbox);
+    await cri.removePodSandbox(sandbox);
+    expect(Object.keys(attachments())).toEqual([sandbox]);
+    const unprepared = await kubelet.unprepare(draSocket(), "v1", [claim.wire]);
+    expect(unprepared.claims[claim.wire.uid]!.error ?? "").toBe("");
+    expect(attachments()).toEqual({});
+    expect(fs.readdirSync(path.join(tmp, "cni-cache", "results"))).toEqual([]);
+  }
+
+  beforeAll(async () => {
+    if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing: run "make build" first`);
+    client = testClient();
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), "pod-network-"));
+    root = path.join(tmp, "host");
+    logFile = path.join(tmp, "daemon.log");
+    // e810: its netdev names (ens2f*) differ from the other suites' x710 (ens1f*).
+    await buildEmulatedHost({ root, profile: builtinProfiles.e810, netdevs: true });
+    paths = new HostPaths({ root });
+    fs.mkdirSync(paths.kubeletRegistryDir, { recursive: true });
+    kernel = new EmulatedKernel({ root });
+    await kernel.start();
+    containerdState = newStateDir();
+    runtime = containerdUp(containerdState);
+    cri = new CriClient(runtime.criSocket);
+    kubelet = new FakeKubelet(loadKubeletProtos());
+    nodeName = uniqueName("pod-network-node");
+    namespace = uniqueName("pod-network");
+    await createReadyNode(client, nodeName);
+    await createNamespace(client, namespace);
+    await createIfMissing(
+      client,
+      "/apis/resource.k8s.io/v1/deviceclasses",
+      loadManifest("deployments/deviceclass.yaml"),
+    );
+    await createNetwork("static-net", {
+      ipam: { type: "static", addresses: [{ address: "10.77.0.10/24" }] },
+    });
+    await createNetwork("per-pod-ips", { capabilities: { ips: true }, ipam: { type: "static" } });
+    await createNetwork("broken-ipam", {
+      ipam: { type: "static", addresses: [{ address: "not-an-address" }] },
+    });
+    await startDaemon();
+    await waitFor("the daemon's slices", async () =>
+      (await listNodeSlices(client, DRIVER, nodeName)).length > 0 ? true : undefined,
+    );
+  }, 180_000);
+
+  afterAll(async () => {
+    cri?.close();
+    kubelet?.close();
+    await stopDaemon();
+    if (containerdState) containerdDown(containerdState);
+    await kernel?.stop();
+    if (root) await destroyEmulatedHost(root);
+    await deleteTestNamespace(client, namespace);
+    await deleteIgnoringMissing(client, `/api/v1/nodes/${nodeName}`);
+    if (process.env["KEEP_DAEMON_LOG"]) process.stderr.write(fs.readFileSync(logFile, "utf8"));
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it("plugs the VF into the sandbox as the claim's ifName with the network's IP, reports it, and takes it back on stop", async () => {
+    const claim = await preparedClaim([
+      { name: "vf", config: { ifName: "net1", netAttachDefName: "static-net" } },
+    ]);
+    const netdev = vfNetdev(claim.devices[0]!);
+    const config = sandboxConfig(claim);
+    const sandbox = await cri.runPodSandbox(config);
+    const shell = await startShell(sandbox, config);
+    expect(await podAddresses(shell, "net1")).toEqual(["10.77.0.10/24"]);
+    expect(inHostNamespace(netdev)).toBe(false);
+
+    const reported = await waitFor("networkData on the claim", async () => {
+      const device = (await claimStatus(claim)).status?.devices?.[0];
+      return device?.networkData ? device : undefined;
+    });
+    expect(reported.networkData).toMatchObject({ interfaceName: "net1", ips: ["10.77.0.10/24"] });
+    expect(reported.networkData!.hardwareAddress).toMatch(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/);
+    expect(reported.conditions?.map((c) => `${c.type}=${c.status}`)).toEqual([
+      "Ready=True",
+      "NetworkReady=True",
+    ]);
+
+    await cri.stopPodSandbox(sandbox);
+    expect(inHostNamespace(netdev)).toBe(true);
+    expect(attachments()).toEqual({});
+    await cri.removePodSandbox(sandbox);
+    const unprepared = await kubelet.unprepare(draSocket(), "v1", [claim.wire]);
+    expect(unprepared.claims[claim.uid]!.error ?? "").toBe("");
+  });
+
+  it("plugs two VFs of one pod, each with the address its VfConfig asks for", async () => {
+    const claim = await preparedClaim([
+      { name: "a", config: { netAttachDefName: "per-pod-ips", ips: ["10.78.0.11/24"] } },
+      { name: "b", config: { netAttachDefName: "per-pod-ips", ips: ["10.78.1.12/24"] } },
+    ]);
+    const config = sandboxConfig(claim);
+    const sandbox = await cri.runPodSandbox(config);
+    const shell = await startShell(sandbox, config);
+    expect(await podAddresses(shell, "net1")).toEqual(["10.78.0.11/24"]);
+    expect(await podAddresses(shell, "net2")).toEqual(["10.78.1.12/24"]);
+    await cri.stopPodSandbox(sandbox);
+    await cri.removePodSandbox(sandbox);
+    for (const device of claim.devices) expect(inHostNamespace(vfNetdev(device))).toBe(true);
+    await kubelet.unprepare(draSocket(), "v1", [claim.wire]);
+  });
+
+  it("fails the sandbox when the CNI fails, with the plugin's message, leaving the VF on the host", async () => {
+    const claim = await preparedClaim([
+      { name: "vf", config: { netAttachDefName: "broken-ipam" } },
+    ]);
+    const netdev = vfNetdev(claim.devices[0]!);
+    await expect(cri.runPodSandbox(sandboxConfig(claim))).rejects.toThrow(
+      /cannot attach VF .* as net1 \(network broken-ipam\)/,
+    );
+    expect(inHostNamespace(netdev)).toBe(true);
+    expect(attachments()).toEqual({});
+    const failed = await waitFor("the failure on the claim", async () => {
+      const device = (await claimStatus(claim)).status?.devices?.[0];
+      return device?.conditions ? device : undefined;
+    });
+    expect(failed.conditions!.map((c) => `${c.type}=${c.status}`)).toEqual([
+      "Ready=False",
+      "NetworkReady=False",
+    ]);
+    expect(failed.conditions![1]!.message).toMatch(/broken-ipam/);
+    await kubelet.unprepare(draSocket(), "v1", [claim.wire]);
+  });
+
+  it("attaches a sandbox that started while the plugin was down, once it is back", async () => {
+    const claim = await preparedClaim([
+      { name: "vf", config: { ifName: "late0", netAttachDefName: "static-net" } },
+    ]);
+    await stopDaemon();
+    const config = sandboxConfig(claim);
+    const sandbox = await cri.runPodSandbox(config);
+    const shell = await startShell(sandbox, config);
+    expect(await podAddresses(shell, "late0")).toEqual([]);
+    await startDaemon();
+    await waitFor("the VF in the pod", async () =>
+      (await podAddresses(shell, "late0")).length > 0 ? true : undefined,
+    );
+    expect(await podAddresses(shell, "late0")).toEqual(["10.77.0.10/24"]);
+    // Synchronize told the runtime about the pod: its stop reaches the plugin again.
+    await cri.stopPodSandbox(sandbox);
+    expect(inHostNamespace(vfNetdev(claim.devices[0]!))).toBe(true);
+    expect(attachments()).toEqual({});
+    await cri.removePodSandbox(sandbox);
+    await kubelet.unprepare(draSocket(), "v1", [claim.wire]);
+  });
+
+  it("keeps running pods' VFs across a containerd restart and still detaches them after", async () => {
+    const claim = await preparedClaim([
+      { name: "vf", config: { ifName: "net1", netAttachDefName: "static-net" } },
+    ]);
+    const config = sandboxConfig(claim);
+    const sandbox = await cri.runPodSandbox(config);
+    const shell = await startShell(sandbox, config);
+    const before = fs.readFileSync(logFile, "utf8").split("synchronizing with the runtime").length;
+    await containerdRestart(containerdState);
+    await waitFor("the plugin to reconnect and synchronize", async () =>
+      fs.readFileSync(logFile, "utf8").split("synchronizing with the runtime").length > before
+        ? true
+        : undefined,
+    );
+    expect(await podAddresses(shell, "net1")).toEqual(["10.77.0.10/24"]);
+    expect(Object.keys(attachments())).toEqual([sandbox]);
+    await releasePodOfForgottenSandbox(sandbox, claim);
+  });
+});
