@@ -29,6 +29,10 @@
 #                               Kubernetes' own defaults are 50s/60s)
 #   DRA_SRIOV_START_TIMEOUT     seconds to wait for each readiness step (default 120)
 #   DRA_SRIOV_STOP_TIMEOUT      seconds between TERM and KILL on down (default 15)
+#   DRA_SRIOV_KUBELET_CLIENT    1: ready for real kubelets (hack/local-cluster.sh): the API
+#                               server gets a client cert for them (pki/apiserver-kubelet-client,
+#                               system:masters), checks their serving certs against pki/ca.crt
+#                               and prefers their InternalIP (default 0: none of that)
 #   K8S_VERSION, ETCD_VERSION, DRA_SRIOV_CACHE: see hack/lib/common.sh
 set -euo pipefail
 
@@ -63,6 +67,7 @@ KCM_CONTROLLERS="${DRA_SRIOV_KCM_CONTROLLERS:-*}"
 NODE_GRACE_PERIOD="${DRA_SRIOV_NODE_GRACE_PERIOD:-24h}"
 START_TIMEOUT="${DRA_SRIOV_START_TIMEOUT:-120}"
 STOP_TIMEOUT="${DRA_SRIOV_STOP_TIMEOUT:-15}"
+KUBELET_CLIENT="${DRA_SRIOV_KUBELET_CLIENT:-0}"
 
 # Start order; `down` stops in reverse.
 COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler)
@@ -292,6 +297,11 @@ extendedKeyUsage = clientAuth"
 extendedKeyUsage = clientAuth"
   sign_cert kube-scheduler "/CN=system:kube-scheduler" "${leaf}
 extendedKeyUsage = clientAuth"
+  # For exec, logs and port-forward through kubelets; only when asked for.
+  if [[ "${KUBELET_CLIENT}" == 1 ]]; then
+    sign_cert apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" "${leaf}
+extendedKeyUsage = clientAuth"
+  fi
 
   # A separate CA for the front proxy (requestheader) identity. With it the
   # apiserver publishes requestheader settings in kube-system's
@@ -391,6 +401,16 @@ start_apiserver() {
     --profiling=false
   )
   [[ -z "${RUNTIME_CONFIG}" ]] || args+=(--runtime-config="${RUNTIME_CONFIG}")
+  if [[ "${KUBELET_CLIENT}" == 1 ]]; then
+    # A node's Hostname address rarely resolves on a test machine; its InternalIP does.
+    # shellcheck disable=SC2054 # the commas are inside flag values
+    args+=(
+      --kubelet-client-certificate="${PKI}/apiserver-kubelet-client.crt"
+      --kubelet-client-key="${PKI}/apiserver-kubelet-client.key"
+      --kubelet-certificate-authority="${PKI}/ca.crt"
+      --kubelet-preferred-address-types=InternalIP,Hostname,InternalDNS,ExternalDNS,ExternalIP
+    )
+  fi
   mapfile -t -O "${#args[@]}" args < <(feature_gate_args)
   start_component kube-apiserver "${K8S_BIN_DIR}/kube-apiserver" "${args[@]}"
   wait_until "kube-apiserver /readyz on ${APISERVER_URL}" kube-apiserver apiserver_ready

@@ -220,8 +220,8 @@ export class PodNetworkAttacher {
           pciAddress,
           ips: podInterface?.ips,
         })),
-        cniMs: Math.round(cniMs),
-        totalMs: Math.round(totalMs),
+        cniMs: Math.round(cniMs * 100) / 100,
+        totalMs: Math.round(totalMs * 100) / 100,
       },
       "attached VFs to the sandbox",
     );
