@@ -14,8 +14,6 @@ import type { KubeClient, KubeObject } from "../kube/client.js";
 import { ListWatch } from "../kube/list-watch.js";
 import { SlicePublisher } from "../kube/slice-publisher.js";
 
-const REDISCOVER_COALESCE_MS = 1_000;
-
 export interface NodePublisherOptions {
   paths: HostPaths;
   driverName: string;
@@ -41,7 +39,6 @@ export class NodeDevicePublisher {
   private readonly node: ListWatch;
   readonly slices: SlicePublisher;
   private inventory: HostInventory | undefined;
-  private rediscoverTimer: NodeJS.Timeout | undefined;
   /** The last filter outcome, for logs and metrics. */
   lastResult: NodeFilterResult | undefined;
 
@@ -84,26 +81,12 @@ export class NodeDevicePublisher {
     this.rediscovery.start();
   }
 
-  /**
-   * Looks at the host again soon, e.g. after a prepare changed a VF's driver. Calls within
-   * a second coalesce into one discovery: a burst of prepares must not pay for a full
-   * sysfs walk each.
-   */
-  rediscoverSoon(): void {
-    this.rediscoverTimer ??= setTimeout(() => {
-      this.rediscoverTimer = undefined;
-      this.rediscovery.check();
-    }, REDISCOVER_COALESCE_MS);
-    this.rediscoverTimer.unref();
-  }
-
   /** The resourceName this node publishes a device under, from memory; undefined if none. */
   resourceNameOf(deviceName: string): string | undefined {
     return this.lastResult?.devices.find((device) => device.name === deviceName)?.resourceName;
   }
 
   async stop(): Promise<void> {
-    clearTimeout(this.rediscoverTimer);
     this.rediscovery.stop();
     await Promise.all([this.filters.stop(), this.node.stop(), this.slices.stop()]);
   }

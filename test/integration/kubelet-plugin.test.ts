@@ -70,6 +70,8 @@ describe("dra-driver-sriov kubelet-plugin", () => {
         "0",
         "--bind-timeout-ms",
         "5000",
+        "--rediscovery-interval-seconds",
+        "1",
       ],
       { stdio: ["ignore", log, log], env: { ...process.env, ...env } },
     );
@@ -189,8 +191,8 @@ describe("dra-driver-sriov kubelet-plugin", () => {
     expect(nodes).toContain("/dev/vfio/vfio");
     expect(nodes.some((p) => /^\/dev\/vfio\/\d+$/.test(p))).toBe(true);
 
-    // Rediscovery after the prepare sees vfio-pci; the device keeps the attributes it was
-    // allocated with, so it stays in its pool while the pod uses it.
+    // Rediscovery (every second here) sees vfio-pci; the device keeps the attributes it
+    // was allocated with, so it stays in its pool while the pod uses it.
     await sleep(1_500);
     expect(await publishedDriver(device!.device_name)).toBe("iavf");
 

@@ -206,11 +206,9 @@ export const kubeletPluginCommand: Command<typeof flags> = {
       pluginsDir: paths.kubeletPluginsDir,
       ...(options["pod-uid"] ? { podUid: options["pod-uid"] } : {}),
       preparer: {
-        prepare: async (claims, signal) => {
-          const outcomes = await preparer.prepare(claims, signal);
-          publisher.rediscoverSoon(); // a VF may have moved to vfio-pci
-          return outcomes;
-        },
+        // No rediscovery after prepare or unprepare: a VF rebound to vfio-pci is published
+        // with its original driver (see originalDrivers), so what the node shows is the same.
+        prepare: (claims, signal) => preparer.prepare(claims, signal),
         unprepare: async (claims, signal) => {
           // The pods are gone: take their VFs' networks down before the VFs themselves.
           const attacher = nri === undefined ? undefined : scope.resolve(PodNetworkAttacher);
@@ -226,9 +224,7 @@ export const kubeletPluginCommand: Command<typeof flags> = {
                 ),
             ),
           );
-          const outcomes = await preparer.unprepare(claims, signal);
-          publisher.rediscoverSoon();
-          return outcomes;
+          return preparer.unprepare(claims, signal);
         },
       },
       logger,
