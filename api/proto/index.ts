@@ -1,8 +1,56 @@
 /**
- * The gRPC protocols the node plugin speaks, described by the `.proto` files beside this
- * module. tsc does not copy `.proto` files into dist/, so programs find them on disk at run
- * time (see pkg/kubeletplugin/protos.ts); these constants say which files and services.
+ * The protocols the node plugin speaks (kubelet gRPC, NRI over ttrpc), described by the
+ * `.proto` files beside this module. tsc does not copy `.proto` files into dist/, so
+ * programs find them on disk at run time (findProtoDir); the constants here say which
+ * files and services the kubelet's protocols use (NRI's are in pkg/nri and pkg/ttrpc).
  */
+import fs from "node:fs";
+import path from "node:path";
+import type { Options } from "@grpc/proto-loader";
+
+/** How every .proto file of ours is loaded: field names as on the wire, plain values. */
+export const PROTO_LOADER_OPTIONS: Options = {
+  keepCase: true,
+  longs: String,
+  enums: String,
+  defaults: true,
+  arrays: true,
+  oneofs: true,
+};
+
+/** Where the .proto files live, relative to a project or bundle root. */
+const PROTO_DIR = path.join("api", "proto");
+
+/**
+ * Finds `api/proto` holding `markerFile` in `startDir` or the nearest parent that has it:
+ * the source tree (pkg/x → repository root), the compiled tree (tsc does not copy .proto
+ * files, so dist/api/proto has none and the search goes on to the repository root) and
+ * the container bundle (api/proto shipped beside the bundle file).
+ */
+export function findProtoDir(startDir: string, markerFile: string): string {
+  for (let dir = path.resolve(startDir); ; dir = path.dirname(dir)) {
+    const candidate = path.join(dir, PROTO_DIR);
+    if (fs.existsSync(path.join(candidate, markerFile))) return candidate;
+    if (path.dirname(dir) === dir) break;
+  }
+  throw new Error(
+    `cannot find the protocol definitions (${path.join(PROTO_DIR, markerFile)}) in ${startDir} or any parent directory: ` +
+      "ship api/proto/ next to the program or pass its location explicitly",
+  );
+}
+
+/** The files' paths in `dir`; throws, naming the file, when one is missing. */
+export function requireProtoFiles(dir: string, files: readonly string[]): string[] {
+  const paths = files.map((file) => path.join(dir, file));
+  for (const file of paths) {
+    if (!fs.existsSync(file)) {
+      throw new Error(
+        `protocol definition ${file} is missing: ship all of api/proto/ with the program`,
+      );
+    }
+  }
+  return paths;
+}
 
 /** The `.proto` files, relative to the directory that holds this module's source. */
 export const PROTO_FILES = {

@@ -3,37 +3,16 @@ import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { PROTO_FILES } from "../../api/proto/index.js";
-import { findProtoDir, loadKubeletProtos } from "./protos.js";
+import { loadKubeletProtos } from "./protos.js";
 
 const repoProtoDir = path.resolve(import.meta.dirname, "../../api/proto");
 
-describe("findProtoDir", () => {
+describe("loadKubeletProtos", () => {
   let dir: string;
   beforeEach(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "protos-"));
   });
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
-
-  it("finds api/proto from the source tree", () => {
-    expect(findProtoDir(import.meta.dirname)).toBe(repoProtoDir);
-  });
-
-  it("skips a compiled api/proto without .proto files and finds the repository's", () => {
-    const compiledModuleDir = path.join(dir, "dist", "pkg", "kubeletplugin");
-    fs.mkdirSync(compiledModuleDir, { recursive: true });
-    fs.mkdirSync(path.join(dir, "dist", "api", "proto"), { recursive: true });
-    fs.cpSync(repoProtoDir, path.join(dir, "api", "proto"), { recursive: true });
-    expect(findProtoDir(compiledModuleDir)).toBe(path.join(dir, "api", "proto"));
-  });
-
-  it("finds api/proto shipped beside a bundle", () => {
-    fs.cpSync(repoProtoDir, path.join(dir, "api", "proto"), { recursive: true });
-    expect(findProtoDir(dir)).toBe(path.join(dir, "api", "proto"));
-  });
-
-  it("says what to ship when there is none", () => {
-    expect(() => findProtoDir(dir)).toThrow(/ship api\/proto\//);
-  });
 
   it("names a missing file in a given directory", () => {
     fs.cpSync(repoProtoDir, dir, { recursive: true });

@@ -1,8 +1,13 @@
-import fs from "node:fs";
 import path from "node:path";
 import type { MethodDefinition, ServiceDefinition } from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
-import { PROTO_FILES, SERVICE_NAMES } from "../../api/proto/index.js";
+import {
+  PROTO_FILES,
+  PROTO_LOADER_OPTIONS,
+  SERVICE_NAMES,
+  findProtoDir,
+  requireProtoFiles,
+} from "../../api/proto/index.js";
 
 // Message shapes as @grpc/proto-loader hands them over with the options below: field names
 // exactly as in the .proto files (keepCase), every field present (defaults, arrays), enums
@@ -97,18 +102,6 @@ export interface KubeletProtos {
   health: HealthService;
 }
 
-const LOADER_OPTIONS: protoLoader.Options = {
-  keepCase: true,
-  longs: String,
-  enums: String,
-  defaults: true,
-  arrays: true,
-  oneofs: true,
-};
-
-/** The directory that holds the .proto files, relative to a project or bundle root. */
-const PROTO_DIR = path.join("api", "proto");
-
 const DRA_METHODS = ["NodePrepareResources", "NodeUnprepareResources"];
 
 const loaded = new Map<string, KubeletProtos>();
@@ -118,18 +111,13 @@ const loaded = new Map<string, KubeletProtos>();
  * looked up from this module's location (see findProtoDir).
  */
 export function loadKubeletProtos(protoDir?: string): KubeletProtos {
-  const dir = path.resolve(protoDir ?? findProtoDir(import.meta.dirname));
+  const dir = path.resolve(protoDir ?? findProtoDir(import.meta.dirname, PROTO_FILES.registration));
   const cached = loaded.get(dir);
   if (cached) return cached;
-  const files = Object.values(PROTO_FILES).map((file) => path.join(dir, file));
-  for (const file of files) {
-    if (!fs.existsSync(file)) {
-      throw new Error(
-        `gRPC definition ${file} is missing: ship all of api/proto/ with the program`,
-      );
-    }
-  }
-  const definitions = protoLoader.loadSync(files, { ...LOADER_OPTIONS, includeDirs: [dir] });
+  const definitions = protoLoader.loadSync(requireProtoFiles(dir, Object.values(PROTO_FILES)), {
+    ...PROTO_LOADER_OPTIONS,
+    includeDirs: [dir],
+  });
   const protos: KubeletProtos = {
     registration: service<RegistrationService>(definitions, SERVICE_NAMES.registration, [
       "GetInfo",
@@ -141,26 +129,6 @@ export function loadKubeletProtos(protoDir?: string): KubeletProtos {
   };
   loaded.set(dir, protos);
   return protos;
-}
-
-/**
- * Finds `api/proto` in `startDir` or the nearest parent that has it. This covers the
- * source tree (pkg/kubeletplugin → repository root), the compiled tree
- * (dist/pkg/kubeletplugin: tsc does not copy .proto files, so dist/api/proto has none and
- * the search goes on to the repository root) and the container bundle (api/proto beside
- * the bundle file).
- */
-export function findProtoDir(startDir: string): string {
-  const marker = PROTO_FILES.registration;
-  for (let dir = path.resolve(startDir); ; dir = path.dirname(dir)) {
-    const candidate = path.join(dir, PROTO_DIR);
-    if (fs.existsSync(path.join(candidate, marker))) return candidate;
-    if (path.dirname(dir) === dir) break;
-  }
-  throw new Error(
-    `cannot find the gRPC definitions (${path.join(PROTO_DIR, marker)}) in ${startDir} or any parent directory: ` +
-      "ship api/proto/ next to the program or pass its location explicitly",
-  );
 }
 
 function service<T extends ServiceDefinition>(

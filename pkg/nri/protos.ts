@@ -1,6 +1,7 @@
 import path from "node:path";
 import * as protoLoader from "@grpc/proto-loader";
-import { findProtoDir, requireProtoFiles, type MethodDescriptor } from "../ttrpc/index.js";
+import { PROTO_LOADER_OPTIONS, findProtoDir, requireProtoFiles } from "../../api/proto/index.js";
+import type { MethodDescriptor } from "../ttrpc/index.js";
 
 /** Our subset of NRI's API, relative to api/proto. */
 export const NRI_PROTO_FILE = "nri/api.proto";
@@ -107,15 +108,6 @@ export interface NriProtos {
   events: ReadonlyMap<number, string>;
 }
 
-const LOADER_OPTIONS: protoLoader.Options = {
-  keepCase: true,
-  longs: String,
-  enums: String,
-  defaults: true,
-  arrays: true,
-  oneofs: true,
-};
-
 const PLUGIN_METHODS: readonly (keyof PluginService)[] = [
   "Configure",
   "Synchronize",
@@ -137,7 +129,7 @@ export function loadNriProtos(protoDir?: string): NriProtos {
   const cached = loaded.get(dir);
   if (cached) return cached;
   const definitions = protoLoader.loadSync(requireProtoFiles(dir, [NRI_PROTO_FILE]), {
-    ...LOADER_OPTIONS,
+    ...PROTO_LOADER_OPTIONS,
     includeDirs: [dir],
   });
   const protos: NriProtos = {

@@ -1,6 +1,6 @@
 import path from "node:path";
 import * as protoLoader from "@grpc/proto-loader";
-import { findProtoDir, requireProtoFiles } from "./proto-dir.js";
+import { findProtoDir, requireProtoFiles } from "../../api/proto/index.js";
 import type { Status } from "./status.js";
 
 /** The ttrpc envelope definitions, relative to api/proto. */
@@ -34,6 +34,8 @@ export interface Envelope {
   decodeResponse(bytes: Buffer): ResponseEnvelope;
 }
 
+// Numbers, not the strings the other protocols use: timeouts are int64 nanoseconds and
+// status codes are compared as numbers.
 const LOADER_OPTIONS: protoLoader.Options = {
   keepCase: true,
   longs: Number,

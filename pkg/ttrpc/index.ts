@@ -25,6 +25,5 @@ export {
   type ReadItem,
 } from "./framing.js";
 export { splitMethodPath, type MethodDescriptor, type MethodName } from "./method.js";
-export { findProtoDir, requireProtoFiles } from "./proto-dir.js";
 export { ServerConnection, TtrpcServer, type CallContext, type Handler } from "./server.js";
 export { Code, codeName, statusOf, TtrpcError, type Status } from "./status.js";
