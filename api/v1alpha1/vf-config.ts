@@ -28,7 +28,9 @@ export const vfConfigSchema = object(
       .describe("Namespace of the NetworkAttachmentDefinition; default: the claim's namespace."),
     addVhostMount: boolean()
       .optional()
-      .describe("Mount `/dev/vhost-net` into the pod, for DPDK virtio-user exception paths."),
+      .describe(
+        "Give the pod `/dev/vhost-net` and `/dev/net/tun`, for DPDK virtio-user exception paths.",
+      ),
     ips: array(string().refine(ipCidrRule), { maxItems: 16 })
       .optional()
       .describe(

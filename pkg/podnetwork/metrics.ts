@@ -15,7 +15,7 @@ export function registerPodNetworkMetrics(registry: MetricsRegistry): PodNetwork
   return {
     operations: registry.counter({
       name: "dra_sriov_pod_network_operations_total",
-      help: "Sandboxes whose VFs were attached (CNI ADD) or detached (CNI DEL), by result.",
+      help: "Sandboxes whose VFs were attached (CNI ADD) or detached (CNI DEL), by result (success or error).",
       labelNames: ["operation", "result"],
     }),
     attachDuration: registry.histogram({

@@ -28,7 +28,7 @@ export function podNetworkNriHandlers(
   const counted = async (operation: "attach" | "detach", work: () => Promise<unknown>) => {
     try {
       await work();
-      metrics.operations.inc({ operation, result: "ok" });
+      metrics.operations.inc({ operation, result: "success" });
     } catch (error) {
       metrics.operations.inc({ operation, result: "error" });
       throw error;

@@ -102,7 +102,11 @@ describe("planClaim", () => {
   it("carries static addresses and a MAC to the CNI, for one VF with a network only", () => {
     const network = {
       ref: { namespace: "ns", name: "net" },
-      cniConfig: { cniVersion: "1.0.0", name: "net", plugins: [{ type: "sriov" }] },
+      cniConfig: {
+        cniVersion: "1.0.0",
+        name: "net",
+        plugins: [{ type: "sriov", capabilities: { ips: true, mac: true } }],
+      },
     };
     const ips = ["10.56.217.10/24"];
     const mac = "02:00:00:aa:bb:01";
@@ -120,6 +124,18 @@ describe("planClaim", () => {
         device("0000-3b-02-1", { mac }, { network }),
       ]),
     ).toThrow("sets mac, but the request has several VFs");
+    const withoutCapabilities = {
+      ...network,
+      cniConfig: {
+        ...network.cniConfig,
+        plugins: [{ type: "sriov", capabilities: { mac: true } }],
+      },
+    };
+    expect(() =>
+      plan([device("0000-3b-02-0", { ips, mac }, { network: withoutCapabilities })]),
+    ).toThrow(
+      'sets ips, but no plugin of network ns/net declares the capability, so nothing would apply it: add "capabilities": {"ips": true}',
+    );
   });
 
   it("skips interface names the pod's other claims use", () => {

@@ -7,8 +7,9 @@ import { baseRequestName } from "./allocation.js";
 import { cdiDeviceId } from "./cdi-edits.js";
 import { ClaimError } from "./claim-error.js";
 import { assignInterfaceNames } from "./interface-names.js";
-import { withDeviceId } from "./network-config.js";
+import { formatRef, withDeviceId } from "./network-config.js";
 import type { CniConfigList } from "../cni/config.js";
+import { isJsonObject } from "../util/json.js";
 import type { NetAttachDefRef, PreparedClaim, PreparedVf } from "./prepared-claim.js";
 import { VFIO_PCI } from "./prepared-claim.js";
 
@@ -106,18 +107,32 @@ function runtimeConfigOf(
   const { ips, mac } = config;
   if (ips === undefined && mac === undefined) return {};
   const request = device.result.request;
-  const fields = [ips && "ips", mac && "mac"].filter(Boolean).join(" and ");
-  if (device.network === null) {
+  const asked = [ips && "ips", mac && "mac"].filter((field) => typeof field === "string");
+  const { network } = device;
+  if (network === null) {
     throw new ClaimError(
-      `VfConfig of request "${request}" sets ${fields} but names no network: set netAttachDefName, whose CNI applies them`,
+      `VfConfig of request "${request}" sets ${asked.join(" and ")} but names no network: set netAttachDefName, whose CNI applies them`,
+    );
+  }
+  const undeclared = asked.filter((field) => !declaresCapability(network.cniConfig, field));
+  if (undeclared.length > 0) {
+    throw new ClaimError(
+      `VfConfig of request "${request}" sets ${undeclared.join(" and ")}, but no plugin of network ${formatRef(network.ref)} declares the capability, so nothing would apply it: add "capabilities": {${undeclared.map((field) => `"${field}": true`).join(", ")}} to the plugin that should (e.g. with static IPAM)`,
     );
   }
   if (all.filter((other) => other.result.request === request).length > 1) {
     throw new ClaimError(
-      `VfConfig of request "${request}" sets ${fields}, but the request has several VFs and one address cannot go to all: give each VF its own request`,
+      `VfConfig of request "${request}" sets ${asked.join(" and ")}, but the request has several VFs and one address cannot go to all: give each VF its own request`,
     );
   }
   return { runtimeConfig: { ...(ips ? { ips } : {}), ...(mac ? { mac } : {}) } };
+}
+
+function declaresCapability(list: CniConfigList, capability: string): boolean {
+  return list.plugins.some((plugin) => {
+    const capabilities = plugin["capabilities"];
+    return isJsonObject(capabilities) && capabilities[capability] === true;
+  });
 }
 
 function presentVf(host: VfOnHost | undefined, pciAddress: string, device: string): VfOnHost {

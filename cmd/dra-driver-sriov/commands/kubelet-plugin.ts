@@ -172,7 +172,13 @@ export const kubeletPluginCommand: Command<typeof flags> = {
           new CheckpointStore(file, readBootId(c.resolve(HostPaths))),
           new InterProcessLock(`${file}.lock`),
         );
-        attachments.load();
+        const loaded = attachments.load();
+        if (loaded.setAside) {
+          logger.error(
+            loaded.setAside,
+            "the pod-network checkpoint was unreadable and is set aside: interfaces it recorded are detached by nobody; check the pods' network namespaces by hand",
+          );
+        }
         return new PodNetworkAttacher({
           claims: c.resolve(VfClaimPreparer),
           cni: new CniExecutor({
@@ -254,6 +260,8 @@ export const kubeletPluginCommand: Command<typeof flags> = {
         plugin.readinessCheck,
         { name: "slices-published", isReady: () => publisher.slices.stats.published },
         { name: "checkpoint-loaded", isReady: () => true },
+        // Without the runtime's events, pods would start without their VFs' networks.
+        ...(nri ? [{ name: "nri-connected", isReady: () => nri?.connected() ?? false }] : []),
       ],
     });
     logger.info(
