@@ -47,6 +47,8 @@ set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=lib/containerd.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/containerd.sh"
+# shellcheck source-path=SCRIPTDIR source=lib/process.sh
+source "${HACK_DIR}/lib/process.sh"
 
 STATE="${DRA_SRIOV_CONTAINERD_STATE:-/tmp/dra-sriov-containerd}"
 # Absolute, without a trailing slash: matched as "${STATE}/" in command lines
@@ -65,6 +67,8 @@ NRI_REQUEST_TIMEOUT="${DRA_SRIOV_NRI_REQUEST_TIMEOUT:-2s}"
 NRI_REGISTRATION_TIMEOUT="${DRA_SRIOV_NRI_REGISTRATION_TIMEOUT:-5s}"
 LOG_LEVEL="${DRA_SRIOV_CONTAINERD_LOG_LEVEL:-info}"
 START_TIMEOUT="${DRA_SRIOV_START_TIMEOUT:-60}"
+# How often wait_until polls: containerd starts in well under a second.
+WAIT_INTERVAL=0.2
 STOP_TIMEOUT="${DRA_SRIOV_STOP_TIMEOUT:-15}"
 CONTAINERD="${CONTAINERD_BIN_DIR}/containerd"
 CTR="${CONTAINERD_BIN_DIR}/ctr"
@@ -89,12 +93,7 @@ SHIM_SOCKET_DIR="$(shim_socket_dir)"
 # is_containerd PID: alive, not a zombie, and our containerd (its command line
 # names our config file).
 is_containerd() {
-  local pid="$1" stat cmdline
-  [[ "${pid}" =~ ^[0-9]+$ ]] || return 1
-  stat="$(cat "/proc/${pid}/stat" 2>/dev/null)" || return 1
-  [[ "${stat##*) }" != Z* ]] || return 1
-  cmdline="$(tr '\0' ' ' <"/proc/${pid}/cmdline" 2>/dev/null)" || return 1
-  [[ "${cmdline}" == *" --config ${STATE}/config.toml "* ]]
+  process_alive "$1" " --config ${STATE}/config.toml "
 }
 
 containerd_pid() {
@@ -103,6 +102,16 @@ containerd_pid() {
   pid="$(cat "${PIDFILE}")"
   is_containerd "${pid}" || return 1
   printf '%s' "${pid}"
+}
+
+# component_alive containerd: what wait_until (hack/lib/process.sh) asks.
+component_alive() {
+  containerd_pid >/dev/null
+}
+
+# containerd_answers: our socket is there and containerd answers on it.
+containerd_answers() {
+  [[ -S "${SOCKET}" ]] && "${CTR}" --address "${SOCKET}" --timeout 5s version
 }
 
 # our_shims prints the PIDs of shims serving our containerd: their command
@@ -117,36 +126,15 @@ our_shims() {
   return 0
 }
 
-# wait_gone TIMEOUT PID...: succeeds once none of the PIDs is alive (zombies
-# of other parents count as gone).
-wait_gone() {
-  local timeout="$1" deadline pid left
-  shift
-  deadline=$((SECONDS + timeout))
-  while :; do
-    left=()
-    for pid in "$@"; do
-      [[ -e "/proc/${pid}" ]] || continue
-      [[ "$(cat "/proc/${pid}/stat" 2>/dev/null)" == *") Z"* ]] && continue
-      left+=("${pid}")
-    done
-    [[ ${#left[@]} -gt 0 ]] || return 0
-    ((SECONDS < deadline)) || return 1
-    sleep 0.1
-  done
-}
-
-# terminate DESC PID...: TERM, then KILL after STOP_TIMEOUT.
+# terminate DESC PID...: TERM, then KILL to those still alive (zombies count
+# as gone) after STOP_TIMEOUT.
 terminate() {
   local desc="$1"
   shift
   [[ $# -gt 0 ]] || return 0
   log "stopping ${desc} (pid $*)"
   kill -TERM "$@" 2>/dev/null || true
-  wait_gone "${STOP_TIMEOUT}" "$@" && return 0
-  log "${desc} still running after ${STOP_TIMEOUT} s, sending KILL"
-  kill -KILL "$@" 2>/dev/null || true
-  wait_gone 5 "$@" || die "${desc} survived KILL: $*"
+  wait_or_kill "${desc}" "" "$@"
 }
 
 ### Network ##################################################################
@@ -389,33 +377,10 @@ EOF
 ### Starting and stopping ####################################################
 
 start_containerd() {
-  local i
-  rm -f "${PIDFILE}"
   log "starting containerd ${CONTAINERD_VERSION} (log: ${LOGS}/containerd.log)"
-  # Own session, so a Ctrl-C aimed at the caller does not reach it. The child
-  # records its PID before exec'ing; fd 8 (our lock) is not inherited.
-  # shellcheck disable=SC2016 # $$ and $@ belong to the inner shell
-  setsid bash -c 'echo $$ >"$0.tmp" && mv "$0.tmp" "$0" && exec "$@"' \
-    "${PIDFILE}" "${CONTAINERD}" --config "${STATE}/config.toml" \
-    </dev/null >>"${LOGS}/containerd.log" 2>&1 8>&- &
-  for ((i = 0; i < 100; i++)); do
-    [[ -s "${PIDFILE}" ]] && break
-    sleep 0.1
-  done
-  [[ -s "${PIDFILE}" ]] || die "containerd did not start"
+  start_detached containerd "${PIDFILE}" "${LOGS}/containerd.log" "${CONTAINERD}" --config "${STATE}/config.toml"
   local deadline=$((SECONDS + START_TIMEOUT))
-  log "waiting for ${SOCKET} ..."
-  until [[ -S "${SOCKET}" ]] && "${CTR}" --address "${SOCKET}" --timeout 5s version >/dev/null 2>&1; do
-    if ! containerd_pid >/dev/null; then
-      tail -n 30 "${LOGS}/containerd.log" >&2 || true
-      die "containerd exited during start; log: ${LOGS}/containerd.log"
-    fi
-    if ((SECONDS >= deadline)); then
-      tail -n 30 "${LOGS}/containerd.log" >&2 || true
-      die "timed out after ${START_TIMEOUT} s waiting for ${SOCKET}; log: ${LOGS}/containerd.log"
-    fi
-    sleep 0.2
-  done
+  wait_until "${SOCKET}" containerd containerd_answers
   # CRI and NRI start with containerd but are separate plugins: fail here,
   # with the log, when either did not come up.
   local plugins bad
@@ -505,11 +470,6 @@ stop_all() {
 
 ### env.json #################################################################
 
-json_str() {
-  local s="${1//\\/\\\\}"
-  printf '"%s"' "${s//\"/\\\"}"
-}
-
 write_env_json() {
   cat >"${STATE}/env.json.tmp" <<EOF
 {
@@ -555,7 +515,7 @@ print_export() {
 running() {
   [[ -d "${STATE}" ]] || return 1
   containerd_pid >/dev/null || return 1
-  "${CTR}" --address "${SOCKET}" --timeout 5s version >/dev/null 2>&1
+  containerd_answers >/dev/null 2>&1
 }
 
 ### Commands #################################################################
@@ -576,11 +536,7 @@ cmd_up() {
     print_export
     return 0
   fi
-  if [[ -e "${STATE}" ]]; then
-    log "removing stale state in ${STATE}"
-    stop_all
-    rm -rf -- "${STATE}"
-  fi
+  remove_stale_state
   check_host
   "${HACK_DIR}/build-containerd.sh" >/dev/null
   "${IMAGES_SRC}/build.sh" >/dev/null
@@ -589,10 +545,7 @@ cmd_up() {
   mkdir -p "${STATE}" "${LOGS}" "${CDI_DIR}" "${STATE}/nri/plugins" "${STATE}/nri/conf.d" "${RUNC_ROOT}"
   [[ "${SHIM_SOCKET_DIR}" == "${STATE}/"* ]] || mkdir -p "${SHIM_SOCKET_DIR}"
   [[ -e "${CNI_CACHE_DIR}" ]] || touch "${STATE}/cni-cache-created"
-  # A failed start stops what it started and keeps the state dir, logs
-  # included, for inspection; the next `up` or `down` clears it.
-  trap 'on_up_exit' EXIT
-  trap 'exit 130' INT TERM
+  trap_failed_up
   record_cgroups
   setup_network
   write_config
@@ -605,20 +558,8 @@ cmd_up() {
   print_export
 }
 
-UP_DONE=0
-on_up_exit() {
-  [[ "${UP_DONE}" == 0 ]] || return 0
-  log "start failed; stopping what was started (logs: ${LOGS})"
-  stop_all || true
-}
-
 cmd_down() {
-  local keep_logs="${DRA_SRIOV_KEEP_LOGS:-0}"
-  case "${1:-}" in
-    "") ;;
-    --keep-logs) keep_logs=1 ;;
-    *) die "unknown argument to down: $1" ;;
-  esac
+  parse_down_args "$@"
   if [[ ! -e "${STATE}" ]]; then
     log "nothing to stop: ${STATE} does not exist"
     rm -f -- "${STATE}.lock"
@@ -626,13 +567,7 @@ cmd_down() {
   fi
   stop_all
   [[ "${SHIM_SOCKET_DIR}" == "${STATE}/"* ]] || rm -rf -- "${SHIM_SOCKET_DIR}"
-  if [[ "${keep_logs}" == 1 && -d "${LOGS}" ]]; then
-    find "${STATE}" -mindepth 1 -maxdepth 1 ! -name logs -exec rm -rf -- {} +
-    log "stopped; logs kept in ${LOGS}"
-  else
-    rm -rf -- "${STATE}"
-    log "stopped; removed ${STATE}"
-  fi
+  remove_state
   # Nothing stays behind, the lock file neither (we still hold it: a
   # command waiting for it finds the state gone and starts afresh).
   rm -f -- "${STATE}.lock"
@@ -650,10 +585,7 @@ cmd_restart() {
   if pid="$(containerd_pid)"; then
     log "stopping containerd (pid ${pid}, SIG${signal}); shims and pods stay"
     kill "-${signal}" "${pid}" 2>/dev/null || true
-    wait_gone "${STOP_TIMEOUT}" "${pid}" || {
-      kill -KILL "${pid}" 2>/dev/null || true
-      wait_gone 5 "${pid}" || die "containerd (pid ${pid}) survived KILL"
-    }
+    wait_or_kill containerd "" "${pid}"
   fi
   start_containerd
   write_env_json
@@ -681,7 +613,7 @@ main() {
   case "${cmd}" in
     up | down | restart | env | status) ;;
     -h | --help | help)
-      sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+      print_usage
       return 0
       ;;
     *) die "usage: $0 up | down [--keep-logs] | restart [--kill] | env | status" ;;

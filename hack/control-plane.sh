@@ -38,6 +38,8 @@ set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+# shellcheck source-path=SCRIPTDIR source=lib/process.sh
+source "${HACK_DIR}/lib/process.sh"
 
 STATE="${DRA_SRIOV_STATE:-/tmp/dra-sriov-control-plane}"
 # Absolute and without a trailing slash: is_ours matches "${STATE}/" in the
@@ -85,16 +87,9 @@ pid_of() {
 }
 
 # is_ours PID: alive, not a zombie, and started by us for this state dir
-# (every component's command line names a file in it). Guards against PIDs
-# recycled after a reboot or a crash.
+# (every component's command line names a file in it).
 is_ours() {
-  local pid="$1" stat cmdline
-  [[ "${pid}" =~ ^[0-9]+$ ]] || return 1
-  stat="$(cat "/proc/${pid}/stat" 2>/dev/null)" || return 1
-  # The state letter follows the parenthesized command name.
-  [[ "${stat##*) }" != Z* ]] || return 1
-  cmdline="$(tr '\0' ' ' <"/proc/${pid}/cmdline" 2>/dev/null)" || return 1
-  [[ "${cmdline}" == *"${STATE}/"* ]]
+  process_alive "$1" "${STATE}/"
 }
 
 component_alive() {
@@ -102,24 +97,13 @@ component_alive() {
   pid="$(pid_of "$1")" && is_ours "${pid}"
 }
 
-# start_component NAME BINARY ARGS... runs BINARY in its own session (so a
-# Ctrl-C or a process-group kill aimed at the caller does not reach it), with
-# output appended to logs/NAME.log. The child records its own PID before
-# exec'ing, which stays right whether or not setsid has to fork. It must not
-# inherit fd 8, the state dir lock, or the lock would outlive this command.
+# start_component NAME BINARY ARGS... runs BINARY in its own session, with
+# output appended to logs/NAME.log and its PID in pids/NAME.pid.
 start_component() {
-  local name="$1" bin="$2" pidfile="${PIDS}/$1.pid" i
-  shift 2
-  rm -f "${pidfile}"
+  local name="$1"
+  shift
   log "starting ${name} (log: ${LOGS}/${name}.log)"
-  # shellcheck disable=SC2016 # $$ and $@ belong to the inner shell
-  setsid bash -c 'echo $$ >"$0.tmp" && mv "$0.tmp" "$0" && exec "$@"' \
-    "${pidfile}" "${bin}" "$@" </dev/null >>"${LOGS}/${name}.log" 2>&1 8>&- &
-  for ((i = 0; i < 100; i++)); do
-    [[ -s "${pidfile}" ]] && return 0
-    sleep 0.1
-  done
-  die "${name} did not start"
+  start_detached "${name}" "${PIDS}/${name}.pid" "${LOGS}/${name}.log" "$@"
 }
 
 stop_all() {
@@ -133,49 +117,10 @@ stop_all() {
     fi
   done
   [[ ${#alive[@]} -gt 0 ]] || return 0
-  local deadline=$((SECONDS + STOP_TIMEOUT)) left
-  while :; do
-    left=()
-    for pid in "${alive[@]}"; do
-      is_ours "${pid}" && left+=("${pid}")
-    done
-    [[ ${#left[@]} -gt 0 ]] || return 0
-    ((SECONDS < deadline)) || break
-    sleep 0.2
-  done
-  log "still running after ${STOP_TIMEOUT} s, sending KILL: ${left[*]}"
-  kill -KILL "${left[@]}" 2>/dev/null || true
-  for ((i = 0; i < 50; i++)); do
-    left=()
-    for pid in "${alive[@]}"; do
-      is_ours "${pid}" && left+=("${pid}")
-    done
-    [[ ${#left[@]} -gt 0 ]] || return 0
-    sleep 0.1
-  done
-  die "processes survived KILL: ${left[*]}"
+  wait_or_kill processes "${STATE}/" "${alive[@]}"
 }
 
 ### Waiting ##################################################################
-
-# wait_until DESC COMPONENT CMD... retries CMD until it succeeds, failing
-# early (with the log's tail) when COMPONENT dies, or after START_TIMEOUT.
-wait_until() {
-  local desc="$1" component="$2" deadline=$((SECONDS + START_TIMEOUT))
-  shift 2
-  log "waiting for ${desc} ..."
-  until "$@" >/dev/null 2>&1; do
-    if ! component_alive "${component}"; then
-      tail -n 30 "${LOGS}/${component}.log" >&2 || true
-      die "${component} exited while waiting for ${desc}; log: ${LOGS}/${component}.log"
-    fi
-    if ((SECONDS >= deadline)); then
-      tail -n 30 "${LOGS}/${component}.log" >&2 || true
-      die "timed out after ${START_TIMEOUT} s waiting for ${desc}; log: ${LOGS}/${component}.log"
-    fi
-    sleep 0.5
-  done
-}
 
 tcp_open() {
   # bash's /dev/tcp: connects or fails, no extra tool needed.
@@ -490,11 +435,6 @@ install_crds() {
   log "CRDs established: $(paste -sd ' ' <<<"${names}")"
 }
 
-json_str() {
-  local s="${1//\\/\\\\}"
-  printf '"%s"' "${s//\"/\\\"}"
-}
-
 write_env_json() {
   local name sep="" pids=""
   for name in "${COMPONENTS[@]}"; do
@@ -562,23 +502,14 @@ cmd_up() {
     print_export
     return 0
   fi
-  if [[ -e "${STATE}" ]]; then
-    log "removing stale state in ${STATE}"
-    stop_all
-    rm -rf -- "${STATE}"
-  fi
+  remove_stale_state
 
   "${HACK_DIR}/build-k8s.sh" >/dev/null
   command -v openssl >/dev/null 2>&1 || die "openssl is needed for the certificates"
 
   local start=${SECONDS}
   mkdir -p "${STATE}" "${PIDS}" "${LOGS}"
-  # A failed start stops what it started and keeps the state dir, logs
-  # included, for inspection; the next `up` or `down` clears it.
-  trap 'on_up_exit' EXIT
-  # Without traps of their own, INT and TERM would end bash without running
-  # the EXIT trap.
-  trap 'exit 130' INT TERM
+  trap_failed_up
   read -r APISERVER_PORT ETCD_PORT ETCD_PEER_PORT KCM_PORT SCHEDULER_PORT <<<"$(free_ports 5)"
   save_ports
   set_urls
@@ -606,32 +537,14 @@ cmd_up() {
   print_export
 }
 
-UP_DONE=0
-on_up_exit() {
-  [[ "${UP_DONE}" == 0 ]] || return 0
-  log "start failed; stopping what was started (logs: ${LOGS})"
-  stop_all || true
-}
-
 cmd_down() {
-  local keep_logs="${DRA_SRIOV_KEEP_LOGS:-0}"
-  case "${1:-}" in
-    "") ;;
-    --keep-logs) keep_logs=1 ;;
-    *) die "unknown argument to down: $1" ;;
-  esac
+  parse_down_args "$@"
   if [[ ! -e "${STATE}" ]]; then
     log "nothing to stop: ${STATE} does not exist"
     return 0
   fi
   stop_all
-  if [[ "${keep_logs}" == 1 && -d "${LOGS}" ]]; then
-    find "${STATE}" -mindepth 1 -maxdepth 1 ! -name logs -exec rm -rf -- {} +
-    log "stopped; logs kept in ${LOGS}"
-  else
-    rm -rf -- "${STATE}"
-    log "stopped; removed ${STATE}"
-  fi
+  remove_state
 }
 
 cmd_env() {
@@ -654,7 +567,7 @@ main() {
   case "${cmd}" in
     up | down | env | status) ;;
     -h | --help | help)
-      sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+      print_usage
       return 0
       ;;
     *) die "usage: $0 up | down [--keep-logs] | env | status" ;;

@@ -29,18 +29,13 @@ umask 022
 IMAGES_SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source-path=SCRIPTDIR source=../lib/containerd.sh
 source "${IMAGES_SRC}/../lib/containerd.sh"
+# shellcheck source-path=SCRIPTDIR source=../lib/build.sh
+source "${HACK_DIR}/lib/build.sh"
 
 BUSYBOX_BIN="${DRA_SRIOV_BUSYBOX_BIN:-/bin/busybox}"
 # Every file in the images gets this modification time (2000-01-01T00:00:00Z).
 EPOCH=946684800
 
-TMP_PATHS=()
-cleanup() {
-  local p
-  for p in "${TMP_PATHS[@]}"; do
-    rm -rf -- "${p}"
-  done
-}
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
@@ -86,6 +81,8 @@ size_of() {
 }
 
 # json_str STRING: STRING as a JSON string (our inputs have no control characters).
+# As hack/lib/common.sh's, but kept here: it shapes the image bytes, and the
+# cache key hashes this file, not the libraries.
 json_str() {
   local s="${1//\\/\\\\}"
   printf '"%s"' "${s//\"/\\\"}"
@@ -208,22 +205,13 @@ build_busybox() {
 }
 
 main() {
-  local check=false
-  case "${1:-}" in
-    "") ;;
-    --check) check=true ;;
-    -h | --help)
-      sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
-      return 0
-      ;;
-    *) die "unknown argument: $1 (usage: $0 [--check])" ;;
-  esac
+  parse_build_args "$@"
   check_tools
   local key dir
   key="$(cache_key)"
   dir="${IMAGES_DIR}/${key}"
   if [[ ! -f "${dir}/images.json" ]]; then
-    ${check} && {
+    ${CHECK_ONLY} && {
       log "test images missing under ${dir}"
       return 1
     }

@@ -1,6 +1,6 @@
 # shellcheck shell=bash disable=SC2034 # the variables are for the scripts that source this
-# Shared settings for hack/build-k8s.sh and hack/control-plane.sh.
-# Source it; it defines variables and functions and runs nothing else.
+# Shared settings for the scripts of hack/ (pinned versions, cache paths, log,
+# die, ...). Source it; it defines variables and functions and runs nothing else.
 
 # Pinned versions. The newest served patch releases when they were chosen:
 #   go list -m -versions k8s.io/kubernetes
@@ -36,6 +36,19 @@ log() {
 die() {
   log "ERROR: $*"
   exit 1
+}
+
+# print_usage prints the running script's usage: its header comment, from the
+# second line up to `set -euo pipefail`, without the comment marks.
+print_usage() {
+  sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+}
+
+# json_str STRING prints STRING as a JSON string (our inputs have no control
+# characters).
+json_str() {
+  local s="${1//\\/\\\\}"
+  printf '"%s"' "${s//\"/\\\"}"
 }
 
 # version_output BINARY prints what the binary reports as its version.

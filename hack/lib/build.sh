@@ -1,0 +1,177 @@
+# shellcheck shell=bash disable=SC2034 # the variables are for the scripts that source this
+# Machinery shared by the build scripts of hack/ (build-k8s.sh,
+# build-containerd.sh, build-helm.sh; images/build.sh uses the first part):
+# temporary paths removed however a script ends, the [--check] command line,
+# a `go build` stopped together with the script, the Go toolchain and its
+# settings, wrapper modules, the build lock and checked, atomic installs.
+# Source it after hack/lib/common.sh; it defines variables and functions and
+# runs nothing else. The scripts set the traps themselves:
+#   trap cleanup EXIT
+#   trap on_signal INT TERM
+
+### Every build script #######################################################
+
+# Temporary files and directories to remove however the script ends.
+TMP_PATHS=()
+cleanup() {
+  local p
+  for p in "${TMP_PATHS[@]}"; do
+    rm -rf -- "${p}"
+  done
+}
+
+# parse_build_args [--check]: the command line of a build script. --check sets
+# CHECK_ONLY=true (build nothing, only say whether everything is cached);
+# -h/--help prints the script's usage and exits.
+CHECK_ONLY=false
+parse_build_args() {
+  case "${1:-}" in
+    "") ;;
+    --check) CHECK_ONLY=true ;;
+    -h | --help)
+      print_usage
+      exit 0
+      ;;
+    *) die "unknown argument: $1 (usage: $0 [--check])" ;;
+  esac
+}
+
+### Go builds ################################################################
+
+# The go command that is running, if any. On INT/TERM it is interrupted too,
+# so that a killed script does not leave a compiler running on its own.
+BUILD_PID=""
+on_signal() {
+  if [[ -n "${BUILD_PID}" ]]; then
+    # Background jobs of a script ignore SIGINT, so TERM: first to the
+    # compiler and linker processes go started, then to go itself.
+    pkill -TERM -P "${BUILD_PID}" 2>/dev/null || true
+    kill -TERM "${BUILD_PID}" 2>/dev/null || true
+    wait "${BUILD_PID}" 2>/dev/null || true
+  fi
+  log "interrupted"
+  exit 130
+}
+
+# find_go WHAT sets GO to the machine's go (on PATH, else /usr/local/go/bin);
+# without one it dies saying that Go is needed to build WHAT.
+find_go() {
+  if command -v go >/dev/null 2>&1; then
+    GO="$(command -v go)"
+  elif [[ -x /usr/local/go/bin/go ]]; then
+    GO=/usr/local/go/bin/go
+  else
+    die "Go is needed to build $1; none on PATH or in /usr/local/go/bin"
+  fi
+}
+
+# Go settings for every build. -mod=mod lets the generated wrapper modules
+# complete their own go.mod/go.sum; GOWORK=off keeps any go.work of an
+# enclosing directory out of it. GOMODCACHE and GOCACHE stay Go's defaults,
+# shared by all the build scripts: they have many modules in common (grpc,
+# protobuf, k8s.io/cri-api, ...).
+setup_go_env() {
+  export GOFLAGS="${GOFLAGS:+${GOFLAGS} }-mod=mod"
+  export GOWORK=off
+  export CGO_ENABLED=0
+}
+
+# prepare_go_build WHAT: what a build script does before it builds anything:
+# finds Go (find_go WHAT), sets it up, makes WORK_TMP (scratch space, empty,
+# outside any module, removed on exit; go's own work dirs go there too, so an
+# interrupted build leaves none behind) and takes the build lock.
+prepare_go_build() {
+  find_go "$1"
+  setup_go_env
+  mkdir -p "${CACHE_ROOT}"
+  WORK_TMP="$(mktemp -d)"
+  TMP_PATHS+=("${WORK_TMP}")
+  export GOTMPDIR="${WORK_TMP}"
+  # One lock for every Go build of hack/: concurrent builds (parallel test
+  # jobs on one machine) only slow each other down, and the one that waited
+  # then finds the binaries cached.
+  if command -v flock >/dev/null 2>&1; then
+    exec 9>"${CACHE_ROOT}/.build.lock"
+    if ! flock -n 9; then
+      log "another build holds ${CACHE_ROOT}/.build.lock; waiting ..."
+      flock 9
+    fi
+  fi
+}
+
+# module_download MODULE@VERSION FIELD prints one field (GoMod, Info, Dir) of
+# `go mod download -json`, fetching the module zip into the module cache.
+module_download() {
+  local spec="$1" field="$2" json
+  # Run outside any module so that no go.mod is consulted or edited.
+  if ! json="$(cd "${WORK_TMP}" && "${GO}" mod download -json "${spec}")"; then
+    printf '%s\n' "${json}" >&2
+    die "go mod download ${spec} failed"
+  fi
+  sed -n "s/^[[:space:]]*\"${field}\": \"\(.*\)\",\{0,1\}$/\1/p" <<<"${json}"
+}
+
+# fetch_module MODULE VERSION downloads MODULE@VERSION through the Go module
+# proxy and sets MODULE_GOMOD to its go.mod in the module cache.
+fetch_module() {
+  local module="$1" version="$2"
+  log "fetching ${module}@${version} through the Go module proxy ..."
+  MODULE_GOMOD="$(module_download "${module}@${version}" GoMod)"
+  [[ -f "${MODULE_GOMOD}" ]] || die "no go.mod for ${module}@${version}"
+}
+
+# go_directive GOMOD prints the `go` version line of a go.mod file.
+go_directive() {
+  awk '$1 == "go" { print $2; exit }' "$1"
+}
+
+# write_file PATH reads stdin into PATH atomically.
+write_file() {
+  local path="$1"
+  cat >"${path}.tmp.$$"
+  mv -f "${path}.tmp.$$" "${path}"
+}
+
+# write_wrapper_module DIR NAME MODULE VERSION GOMOD writes DIR/go.mod, the
+# module dra-driver-sriov.local/NAME requiring exactly MODULE VERSION, with
+# the go directive of GOMOD (that module's own go.mod). Built inside it, a
+# package of MODULE gets the dependency versions of MODULE's own go.mod.
+write_wrapper_module() {
+  local dir="$1" name="$2" module="$3" version="$4" gomod="$5"
+  mkdir -p "${dir}"
+  write_file "${dir}/go.mod" <<EOF
+// Generated by hack/${0##*/}; do not edit.
+module dra-driver-sriov.local/${name}
+
+go $(go_directive "${gomod}")
+
+require ${module} ${version}
+EOF
+}
+
+# go_build MODDIR OUT TAGS LDFLAGS PACKAGE... builds the packages inside the
+# wrapper module MODDIR as OUT (-o: a file, or a directory ending in /), with
+# the build tags TAGS (none when empty). In the background and waited for:
+# bash runs a signal trap only between commands, but it does interrupt `wait`.
+go_build() {
+  local moddir="$1" out="$2" tags="$3" ldflags="$4" args=(-trimpath -buildvcs=false)
+  shift 4
+  [[ -z "${tags}" ]] || args+=(-tags "${tags}")
+  (cd "${moddir}" && exec "${GO}" build "${args[@]}" -ldflags "${ldflags}" -o "${out}" "$@") &
+  BUILD_PID=$!
+  wait "${BUILD_PID}" || die "go build $* failed"
+  BUILD_PID=""
+}
+
+# install_checked BIN OUT VERSION CHECK SHOW renames the freshly built BIN to
+# OUT (never a half-written OUT) once `CHECK BIN VERSION` succeeds, else dies
+# with the first lines of `SHOW BIN`. Both run BIN under OUT's name (a
+# symlink in WORK_TMP): version outputs may dispatch on the basename.
+install_checked() {
+  local bin="$1" out="$2" version="$3" check="$4" show="$5" name
+  name="$(basename "${out}")"
+  ln -sfn "${bin}" "${WORK_TMP}/${name}"
+  "${check}" "${WORK_TMP}/${name}" "${version}" ||
+    die "${name} was built but does not report ${version}: $("${show}" "${WORK_TMP}/${name}" | head -n 3)"
+  mv -f "${bin}" "${out}"
+}
