@@ -31,6 +31,11 @@ export class CheckpointStore<T> {
   constructor(
     readonly file: string,
     private readonly bootId: string,
+    /**
+     * `false` skips the fsyncs: the file still never tears for a crashed process, but a
+     * power loss may lose the last writes. Right for state that a reboot voids anyway.
+     */
+    private readonly fsync = true,
   ) {}
 
   load(): LoadedCheckpoint<T> {
@@ -72,11 +77,12 @@ export class CheckpointStore<T> {
     const handle = await fsp.open(temp, "w", 0o600);
     try {
       await handle.writeFile(JSON.stringify(file, null, 1));
-      await handle.sync();
+      if (this.fsync) await handle.sync();
     } finally {
       await handle.close();
     }
     await fsp.rename(temp, this.file);
+    if (!this.fsync) return;
     const dirHandle = await fsp.open(dir, "r");
     try {
       await dirHandle.sync();

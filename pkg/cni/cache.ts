@@ -28,7 +28,9 @@ export type CacheLookup =
 
 /**
  * One file per attachment under `<dir>/results/`, libcni's layout; written atomically (temp
- * file, fsync, rename, directory fsync) so a crash leaves the old entry or the new one.
+ * file, rename) so a crashed process leaves the old entry or the new one. Not fsynced, as
+ * libcni does not: what an entry describes, interfaces in network namespaces, does not
+ * outlive a power loss either, and an fsync would cost every pod start milliseconds.
  */
 export class ResultCache {
   readonly resultsDir: string;
@@ -68,7 +70,6 @@ export class ResultCache {
       const handle = await fsp.open(temp, "wx", 0o600);
       try {
         await handle.writeFile(JSON.stringify(entry));
-        await handle.sync();
       } finally {
         await handle.close();
       }
@@ -76,12 +77,6 @@ export class ResultCache {
     } catch (error) {
       await fsp.rm(temp, { force: true });
       throw error;
-    }
-    const dir = await fsp.open(this.resultsDir, "r");
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
     }
   }
 

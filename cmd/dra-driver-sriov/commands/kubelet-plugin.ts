@@ -169,7 +169,8 @@ export const kubeletPluginCommand: Command<typeof flags> = {
           "attachments.json",
         );
         const attachments = new CheckpointedMap<SandboxAttachment>(
-          new CheckpointStore(file, readBootId(c.resolve(HostPaths))),
+          // Not fsynced: network namespaces, and so what this file records, die with a reboot.
+          new CheckpointStore(file, readBootId(c.resolve(HostPaths)), false),
           new InterProcessLock(`${file}.lock`),
         );
         const loaded = attachments.load();
