@@ -2,6 +2,7 @@
 import { withControlPlane } from "./control-plane.js";
 import { main as controller } from "./controller.js";
 import { main as discovery } from "./discovery.js";
+import { main as podNetwork } from "./pod-network.js";
 import { main as prepare } from "./prepare.js";
 import { main as publishing } from "./publishing.js";
 
@@ -11,4 +12,5 @@ await withControlPlane(async (kubeconfig) => {
   await publishing();
   await controller();
   await prepare();
+  await podNetwork();
 });
