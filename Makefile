@@ -79,8 +79,9 @@ test-integration: build bundle k8s-binaries containerd-binaries images helm-bina
 # Everything CI runs.
 test: lint typecheck test-unit test-integration
 
-bench: build
-	node dist/bench/run.js
+# The daemon is measured as the image runs it: the bundle, with the image's Node flags.
+bench: build bundle
+	DRA_SRIOV_BENCH_CLI=dist/bundle/dra-driver-sriov.mjs node dist/bench/run.js
 
 demo: build
 	$(CLI) emulate --host-root $(DEMO_ROOT) --profile x710
