@@ -40,8 +40,11 @@ class RecordingCni implements CniRunner {
       ips: [{ address: `10.0.0.${this.calls.length}/24`, interface: 0 }],
     });
   }
+  /** What DEL found at its netns path: the held namespace's content, or null. */
+  seenByDel: (string | null)[] = [];
   del(config: CniConfigList, runtime: CniRuntime): Promise<void> {
     this.calls.push({ command: "DEL", network: config.name, runtime });
+    this.seenByDel.push(runtime.netns === "" ? null : fs.readFileSync(runtime.netns, "utf8"));
     if (this.failDel.has(runtime.ifName)) return Promise.reject(new Error("DEL failed"));
     return Promise.resolve();
   }
@@ -246,11 +249,26 @@ describe("PodNetworkAttacher", () => {
     expect(stored().size).toBe(0);
   });
 
-  it("passes no netns to DEL when the sandbox's namespace is gone", async () => {
+  it("keeps the sandbox's namespace for DEL when the runtime removed it without telling", async () => {
     const attacher = newAttacher();
     await attacher.attach(sandbox());
+    fs.writeFileSync(netns, "namespace of sandbox-1");
     fs.rmSync(netns);
     await attacher.detach({ id: "sandbox-1" });
+    const paths = cni.calls
+      .filter((call) => call.command === "DEL")
+      .map((call) => call.runtime.netns);
+    expect(paths[0]).toMatch(/^\/proc\/\d+\/fd\/\d+$/);
+    expect(cni.seenByDel).toEqual(["namespace of sandbox-1", "namespace of sandbox-1"]);
+    // Released once detached.
+    expect(fs.existsSync(paths[0]!)).toBe(false);
+  });
+
+  it("passes no netns to DEL when neither the runtime's nor a held namespace is left", async () => {
+    await newAttacher().attach(sandbox());
+    fs.rmSync(netns);
+    // A restarted plugin holds nothing.
+    await newAttacher().detach({ id: "sandbox-1" });
     expect(
       cni.calls.filter((call) => call.command === "DEL").map((call) => call.runtime.netns),
     ).toEqual(["", ""]);

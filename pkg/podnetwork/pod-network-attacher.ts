@@ -14,6 +14,7 @@ import {
   type SandboxAttachment,
   type SandboxRef,
 } from "./attachment.js";
+import { NetnsHolds } from "./netns-holds.js";
 import { networkStatusesOf, type NetworkOutcome } from "./network-status.js";
 
 /** The CNI operations attaching needs (pkg/cni's CniExecutor). */
@@ -58,6 +59,7 @@ export interface AttachReport {
  */
 export class PodNetworkAttacher {
   private readonly queue = new PerKeyQueue();
+  private readonly netnsHolds = new NetnsHolds();
   private readonly logger: Logger;
 
   constructor(private readonly options: PodNetworkAttacherOptions) {
@@ -116,6 +118,8 @@ export class PodNetworkAttacher {
             "cannot detach; retried on the next synchronize",
           ),
         );
+      } else if (attachment.state === "Attached") {
+        this.netnsHolds.hold(id, sandbox.netns); // held again after a restart of ours
       } else if (attachment.state === "Attaching") {
         this.logger.info({ sandboxId: id }, "finishing an attach a restart interrupted");
         await this.detach({ id }).catch(() => undefined);
@@ -165,12 +169,14 @@ export class PodNetworkAttacher {
     };
     // Taking the sandbox is one checkpoint change under the node lock: during a rolling
     // update both plugin instances hear the event, and only one may run the ADDs.
+    this.netnsHolds.hold(sandbox.id, sandbox.netns);
     try {
       await this.options.attachments.update((entries) => {
         if (entries.has(sandbox.id)) throw new TakenByAnotherInstance();
         entries.set(sandbox.id, attachment);
       });
     } catch (error) {
+      this.netnsHolds.release(sandbox.id);
       if (!(error instanceof TakenByAnotherInstance)) throw error;
       log.info("another instance of the plugin is attaching this sandbox");
       return { interfaces: 0, cniMs: 0, totalMs: 0 };
@@ -254,8 +260,12 @@ export class PodNetworkAttacher {
       uid: attachment?.podUid ?? "",
       namespace: attachment?.namespace ?? "",
       name: attachment?.name ?? "",
-      // A vanished namespace is passed as none: the plugin then cleans up what it can.
-      netns: attachment && netnsExists(attachment.netns) ? attachment.netns : "",
+      // The runtime's namespace, else the one we hold; with neither, none: the plugin then
+      // cleans up what it can.
+      netns:
+        attachment && netnsExists(attachment.netns)
+          ? attachment.netns
+          : (this.netnsHolds.pathOf(sandboxId) ?? ""),
     };
     const failures: string[] = [];
     for (const iface of [...interfaces].reverse()) {
@@ -270,6 +280,7 @@ export class PodNetworkAttacher {
       throw new Error(`cannot detach ${failures.join("; ")}; retried when the sandbox is removed`);
     }
     await this.options.attachments.update((entries) => entries.delete(sandboxId));
+    this.netnsHolds.release(sandboxId);
   }
 
   /** Writes each affected claim's network status; a VF without an outcome failed with `error`. */

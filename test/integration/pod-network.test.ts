@@ -221,20 +221,21 @@ describe("pod networks through NRI and CNI", () => {
   /**
    * Ends a pod whose sandbox containerd sends no stop or remove event for: one that ran
    * before a containerd restart (containerd keeps in memory only which pods it announced
-   * to plugins). The kubelet's unprepare then detaches it. On real
-   * hardware the VF falls back to the host when the pod's namespace goes; the emulated
-   * VF, a veth end, is destroyed with it, so only the driver's side can be checked.
+   * to plugins). The plugin holds the pod's network namespace, so the VF outlives the
+   * sandbox there, and the kubelet's unprepare detaches it back to the host.
    */
   async function releasePodOfForgottenSandbox(
     sandbox: string,
-    claim: { wire: { namespace: string; name: string; uid: string } },
+    claim: { wire: { namespace: string; name: string; uid: string }; devices: string[] },
   ): Promise<void> {
     await cri.stopPodSandbox(sandbox);
     await cri.removePodSandbox(sandbox);
     expect(Object.keys(attachments())).toEqual([sandbox]);
+    expect(inHostNamespace(vfNetdev(claim.devices[0]!))).toBe(false);
     const unprepared = await kubelet.unprepare(draSocket(), "v1", [claim.wire]);
     expect(unprepared.claims[claim.wire.uid]!.error ?? "").toBe("");
     expect(attachments()).toEqual({});
+    expect(inHostNamespace(vfNetdev(claim.devices[0]!))).toBe(true);
     expect(fs.readdirSync(path.join(tmp, "cni-cache", "results"))).toEqual([]);
   }
 
