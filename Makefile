@@ -7,7 +7,7 @@ export PATH := $(NODE_BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 CLI := node dist/cmd/dra-driver-sriov/main.js
 DEMO_ROOT ?= /tmp/dra-sriov-demo
 
-.PHONY: all deps build bundle k8s-binaries containerd-binaries images helm-binary image generate lint format typecheck test test-unit test-integration bench demo clean
+.PHONY: all deps build bundle k8s-binaries containerd-binaries images helm-binary image generate lint format typecheck test test-unit test-integration test-e2e bench bench-pod-start demo demo-discover clean
 
 all: build
 
@@ -76,19 +76,34 @@ helm-binary:
 test-integration: build bundle k8s-binaries containerd-binaries images helm-binary
 	vitest run --project integration
 
+# Every demo/ scenario on a real one-node cluster (hack/local-cluster.sh): uses a running
+# one, else starts one and takes it down after.
+test-e2e: build k8s-binaries containerd-binaries images
+	vitest run --project e2e
+
 # Everything CI runs.
-test: lint typecheck test-unit test-integration
+test: lint typecheck test-unit test-integration test-e2e
 
 # The daemon is measured as the image runs it: the bundle, with the image's Node flags.
 bench: build bundle
 	DRA_SRIOV_BENCH_CLI=dist/bundle/dra-driver-sriov.mjs node dist/bench/run.js
 
-demo: build
+# A real one-node cluster (control plane, containerd, kubelet, the driver on an emulated
+# X710 host) with demo/single-vf-claim applied; it stays up (hack/local-cluster.sh down).
+demo: build k8s-binaries containerd-binaries images
+	bash hack/demo.sh
+
+# Without a cluster: an emulated X710 host, its VF inventory and the ResourceSlices.
+demo-discover: build
 	$(CLI) emulate --host-root $(DEMO_ROOT) --profile x710
 	@echo; echo "== The node's VF inventory"; echo
 	$(CLI) discover --host-root $(DEMO_ROOT) --node-name demo-node -o table
 	@echo; echo "== Its ResourceSlices"; echo
 	$(CLI) discover --host-root $(DEMO_ROOT) --node-name demo-node -o yaml
+
+# Pod create → Running with and without a VF, on the local cluster.
+bench-pod-start: build k8s-binaries containerd-binaries images
+	node dist/bench/pod-start.js
 
 clean:
 	rm -rf dist coverage

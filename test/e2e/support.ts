@@ -1,0 +1,495 @@
+import { execFile, spawn } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { promisify } from "node:util";
+import { inject } from "vitest";
+import { KubeClient, isNotFound, type KubeObject } from "../../pkg/kube/client.js";
+
+const execFileAsync = promisify(execFile);
+
+export const repoRoot = path.resolve(import.meta.dirname, "../..");
+const SCRIPT = path.join(repoRoot, "hack/local-cluster.sh");
+/** The emulated host the demo manifests name (the default state dir's). */
+export const DEMO_HOST_ROOT = "/tmp/dra-sriov-cluster/host";
+
+/** `<state>/env.json` as hack/local-cluster.sh writes it (see hack/README.md). */
+export interface ClusterEnv {
+  stateDir: string;
+  kubeconfig: string;
+  nodeName: string;
+  nodeIP: string;
+  driverName: string;
+  driverNamespace: string;
+  profile: string;
+  hostRoot: string;
+  kubeletRootDir: string;
+  pluginDir: string;
+  checkpointFile: string;
+  cdiDir: string;
+  nriSocket: string;
+  cniCacheDir: string;
+  criEndpoint: string;
+  controlPlaneStateDir: string;
+  containerdStateDir: string;
+  pids: Record<"emulator" | "kubelet" | "controller" | "kubelet-plugin", number | null>;
+  logsDir: string;
+  ports: {
+    kubelet: number;
+    kubeletHealthz: number;
+    pluginHealth: number;
+    controllerHealth: number;
+  };
+  pluginMetricsURL: string;
+  kubectl: string;
+  crictl: string;
+  cli: [string, string];
+  kubernetesVersion: string;
+  containerdVersion: string;
+}
+
+/** The running cluster's env.json, read afresh (restarts change the PIDs). */
+export function clusterEnv(): ClusterEnv {
+  return JSON.parse(fs.readFileSync(inject("clusterEnvFile"), "utf8")) as ClusterEnv;
+}
+
+export function apiClient(): KubeClient {
+  return KubeClient.load(clusterEnv().kubeconfig);
+}
+
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 90_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ""}`,
+      );
+    }
+    await sleep(250);
+  }
+}
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command to its end; never throws for a non-zero exit. */
+export function run(
+  file: string,
+  args: readonly string[],
+  input?: string,
+  env?: NodeJS.ProcessEnv,
+) {
+  return new Promise<RunResult>((resolve, reject) => {
+    const child = spawn(file, args, { stdio: ["pipe", "pipe", "pipe"], env: env ?? process.env });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    child.stdin.end(input ?? "");
+  });
+}
+
+/** The cached kubectl with the cluster's admin kubeconfig; throws on failure. */
+export async function kubectl(args: readonly string[], input?: string): Promise<string> {
+  const env = clusterEnv();
+  const result = await run(env.kubectl, ["--kubeconfig", env.kubeconfig, ...args], input);
+  if (result.code !== 0) {
+    throw new Error(`kubectl ${args.join(" ")} failed (exit ${result.code}): ${result.stderr}`);
+  }
+  return result.stdout;
+}
+
+/**
+ * hack/local-cluster.sh restart|stop|start PART [--kill]. `extraEnv` reaches the started
+ * process where the script passes it on (DRA_SRIOV_FAULT for the kubelet-plugin).
+ */
+export async function clusterCommand(
+  args: readonly string[],
+  extraEnv: Record<string, string> = {},
+): Promise<void> {
+  const env = clusterEnv();
+  const result = await run("bash", [SCRIPT, ...args], undefined, {
+    ...process.env,
+    DRA_SRIOV_CLUSTER_STATE: env.stateDir,
+    ...extraEnv,
+  });
+  if (result.code !== 0) {
+    throw new Error(
+      `hack/local-cluster.sh ${args.join(" ")} failed (exit ${result.code}):\n${result.stderr}`,
+    );
+  }
+}
+
+/** A scenario's manifests as one stream, the emulated host's path made this cluster's. */
+export function scenarioManifests(scenario: string): string {
+  const dir = path.join(repoRoot, "demo", scenario);
+  const hostRoot = clusterEnv().hostRoot;
+  const stateDir = path.dirname(hostRoot);
+  return fs
+    .readdirSync(dir)
+    .filter((file) => /\.ya?ml$/.test(file))
+    .sort()
+    .map((file) =>
+      fs
+        .readFileSync(path.join(dir, file), "utf8")
+        .replaceAll(path.dirname(DEMO_HOST_ROOT), stateDir),
+    )
+    .join("\n---\n");
+}
+
+export async function applyScenario(scenario: string): Promise<void> {
+  await kubectl(["apply", "-f", "-"], scenarioManifests(scenario));
+}
+
+/** Deletes a scenario's objects and waits until they are gone. */
+export async function deleteScenario(scenario: string): Promise<void> {
+  await kubectl(
+    ["delete", "--ignore-not-found", "--wait=true", "--timeout=120s", "-f", "-"],
+    scenarioManifests(scenario),
+  );
+}
+
+export interface Condition {
+  type: string;
+  status: string;
+  reason?: string;
+  message?: string;
+}
+
+export interface Pod extends KubeObject {
+  spec?: { nodeName?: string };
+  status?: {
+    phase?: string;
+    conditions?: Condition[];
+    resourceClaimStatuses?: { name: string; resourceClaimName?: string }[];
+  };
+}
+
+export interface DeviceStatus {
+  driver: string;
+  pool: string;
+  device: string;
+  conditions?: Condition[] | null;
+  data?: Record<string, unknown>;
+  networkData?: { interfaceName?: string; ips?: string[]; hardwareAddress?: string };
+}
+
+export interface Claim extends KubeObject {
+  status?: {
+    allocation?: {
+      devices?: { results?: { request: string; driver: string; pool: string; device: string }[] };
+    };
+    reservedFor?: { name: string; uid: string }[];
+    devices?: DeviceStatus[];
+  };
+}
+
+export async function getPod(namespace: string, name: string): Promise<Pod> {
+  return apiClient().request<Pod>({
+    method: "GET",
+    path: `/api/v1/namespaces/${namespace}/pods/${name}`,
+  });
+}
+
+export function podReady(pod: Pod): boolean {
+  return pod.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
+}
+
+export async function waitPodReady(namespace: string, name: string): Promise<Pod> {
+  return waitFor(`pod ${namespace}/${name} to be Ready`, async () => {
+    const pod = await getPod(namespace, name);
+    return podReady(pod) ? pod : undefined;
+  });
+}
+
+/** The claim made for the pod's claim `claimName` (from a template), once it exists. */
+export async function claimOfPod(
+  namespace: string,
+  pod: string,
+  claimName: string,
+): Promise<Claim> {
+  const name = await waitFor(`the claim ${claimName} of pod ${namespace}/${pod}`, async () => {
+    const read = await getPod(namespace, pod);
+    return read.status?.resourceClaimStatuses?.find((s) => s.name === claimName)?.resourceClaimName;
+  });
+  return getClaim(namespace, name);
+}
+
+export async function getClaim(namespace: string, name: string): Promise<Claim> {
+  return apiClient().request<Claim>({
+    method: "GET",
+    path: `/apis/resource.k8s.io/v1/namespaces/${namespace}/resourceclaims/${name}`,
+  });
+}
+
+/** Waits until a claim's status satisfies `done` (the driver writes it in the background). */
+export async function waitClaim(
+  namespace: string,
+  name: string,
+  what: string,
+  done: (claim: Claim) => boolean,
+): Promise<Claim> {
+  return waitFor(`claim ${namespace}/${name}: ${what}`, async () => {
+    const claim = await getClaim(namespace, name);
+    return done(claim) ? claim : undefined;
+  });
+}
+
+/** Our entries of a claim's status.devices. */
+export function ourDevices(claim: Claim): DeviceStatus[] {
+  const driver = clusterEnv().driverName;
+  return (claim.status?.devices ?? []).filter((device) => device.driver === driver);
+}
+
+/**
+ * Runs a command in a pod's container through the API server and the kubelet
+ * (`kubectl exec`). Retried while the kubelet does not know the pod yet (right after it
+ * restarted); throws for a non-zero exit unless `allowFailure`.
+ */
+export async function execIn(
+  namespace: string,
+  pod: string,
+  command: readonly string[],
+  options: { allowFailure?: boolean } = {},
+): Promise<RunResult> {
+  const env = clusterEnv();
+  const args = ["--kubeconfig", env.kubeconfig, "-n", namespace, "exec", pod, "--", ...command];
+  const result = await waitFor(`kubectl exec in ${namespace}/${pod}`, async () => {
+    const attempt = await run(env.kubectl, args);
+    if (
+      attempt.code !== 0 &&
+      /unable to upgrade connection|pod does not exist|container not found/.test(attempt.stderr)
+    ) {
+      throw new Error(attempt.stderr.trim());
+    }
+    return attempt;
+  });
+  if (result.code !== 0 && !options.allowFailure) {
+    throw new Error(
+      `${command.join(" ")} in ${namespace}/${pod} failed (exit ${result.code}): ${result.stderr}`,
+    );
+  }
+  return result;
+}
+
+/** An interface inside a pod: its MAC and IPv4 addresses (CIDR). */
+export async function podInterface(
+  namespace: string,
+  pod: string,
+  ifName: string,
+): Promise<{ mac: string; ipv4: string[] }> {
+  const mac = (
+    await execIn(namespace, pod, ["cat", `/sys/class/net/${ifName}/address`])
+  ).stdout.trim();
+  const addr = (await execIn(namespace, pod, ["ip", "-4", "-o", "addr", "show", "dev", ifName]))
+    .stdout;
+  const ipv4 = [...addr.matchAll(/inet (\S+)/g)].map((match) => match[1]!);
+  return { mac, ipv4 };
+}
+
+export async function podEnv(namespace: string, pod: string): Promise<Map<string, string>> {
+  const out = (await execIn(namespace, pod, ["env"])).stdout;
+  return new Map(
+    out
+      .split("\n")
+      .filter((line) => line.includes("="))
+      .map((line) => [line.slice(0, line.indexOf("=")), line.slice(line.indexOf("=") + 1)]),
+  );
+}
+
+/** `0000-3b-02-0` → `0000:3b:02.0`. */
+export function pciAddressOf(device: string): string {
+  const match = /^([0-9a-f]{4})-([0-9a-f]{2})-([0-9a-f]{2})-([0-7])$/.exec(device);
+  if (!match) throw new Error(`not a VF device name: ${device}`);
+  return `${match[1]}:${match[2]}:${match[3]}.${match[4]}`;
+}
+
+/** One VF of the emulated host, as the node's kernel (emulated sysfs) and `ip` show it. */
+export interface VfState {
+  pciAddress: string;
+  /** The PF's PCI address. */
+  pf: string;
+  driver: string;
+  /** The netdev sysfs lists for the VF (none while it is on vfio-pci). */
+  netdev: string | null;
+  /** Whether that netdev is in the host's network namespace. */
+  inHostNamespace: boolean;
+  mac: string | null;
+}
+
+/** Every VF of the emulated host. */
+export async function hostVfs(): Promise<Map<string, VfState>> {
+  const devices = path.join(clusterEnv().hostRoot, "sys/bus/pci/devices");
+  const links = JSON.parse((await execFileAsync("ip", ["-j", "link", "show"])).stdout) as {
+    ifname: string;
+    address?: string;
+  }[];
+  const hostLinks = new Map(links.map((link) => [link.ifname, link.address ?? null]));
+  const result = new Map<string, VfState>();
+  for (const address of fs.readdirSync(devices).sort()) {
+    const dir = path.join(devices, address);
+    if (!fs.existsSync(path.join(dir, "physfn"))) continue;
+    const netDir = path.join(dir, "net");
+    const netdev = fs.existsSync(netDir) ? (fs.readdirSync(netDir)[0] ?? null) : null;
+    result.set(address, {
+      pciAddress: address,
+      pf: path.basename(fs.readlinkSync(path.join(dir, "physfn"))),
+      driver: fs.existsSync(path.join(dir, "driver"))
+        ? path.basename(fs.readlinkSync(path.join(dir, "driver")))
+        : "",
+      netdev,
+      inHostNamespace: netdev !== null && hostLinks.has(netdev),
+      mac:
+        netdev === null
+          ? null
+          : (hostLinks.get(netdev) ?? readTrimmed(path.join(netDir, netdev, "address"))),
+    });
+  }
+  return result;
+}
+
+function readTrimmed(file: string): string | null {
+  try {
+    return fs.readFileSync(file, "utf8").trim();
+  } catch {
+    return null;
+  }
+}
+
+interface CheckpointFile {
+  entries: Record<string, { state?: string; devices?: { pciAddress: string }[] }>;
+}
+
+export function readCheckpoint(file: string): CheckpointFile {
+  if (!fs.existsSync(file)) return { entries: {} };
+  return JSON.parse(fs.readFileSync(file, "utf8")) as CheckpointFile;
+}
+
+/** Prepared claims (the checkpoint's entries). */
+export function preparedClaims(): CheckpointFile["entries"] {
+  return readCheckpoint(clusterEnv().checkpointFile).entries;
+}
+
+/** Sandboxes with VFs attached (the pod-network checkpoint's entries). */
+export function attachedSandboxes(): CheckpointFile["entries"] {
+  return readCheckpoint(path.join(clusterEnv().pluginDir, "attachments.json")).entries;
+}
+
+/** Our CDI spec files. */
+export function cdiSpecs(): string[] {
+  const { cdiDir, driverName } = clusterEnv();
+  return fs.readdirSync(cdiDir).filter((file) => file.startsWith(`${driverName}-`));
+}
+
+/** CNI results kept for a later DEL. */
+export function cniCacheEntries(): string[] {
+  const dir = path.join(clusterEnv().cniCacheDir, "results");
+  return fs.existsSync(dir) ? fs.readdirSync(dir) : [];
+}
+
+/** Addresses host-local IPAM still holds in the demo networks' lease directory. */
+export function ipamLeases(): string[] {
+  const dir = path.join(clusterEnv().stateDir, "cni-ipam");
+  if (!fs.existsSync(dir)) return [];
+  return fs.readdirSync(dir).flatMap((network) =>
+    fs
+      .readdirSync(path.join(dir, network))
+      .filter((file) => /^[0-9a-f.:]+$/.test(file) && file.includes("."))
+      .map((file) => `${network}/${file}`),
+  );
+}
+
+/**
+ * What a person checks after deleting every pod: each VF back in the host namespace on the
+ * driver it had (compared with `before`), no CDI spec, nothing prepared or attached, no
+ * CNI result or address lease left.
+ */
+export async function expectNothingLeaked(before: Map<string, VfState>): Promise<void> {
+  await waitFor(
+    "the node to be as it was before the pods",
+    async () => {
+      const problems: string[] = [];
+      const now = await hostVfs();
+      for (const [address, was] of before) {
+        const is = now.get(address);
+        if (is === undefined) {
+          problems.push(`VF ${address} is gone`);
+          continue;
+        }
+        if (is.driver !== was.driver)
+          problems.push(`VF ${address} is on ${is.driver}, was on ${was.driver}`);
+        if (was.inHostNamespace && !is.inHostNamespace) {
+          problems.push(`VF ${address}'s netdev ${was.netdev} is not in the host namespace`);
+        }
+      }
+      const prepared = Object.keys(preparedClaims());
+      if (prepared.length > 0) problems.push(`claims still prepared: ${prepared.join(", ")}`);
+      const attached = Object.keys(attachedSandboxes());
+      if (attached.length > 0) problems.push(`sandboxes still attached: ${attached.join(", ")}`);
+      const specs = cdiSpecs();
+      if (specs.length > 0) problems.push(`CDI specs left: ${specs.join(", ")}`);
+      const cache = cniCacheEntries();
+      if (cache.length > 0) problems.push(`CNI results left: ${cache.join(", ")}`);
+      const leases = ipamLeases();
+      if (leases.length > 0) problems.push(`IPAM leases left: ${leases.join(", ")}`);
+      if (problems.length > 0) throw new Error(problems.join("; "));
+      return true;
+    },
+    45_000,
+  );
+}
+
+/** Whether a PID is a live process (not a zombie). */
+export function processAlive(pid: number | null): boolean {
+  if (pid === null) return false;
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+/** The value of one series of a Prometheus text exposition, summed over its labels. */
+export function metricSum(text: string, name: string): number {
+  let sum = 0;
+  for (const line of text.split("\n")) {
+    if (line.startsWith("#")) continue;
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$/.exec(line);
+    if (match && match[1] === name) sum += Number(match[3]);
+  }
+  return sum;
+}
+
+export async function deleteNamespace(name: string): Promise<void> {
+  try {
+    await apiClient().request({ method: "DELETE", path: `/api/v1/namespaces/${name}` });
+  } catch (error) {
+    if (!isNotFound(error)) throw error;
+  }
+  await waitFor(`namespace ${name} to be gone`, async () => {
+    try {
+      await apiClient().request({ method: "GET", path: `/api/v1/namespaces/${name}` });
+      return undefined;
+    } catch (error) {
+      if (isNotFound(error)) return true;
+      throw error;
+    }
+  });
+}
