@@ -1,6 +1,5 @@
 import { createHash } from "node:crypto";
 import fs from "node:fs";
-import fsp from "node:fs/promises";
 import path from "node:path";
 
 /** Format of the file on disk; bump when its shape changes and keep reading the old one. */
@@ -63,7 +62,12 @@ export class CheckpointStore<T> {
     };
   }
 
-  /** Writes the entries durably: when this resolves, a crash keeps them. */
+  /**
+   * Writes the entries durably: when this resolves, a crash keeps them. Writing and
+   * renaming a small file is quick and done in place; only the two fsyncs, which wait on
+   * the disk, go to the thread pool, so the daemon serves other claims meanwhile (each
+   * trip there costs a prepare about half a millisecond of hand-offs).
+   */
   async save(entries: ReadonlyMap<string, T>): Promise<void> {
     const body = {
       version: CHECKPOINT_VERSION,
@@ -72,22 +76,22 @@ export class CheckpointStore<T> {
     };
     const file: CheckpointFile<T> = { ...body, checksum: checksum(body) };
     const dir = path.dirname(this.file);
-    await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     const temp = `${this.file}.tmp-${process.pid}`;
-    const handle = await fsp.open(temp, "w", 0o600);
+    const fd = fs.openSync(temp, "w", 0o600);
     try {
-      await handle.writeFile(JSON.stringify(file, null, 1));
-      if (this.fsync) await handle.sync();
+      fs.writeSync(fd, JSON.stringify(file, null, 1));
+      if (this.fsync) await fsyncAsync(fd);
     } finally {
-      await handle.close();
+      fs.closeSync(fd);
     }
-    await fsp.rename(temp, this.file);
+    fs.renameSync(temp, this.file);
     if (!this.fsync) return;
-    const dirHandle = await fsp.open(dir, "r");
+    const dirFd = fs.openSync(dir, "r");
     try {
-      await dirHandle.sync();
+      await fsyncAsync(dirFd);
     } finally {
-      await dirHandle.close();
+      fs.closeSync(dirFd);
     }
   }
 
@@ -125,4 +129,10 @@ export class CheckpointStore<T> {
 
 function checksum(body: { version: number; bootId: string; entries: unknown }): string {
   return createHash("sha256").update(JSON.stringify(body)).digest("hex");
+}
+
+function fsyncAsync(fd: number): Promise<void> {
+  return new Promise((resolve, reject) =>
+    fs.fsync(fd, (error) => (error ? reject(error) : resolve())),
+  );
 }
