@@ -38,7 +38,7 @@ export class InterProcessLock {
     for (let attempt = 0; ; attempt++) {
       const server = await listenOn(this.path);
       if (server !== null) return server;
-      if (!(await isHeld(this.path))) {
+      if (!(await isListening(this.path))) {
         fs.rmSync(this.path, { force: true });
         continue;
       }
@@ -64,7 +64,8 @@ function listenOn(path: string): Promise<net.Server | null> {
   });
 }
 
-function isHeld(path: string): Promise<boolean> {
+/** Whether a live process listens on the unix socket at `path`. */
+export function isListening(path: string): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect(path);
     socket.once("connect", () => {

@@ -50,6 +50,11 @@ export interface PreparedClaim {
   /** Pods the claim was reserved for when it was prepared. */
   podUids: string[];
   state: ClaimState;
+  /**
+   * The plugin instance doing the work while the state is PrepareStarted or
+   * UnprepareStarted (see LiveInstance): another instance starting meanwhile leaves it be.
+   */
+  owner?: string;
   devices: PreparedVf[];
   cdiSpecFile: string;
 }

@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { API_VERSION } from "../../api/v1alpha1/group.js";
 import type { CdiSpec } from "../cdi/spec.js";
 import { CheckpointStore } from "../checkpoint/checkpoint.js";
+import { LiveInstance } from "../checkpoint/live-instance.js";
 import { EmulatedKernel, buildEmulatedHost, builtinProfiles } from "../emulator/index.js";
 import { bindDriver, currentDriver } from "../host/driver-binding.js";
 import { HostPaths } from "../host/paths.js";
@@ -559,6 +560,34 @@ describe("VfClaimPreparer", () => {
       return { hook, reached };
     }
 
+    it("leaves a half-done prepare to the instance doing it while that runs, and rolls it back once it is gone", async () => {
+      await startKernel();
+      const before = hostState();
+      const instances = path.join(path.dirname(checkpointFile), "instances");
+      const older = await LiveInstance.start(instances);
+      const newer = await LiveInstance.start(instances);
+      cleanups.push(() => void newer.close());
+      const { hook, reached } = dieAt("after-driver-bound");
+      const ref = vfioClaim();
+      void newPreparer({ faultHook: hook, instance: older }).prepare([ref], never);
+      await reached;
+
+      // A rolling update: the new pod starts while the old one is mid-bind.
+      const during = await newPreparer({ instance: newer }).recover();
+      expect(during).toMatchObject({ leftToOtherInstance: [ref.uid], rolledBack: [] });
+      // The first VF stays as the older instance bound it.
+      expect(currentDriver(paths, VF0)).toBe("vfio-pci");
+      expect(checkpointEntries().get(ref.uid)).toMatchObject({
+        state: "PrepareStarted",
+        owner: older.id,
+      });
+
+      await older.close(); // the old pod dies with its work half done
+      const after = await newPreparer({ instance: newer }).recover();
+      expect(after).toMatchObject({ leftToOtherInstance: [], rolledBack: [ref.uid] });
+      expect(hostState()).toEqual(before);
+    });
+
     for (const step of PREPARE_STEPS) {
       it(`a failure ${step} rolls the host back`, async () => {
         await startKernel();
@@ -627,6 +656,7 @@ describe("VfClaimPreparer", () => {
         reapplied: [ref.uid],
         failed: [],
         removedCdiSpecs: ["orphan"],
+        leftToOtherInstance: [],
       });
       expect(readSpec(ref.uid)).toEqual(spec);
       expect(cdiSpecs()).toEqual([

@@ -4,6 +4,7 @@ import type { CdiSpec } from "../cdi/spec.js";
 import { CheckpointStore } from "../checkpoint/checkpoint.js";
 import { CheckpointedMap } from "../checkpoint/checkpointed-map.js";
 import { InterProcessLock } from "../checkpoint/file-lock.js";
+import type { InstanceLiveness } from "../checkpoint/live-instance.js";
 import { bindDriver, DriverBindError } from "../host/driver-binding.js";
 import type { HostPaths } from "../host/paths.js";
 import type {
@@ -53,6 +54,11 @@ export interface VfClaimPreparerOptions {
   nodeName: string;
   /** Checkpoint file in the plugin's data directory. */
   checkpointFile: string;
+  /**
+   * This instance and how to tell whether another still runs (rolling updates); default:
+   * an instance alone on the node.
+   */
+  instance?: InstanceLiveness;
   /** Current boot id (HostPaths.bootId's content). */
   bootId: string;
   /** CDI kind of our specs; default `<driverName>/vf`. */
@@ -81,6 +87,8 @@ export interface RecoveryReport {
   failed: { claimUid: string; error: string }[];
   /** Claim UIDs of our CDI spec files that no checkpoint entry knew, now removed. */
   removedCdiSpecs: string[];
+  /** Claims half-done by another plugin instance that still runs (rolling update). */
+  leftToOtherInstance: string[];
   /** Set when the checkpoint was unreadable and moved aside. */
   checkpointSetAside?: { path: string; reason: string };
 }
@@ -118,8 +126,13 @@ export class VfClaimPreparer implements ClaimPreparer {
   private readonly faultHook: FaultHook | undefined;
   private readonly cdiKind: string;
   private readonly logger: Logger;
+  private readonly instance: InstanceLiveness;
 
   constructor(private readonly options: VfClaimPreparerOptions) {
+    this.instance = options.instance ?? {
+      id: "alone",
+      isAlive: (id) => Promise.resolve(id === "alone"),
+    };
     this.logger = options.logger.child({ component: "prepare" });
     this.cdiKind = options.cdiKind ?? `${options.driverName}/vf`;
     this.checkpoint = new CheckpointedMap(
@@ -174,6 +187,7 @@ export class VfClaimPreparer implements ClaimPreparer {
       reapplied: [],
       failed: [],
       removedCdiSpecs: [],
+      leftToOtherInstance: [],
     };
     if (loaded.setAside) {
       report.checkpointSetAside = loaded.setAside;
@@ -182,9 +196,19 @@ export class VfClaimPreparer implements ClaimPreparer {
         "the checkpoint was unreadable and is set aside: prepared claims it listed are unknown now; check the file, and the VFs' drivers, by hand",
       );
     }
-    for (const [uid, claim] of loaded.entries) {
+    for (const uid of loaded.entries.keys()) {
       await this.queue.run(uid, async () => {
+        const claim = this.checkpoint.get(uid);
+        if (claim === undefined) return; // finished meanwhile by another instance
         const log = this.claimLogger(uid, claim);
+        if (await this.inOtherHands(claim)) {
+          log.info(
+            { state: claim.state, owner: claim.owner },
+            "another instance of the plugin is working on this claim; leaving it to that one",
+          );
+          report.leftToOtherInstance.push(uid);
+          return;
+        }
         const decision = recoveryDecision(
           claim,
           this.snapshot(uid, claim),
@@ -230,6 +254,12 @@ export class VfClaimPreparer implements ClaimPreparer {
     return drivers;
   }
 
+  /** Whether a still-running other instance (rolling update) has this claim's work under way. */
+  private async inOtherHands(claim: PreparedClaim): Promise<boolean> {
+    if (claim.state === "PrepareCompleted" || claim.owner === undefined) return false;
+    return claim.owner !== this.instance.id && (await this.instance.isAlive(claim.owner));
+  }
+
   /** Claims prepared for the pod with this UID, for the step that plugs their VFs in. */
   preparedClaimsOfPod(podUid: string): { uid: string; claim: PreparedClaim }[] {
     return [...this.checkpoint.all()]
@@ -253,6 +283,11 @@ export class VfClaimPreparer implements ClaimPreparer {
       const existing = this.checkpoint.get(ref.uid);
       if (existing?.state === "PrepareCompleted") {
         return { devices: await this.reapply(ref.uid, existing, log) };
+      }
+      if (existing !== undefined && (await this.inOtherHands(existing))) {
+        throw new ClaimError(
+          "another instance of the plugin on this node (rolling update) is still working on this claim; the kubelet retries",
+        );
       }
       if (existing !== undefined) {
         log.info({ state: existing.state }, "rolling back an interrupted run before preparing");
@@ -284,7 +319,7 @@ export class VfClaimPreparer implements ClaimPreparer {
       signal.throwIfAborted();
       let claim = existing;
       if (claim.state === "PrepareCompleted") {
-        claim = { ...claim, state: "UnprepareStarted" };
+        claim = { ...claim, state: "UnprepareStarted", owner: this.instance.id };
         await this.checkpoint.update((entries) => entries.set(ref.uid, claim));
         await this.fault("during-unprepare-after-checkpoint", ref.uid);
       }
@@ -346,14 +381,17 @@ export class VfClaimPreparer implements ClaimPreparer {
   private async checkpointPlan(ref: ClaimRef, inputs: PlanInputs): Promise<PreparedClaim> {
     let plan: PreparedClaim | undefined;
     await this.checkpoint.update((entries) => {
-      plan = planClaim({
-        ref,
-        ...inputs,
-        takenIfNames: interfaceNamesInPods(entries, inputs.podUids, ref.uid),
-        interfacePrefix: this.options.interfacePrefix ?? "net",
-        cdiKind: this.cdiKind,
-        cdiSpecFile: this.cdi.fileFor(ref.uid),
-      });
+      plan = {
+        ...planClaim({
+          ref,
+          ...inputs,
+          takenIfNames: interfaceNamesInPods(entries, inputs.podUids, ref.uid),
+          interfacePrefix: this.options.interfacePrefix ?? "net",
+          cdiKind: this.cdiKind,
+          cdiSpecFile: this.cdi.fileFor(ref.uid),
+        }),
+        owner: this.instance.id,
+      };
       entries.set(ref.uid, plan);
     });
     return plan!;

@@ -7,6 +7,7 @@ import { KubeClient } from "../../../pkg/kube/client.js";
 import { CheckpointStore } from "../../../pkg/checkpoint/checkpoint.js";
 import { CheckpointedMap } from "../../../pkg/checkpoint/checkpointed-map.js";
 import { InterProcessLock } from "../../../pkg/checkpoint/file-lock.js";
+import { LiveInstance } from "../../../pkg/checkpoint/live-instance.js";
 import { CniExecutor } from "../../../pkg/cni/index.js";
 import { startKubeletPlugin } from "../../../pkg/kubeletplugin/index.js";
 import { startNriPlugin, type NriPlugin } from "../../../pkg/nri/index.js";
@@ -140,6 +141,10 @@ export const kubeletPluginCommand: Command<typeof flags> = {
           }),
       ),
     });
+    // Seen by the other instance of a rolling update for as long as this process runs.
+    const instance = await LiveInstance.start(
+      path.join(scope.resolve(HostPaths).kubeletPluginsDir, driverName, "instances"),
+    );
     scope.register(VfClaimPreparer, {
       useFactory: instanceCachingFactory((c) => {
         const paths = c.resolve(HostPaths);
@@ -149,6 +154,7 @@ export const kubeletPluginCommand: Command<typeof flags> = {
           driverName,
           nodeName: options["node-name"],
           checkpointFile: path.join(paths.kubeletPluginsDir, driverName, "checkpoint.json"),
+          instance,
           bootId: readBootId(paths),
           interfacePrefix: options["interface-prefix"],
           allowCrossNamespaceNetworks: options["allow-cross-namespace-networks"],
@@ -281,6 +287,7 @@ export const kubeletPluginCommand: Command<typeof flags> = {
     await nri?.stop();
     await preparer.statusWritesSettled();
     preparer.close();
+    await instance.close();
     await publisher.stop();
     await http.close();
     return 0;
