@@ -26,18 +26,18 @@ import { KubeClient, isConflict, isNotFound } from "../pkg/kube/client.js";
 import type { WireClaim } from "../pkg/kubeletplugin/protos.js";
 import { loadKubeletProtos } from "../pkg/kubeletplugin/protos.js";
 import { FakeKubelet } from "../pkg/kubeletplugin/testing/fake-kubelet.js";
-import { API_VERSION } from "../api/v1alpha1/group.js";
 import { withControlPlane } from "./control-plane.js";
 import { ms, percentile, table } from "./stats.js";
+import {
+  CLI,
+  DAEMON_NODE_FLAGS,
+  DRIVER,
+  REPO,
+  createBenchNet,
+  createNamespace,
+  createVfClaimTemplate,
+} from "./support.js";
 
-const DRIVER = "sriovnetwork.openshift.io";
-const REPO = fileURLToPath(new URL("../../", import.meta.url));
-/** The daemon to measure: tsc's output, or the single-file bundle the image ships (`make bundle`). */
-const CLI =
-  process.env["DRA_SRIOV_BENCH_CLI"] ??
-  fileURLToPath(new URL("../cmd/dra-driver-sriov/main.js", import.meta.url));
-/** Node flags the container image runs the daemon with (deployments/container/Dockerfile). */
-const DAEMON_NODE_FLAGS = ["--max-semi-space-size=2"];
 const SANDBOXES_PER_ROUND = 16;
 const ROUNDS = 8;
 const CONCURRENCIES = [1, 16] as const;
@@ -336,11 +336,7 @@ export async function main(): Promise<void> {
           .catch(() => undefined);
         await deleteIgnoringMissing(client, `/api/v1/namespaces/${namespace}`);
       });
-      await client.request({
-        method: "POST",
-        path: "/api/v1/namespaces",
-        body: { apiVersion: "v1", kind: "Namespace", metadata: { name: namespace } },
-      });
+      await createNamespace(client, namespace);
       await client
         .request({
           method: "POST",
@@ -351,54 +347,12 @@ export async function main(): Promise<void> {
           if (!isConflict(error)) throw error;
         });
       // Every pod's VF goes in as net1 with one static address (each pod has its own netns).
-      await client.request({
-        method: "POST",
-        path: `/apis/k8s.cni.cncf.io/v1/namespaces/${namespace}/network-attachment-definitions`,
-        body: {
-          apiVersion: "k8s.cni.cncf.io/v1",
-          kind: "NetworkAttachmentDefinition",
-          metadata: { name: "bench-net" },
-          spec: {
-            config: JSON.stringify({
-              cniVersion: "1.0.0",
-              name: "bench-net",
-              type: "emulated-vf",
-              hostRoot: root,
-              ipam: { type: "static", addresses: [{ address: "10.77.0.10/24" }] },
-            }),
-          },
-        },
+      await createBenchNet(client, namespace, {
+        type: "emulated-vf",
+        hostRoot: root,
+        ipam: { type: "static", addresses: [{ address: "10.77.0.10/24" }] },
       });
-      await client.request({
-        method: "POST",
-        path: `/apis/resource.k8s.io/v1/namespaces/${namespace}/resourceclaimtemplates`,
-        body: {
-          apiVersion: "resource.k8s.io/v1",
-          kind: "ResourceClaimTemplate",
-          metadata: { name: "vf" },
-          spec: {
-            spec: {
-              devices: {
-                requests: [{ name: "vf", exactly: { deviceClassName: DRIVER } }],
-                config: [
-                  {
-                    requests: ["vf"],
-                    opaque: {
-                      driver: DRIVER,
-                      parameters: {
-                        apiVersion: API_VERSION,
-                        kind: "VfConfig",
-                        ifName: "net1",
-                        netAttachDefName: "bench-net",
-                      },
-                    },
-                  },
-                ],
-              },
-            },
-          },
-        },
-      });
+      await createVfClaimTemplate(client, namespace, "vf", { deviceClassName: DRIVER });
 
       const log = fs.openSync(logFile, "a");
       const daemon: ChildProcess = spawn(

@@ -16,12 +16,10 @@ import fs from "node:fs";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
-import { API_VERSION } from "../api/v1alpha1/group.js";
 import { KubeClient, isNotFound, type KubeObject } from "../pkg/kube/client.js";
 import { median, ms, percentile, table } from "./stats.js";
+import { DRIVER, REPO, createBenchNet, createNamespace, createVfClaimTemplate } from "./support.js";
 
-const DRIVER = "sriovnetwork.openshift.io";
-const REPO = fileURLToPath(new URL("../../", import.meta.url));
 const SCRIPT = path.join(REPO, "hack/local-cluster.sh");
 const PODS = Number(process.env["DRA_SRIOV_BENCH_PODS"] ?? 20);
 const NAMESPACE = `bench-pod-start-${process.pid}`;
@@ -194,72 +192,19 @@ async function removePod(client: KubeClient, env: ClusterEnv, name: string): Pro
 }
 
 async function setUp(client: KubeClient, env: ClusterEnv): Promise<void> {
-  await client.request({
-    method: "POST",
-    path: "/api/v1/namespaces",
-    body: { apiVersion: "v1", kind: "Namespace", metadata: { name: NAMESPACE } },
-  });
-  await client.request({
-    method: "POST",
-    path: `/apis/k8s.cni.cncf.io/v1/namespaces/${NAMESPACE}/network-attachment-definitions`,
-    body: {
-      apiVersion: "k8s.cni.cncf.io/v1",
-      kind: "NetworkAttachmentDefinition",
-      metadata: { name: "bench-net" },
-      spec: {
-        config: JSON.stringify({
-          cniVersion: "1.0.0",
-          name: "bench-net",
-          type: "emulated-vf",
-          hostRoot: env.hostRoot,
-          ipam: {
-            type: "host-local",
-            ranges: [[{ subnet: "10.56.250.0/24" }]],
-            dataDir: path.join(env.stateDir, "cni-ipam"),
-          },
-        }),
-      },
+  await createNamespace(client, NAMESPACE);
+  await createBenchNet(client, NAMESPACE, {
+    type: "emulated-vf",
+    hostRoot: env.hostRoot,
+    ipam: {
+      type: "host-local",
+      ranges: [[{ subnet: "10.56.250.0/24" }]],
+      dataDir: path.join(env.stateDir, "cni-ipam"),
     },
   });
-  await client.request({
-    method: "POST",
-    path: `/apis/resource.k8s.io/v1/namespaces/${NAMESPACE}/resourceclaimtemplates`,
-    body: {
-      apiVersion: "resource.k8s.io/v1",
-      kind: "ResourceClaimTemplate",
-      metadata: { name: "one-vf" },
-      spec: {
-        spec: {
-          devices: {
-            requests: [
-              {
-                name: "vf",
-                exactly: {
-                  deviceClassName: DRIVER,
-                  selectors: [
-                    { cel: { expression: `device.attributes["${DRIVER}"].driver != "vfio-pci"` } },
-                  ],
-                },
-              },
-            ],
-            config: [
-              {
-                requests: ["vf"],
-                opaque: {
-                  driver: DRIVER,
-                  parameters: {
-                    apiVersion: API_VERSION,
-                    kind: "VfConfig",
-                    ifName: "net1",
-                    netAttachDefName: "bench-net",
-                  },
-                },
-              },
-            ],
-          },
-        },
-      },
-    },
+  await createVfClaimTemplate(client, NAMESPACE, "one-vf", {
+    deviceClassName: DRIVER,
+    selectors: [{ cel: { expression: `device.attributes["${DRIVER}"].driver != "vfio-pci"` } }],
   });
 }
 

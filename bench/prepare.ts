@@ -15,16 +15,10 @@ import { loadKubeletProtos } from "../pkg/kubeletplugin/protos.js";
 import { FakeKubelet } from "../pkg/kubeletplugin/testing/fake-kubelet.js";
 import { withControlPlane } from "./control-plane.js";
 import { mb, ms, percentile, table } from "./stats.js";
+import { CLI, DAEMON_NODE_FLAGS, DRIVER, createNamespace } from "./support.js";
 
-const DRIVER = "sriovnetwork.openshift.io";
 const NAMESPACE = `bench-prepare-${process.pid}`;
 const CLAIMS_PER_RUN = 64;
-/** The daemon to measure: tsc's output, or the single-file bundle the image ships (`make bundle`). */
-const CLI =
-  process.env["DRA_SRIOV_BENCH_CLI"] ??
-  fileURLToPath(new URL("../cmd/dra-driver-sriov/main.js", import.meta.url));
-/** Node flags the container image runs the daemon with (deployments/container/Dockerfile). */
-const DAEMON_NODE_FLAGS = ["--max-semi-space-size=2"];
 
 /** Kilobytes of a /proc/<pid>/status field (VmRSS, VmHWM). */
 function procStatusKb(pid: number, field: string): number {
@@ -128,13 +122,7 @@ export async function main(): Promise<void> {
         path: "/api/v1/nodes",
         body: { apiVersion: "v1", kind: "Node", metadata: { name: nodeName } },
       });
-      await client
-        .request({
-          method: "POST",
-          path: "/api/v1/namespaces",
-          body: { apiVersion: "v1", kind: "Namespace", metadata: { name: NAMESPACE } },
-        })
-        .catch(() => undefined);
+      await createNamespace(client, NAMESPACE).catch(() => undefined);
       const daemon = spawn(
         process.execPath,
         [

@@ -440,22 +440,6 @@ kill_leftovers() {
   terminate "leftover shims" "${shims[@]}"
 }
 
-# unmount_all: every mount point under the state dir (snapshots, shm,
-# network namespaces), deepest first.
-unmount_all() {
-  local mounts=() m i
-  for ((i = 0; i < 5; i++)); do
-    mapfile -t mounts < <(awk -v pre="${STATE}/" 'index($5, pre) == 1 { print $5 }' /proc/self/mountinfo | sort -r -u)
-    [[ ${#mounts[@]} -gt 0 ]] || return 0
-    for m in "${mounts[@]}"; do
-      # mountinfo escapes blanks as octal (\040); %b decodes them.
-      m="$(printf '%b' "${m}")"
-      umount "${m}" 2>/dev/null || umount -l "${m}" 2>/dev/null || true
-    done
-  done
-  die "mounts left under ${STATE}: ${mounts[*]}"
-}
-
 stop_all() {
   local pid
   if pid="$(containerd_pid)"; then

@@ -380,11 +380,6 @@ wait_plugin() {
 
 ### env.json #################################################################
 
-json_str() {
-  local s="${1//\\/\\\\}"
-  printf '"%s"' "${s//\"/\\\"}"
-}
-
 write_env_json() {
   local name pid_list="" sep=""
   for name in "${PROCESSES[@]}"; do
@@ -433,21 +428,6 @@ print_export() {
 }
 
 ### Teardown #################################################################
-
-# unmount_all: every mount point under the state dir (the kubelet's volumes, its own
-# bind mount, whatever containerd left), deepest first.
-unmount_all() {
-  local mounts=() m i
-  for ((i = 0; i < 5; i++)); do
-    mapfile -t mounts < <(awk -v pre="${STATE}/" 'index($5, pre) == 1 { print $5 }' /proc/self/mountinfo | sort -r -u)
-    [[ ${#mounts[@]} -gt 0 ]] || return 0
-    for m in "${mounts[@]}"; do
-      m="$(printf '%b' "${m}")"
-      umount "${m}" 2>/dev/null || umount -l "${m}" 2>/dev/null || true
-    done
-  done
-  die "mounts left under ${STATE}: ${mounts[*]}"
-}
 
 # teardown KEEP_LOGS: everything `up` made, in an order that lets each part clean up
 # after the one it depends on: the kubelet first (it would restart pods), then the pods
@@ -674,7 +654,7 @@ main() {
   case "${cmd}" in
     up | down | env | status | restart | stop | start) ;;
     -h | --help | help)
-      sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+      print_usage
       return 0
       ;;
     *) die "usage: $0 up | down [--keep-logs] | env | status | restart|stop|start PART [--kill]" ;;

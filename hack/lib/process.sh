@@ -99,6 +99,23 @@ wait_or_kill() {
 
 ### The state dir ############################################################
 
+# unmount_all: every mount point under the state dir (a kubelet's volumes and
+# bind mounts, containerd's snapshots, shm and network namespaces), deepest
+# first; dies when some are left after five rounds.
+unmount_all() {
+  local mounts=() m i
+  for ((i = 0; i < 5; i++)); do
+    mapfile -t mounts < <(awk -v pre="${STATE}/" 'index($5, pre) == 1 { print $5 }' /proc/self/mountinfo | sort -r -u)
+    [[ ${#mounts[@]} -gt 0 ]] || return 0
+    for m in "${mounts[@]}"; do
+      # mountinfo escapes blanks as octal (\040); %b decodes them.
+      m="$(printf '%b' "${m}")"
+      umount "${m}" 2>/dev/null || umount -l "${m}" 2>/dev/null || true
+    done
+  done
+  die "mounts left under ${STATE}: ${mounts[*]}"
+}
+
 # remove_stale_state: before `up` starts anew, whatever an earlier run left.
 remove_stale_state() {
   [[ -e "${STATE}" ]] || return 0

@@ -3,7 +3,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
-import { inject } from "vitest";
+import { afterAll, beforeAll, inject } from "vitest";
 import { KubeClient, isNotFound, type KubeObject } from "../../pkg/kube/client.js";
 
 const execFileAsync = promisify(execFile);
@@ -165,6 +165,44 @@ export async function deleteScenario(scenario: string): Promise<void> {
   );
 }
 
+/**
+ * A demo scenario's describe scaffolding: the scenario is deleted before its tests (an
+ * earlier run's leftovers) and after them. Returns the host's VFs as they were before it
+ * was applied (call it inside a test).
+ */
+export function useScenario(scenario: string): () => Map<string, VfState> {
+  let before: Map<string, VfState> | undefined;
+  beforeAll(async () => {
+    await deleteScenario(scenario);
+    before = await hostVfs();
+  });
+  afterAll(async () => {
+    await deleteScenario(scenario);
+  });
+  return () => before!;
+}
+
+/** Deletes a scenario, then checks the node is as it was `before` it (expectNothingLeaked). */
+export async function deleteScenarioLeavingNothing(
+  scenario: string,
+  before: Map<string, VfState>,
+): Promise<void> {
+  await deleteScenario(scenario);
+  await expectNothingLeaked(before);
+}
+
+/** Applies a scenario, waits for its pod to be Ready and returns the pod's claim `claimName`. */
+export async function applyScenarioForClaim(
+  scenario: string,
+  namespace: string,
+  pod: string,
+  claimName: string,
+): Promise<Claim> {
+  await applyScenario(scenario);
+  await waitPodReady(namespace, pod);
+  return claimOfPod(namespace, pod, claimName);
+}
+
 export interface Condition {
   type: string;
   status: string;
@@ -249,6 +287,13 @@ export async function waitClaim(
     const claim = await getClaim(namespace, name);
     return done(claim) ? claim : undefined;
   });
+}
+
+/** Waits until one of our devices of a claim has its networkData (the CNI ADD's outcome). */
+export async function waitNetworkData(namespace: string, claim: Claim): Promise<Claim> {
+  return waitClaim(namespace, claim.metadata!.name!, "networkData", (c) =>
+    ourDevices(c).some((device) => device.networkData !== undefined),
+  );
 }
 
 /** Our entries of a claim's status.devices. */

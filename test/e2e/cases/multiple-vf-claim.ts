@@ -1,17 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
-  applyScenario,
-  claimOfPod,
-  deleteScenario,
-  expectNothingLeaked,
-  hostVfs,
+  applyScenarioForClaim,
+  deleteScenarioLeavingNothing,
   ourDevices,
   pciAddressOf,
   podEnv,
   podInterface,
+  useScenario,
   waitClaim,
-  waitPodReady,
-  type VfState,
 } from "../support.js";
 
 const SCENARIO = "multiple-vf-claim";
@@ -20,21 +16,11 @@ const POD = "pod0";
 
 /** demo/multiple-vf-claim: count 2 on one PF → net1 and net2. */
 describe("demo/multiple-vf-claim", () => {
-  let before: Map<string, VfState>;
-
-  beforeAll(async () => {
-    await deleteScenario(SCENARIO);
-    before = await hostVfs();
-  });
-
-  afterAll(async () => {
-    await deleteScenario(SCENARIO);
-  });
+  const vfsBefore = useScenario(SCENARIO);
 
   it("plugs two VFs of one PF into the pod as net1 and net2", async () => {
-    await applyScenario(SCENARIO);
-    await waitPodReady(NS, POD);
-    const allocated = await claimOfPod(NS, POD, "vfs");
+    const before = vfsBefore();
+    const allocated = await applyScenarioForClaim(SCENARIO, NS, POD, "vfs");
     const devices = (allocated.status?.allocation?.devices?.results ?? []).map((r) => r.device);
     expect(devices).toHaveLength(2);
     const addresses = devices.map(pciAddressOf);
@@ -69,7 +55,6 @@ describe("demo/multiple-vf-claim", () => {
   });
 
   it("moves both VFs back to the host when the pod goes", async () => {
-    await deleteScenario(SCENARIO);
-    await expectNothingLeaked(before);
+    await deleteScenarioLeavingNothing(SCENARIO, vfsBefore());
   });
 });

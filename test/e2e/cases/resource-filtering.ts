@@ -1,19 +1,17 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { KubeObject } from "../../../pkg/kube/client.js";
 import {
   apiClient,
   applyScenario,
   claimOfPod,
   clusterEnv,
-  deleteScenario,
-  expectNothingLeaked,
-  hostVfs,
+  deleteScenarioLeavingNothing,
   pciAddressOf,
   podEnv,
+  useScenario,
   waitFor,
   waitPodReady,
   type Condition,
-  type VfState,
 } from "../support.js";
 
 const SCENARIO = "resource-filtering";
@@ -51,16 +49,7 @@ async function publishedResourceNames(): Promise<Map<string, string>> {
 
 /** demo/resource-filtering: a SriovResourceFilter makes two pools; claims pick one each. */
 describe("demo/resource-filtering", () => {
-  let before: Map<string, VfState>;
-
-  beforeAll(async () => {
-    await deleteScenario(SCENARIO);
-    before = await hostVfs();
-  });
-
-  afterAll(async () => {
-    await deleteScenario(SCENARIO);
-  });
+  const vfsBefore = useScenario(SCENARIO);
 
   it("publishes the two pools, and the controller accepts the filter", async () => {
     await applyScenario(SCENARIO);
@@ -86,7 +75,7 @@ describe("demo/resource-filtering", () => {
       return [...published.values()].every((name) => name !== "") ? published : undefined;
     });
     for (const [device, resourceName] of names) {
-      const vf = before.get(pciAddressOf(device))!;
+      const vf = vfsBefore().get(pciAddressOf(device))!;
       expect(vf.pf, `${device} in ${resourceName}`).toBe(PF[resourceName as keyof typeof PF]);
     }
   });
@@ -101,15 +90,14 @@ describe("demo/resource-filtering", () => {
       const results = claim.status?.allocation?.devices?.results ?? [];
       expect(results).toHaveLength(1);
       const address = pciAddressOf(results[0]!.device);
-      expect(before.get(address)?.pf).toBe(PF[resourceName]);
+      expect(vfsBefore().get(address)?.pf).toBe(PF[resourceName]);
       const vars = await podEnv(NS, pod);
       expect(vars.get(`PCIDEVICE_${resourceName.toUpperCase()}`)).toBe(address);
     }
   });
 
   it("publishes every VF without a pool again once the filter is gone", async () => {
-    await deleteScenario(SCENARIO);
-    await expectNothingLeaked(before);
+    await deleteScenarioLeavingNothing(SCENARIO, vfsBefore());
     const published = await waitFor("the node's slices without pools", async () => {
       const names = await publishedResourceNames();
       return names.size === 15 && [...names.values()].every((name) => name === "")

@@ -8,7 +8,7 @@ import {
   clusterCommand,
   clusterEnv,
   deleteScenario,
-  expectNothingLeaked,
+  deleteScenarioLeavingNothing,
   getPod,
   hostVfs,
   pciAddressOf,
@@ -100,8 +100,7 @@ describe("restarts", () => {
       "PrepareCompleted",
     ]);
     expect(cdiSpecs()).toHaveLength(1);
-    await deleteScenario(SCENARIO);
-    await expectNothingLeaked(before);
+    await deleteScenarioLeavingNothing(SCENARIO, before);
   });
 
   for (const part of ["kubelet", "containerd"] as const) {
@@ -112,8 +111,7 @@ describe("restarts", () => {
       await clusterCommand(part === "containerd" ? ["restart", part, "--kill"] : ["restart", part]);
       await clusterCommand(["start", "kubelet-plugin"]);
       await expectVfInPod(before);
-      await deleteScenario(SCENARIO);
-      await expectNothingLeaked(before);
+      await deleteScenarioLeavingNothing(SCENARIO, before);
     });
   }
 
@@ -132,8 +130,7 @@ describe("restarts", () => {
       await expectVfInPod(before);
       const pod = await getPod(NS, POD);
       expect(pod.status?.phase).toBe("Running");
-      await deleteScenario(SCENARIO);
-      await expectNothingLeaked(before);
+      await deleteScenarioLeavingNothing(SCENARIO, before);
     });
   }
 });

@@ -1,21 +1,18 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
-  applyScenario,
+  applyScenarioForClaim,
   attachedSandboxes,
   cdiSpecs,
-  claimOfPod,
   clusterEnv,
   cniCacheEntries,
-  deleteScenario,
-  expectNothingLeaked,
+  deleteScenarioLeavingNothing,
   hostVfs,
   ourDevices,
   pciAddressOf,
   podEnv,
   podInterface,
-  waitClaim,
-  waitPodReady,
-  type VfState,
+  useScenario,
+  waitNetworkData,
 } from "../support.js";
 
 const SCENARIO = "single-vf-claim";
@@ -24,26 +21,15 @@ const POD = "pod0";
 
 /** demo/single-vf-claim: prepare, then CNI ADD over NRI when the sandbox starts. */
 describe("demo/single-vf-claim", () => {
-  let before: Map<string, VfState>;
-
-  beforeAll(async () => {
-    await deleteScenario(SCENARIO);
-    before = await hostVfs();
-  });
-
-  afterAll(async () => {
-    await deleteScenario(SCENARIO);
-  });
+  const vfsBefore = useScenario(SCENARIO);
 
   it("plugs the VF into the pod as net1 with an address, and says so in the claim", async () => {
     const env = clusterEnv();
-    await applyScenario(SCENARIO);
-    await waitPodReady(NS, POD);
-    const allocated = await claimOfPod(NS, POD, "vf");
+    const allocated = await applyScenarioForClaim(SCENARIO, NS, POD, "vf");
     const results = allocated.status?.allocation?.devices?.results ?? [];
     expect(results).toHaveLength(1);
     const address = pciAddressOf(results[0]!.device);
-    const vf = before.get(address)!;
+    const vf = vfsBefore().get(address)!;
     expect(vf.inHostNamespace).toBe(true);
 
     // In the pod: net1 is the VF (its MAC), with an address of the network's range.
@@ -59,9 +45,7 @@ describe("demo/single-vf-claim", () => {
     expect(vars.get("SRIOVNETWORK_NET_ATTACH_DEF_NAME")).toBe(`${NS}/vf-test1`);
 
     // The claim: the applied configuration, the network's outcome, Ready conditions.
-    const claim = await waitClaim(NS, allocated.metadata!.name!, "networkData", (c) =>
-      ourDevices(c).some((device) => device.networkData !== undefined),
-    );
+    const claim = await waitNetworkData(NS, allocated);
     const [device] = ourDevices(claim);
     expect(device).toMatchObject({
       driver: env.driverName,
@@ -90,7 +74,6 @@ describe("demo/single-vf-claim", () => {
   });
 
   it("moves the VF back to the host and removes every trace when the pod goes", async () => {
-    await deleteScenario(SCENARIO);
-    await expectNothingLeaked(before);
+    await deleteScenarioLeavingNothing(SCENARIO, vfsBefore());
   });
 });

@@ -1,16 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   applyScenario,
   claimOfPod,
-  deleteScenario,
+  deleteScenarioLeavingNothing,
   execIn,
-  expectNothingLeaked,
-  hostVfs,
   ourDevices,
   podInterface,
-  waitClaim,
+  useScenario,
+  waitNetworkData,
   waitPodReady,
-  type VfState,
 } from "../support.js";
 
 const SCENARIO = "static-ip-vlan";
@@ -19,26 +17,14 @@ const PODS = { "pod-a": "10.56.217.11", "pod-b": "10.56.217.12", "pod-c": "10.56
 
 /** demo/static-ip-vlan: addresses from VfConfig.ips as CNI runtimeConfig; pods talk over VFs. */
 describe("demo/static-ip-vlan", () => {
-  let before: Map<string, VfState>;
-
-  beforeAll(async () => {
-    await deleteScenario(SCENARIO);
-    before = await hostVfs();
-  });
-
-  afterAll(async () => {
-    await deleteScenario(SCENARIO);
-  });
+  const vfsBefore = useScenario(SCENARIO);
 
   it("gives each pod the address its claim asks for", async () => {
     await applyScenario(SCENARIO);
     for (const [pod, ip] of Object.entries(PODS)) {
       await waitPodReady(NS, pod);
       expect((await podInterface(NS, pod, "net1")).ipv4).toEqual([`${ip}/24`]);
-      const allocated = await claimOfPod(NS, pod, "vf");
-      const claim = await waitClaim(NS, allocated.metadata!.name!, "networkData", (c) =>
-        ourDevices(c).some((device) => device.networkData !== undefined),
-      );
+      const claim = await waitNetworkData(NS, await claimOfPod(NS, pod, "vf"));
       expect(ourDevices(claim)[0]!.networkData?.ips).toEqual([`${ip}/24`]);
     }
   });
@@ -56,7 +42,6 @@ describe("demo/static-ip-vlan", () => {
   });
 
   it("moves the VFs back to the host when the pods go", async () => {
-    await deleteScenario(SCENARIO);
-    await expectNothingLeaked(before);
+    await deleteScenarioLeavingNothing(SCENARIO, vfsBefore());
   });
 });

@@ -1,22 +1,19 @@
 import fs from "node:fs";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
-  applyScenario,
+  applyScenarioForClaim,
   cdiSpecs,
-  claimOfPod,
   clusterEnv,
-  deleteScenario,
+  deleteScenarioLeavingNothing,
   execIn,
-  expectNothingLeaked,
   hostVfs,
   ourDevices,
   pciAddressOf,
   podEnv,
   preparedClaims,
+  useScenario,
   waitClaim,
-  waitPodReady,
-  type VfState,
 } from "../support.js";
 
 const SCENARIO = "vfio-driver";
@@ -29,27 +26,16 @@ const POD = "dpdk-app";
  * containerd.
  */
 describe("demo/vfio-driver", () => {
-  let before: Map<string, VfState>;
-
-  beforeAll(async () => {
-    await deleteScenario(SCENARIO);
-    before = await hostVfs();
-  });
-
-  afterAll(async () => {
-    await deleteScenario(SCENARIO);
-  });
+  const vfsBefore = useScenario(SCENARIO);
 
   it("rebinds the VF to vfio-pci and gives the container its VFIO and vhost devices", async () => {
     const env = clusterEnv();
-    await applyScenario(SCENARIO);
-    await waitPodReady(NS, POD);
-    const allocated = await claimOfPod(NS, POD, "vf");
+    const allocated = await applyScenarioForClaim(SCENARIO, NS, POD, "vf");
     const results = allocated.status?.allocation?.devices?.results ?? [];
     expect(results).toHaveLength(1);
     expect(results[0]).toMatchObject({ driver: env.driverName, pool: env.nodeName, request: "vf" });
     const address = pciAddressOf(results[0]!.device);
-    expect(before.get(address)?.driver).toBe("iavf");
+    expect(vfsBefore().get(address)?.driver).toBe("iavf");
 
     // Prepared: the VF is on vfio-pci, the claim's CDI spec is written and checkpointed.
     expect((await hostVfs()).get(address)?.driver).toBe("vfio-pci");
@@ -85,7 +71,6 @@ describe("demo/vfio-driver", () => {
   });
 
   it("gives the VF back to its kernel driver and removes every trace when the pod goes", async () => {
-    await deleteScenario(SCENARIO);
-    await expectNothingLeaked(before);
+    await deleteScenarioLeavingNothing(SCENARIO, vfsBefore());
   });
 });

@@ -1,0 +1,81 @@
+/** What the benchmarks that run the daemon against a control plane share. */
+import { fileURLToPath } from "node:url";
+import { API_VERSION } from "../api/v1alpha1/group.js";
+import type { KubeClient } from "../pkg/kube/client.js";
+
+export const DRIVER = "sriovnetwork.openshift.io";
+export const REPO = fileURLToPath(new URL("../../", import.meta.url));
+/** The daemon to measure: tsc's output, or the single-file bundle the image ships (`make bundle`). */
+export const CLI =
+  process.env["DRA_SRIOV_BENCH_CLI"] ??
+  fileURLToPath(new URL("../cmd/dra-driver-sriov/main.js", import.meta.url));
+/** Node flags the container image runs the daemon with (deployments/container/Dockerfile). */
+export const DAEMON_NODE_FLAGS = ["--max-semi-space-size=2"];
+
+export async function createNamespace(client: KubeClient, name: string): Promise<void> {
+  await client.request({
+    method: "POST",
+    path: "/api/v1/namespaces",
+    body: { apiVersion: "v1", kind: "Namespace", metadata: { name } },
+  });
+}
+
+/** A NetworkAttachmentDefinition `bench-net` with the given CNI configuration. */
+export async function createBenchNet(
+  client: KubeClient,
+  namespace: string,
+  config: Record<string, unknown>,
+): Promise<void> {
+  await client.request({
+    method: "POST",
+    path: `/apis/k8s.cni.cncf.io/v1/namespaces/${namespace}/network-attachment-definitions`,
+    body: {
+      apiVersion: "k8s.cni.cncf.io/v1",
+      kind: "NetworkAttachmentDefinition",
+      metadata: { name: "bench-net" },
+      spec: { config: JSON.stringify({ cniVersion: "1.0.0", name: "bench-net", ...config }) },
+    },
+  });
+}
+
+/**
+ * A ResourceClaimTemplate `name` of one VF (request "vf", its device request `exactly`),
+ * plugged in as net1 on `bench-net`.
+ */
+export async function createVfClaimTemplate(
+  client: KubeClient,
+  namespace: string,
+  name: string,
+  exactly: Record<string, unknown>,
+): Promise<void> {
+  await client.request({
+    method: "POST",
+    path: `/apis/resource.k8s.io/v1/namespaces/${namespace}/resourceclaimtemplates`,
+    body: {
+      apiVersion: "resource.k8s.io/v1",
+      kind: "ResourceClaimTemplate",
+      metadata: { name },
+      spec: {
+        spec: {
+          devices: {
+            requests: [{ name: "vf", exactly }],
+            config: [
+              {
+                requests: ["vf"],
+                opaque: {
+                  driver: DRIVER,
+                  parameters: {
+                    apiVersion: API_VERSION,
+                    kind: "VfConfig",
+                    ifName: "net1",
+                    netAttachDefName: "bench-net",
+                  },
+                },
+              },
+            ],
+          },
+        },
+      },
+    },
+  });
+}
