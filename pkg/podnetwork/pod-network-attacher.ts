@@ -5,6 +5,7 @@ import type { CniConfigList } from "../cni/config.js";
 import type { CniRuntime } from "../cni/invocation.js";
 import { podInterfaceOf, type CniResult } from "../cni/result.js";
 import type { ClaimStatusWriter } from "../prepare/claim-status.js";
+import type { FaultHook } from "../prepare/faults.js";
 import { messageOf } from "../prepare/claim-error.js";
 import { PerKeyQueue } from "../util/per-key-queue.js";
 import {
@@ -39,6 +40,8 @@ export interface PodNetworkAttacherOptions {
   logger: Logger;
   /** Clock for condition timestamps; tests pin it. */
   now?: () => Date;
+  /** Crash-test hook (DRA_SRIOV_FAULT), as in prepare. */
+  faultHook?: FaultHook;
 }
 
 /** What one attach did, for logs, metrics and the benchmark. */
@@ -182,6 +185,7 @@ export class PodNetworkAttacher {
       return { interfaces: 0, cniMs: 0, totalMs: 0 };
     }
 
+    await this.options.faultHook?.("during-attach-after-checkpoint", { sandboxId: sandbox.id });
     // Different VFs are independent: ADD them side by side, so a pod with several VFs
     // answers the runtime in about the time of one (its request timeout is 2 s by default).
     const cniStarted = performance.now();
@@ -214,6 +218,7 @@ export class PodNetworkAttacher {
       this.report(claims, interfaces, outcomesOf(attached), message);
       throw new Error(message, { cause: failures[0]!.error });
     }
+    await this.options.faultHook?.("during-attach-after-add", { sandboxId: sandbox.id });
     await this.options.attachments.update((entries) =>
       entries.set(sandbox.id, { ...attachment, state: "Attached", interfaces: attached }),
     );

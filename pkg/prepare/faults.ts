@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 
-/** Points in prepare and unprepare where a crash test can stop the process. */
+/** Points in prepare, unprepare and a pod's attach where a crash test can stop the process. */
 export const FAULT_STEPS = [
   "after-checkpoint-started",
   "after-driver-bound",
@@ -9,6 +9,8 @@ export const FAULT_STEPS = [
   "during-unprepare-after-checkpoint",
   "during-unprepare-after-cdi-removed",
   "during-unprepare-after-driver-restored",
+  "during-attach-after-checkpoint",
+  "during-attach-after-add",
 ] as const;
 
 export type FaultStep = (typeof FAULT_STEPS)[number];
@@ -17,7 +19,10 @@ export type FaultStep = (typeof FAULT_STEPS)[number];
  * Called at every fault step. Production has none unless the variable below is set; tests
  * inject one that throws (the step fails) or never settles (the process "died" there).
  */
-export type FaultHook = (step: FaultStep, context: { claimUid: string }) => void | Promise<void>;
+export type FaultHook = (
+  step: FaultStep,
+  context: { claimUid: string } | { sandboxId: string },
+) => void | Promise<void>;
 
 /** `DRA_SRIOV_FAULT=after-driver-bound` (or a comma-separated list): die at that step. */
 export const FAULT_ENV = "DRA_SRIOV_FAULT";
@@ -52,9 +57,9 @@ export function faultHookFromEnv(
     { steps: [...steps] },
     `${FAULT_ENV} is set: the driver will kill itself at these steps`,
   );
-  return (step, { claimUid }) => {
+  return (step, context) => {
     if (!steps.has(step)) return undefined;
-    logger.fatal({ step, claimUid }, "fault injection: killing the process");
+    logger.fatal({ step, ...context }, "fault injection: killing the process");
     kill();
     // Nothing after the step may run while the signal is delivered.
     return new Promise<void>(() => undefined);

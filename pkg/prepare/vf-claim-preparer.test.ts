@@ -751,8 +751,12 @@ describe("VfClaimPreparer", () => {
       const first = addClaim({ devices: [{ pci: VF0 }] });
       const second = addClaim({ devices: [{ pci: VF1 }] });
       const preparer = newPreparer({
-        faultHook: (step, { claimUid }) =>
-          step === "after-checkpoint-started" && claimUid === first.uid ? firstHeld : undefined,
+        faultHook: (step, context) =>
+          step === "after-checkpoint-started" &&
+          "claimUid" in context &&
+          context.claimUid === first.uid
+            ? firstHeld
+            : undefined,
       });
       const firstDone = preparer.prepare([first], never);
       // The second claim completes while the first is held mid-prepare.

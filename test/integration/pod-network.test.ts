@@ -75,7 +75,7 @@ describe("pod networks through NRI and CNI", () => {
   const draSocket = () => path.join(paths.kubeletPluginsDir, DRIVER, "dra.sock");
   const attachmentsFile = () => path.join(paths.kubeletPluginsDir, DRIVER, "attachments.json");
 
-  async function startDaemon(): Promise<void> {
+  async function startDaemon(env: Record<string, string> = {}): Promise<void> {
     const log = fs.openSync(logFile, "a");
     daemon = spawn(
       process.execPath,
@@ -88,7 +88,7 @@ describe("pod networks through NRI and CNI", () => {
         ...["--cni-bin-dir", `${path.join(repoRoot, "hack/cni")}:${runtime.cniBinDir}`],
         ...["--cni-cache-dir", path.join(tmp, "cni-cache")],
       ],
-      { stdio: ["ignore", log, log] },
+      { stdio: ["ignore", log, log], env: { ...process.env, ...env } },
     );
     fs.closeSync(log);
     await waitFor("registration with the kubelet", async () =>
@@ -377,6 +377,36 @@ describe("pod networks through NRI and CNI", () => {
     expect(inHostNamespace(vfNetdev(claim.devices[0]!))).toBe(true);
     expect(attachments()).toEqual({});
     await cri.removePodSandbox(sandbox);
+    await kubelet.unprepare(draSocket(), "v1", [claim.wire]);
+  });
+
+  it("finishes an attach the plugin was killed in the middle of, once it is back", async () => {
+    const claim = await preparedClaim([
+      { name: "vf", config: { ifName: "net1", netAttachDefName: "static-net" } },
+    ]);
+    await stopDaemon();
+    await startDaemon({ DRA_SRIOV_FAULT: "during-attach-after-add" });
+    const config = sandboxConfig(claim);
+    const started = cri.runPodSandbox(config);
+    await waitFor("the plugin to die in the attach", async () =>
+      daemon!.exitCode !== null || daemon!.signalCode !== null ? true : undefined,
+    );
+    // The ADD ran; the record still says the attach is under way.
+    const [sandbox, entry] = Object.entries(attachments())[0]!;
+    expect(entry).toMatchObject({ state: "Attaching" });
+    // containerd gives up on the plugin and starts the sandbox without it.
+    expect(await started).toBe(sandbox);
+    await startDaemon();
+    await waitFor("the attach to be redone", async () =>
+      (attachments()[sandbox] as { state?: string } | undefined)?.state === "Attached"
+        ? true
+        : undefined,
+    );
+    const shell = await startShell(sandbox, config);
+    expect(await podAddresses(shell, "net1")).toEqual(["10.77.0.10/24"]);
+    await cri.stopPodSandbox(sandbox);
+    await cri.removePodSandbox(sandbox);
+    expect(inHostNamespace(vfNetdev(claim.devices[0]!))).toBe(true);
     await kubelet.unprepare(draSocket(), "v1", [claim.wire]);
   });
 

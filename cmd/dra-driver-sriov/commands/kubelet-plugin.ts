@@ -21,7 +21,7 @@ import { ClaimStatusWriter } from "../../../pkg/prepare/claim-status.js";
 import { createLogger, type Logger } from "../../../pkg/log/logger.js";
 import { startHttpEndpoints } from "../../../pkg/observability/http-endpoints.js";
 import { MetricsRegistry } from "../../../pkg/observability/metrics.js";
-import { VfClaimPreparer } from "../../../pkg/prepare/index.js";
+import { FAULT_ENV, VfClaimPreparer, faultHookFromEnv } from "../../../pkg/prepare/index.js";
 import { NodeDevicePublisher } from "../../../pkg/publishing/node-publisher.js";
 import { clusterFlags, hostFlags, loggingFlags, nodeFlags } from "../common-flags.js";
 import { shutdownSignal } from "../shutdown.js";
@@ -198,6 +198,7 @@ export const kubeletPluginCommand: Command<typeof flags> = {
           status: new ClaimStatusWriter(c.resolve(KubeClient), { driverName, logger }),
           driverName,
           logger,
+          faultHook: faultHookFromEnv(process.env[FAULT_ENV], logger),
         });
       }),
     });
