@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -18,16 +18,15 @@ import {
   createReadyNode,
   deleteIgnoringMissing,
   loadManifest,
-  repoRoot,
   testClient,
   uniqueName,
   waitFor,
   listNodeSlices,
   deleteTestNamespace,
 } from "./kube.js";
+import { CLI, hasExited, startKubeletPlugin, stopProcess } from "./daemon.js";
 
 const DRIVER = "sriovnetwork.openshift.io";
-const CLI = path.join(repoRoot, "dist/cmd/dra-driver-sriov/main.js");
 
 /**
  * The node daemon as operators run it: the built `kubelet-plugin` command in its own
@@ -52,50 +51,20 @@ describe("dra-driver-sriov kubelet-plugin", () => {
 
   /** Starts the daemon and waits until the kubelet could register it. */
   async function startDaemon(env: Record<string, string> = {}): Promise<void> {
-    const log = fs.openSync(logFile, "a");
-    daemon = spawn(
-      process.execPath,
-      [
-        CLI,
-        "kubelet-plugin",
-        "--host-root",
-        root,
-        "--node-name",
-        nodeName,
-        "--namespace",
-        namespace,
-        "--kubeconfig",
-        inject("kubeconfig"),
-        "--health-port",
-        "0",
-        "--bind-timeout-ms",
-        "5000",
-        "--rediscovery-interval-seconds",
-        "1",
+    daemon = await startKubeletPlugin({
+      args: [
+        ...["--host-root", root, "--node-name", nodeName, "--namespace", namespace],
+        ...["--kubeconfig", inject("kubeconfig"), "--health-port", "0"],
+        ...["--bind-timeout-ms", "5000", "--rediscovery-interval-seconds", "1"],
       ],
-      { stdio: ["ignore", log, log], env: { ...process.env, ...env } },
-    );
-    fs.closeSync(log);
-    // A killed predecessor leaves its socket file behind until the new daemon replaces it.
-    await waitFor("registration with the kubelet", async () =>
-      fs.existsSync(registrationSocket())
-        ? kubelet.register(registrationSocket()).then(
-            () => true,
-            () => undefined,
-          )
-        : undefined,
-    );
+      logFile,
+      kubelet,
+      registrationSocket: registrationSocket(),
+      env,
+    });
   }
 
-  async function stopDaemon(): Promise<number | null> {
-    if (!daemon || daemon.exitCode !== null || daemon.signalCode !== null)
-      return daemon?.exitCode ?? null;
-    const exited = new Promise<number | null>((resolve) =>
-      daemon!.once("exit", (code) => resolve(code)),
-    );
-    daemon.kill("SIGTERM");
-    return exited;
-  }
+  const stopDaemon = () => stopProcess(daemon);
 
   const vfioClaim = () =>
     allocateForPod(
@@ -219,7 +188,7 @@ describe("dra-driver-sriov kubelet-plugin", () => {
     await startDaemon({ DRA_SRIOV_FAULT: "after-driver-bound" });
     await expect(kubelet.prepare(draSocket(), "v1", [wire])).rejects.toThrow();
     await waitFor("the daemon to die at the fault", async () =>
-      daemon!.exitCode !== null || daemon!.signalCode !== null ? true : undefined,
+      hasExited(daemon) ? true : undefined,
     );
     kubelet.close();
     kubelet = new FakeKubelet(loadKubeletProtos());

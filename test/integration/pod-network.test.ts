@@ -1,4 +1,4 @@
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -36,9 +36,9 @@ import {
   uniqueName,
   waitFor,
 } from "./kube.js";
+import { CLI, hasExited, startKubeletPlugin, stopProcess } from "./daemon.js";
 
 const DRIVER = "sriovnetwork.openshift.io";
-const CLI = path.join(repoRoot, "dist/cmd/dra-driver-sriov/main.js");
 
 interface ClaimStatus {
   status?: {
@@ -76,29 +76,19 @@ describe("pod networks through NRI and CNI", () => {
   const attachmentsFile = () => path.join(paths.kubeletPluginsDir, DRIVER, "attachments.json");
 
   async function startDaemon(env: Record<string, string> = {}): Promise<void> {
-    const log = fs.openSync(logFile, "a");
-    daemon = spawn(
-      process.execPath,
-      [
-        CLI,
-        "kubelet-plugin",
+    daemon = await startKubeletPlugin({
+      args: [
         ...["--host-root", root, "--node-name", nodeName, "--namespace", namespace],
         ...["--kubeconfig", inject("kubeconfig"), "--health-port", "0"],
         ...["--cdi-root", runtime.cdiDirs[0]!, "--nri-socket", runtime.nriSocket],
         ...["--cni-bin-dir", `${path.join(repoRoot, "hack/cni")}:${runtime.cniBinDir}`],
         ...["--cni-cache-dir", path.join(tmp, "cni-cache")],
       ],
-      { stdio: ["ignore", log, log], env: { ...process.env, ...env } },
-    );
-    fs.closeSync(log);
-    await waitFor("registration with the kubelet", async () =>
-      fs.existsSync(registrationSocket())
-        ? kubelet.register(registrationSocket()).then(
-            () => true,
-            () => undefined,
-          )
-        : undefined,
-    );
+      logFile,
+      kubelet,
+      registrationSocket: registrationSocket(),
+      env,
+    });
     await waitFor("the NRI plugin to connect", async () =>
       fs.readFileSync(logFile, "utf8").includes("synchronizing with the runtime")
         ? true
@@ -106,12 +96,7 @@ describe("pod networks through NRI and CNI", () => {
     );
   }
 
-  async function stopDaemon(): Promise<void> {
-    if (!daemon || daemon.exitCode !== null || daemon.signalCode !== null) return;
-    const exited = new Promise((resolve) => daemon!.once("exit", resolve));
-    daemon.kill("SIGTERM");
-    await exited;
-  }
+  const stopDaemon = () => stopProcess(daemon);
 
   /** A NetworkAttachmentDefinition of the emulated host's VF plugin. */
   async function createNetwork(name: string, plugin: Record<string, unknown>): Promise<void> {
@@ -389,7 +374,7 @@ describe("pod networks through NRI and CNI", () => {
     const config = sandboxConfig(claim);
     const started = cri.runPodSandbox(config);
     await waitFor("the plugin to die in the attach", async () =>
-      daemon!.exitCode !== null || daemon!.signalCode !== null ? true : undefined,
+      hasExited(daemon) ? true : undefined,
     );
     // The ADD ran; the record still says the attach is under way.
     const [sandbox, entry] = Object.entries(attachments())[0]!;

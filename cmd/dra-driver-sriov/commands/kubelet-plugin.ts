@@ -141,6 +141,8 @@ export const kubeletPluginCommand: Command<typeof flags> = {
           }),
       ),
     });
+    // One crash-test hook (DRA_SRIOV_FAULT) for prepare and attach: warned about once.
+    const faultHook = faultHookFromEnv(process.env[FAULT_ENV], scope.resolve<Logger>(LOGGER));
     // Seen by the other instance of a rolling update for as long as this process runs.
     const instance = await LiveInstance.start(
       path.join(scope.resolve(HostPaths).kubeletPluginsDir, driverName, "instances"),
@@ -155,6 +157,7 @@ export const kubeletPluginCommand: Command<typeof flags> = {
           nodeName: options["node-name"],
           checkpointFile: path.join(paths.kubeletPluginsDir, driverName, "checkpoint.json"),
           instance,
+          ...(faultHook ? { faultHook } : {}),
           bootId: readBootId(paths),
           interfacePrefix: options["interface-prefix"],
           allowCrossNamespaceNetworks: options["allow-cross-namespace-networks"],
@@ -198,7 +201,7 @@ export const kubeletPluginCommand: Command<typeof flags> = {
           status: new ClaimStatusWriter(c.resolve(KubeClient), { driverName, logger }),
           driverName,
           logger,
-          faultHook: faultHookFromEnv(process.env[FAULT_ENV], logger),
+          ...(faultHook ? { faultHook } : {}),
         });
       }),
     });
