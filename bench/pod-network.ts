@@ -26,6 +26,7 @@ import { KubeClient, isConflict, isNotFound } from "../pkg/kube/client.js";
 import type { WireClaim } from "../pkg/kubeletplugin/protos.js";
 import { loadKubeletProtos } from "../pkg/kubeletplugin/protos.js";
 import { FakeKubelet } from "../pkg/kubeletplugin/testing/fake-kubelet.js";
+import { createReadyNode } from "../test/support/nodes.js";
 import { withControlPlane } from "./control-plane.js";
 import { ms, percentile, table } from "./stats.js";
 import {
@@ -183,42 +184,6 @@ async function deleteIgnoringMissing(client: KubeClient, objectPath: string): Pr
   } catch (error) {
     if (!isNotFound(error)) throw error;
   }
-}
-
-/** A Node the scheduler takes: allocatable pods and Ready (no kubelet reports them here). */
-async function createReadyNode(client: KubeClient, name: string): Promise<void> {
-  await client.request({
-    method: "POST",
-    path: "/api/v1/nodes",
-    body: {
-      apiVersion: "v1",
-      kind: "Node",
-      metadata: { name, labels: { "kubernetes.io/hostname": name } },
-    },
-  });
-  const now = new Date().toISOString().replace(/\.\d+Z$/, "Z");
-  const resources = { cpu: "8", memory: "16Gi", pods: "110" };
-  await client.request({
-    method: "PATCH",
-    path: `/api/v1/nodes/${name}/status`,
-    contentType: "application/merge-patch+json",
-    body: {
-      status: {
-        capacity: resources,
-        allocatable: resources,
-        conditions: [
-          {
-            type: "Ready",
-            status: "True",
-            reason: "KubeletReady",
-            message: "benchmark node",
-            lastHeartbeatTime: now,
-            lastTransitionTime: now,
-          },
-        ],
-      },
-    },
-  });
 }
 
 /* --- The benchmark. */

@@ -4,6 +4,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { inject } from "vitest";
 import { parse } from "yaml";
 import { KubeClient, isNotFound, type KubeObject } from "../../pkg/kube/client.js";
+export { createReadyNode } from "../support/nodes.js";
 
 export const repoRoot = path.resolve(import.meta.dirname, "../..");
 
@@ -37,50 +38,6 @@ export async function waitFor<T>(
     }
     await sleep(100);
   }
-}
-
-/**
- * A Node as a plain API object. With no kubelet to report status, we set what the
- * scheduler needs: allocatable pods, and Ready so the node lifecycle controller does not taint it.
- */
-export async function createReadyNode(
-  client: KubeClient,
-  name: string,
-  labels: Record<string, string> = {},
-): Promise<KubeObject> {
-  const node = await client.request<KubeObject>({
-    method: "POST",
-    path: "/api/v1/nodes",
-    body: {
-      apiVersion: "v1",
-      kind: "Node",
-      metadata: { name, labels: { "kubernetes.io/hostname": name, ...labels } },
-    },
-  });
-  const now = new Date().toISOString().replace(/\.\d+Z$/, "Z");
-  const resources = { cpu: "8", memory: "16Gi", pods: "110" };
-  await client.request({
-    method: "PATCH",
-    path: `/api/v1/nodes/${name}/status`,
-    contentType: "application/merge-patch+json",
-    body: {
-      status: {
-        capacity: resources,
-        allocatable: resources,
-        conditions: [
-          {
-            type: "Ready",
-            status: "True",
-            reason: "KubeletReady",
-            message: "test node",
-            lastHeartbeatTime: now,
-            lastTransitionTime: now,
-          },
-        ],
-      },
-    },
-  });
-  return node;
 }
 
 export async function deleteIgnoringMissing(client: KubeClient, objectPath: string): Promise<void> {
