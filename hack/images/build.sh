@@ -12,10 +12,11 @@
 #
 # Cache: ${DRA_SRIOV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/dra-driver-sriov}/images/<key>/
 # with pause.oci.tar, busybox.oci.tar and images.json (names and digests).
-# <key> is a hash of every input: this script, pause.c, the image names, the
-# busybox binary, and the versions of gcc, tar and gzip. The same inputs give
-# byte-identical archives (fixed timestamps, owners and file order; gzip -n;
-# no build id), so the image digests only change when an input does.
+# <key> is a hash of every input: this script, oci.sh (the packing, shared
+# with build-driver.sh), pause.c, the image names, the busybox binary, and the
+# versions of gcc, tar and gzip. The same inputs give byte-identical archives
+# (fixed timestamps, owners and file order; gzip -n; no build id), so the
+# image digests only change when an input does.
 #
 # On success stdout carries exactly two lines, for scripts to eval:
 #   PAUSE_IMAGE_ARCHIVE=...
@@ -32,23 +33,13 @@ source "${IMAGES_SRC}/../lib/containerd.sh"
 # shellcheck source-path=SCRIPTDIR source=../lib/build.sh
 source "${HACK_DIR}/lib/build.sh"
 
+# shellcheck source-path=SCRIPTDIR source=oci.sh
+source "${IMAGES_SRC}/oci.sh"
+
 BUSYBOX_BIN="${DRA_SRIOV_BUSYBOX_BIN:-/bin/busybox}"
-# Every file in the images gets this modification time (2000-01-01T00:00:00Z).
-EPOCH=946684800
 
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-# go_arch: the OCI platform architecture of this machine.
-go_arch() {
-  case "$(uname -m)" in
-    x86_64) echo amd64 ;;
-    aarch64) echo arm64 ;;
-    armv7l) echo arm ;;
-    ppc64le | s390x | riscv64) uname -m ;;
-    *) die "unsupported machine $(uname -m)" ;;
-  esac
-}
 
 check_tools() {
   local tool
@@ -64,101 +55,12 @@ check_tools() {
 
 cache_key() {
   {
-    sha256sum "${IMAGES_SRC}/build.sh" "${IMAGES_SRC}/pause.c" "${BUSYBOX_BIN}" | cut -d' ' -f1
+    sha256sum "${IMAGES_SRC}/build.sh" "${IMAGES_SRC}/oci.sh" "${IMAGES_SRC}/pause.c" "${BUSYBOX_BIN}" | cut -d' ' -f1
     printf '%s\n' "${PAUSE_IMAGE}" "${BUSYBOX_IMAGE}" "$(go_arch)"
     gcc --version | head -n 1
     tar --version | head -n 1
     gzip --version | head -n 1
   } | sha256sum | cut -c1-16
-}
-
-sha256_of() {
-  sha256sum "$1" | cut -d' ' -f1
-}
-
-size_of() {
-  stat -c %s "$1"
-}
-
-# json_str STRING: STRING as a JSON string (our inputs have no control characters).
-# As hack/lib/common.sh's, but kept here: it shapes the image bytes, and the
-# cache key hashes this file, not the libraries.
-json_str() {
-  local s="${1//\\/\\\\}"
-  printf '"%s"' "${s//\"/\\\"}"
-}
-
-# json_array STRING...: a JSON array of strings.
-json_array() {
-  local sep="" s out="["
-  for s in "$@"; do
-    out+="${sep}$(json_str "${s}")"
-    sep=","
-  done
-  printf '%s]' "${out}"
-}
-
-# blob LAYOUT FILE: moves FILE into LAYOUT's blob store and prints its digest.
-blob() {
-  local layout="$1" file="$2" digest
-  digest="$(sha256_of "${file}")"
-  mv -f "${file}" "${layout}/blobs/sha256/${digest}"
-  printf 'sha256:%s' "${digest}"
-}
-
-# pack_image NAME ROOTFS CONFIG_JSON_FRAGMENT OUT: one OCI layout with a
-# single-layer image named NAME, packed as the tar archive OUT.
-#   ROOTFS               directory that becomes the layer
-#   CONFIG_JSON_FRAGMENT the image config's "config" object (Entrypoint, Env, ...)
-pack_image() {
-  local name="$1" rootfs="$2" config="$3" out="$4"
-  local work layout arch tag
-  work="$(mktemp -d "${BUILD_TMP}/pack.XXXXXX")"
-  layout="${work}/layout"
-  arch="$(go_arch)"
-  tag="${name##*:}"
-  mkdir -p "${layout}/blobs/sha256"
-
-  # The layer: a plain tar of ROOTFS (the diff, whose digest is the diff_id),
-  # then gzip'ed without name or time stamp (the layer digest).
-  tar --create --file="${work}/layer.tar" --directory="${rootfs}" \
-    --format=ustar --sort=name --mtime="@${EPOCH}" \
-    --owner=0 --group=0 --numeric-owner --no-acls --no-xattrs --no-selinux .
-  local diff_id
-  diff_id="sha256:$(sha256_of "${work}/layer.tar")"
-  gzip -9 -n -c "${work}/layer.tar" >"${work}/layer.tar.gz"
-  local layer_size layer_digest
-  layer_size="$(size_of "${work}/layer.tar.gz")"
-  layer_digest="$(blob "${layout}" "${work}/layer.tar.gz")"
-
-  # The image config (OCI image-spec config.md). No "created": the same
-  # inputs give the same digest.
-  printf '{"architecture":"%s","os":"linux","config":%s,"rootfs":{"type":"layers","diff_ids":["%s"]},"history":[{"created_by":"dra-driver-sriov hack/images/build.sh","comment":%s}]}' \
-    "${arch}" "${config}" "${diff_id}" "$(json_str "${name}")" >"${work}/config.json"
-  local config_size config_digest
-  config_size="$(size_of "${work}/config.json")"
-  config_digest="$(blob "${layout}" "${work}/config.json")"
-
-  printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%s},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"%s","size":%s}]}' \
-    "${config_digest}" "${config_size}" "${layer_digest}" "${layer_size}" >"${work}/manifest.json"
-  local manifest_size manifest_digest
-  manifest_size="$(size_of "${work}/manifest.json")"
-  manifest_digest="$(blob "${layout}" "${work}/manifest.json")"
-
-  # index.json names the image twice: the OCI annotation carries only the
-  # tag, as the image-layout spec suggests (`ctr images import --base-name
-  # <repository>` completes it); containerd's own annotation carries the
-  # full name, which its importer prefers.
-  printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"%s","size":%s,"platform":{"architecture":"%s","os":"linux"},"annotations":{"io.containerd.image.name":%s,"org.opencontainers.image.ref.name":%s}}]}' \
-    "${manifest_digest}" "${manifest_size}" "${arch}" "$(json_str "${name}")" "$(json_str "${tag}")" >"${layout}/index.json"
-  printf '{"imageLayoutVersion":"1.0.0"}' >"${layout}/oci-layout"
-
-  tar --create --file="${out}" --directory="${layout}" \
-    --format=ustar --sort=name --mtime="@${EPOCH}" \
-    --owner=0 --group=0 --numeric-owner --no-acls --no-xattrs --no-selinux \
-    oci-layout index.json blobs
-  log "packed ${name}: manifest ${manifest_digest}, layer diff_id ${diff_id} ($(size_of "${work}/layer.tar") bytes)"
-  PACKED_DIGEST="${manifest_digest}"
 }
 
 build_pause() {
@@ -172,9 +74,9 @@ build_pause() {
     -Wl,--build-id=none -o "${rootfs}/pause" "${IMAGES_SRC}/pause.c")
   chmod 0755 "${rootfs}/pause"
   # As upstream's pause image: an unprivileged user, nothing but /pause.
-  pack_image "${PAUSE_IMAGE}" "${rootfs}" \
+  pack_image "${PAUSE_IMAGE}" \
     '{"User":"65535:65535","Entrypoint":["/pause"],"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"WorkingDir":"/"}' \
-    "${BUILD_OUT}/pause.oci.tar"
+    "${BUILD_OUT}/pause.oci.tar" "${rootfs}"
   PAUSE_DIGEST="${PACKED_DIGEST}"
 }
 
@@ -198,9 +100,9 @@ build_busybox() {
   local version
   version="$("${BUSYBOX_BIN}" 2>&1 | head -n 1 | awk '{print $2}')"
   log "busybox ${version} from ${BUSYBOX_BIN}: ${#applets[@]} applets"
-  pack_image "${BUSYBOX_IMAGE}" "${rootfs}" \
+  pack_image "${BUSYBOX_IMAGE}" \
     "{\"Cmd\":[\"sh\"],\"Env\":[\"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\"],\"WorkingDir\":\"/\",\"Labels\":{\"org.opencontainers.image.version\":$(json_str "${version}")}}" \
-    "${BUILD_OUT}/busybox.oci.tar"
+    "${BUILD_OUT}/busybox.oci.tar" "${rootfs}"
   BUSYBOX_DIGEST="${PACKED_DIGEST}"
 }
 
