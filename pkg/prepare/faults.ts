@@ -24,44 +24,66 @@ export type FaultHook = (
   context: { claimUid: string } | { sandboxId: string },
 ) => void | Promise<void>;
 
-/** `DRA_SRIOV_FAULT=after-driver-bound` (or a comma-separated list): die at that step. */
+/**
+ * `DRA_SRIOV_FAULT=after-driver-bound` (or a comma-separated list): die at that step.
+ * `hang:after-driver-bound`: stop there and keep running, so that a test can kill the
+ * process from outside in the middle of the operation (`kubectl delete pod --force`).
+ */
 export const FAULT_ENV = "DRA_SRIOV_FAULT";
 
-export function parseFaultSteps(value: string | undefined): Set<FaultStep> {
-  const names = (value ?? "")
+export type FaultAction = "kill" | "hang";
+
+const HANG_PREFIX = "hang:";
+
+export function parseFaults(value: string | undefined): Map<FaultStep, FaultAction> {
+  const entries = (value ?? "")
     .split(",")
-    .map((name) => name.trim())
-    .filter((name) => name !== "");
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== "")
+    .map((entry) =>
+      entry.startsWith(HANG_PREFIX)
+        ? { entry, step: entry.slice(HANG_PREFIX.length), action: "hang" as const }
+        : { entry, step: entry, action: "kill" as const },
+    );
   const known = new Set<string>(FAULT_STEPS);
-  const unknown = names.filter((name) => !known.has(name));
+  const unknown = entries.filter(({ step }) => !known.has(step)).map(({ entry }) => entry);
   if (unknown.length > 0) {
     throw new Error(
       `${FAULT_ENV} names unknown step(s) ${unknown.join(", ")}; known: ${FAULT_STEPS.join(", ")}`,
     );
   }
-  return new Set(names as FaultStep[]);
+  return new Map(entries.map(({ step, action }) => [step as FaultStep, action]));
 }
 
 /**
  * The hook `DRA_SRIOV_FAULT` asks for: at a named step the process kills itself with
- * SIGKILL, as a crash or OOM kill would, so no cleanup code runs. Undefined when unset.
+ * SIGKILL, as a crash or OOM kill would, so no cleanup code runs; or, with `hang:`, the
+ * operation stops there for good. Undefined when unset.
  */
 export function faultHookFromEnv(
   value: string | undefined,
   logger: Logger,
   kill: () => void = () => process.kill(process.pid, "SIGKILL"),
 ): FaultHook | undefined {
-  const steps = parseFaultSteps(value);
-  if (steps.size === 0) return undefined;
+  const faults = parseFaults(value);
+  if (faults.size === 0) return undefined;
   logger.warn(
-    { steps: [...steps] },
-    `${FAULT_ENV} is set: the driver will kill itself at these steps`,
+    { faults: Object.fromEntries(faults) },
+    `${FAULT_ENV} is set: the driver will kill itself or stop at these steps`,
   );
   return (step, context) => {
-    if (!steps.has(step)) return undefined;
-    logger.fatal({ step, ...context }, "fault injection: killing the process");
-    kill();
-    // Nothing after the step may run while the signal is delivered.
+    const action = faults.get(step);
+    if (action === undefined) return undefined;
+    if (action === "kill") {
+      logger.fatal({ step, ...context }, "fault injection: killing the process");
+      kill();
+    } else {
+      logger.warn(
+        { step, ...context },
+        "fault injection: stopping here until the process is killed",
+      );
+    }
+    // Nothing after the step may run (while the signal is delivered, or ever).
     return new Promise<void>(() => undefined);
   };
 }
