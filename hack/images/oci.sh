@@ -18,6 +18,9 @@ EPOCH=946684800
 PACK_OWNERS=()
 # One history comment per layer, in layer order; the image name when unset.
 PACK_COMMENTS=()
+# gzip's level for the layers: 9 for the small test images; 6 for large layers
+# (a 126 MB Node.js binary: 3x faster, 0.6 % larger).
+PACK_GZIP_LEVEL=9
 
 # go_arch: the OCI platform architecture of this machine.
 go_arch() {
@@ -112,7 +115,7 @@ pack_image() {
     layer_tar "${rootfs}" "${work}/layer.tar"
     diff_id="sha256:$(sha256_of "${work}/layer.tar")"
     total=$((total + $(size_of "${work}/layer.tar")))
-    gzip -9 -n -c "${work}/layer.tar" >"${work}/layer.tar.gz"
+    gzip "-${PACK_GZIP_LEVEL}" -n -c "${work}/layer.tar" >"${work}/layer.tar.gz"
     rm -f "${work}/layer.tar"
     layer_size="$(size_of "${work}/layer.tar.gz")"
     layer_digest="$(blob "${layout}" "${work}/layer.tar.gz")"
