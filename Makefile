@@ -7,7 +7,7 @@ export PATH := $(NODE_BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 CLI := node dist/cmd/dra-driver-sriov/main.js
 DEMO_ROOT ?= /tmp/dra-sriov-demo
 
-.PHONY: all deps build bundle k8s-binaries containerd-binaries images helm-binary image generate lint format typecheck test test-unit test-integration test-e2e bench bench-pod-start demo demo-discover clean
+.PHONY: all deps build bundle k8s-binaries containerd-binaries images helm-binary cni-binaries image generate lint format typecheck test test-unit test-integration test-e2e bench bench-pod-start demo demo-discover clean
 
 all: build
 
@@ -73,12 +73,16 @@ images:
 helm-binary:
 	bash hack/build-helm.sh >/dev/null
 
-test-integration: build bundle k8s-binaries containerd-binaries images helm-binary
+# The test CNI plugins of hack/cni/ (emulated-vf), static Go binaries, cached by source hash.
+cni-binaries:
+	bash hack/build-cni.sh >/dev/null
+
+test-integration: build bundle k8s-binaries containerd-binaries images helm-binary cni-binaries
 	vitest run --project integration
 
 # Every demo/ scenario on a real one-node cluster (hack/local-cluster.sh): uses a running
 # one, else starts one and takes it down after.
-test-e2e: build k8s-binaries containerd-binaries images
+test-e2e: build k8s-binaries containerd-binaries images cni-binaries
 	vitest run --project e2e
 
 # Everything CI runs.
@@ -90,7 +94,7 @@ bench: build bundle
 
 # A real one-node cluster (control plane, containerd, kubelet, the driver on an emulated
 # X710 host) with demo/single-vf-claim applied; it stays up (hack/local-cluster.sh down).
-demo: build k8s-binaries containerd-binaries images
+demo: build k8s-binaries containerd-binaries images cni-binaries
 	bash hack/demo.sh
 
 # Without a cluster: an emulated X710 host, its VF inventory and the ResourceSlices.
@@ -102,7 +106,7 @@ demo-discover: build
 	$(CLI) discover --host-root $(DEMO_ROOT) --node-name demo-node -o yaml
 
 # Pod create → Running with and without a VF, on the local cluster.
-bench-pod-start: build k8s-binaries containerd-binaries images
+bench-pod-start: build k8s-binaries containerd-binaries images cni-binaries
 	node dist/bench/pod-start.js
 
 clean:

@@ -1,0 +1,5 @@
+module dra-driver-sriov/hack/cni
+
+go 1.26.0
+
+require golang.org/x/sys v0.49.0
