@@ -26,6 +26,7 @@ import { KubeClient, isConflict, isNotFound } from "../pkg/kube/client.js";
 import type { WireClaim } from "../pkg/kubeletplugin/protos.js";
 import { loadKubeletProtos } from "../pkg/kubeletplugin/protos.js";
 import { FakeKubelet } from "../pkg/kubeletplugin/testing/fake-kubelet.js";
+import { cniTestBinDir } from "../test/support/cni.js";
 import { createReadyNode } from "../test/support/nodes.js";
 import { withControlPlane } from "./control-plane.js";
 import { ms, percentile, table } from "./stats.js";
@@ -329,7 +330,7 @@ export async function main(): Promise<void> {
           ...["--host-root", root, "--node-name", nodeName, "--namespace", namespace],
           ...["--kubeconfig", kubeconfig, "--health-port", "0"],
           ...["--cdi-root", runtime.cdiDirs[0]!, "--nri-socket", runtime.nriSocket],
-          ...["--cni-bin-dir", `${path.join(REPO, "hack/cni")}:${runtime.cniBinDir}`],
+          ...["--cni-bin-dir", `${cniTestBinDir()}:${runtime.cniBinDir}`],
           ...["--cni-cache-dir", path.join(tmp, "cni-cache")],
           ...["--log-level", "info", "--log-format", "json"],
         ],

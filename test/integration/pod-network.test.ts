@@ -14,6 +14,7 @@ import { HostPaths } from "../../pkg/host/paths.js";
 import type { KubeClient } from "../../pkg/kube/client.js";
 import { loadKubeletProtos } from "../../pkg/kubeletplugin/protos.js";
 import { FakeKubelet } from "../../pkg/kubeletplugin/testing/fake-kubelet.js";
+import { cniTestBinDir } from "../support/cni.js";
 import { CriClient, type PodSandboxConfig } from "../support/cri/client.js";
 import {
   containerdDown,
@@ -31,7 +32,6 @@ import {
   deleteTestNamespace,
   listNodeSlices,
   loadManifest,
-  repoRoot,
   testClient,
   uniqueName,
   waitFor,
@@ -54,7 +54,8 @@ interface ClaimStatus {
  * The whole pod-network path on real parts: claims the real scheduler allocated, prepared
  * by the daemon over its kubelet sockets; pod sandboxes started through CRI on a real
  * containerd 2.x, whose NRI events make the daemon run real CNI plugins (host-device via
- * hack/cni/emulated-vf) that move the emulated VFs' veth netdevs into the pods.
+ * hack/cni/emulated-vf, built by hack/build-cni.sh) that move the emulated VFs' veth netdevs
+ * into the pods.
  */
 describe("pod networks through NRI and CNI", () => {
   let client: KubeClient;
@@ -81,7 +82,7 @@ describe("pod networks through NRI and CNI", () => {
         ...["--host-root", root, "--node-name", nodeName, "--namespace", namespace],
         ...["--kubeconfig", inject("kubeconfig"), "--health-port", "0"],
         ...["--cdi-root", runtime.cdiDirs[0]!, "--nri-socket", runtime.nriSocket],
-        ...["--cni-bin-dir", `${path.join(repoRoot, "hack/cni")}:${runtime.cniBinDir}`],
+        ...["--cni-bin-dir", `${cniTestBinDir()}:${runtime.cniBinDir}`],
         ...["--cni-cache-dir", path.join(tmp, "cni-cache")],
       ],
       logFile,

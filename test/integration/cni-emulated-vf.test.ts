@@ -1,0 +1,193 @@
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { pino } from "pino";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { CniConfigList } from "../../pkg/cni/config.js";
+import { CniError } from "../../pkg/cni/errors.js";
+import { CniExecutor } from "../../pkg/cni/executor.js";
+import type { CniRuntime } from "../../pkg/cni/invocation.js";
+import { podInterfaceOf } from "../../pkg/cni/result.js";
+import {
+  buildEmulatedHost,
+  destroyEmulatedHost,
+  macAddress,
+  parseProfile,
+} from "../../pkg/emulator/index.js";
+import type { JsonObject } from "../../pkg/util/json.js";
+import { cniTestBinDir } from "../support/cni.js";
+
+// hack/cni/emulated-vf (built by hack/build-cni.sh) in front of Debian's reference plugins
+// (containernetworking-plugins), moving an emulated host's veth "VF" into a pod's network
+// namespace. Link and namespace names are unique to this file, as vitest runs files in parallel.
+const NETNS = "cnievf-pod";
+const NETNS_PATH = `/var/run/netns/${NETNS}`;
+const PF_NETDEV = "cnievf1";
+const PLUGIN_DIRS = ["/usr/lib/cni", "/opt/cni/bin"];
+
+interface IpLink {
+  ifname: string;
+  address: string;
+  addr_info?: { family: string; local: string; prefixlen: number }[];
+}
+
+function ip(...args: string[]): string {
+  return execFileSync("ip", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+}
+
+function linkIn(netns: string | null, name: string): IpLink | undefined {
+  const prefix = netns === null ? [] : ["-n", netns];
+  const links = JSON.parse(ip(...prefix, "-j", "address", "show")) as IpLink[];
+  return links.find((link) => link.ifname === name);
+}
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+function tempDir(prefix: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+function podNetns(): void {
+  ip("netns", "add", NETNS);
+  cleanups.push(() => {
+    try {
+      ip("netns", "delete", NETNS);
+    } catch {
+      // Already gone.
+    }
+  });
+}
+
+const runtime: CniRuntime = {
+  containerId: "cnievf-container",
+  netns: NETNS_PATH,
+  ifName: "net1",
+  args: { K8S_POD_NAMESPACE: "ns", K8S_POD_NAME: "pod", K8S_POD_UID: "uid-1" },
+};
+
+const staticIpam = (address: string): JsonObject => ({
+  type: "static",
+  addresses: [{ address }],
+});
+
+function list(plugins: JsonObject[]): CniConfigList {
+  return { cniVersion: "1.0.0", name: "cnievf-net", plugins };
+}
+
+async function failure(promise: Promise<unknown>): Promise<CniError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof CniError) return error;
+    throw error;
+  }
+  throw new Error("expected a CniError");
+}
+
+describe("hack/cni/emulated-vf", () => {
+  const profile = parseProfile(
+    `
+pfs:
+  - pciAddress: "0000:9e:00.0"
+    netdev: ${PF_NETDEV}
+    vendor: "8086"
+    deviceID: "1572"
+    vfDeviceID: "154c"
+    driver: i40e
+    vfDriver: iavf
+    pcieRoot: pci0000:9d
+    totalVfs: 4
+    numVfs: 2
+    vfOffset: 16
+`,
+    "cni-emulated-vf.test.ts",
+  );
+  const VF = "0000:9e:02.1";
+  let binDir: string;
+
+  beforeAll(() => {
+    binDir = cniTestBinDir();
+  });
+
+  async function emulatedHost(): Promise<string> {
+    const root = path.join(tempDir("cni-emulated-"), "host");
+    cleanups.push(() => destroyEmulatedHost(root));
+    await buildEmulatedHost({ root, profile, netdevs: true });
+    return root;
+  }
+
+  function executor(): CniExecutor {
+    return new CniExecutor({
+      pluginDirs: [binDir, ...PLUGIN_DIRS],
+      cacheDir: tempDir("cni-emulated-cache-"),
+      timeoutMs: 30_000,
+      logger: pino({ level: process.env["TEST_LOG_LEVEL"] ?? "silent" }),
+    });
+  }
+
+  it("is a static binary: it runs in the node plugin's distroless image", () => {
+    const headers = execFileSync(
+      "readelf",
+      ["--program-headers", path.join(binDir, "emulated-vf")],
+      {
+        encoding: "utf8",
+      },
+    );
+    expect(headers).not.toContain("program interpreter");
+  });
+
+  it("plugs the VF's netdev, found by deviceID under the emulated sysfs, into the pod", async () => {
+    const root = await emulatedHost();
+    podNetns();
+    const cni = executor();
+    const config = list([
+      { type: "emulated-vf", hostRoot: root, deviceID: VF, ipam: staticIpam("10.98.0.7/24") },
+    ]);
+
+    const result = await cni.add(config, runtime);
+
+    expect(linkIn(null, `${PF_NETDEV}v1`)).toBeUndefined();
+    const inPod = linkIn(NETNS, "net1");
+    expect(inPod?.address).toBe(macAddress(VF));
+    expect(inPod?.addr_info).toEqual([expect.objectContaining({ local: "10.98.0.7" })]);
+    expect(podInterfaceOf(result, "net1")).toEqual({
+      interfaceName: "net1",
+      ips: ["10.98.0.7/24"],
+      hardwareAddress: macAddress(VF),
+    });
+    await cni.check(config, runtime);
+
+    await cni.del(config, runtime);
+    expect(linkIn(null, `${PF_NETDEV}v1`)?.address).toBe(macAddress(VF));
+    expect(linkIn(NETNS, "net1")).toBeUndefined();
+    // Idempotent, though the pod's namespace is still there and host-device 1.1.1 is not.
+    await cni.del(config, runtime);
+  });
+
+  it("says which VF has no netdev", async () => {
+    const root = await emulatedHost();
+    podNetns();
+    const cni = executor();
+    const error = await failure(
+      cni.add(list([{ type: "emulated-vf", hostRoot: root, deviceID: "0000:9e:02.3" }]), runtime),
+    );
+    expect(error).toMatchObject({ plugin: "emulated-vf", code: 7 });
+    expect(error.msg).toBe(`VF 0000:9e:02.3 has no netdev under ${root}`);
+  });
+
+  it("takes only a PCI address as deviceID, never a path", async () => {
+    const root = await emulatedHost();
+    podNetns();
+    const error = await failure(
+      executor().add(list([{ type: "emulated-vf", hostRoot: root, deviceID: "../00.0" }]), runtime),
+    );
+    expect(error).toMatchObject({ plugin: "emulated-vf", code: 7 });
+    expect(error.msg).toBe('deviceID "../00.0" is not a PCI address');
+  });
+});
