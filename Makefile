@@ -7,7 +7,7 @@ export PATH := $(NODE_BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 CLI := node dist/cmd/dra-driver-sriov/main.js
 DEMO_ROOT ?= /tmp/dra-sriov-demo
 
-.PHONY: all deps build bundle k8s-binaries containerd-binaries images helm-binary cni-binaries image generate lint format typecheck test test-unit test-integration test-e2e bench bench-pod-start demo demo-discover clean
+.PHONY: all deps build bundle k8s-binaries containerd-binaries images helm-binary cni-binaries image driver-image generate lint format typecheck test test-unit test-integration test-e2e bench bench-pod-start demo demo-discover clean
 
 all: build
 
@@ -34,15 +34,28 @@ generate: build
 	node dist/api/generate.js --write
 	node dist/cmd/dra-driver-sriov/flags-reference.js --write
 
-# The container image (deployments/container/Dockerfile), for machines with Docker or
-# Podman; this project's CI has neither and tests the bundle the image ships instead.
+# The container image (deployments/container/Dockerfile) with Docker or Podman, whichever
+# has a reachable engine. Without one, `make image` is `make driver-image`:
+# hack/images/build-driver.sh builds the same image from the same inputs as an OCI archive
+# in the cache (for `ctr images import`, or hack/images/import.sh SOCKET --driver), and
+# prints DRIVER_IMAGE= and DRIVER_IMAGE_ARCHIVE=.
 VERSION := $(shell node -p "require('./package.json').version" 2>/dev/null)
-CONTAINER_TOOL ?= $(shell command -v docker >/dev/null 2>&1 && echo docker || echo podman)
+CONTAINER_TOOL ?= $(shell if docker info >/dev/null 2>&1; then echo docker; elif podman info >/dev/null 2>&1; then echo podman; fi)
 IMAGE ?= dra-driver-sriov
+SOURCE ?= unknown
 image:
-	$(CONTAINER_TOOL) build -f deployments/container/Dockerfile --build-arg VERSION=$(VERSION) \
-	  --build-arg REVISION=$$(git rev-parse HEAD 2>/dev/null || echo unknown) \
+	@tool='$(CONTAINER_TOOL)'; \
+	if [ -z "$$tool" ]; then \
+	  echo "make image: no Docker or Podman engine; building with hack/images/build-driver.sh" >&2; \
+	  exec $(MAKE) --no-print-directory driver-image; \
+	fi; \
+	set -x; \
+	"$$tool" build -f deployments/container/Dockerfile --build-arg VERSION=$(VERSION) \
+	  --build-arg REVISION="$$(git rev-parse HEAD 2>/dev/null || echo unknown)" --build-arg SOURCE=$(SOURCE) \
 	  -t $(IMAGE):$(VERSION) .
+
+driver-image: bundle
+	DRA_SRIOV_DRIVER_IMAGE=$(IMAGE):$(VERSION) DRA_SRIOV_IMAGE_SOURCE=$(SOURCE) bash hack/images/build-driver.sh
 
 typecheck: deps
 	tsc -p tsconfig.json --noEmit
