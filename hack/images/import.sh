@@ -3,10 +3,15 @@
 # into a running containerd, unpacked for its overlayfs snapshotter, so that
 # CRI finds them and never pulls:
 #   ${PAUSE_IMAGE}   ${BUSYBOX_IMAGE}   (see hack/lib/containerd.sh)
+# and with --driver the driver's image too (hack/images/build-driver.sh,
+# built first when missing; it needs `make bundle`), under its fully
+# qualified name (docker.io/library/dra-driver-sriov:<version> by default),
+# the one the kubelet asks CRI for when a pod names dra-driver-sriov:<version>.
 #
-# Usage: hack/images/import.sh SOCKET [NAMESPACE]
+# Usage: hack/images/import.sh SOCKET [NAMESPACE] [--driver]
 #   SOCKET      containerd's gRPC socket (path)
 #   NAMESPACE   containerd namespace; default k8s.io, the one CRI uses
+#   --driver    also the driver's image
 #
 # Uses ctr from hack/build-containerd.sh's cache (built first when missing).
 # Importing again is harmless: the names point at the same digests.
@@ -27,32 +32,51 @@ ctr_quiet() {
   return "${status}"
 }
 
+# import_image ARCHIVE NAME: the OCI archive ARCHIVE into containerd on
+# SOCKET, NAMESPACE as NAME (repository:tag), checked listed afterwards.
+# --base-name: only names under NAME's repository are taken from the archive
+# (its index.json carries the full name and the tag).
+import_image() {
+  local archive="$1" name="$2" listed
+  ctr_quiet images import --base-name "${name%:*}" --snapshotter overlayfs "${archive}" >/dev/null ||
+    die "importing ${archive} as ${name} failed"
+  listed="$(ctr_quiet images ls -q)" || die "ctr images ls failed"
+  grep -qxF "${name}" <<<"${listed}" || die "${name} is not listed after importing ${archive}"
+  log "imported ${name} into namespace ${NAMESPACE}"
+}
+
 main() {
-  case "${1:-}" in
-    -h | --help | "")
-      sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
-      [[ -n "${1:-}" ]] || return 2
-      return 0
-      ;;
-  esac
-  SOCKET="$1"
-  NAMESPACE="${2:-k8s.io}"
+  local driver=false args=() arg
+  for arg in "$@"; do
+    case "${arg}" in
+      -h | --help)
+        print_usage
+        return 0
+        ;;
+      --driver) driver=true ;;
+      -*) die "unknown option ${arg} (usage: $0 SOCKET [NAMESPACE] [--driver])" ;;
+      *) args+=("${arg}") ;;
+    esac
+  done
+  if ((${#args[@]} < 1 || ${#args[@]} > 2)); then
+    print_usage
+    return 2
+  fi
+  SOCKET="${args[0]}"
+  NAMESPACE="${args[1]:-k8s.io}"
   [[ -S "${SOCKET}" ]] || die "${SOCKET} is not a socket"
   "${HACK_DIR}/build-containerd.sh" >/dev/null
   eval "$("${IMAGES_SRC}/build.sh")"
 
-  local pair archive name listed
-  for pair in "${PAUSE_IMAGE_ARCHIVE}|${PAUSE_IMAGE}" "${BUSYBOX_IMAGE_ARCHIVE}|${BUSYBOX_IMAGE}"; do
-    archive="${pair%%|*}"
-    name="${pair#*|}"
-    # --base-name: only names under our repository are taken from the
-    # archive (its index.json carries the full name and the tag).
-    ctr_quiet images import --base-name "${name%:*}" --snapshotter overlayfs "${archive}" >/dev/null ||
-      die "importing ${archive} as ${name} failed"
-    listed="$(ctr_quiet images ls -q)" || die "ctr images ls failed"
-    grep -qxF "${name}" <<<"${listed}" || die "${name} is not listed after importing ${archive}"
-    log "imported ${name} into namespace ${NAMESPACE}"
-  done
+  import_image "${PAUSE_IMAGE_ARCHIVE}" "${PAUSE_IMAGE}"
+  import_image "${BUSYBOX_IMAGE_ARCHIVE}" "${BUSYBOX_IMAGE}"
+  if ${driver}; then
+    local built
+    built="$("${IMAGES_SRC}/build-driver.sh")" || die "building the driver image failed"
+    DRIVER_IMAGE="$(sed -n 's/^DRIVER_IMAGE=//p' <<<"${built}")"
+    DRIVER_IMAGE_ARCHIVE="$(sed -n 's/^DRIVER_IMAGE_ARCHIVE=//p' <<<"${built}")"
+    import_image "${DRIVER_IMAGE_ARCHIVE}" "${DRIVER_IMAGE}"
+  fi
 }
 
 main "$@"
