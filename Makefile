@@ -98,8 +98,20 @@ test-integration: build bundle k8s-binaries containerd-binaries images helm-bina
 test-e2e: build k8s-binaries containerd-binaries images cni-binaries
 	vitest run --project e2e
 
+# What demo and test need on this machine (root, Go, disk, cgroups, /dev/kmsg, overlayfs),
+# checked in seconds before any long build, and the Debian packages, installed when missing.
+.PHONY: prereqs
+prereqs:
+	bash hack/prereqs.sh
+
+# Under make -j too, everything demo and test build waits for prereqs (a new build step
+# they depend on belongs in this list).
+ifneq ($(filter demo test,$(MAKECMDGOALS)),)
+node_modules/.installed build bundle k8s-binaries containerd-binaries images helm-binary cni-binaries: | prereqs
+endif
+
 # Everything CI runs.
-test: lint typecheck test-unit test-integration test-e2e
+test: prereqs lint typecheck test-unit test-integration test-e2e
 
 # The daemon is measured as the image runs it: the bundle, with the image's Node flags.
 bench: build bundle
@@ -107,7 +119,7 @@ bench: build bundle
 
 # A real one-node cluster (control plane, containerd, kubelet, the driver on an emulated
 # X710 host) with demo/single-vf-claim applied; it stays up (hack/local-cluster.sh down).
-demo: build k8s-binaries containerd-binaries images cni-binaries
+demo: prereqs build k8s-binaries containerd-binaries images cni-binaries
 	bash hack/demo.sh
 
 # Without a cluster: an emulated X710 host, its VF inventory and the ResourceSlices.

@@ -1,9 +1,11 @@
 # shellcheck shell=bash disable=SC2034 # the variables are for the scripts that source this
 # Machinery shared by the build scripts of hack/ (build-k8s.sh,
-# build-containerd.sh, build-helm.sh; images/build.sh uses the first part):
+# build-containerd.sh, build-helm.sh; images/build.sh uses the first part;
+# prereqs.sh the first part, find_go and go_new_enough):
 # temporary paths removed however a script ends, the [--check] command line,
-# a `go build` stopped together with the script, the Go toolchain and its
-# settings, wrapper modules, the build lock and checked, atomic installs.
+# a `go build` stopped together with the script, the Go toolchain (is it new
+# enough?) and its settings, wrapper modules, the build lock and checked,
+# atomic installs.
 # Source it after hack/lib/common.sh; it defines variables and functions and
 # runs nothing else. The scripts set the traps themselves:
 #   trap cleanup EXIT
@@ -63,6 +65,35 @@ find_go() {
   else
     die "Go is needed to build $1; none on PATH or in /usr/local/go/bin"
   fi
+}
+
+# go_new_enough MODULE VERSION succeeds when GO (see find_go) is at least the
+# Go version that the go.mod of MODULE@VERSION asks for (its go directive).
+# Otherwise it sets GO_PROBLEM to one line saying what is wrong and how to fix
+# it, and fails. It reads only that go.mod: from the module cache, else
+# through the Go module proxy (a few kB).
+# On success GO_VERSION is GO's version and GO_VERSION_WANTED the go.mod's.
+GO_PROBLEM=""
+GO_VERSION=""
+GO_VERSION_WANTED=""
+go_new_enough() {
+  local module="$1" version="$2" have want
+  have="$("${GO}" env GOVERSION)" || have="unknown"
+  have="${have%% *}"
+  have="${have#go}"
+  # Outside any module, whatever GOFLAGS says (-mod=... is refused there).
+  if ! want="$(cd / && GOWORK=off GOFLAGS='' "${GO}" list -m -f '{{.GoVersion}}' "${module}@${version}" 2>&1)"; then
+    GO_PROBLEM="cannot read the go.mod of ${module}@${version} through the Go module proxy: ${want}"
+    return 1
+  fi
+  # sort -V orders 1.9 < 1.26 < 1.26.0 < 1.26.8 as Go does (release candidates aside).
+  if [[ "${have}" != "unknown" && "$(printf '%s\n' "${want}" "${have}" | sort -V | head -n 1)" == "${want}" ]]; then
+    GO_VERSION="${have}"
+    GO_VERSION_WANTED="${want}"
+    return 0
+  fi
+  GO_PROBLEM="${GO} is Go ${have}; ${module} ${version} needs Go >= ${want} (its go.mod): install it from https://go.dev/dl/ into /usr/local/go (rm -rf /usr/local/go && tar -C /usr/local -xzf go<version>.linux-<arch>.tar.gz)"
+  return 1
 }
 
 # Go settings for every build. -mod=mod lets the generated wrapper modules
