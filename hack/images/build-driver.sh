@@ -31,10 +31,12 @@
 #                            dra-driver-sriov:0.1.0) as Docker, CRI and the
 #                            kubelet read a short name
 #   DRA_SRIOV_IMAGE_SOURCE   the org.opencontainers.image.source label (unknown)
+#   DRA_SRIOV_DRIVER_IMAGES_KEEP  how many archives the cache keeps (3, newest)
 #
 # Cache: ${DRA_SRIOV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/dra-driver-sriov}/images/driver/
 #   debs/         the downloaded .deb files, checked against apt's SHA256
-#   <key>/        driver.oci.tar and image.json (name, manifest digest)
+#   <key>/        driver.oci.tar and image.json (name, manifest digest); the
+#                 newest few only (DRA_SRIOV_DRIVER_IMAGES_KEEP)
 # <key> hashes every input: the bundle, the Node.js binary and licence, the
 # .proto files, the .deb files, this script and oci.sh, the name, version,
 # revision (git rev-parse HEAD) and source, and the versions of tar and gzip.
@@ -345,6 +347,18 @@ build() {
   printf '{"name": %s, "manifest": "%s"}\n' "$(json_str "${NAME}")" "${PACKED_DIGEST}" >"${BUILD_OUT}/image.json"
 }
 
+# prune_old_images: all but the newest KEEP_IMAGES archives go. The key
+# covers the commit, so each commit built leaves 49 MB behind otherwise.
+KEEP_IMAGES="${DRA_SRIOV_DRIVER_IMAGES_KEEP:-3}"
+prune_old_images() {
+  local old
+  while IFS= read -r old; do
+    log "removing an older driver image: ${old}"
+    rm -rf -- "${old}"
+  done < <(find "${DRIVER_DIR}" -mindepth 1 -maxdepth 1 -type d -regextype posix-extended \
+    -regex '.*/[0-9a-f]{16}' -printf '%T@ %p\n' | sort -rn | tail -n +"$((KEEP_IMAGES + 1))" | cut -d' ' -f2-)
+}
+
 main() {
   parse_build_args "$@"
   check_tools
@@ -381,6 +395,7 @@ main() {
     rm -rf -- "${dir}"
     mv -T "${BUILD_OUT}" "${dir}"
     log "built ${NAME} in $((SECONDS - start)) s -> ${dir} ($(size_of "${dir}/driver.oci.tar") bytes)"
+    prune_old_images
   fi
   printf 'DRIVER_IMAGE=%s\nDRIVER_IMAGE_ARCHIVE=%s\n' "${NAME}" "${dir}/driver.oci.tar"
 }
