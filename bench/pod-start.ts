@@ -31,6 +31,7 @@ interface ClusterEnv {
   nodeName: string;
   hostRoot: string;
   checkpointFile: string;
+  ipamDir: string;
   pluginMetricsURL: string;
 }
 
@@ -199,7 +200,7 @@ async function setUp(client: KubeClient, env: ClusterEnv): Promise<void> {
     ipam: {
       type: "host-local",
       ranges: [[{ subnet: "10.56.250.0/24" }]],
-      dataDir: path.join(env.stateDir, "cni-ipam"),
+      dataDir: env.ipamDir,
     },
   });
   await createVfClaimTemplate(client, NAMESPACE, "one-vf", {

@@ -24,7 +24,8 @@
 #   env.json          what tests read (fields: see hack/README.md)
 #   containerd.sock   gRPC: containerd API and CRI (runtime and image service)
 #   nri/nri.sock      NRI: external plugins connect here
-#   cdi/              CDI spec dir (the only one containerd reads)
+#   cdi/              CDI spec dir (the only one containerd reads; DRA_SRIOV_CDI_DIR
+#                     puts it elsewhere, e.g. under an emulated host's root)
 #   cni/net.d/        the primary network's conflist; cni/ipam/ its leases
 #   config.toml       containerd config (version 3)
 #   logs/containerd.log
@@ -42,6 +43,7 @@
 #   DRA_SRIOV_START_TIMEOUT             seconds to wait for containerd (default 60)
 #   DRA_SRIOV_STOP_TIMEOUT              seconds between TERM and KILL on down (default 15)
 #   DRA_SRIOV_CNI_BIN_DIR               CNI plugins (default /usr/lib/cni, Debian's)
+#   DRA_SRIOV_CDI_DIR                   CDI spec dir (default <state>/cdi)
 #   CONTAINERD_VERSION, CRICTL_VERSION, DRA_SRIOV_CACHE: see hack/lib/containerd.sh
 set -euo pipefail
 
@@ -57,7 +59,9 @@ STATE="$(realpath -m -- "${STATE}")"
 LOGS="${STATE}/logs"
 SOCKET="${STATE}/containerd.sock"
 NRI_SOCKET="${STATE}/nri/nri.sock"
-CDI_DIR="${STATE}/cdi"
+CDI_DIR="${DRA_SRIOV_CDI_DIR:-${STATE}/cdi}"
+# Where CRI bind-mounts pods' network namespaces (netns_mounts_under_state_dir below).
+NETNS_DIR="${STATE}/state/io.containerd.grpc.v1.cri/netns"
 CNI_CONF_DIR="${STATE}/cni/net.d"
 CNI_BIN_DIR="${DRA_SRIOV_CNI_BIN_DIR:-/usr/lib/cni}"
 RUNC_ROOT="${STATE}/runc"
@@ -469,6 +473,7 @@ write_env_json() {
   "nriPluginRequestTimeout": $(json_str "${NRI_REQUEST_TIMEOUT}"),
   "nriPluginRegistrationTimeout": $(json_str "${NRI_REGISTRATION_TIMEOUT}"),
   "cdiDirs": [$(json_str "${CDI_DIR}")],
+  "netnsDir": $(json_str "${NETNS_DIR}"),
   "cniConfDir": $(json_str "${CNI_CONF_DIR}"),
   "cniBinDir": $(json_str "${CNI_BIN_DIR}"),
   "cniNetwork": $(json_str "${CNI_NETWORK}"),

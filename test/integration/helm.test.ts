@@ -235,6 +235,43 @@ describe("the Helm chart", () => {
         expect(mounts.get(name)?.readOnly).toBe(true);
     });
 
+    it("on an emulated host (test clusters), mounts its root in place of the node's host paths", () => {
+      const root = "/tmp/emulated-node";
+      const objects = render(
+        "r",
+        "drivers",
+        "--set",
+        `emulatedHost.root=${root}`,
+        "--set",
+        "nri.netnsDir=/run/containerd/netns",
+      );
+      const pod = find<Workload>(objects, "DaemonSet").spec.template.spec;
+      const hostPaths = Object.fromEntries(
+        pod.volumes!.filter((v) => v.hostPath).map((v) => [v.hostPath!.path, v.hostPath!.type]),
+      );
+      expect(hostPaths).toEqual({
+        [root]: "Directory",
+        "/run/containerd/netns": "DirectoryOrCreate",
+        "/var/run/nri": "DirectoryOrCreate",
+        "/opt/cni/bin": "DirectoryOrCreate",
+        "/var/lib/cni": "DirectoryOrCreate",
+      });
+      const mounts = new Map(pod.containers[0]!.volumeMounts!.map((m) => [m.name, m]));
+      for (const volume of pod.volumes!.filter((v) => v.hostPath)) {
+        expect(mounts.get(volume.name)?.mountPath).toBe(volume.hostPath!.path);
+      }
+      // The kubelet mounts pods' volumes under its directory, inside the root: they must
+      // come and go in the plugin's view too.
+      expect(mounts.get("emulated-host")?.mountPropagation).toBe("HostToContainer");
+      expect(pod.containers[0]!.args).toContain(`--host-root=${root}`);
+      expect(
+        find<Workload>(
+          render("r", "drivers"),
+          "DaemonSet",
+        ).spec.template.spec.containers[0]!.args!.some((arg) => arg.startsWith("--host-root")),
+      ).toBe(false);
+    });
+
     it("passes only flags the commands define, with values they accept", () => {
       const commands = new Map(cliCommands().map((c) => [c.name, c.flags]));
       for (const values of [[], ["--values", FULL_VALUES]]) {

@@ -9,6 +9,7 @@ import {
   execIn,
   hostVfs,
   processAlive,
+  run,
   waitPodReady,
 } from "../support.js";
 
@@ -17,6 +18,19 @@ interface Node extends KubeObject {
     nodeInfo?: { kubeletVersion?: string; containerRuntimeVersion?: string };
     addresses?: { type: string; address: string }[];
   };
+}
+
+interface DriverPod extends KubeObject {
+  spec?: {
+    nodeName?: string;
+    hostNetwork?: boolean;
+    containers: {
+      image: string;
+      imagePullPolicy?: string;
+      securityContext?: { privileged?: boolean; capabilities?: { add?: string[] } };
+    }[];
+  };
+  status?: { phase?: string };
 }
 
 interface Slice extends KubeObject {
@@ -34,7 +48,7 @@ describe("the local cluster", () => {
   it("runs every part, with the node registered by a real kubelet on containerd", async () => {
     const env = clusterEnv();
     for (const [part, pid] of Object.entries(env.pids)) {
-      expect(processAlive(pid), `${part} (pid ${pid})`).toBe(true);
+      expect(processAlive(pid ?? null), `${part} (pid ${pid})`).toBe(true);
     }
     const node = await apiClient().request<Node>({
       method: "GET",
@@ -49,6 +63,50 @@ describe("the local cluster", () => {
     const registry = path.join(env.kubeletRootDir, "plugins_registry");
     expect(fs.readdirSync(registry).some((file) => file.startsWith(env.driverName))).toBe(true);
   });
+
+  it.runIf(clusterEnv().driverMode === "pods")(
+    "runs the driver from its Helm release: the node plugin and controller as pods of the imported image, unprivileged",
+    async () => {
+      const env = clusterEnv();
+      const release = JSON.parse(
+        (
+          await run(env.helm, [
+            "--kubeconfig",
+            env.kubeconfig,
+            "status",
+            env.helmRelease,
+            "-n",
+            env.driverNamespace,
+            "-o",
+            "json",
+          ])
+        ).stdout,
+      ) as { info?: { status?: string } };
+      expect(release.info?.status).toBe("deployed");
+      const pods = await apiClient().request<{ items: DriverPod[] }>({
+        method: "GET",
+        path: `/api/v1/namespaces/${env.driverNamespace}/pods`,
+        query: { labelSelector: `app.kubernetes.io/instance=${env.helmRelease}` },
+      });
+      const byComponent = new Map(
+        pods.items.map((pod) => [pod.metadata?.labels?.["app.kubernetes.io/component"], pod]),
+      );
+      for (const component of ["node-plugin", "controller"]) {
+        const pod = byComponent.get(component);
+        expect(pod?.status?.phase, component).toBe("Running");
+        expect(pod?.spec?.nodeName).toBe(env.nodeName);
+        const container = pod!.spec!.containers[0]!;
+        expect(container.image).toBe(env.driverImage);
+        expect(container.imagePullPolicy).toBe("Never");
+        expect(container.securityContext?.privileged ?? false).toBe(false);
+      }
+      // The chart's defaults, not widened for the test cluster.
+      expect(
+        byComponent.get("node-plugin")!.spec!.containers[0]!.securityContext?.capabilities?.add,
+      ).toEqual(["NET_ADMIN", "SYS_ADMIN"]);
+      expect(byComponent.get("node-plugin")!.spec!.hostNetwork).toBe(true);
+    },
+  );
 
   it("publishes every VF of the emulated host except the one the host uses", async () => {
     const env = clusterEnv();

@@ -14,7 +14,8 @@ import {
   pciAddressOf,
   podInterface,
   preparedClaims,
-  processAlive,
+  pluginDied,
+  pluginInstance,
   waitFor,
   waitPodReady,
   type VfState,
@@ -85,14 +86,20 @@ describe("restarts", () => {
 
   it("the kubelet-plugin dying in the middle of NodePrepareResources", async () => {
     await clusterCommand(["restart", "kubelet-plugin"], { DRA_SRIOV_FAULT: "after-cdi-written" });
-    const faulty = clusterEnv().pids["kubelet-plugin"];
+    const faulty = await pluginInstance();
     await applyScenario(SCENARIO);
-    await waitFor("the kubelet-plugin to die at after-cdi-written", () =>
-      processAlive(faulty) ? undefined : true,
+    await waitFor("the kubelet-plugin to die at after-cdi-written", async () =>
+      (await pluginDied(faulty)) ? true : undefined,
     );
-    // It died with the claim half prepared: started in the checkpoint, the CDI spec written.
-    expect(Object.values(preparedClaims()).map((entry) => entry.state)).toEqual(["PrepareStarted"]);
-    expect(cdiSpecs()).toHaveLength(1);
+    if (clusterEnv().driverMode === "host") {
+      // It died with the claim half prepared: started in the checkpoint, the CDI spec
+      // written. (A pod's container is restarted at once by the kubelet, and dies there
+      // again, so that moment cannot be caught in pods mode.)
+      expect(Object.values(preparedClaims()).map((entry) => entry.state)).toEqual([
+        "PrepareStarted",
+      ]);
+      expect(cdiSpecs()).toHaveLength(1);
+    }
 
     await clusterCommand(["start", "kubelet-plugin"]);
     await expectVfInPod(before);
