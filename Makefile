@@ -40,19 +40,20 @@ generate: build
 # in the cache (for `ctr images import`, or hack/images/import.sh SOCKET --driver), and
 # prints DRIVER_IMAGE= and DRIVER_IMAGE_ARCHIVE=.
 VERSION := $(shell node -p "require('./package.json').version" 2>/dev/null)
+# Asked only when `image` is a goal: `docker info` takes a moment.
+ifneq ($(filter image,$(MAKECMDGOALS)),)
 CONTAINER_TOOL ?= $(shell if docker info >/dev/null 2>&1; then echo docker; elif podman info >/dev/null 2>&1; then echo podman; fi)
+endif
 IMAGE ?= dra-driver-sriov
 SOURCE ?= unknown
+ifeq ($(CONTAINER_TOOL),)
+image: driver-image
+else
 image:
-	@tool='$(CONTAINER_TOOL)'; \
-	if [ -z "$$tool" ]; then \
-	  echo "make image: no Docker or Podman engine; building with hack/images/build-driver.sh" >&2; \
-	  exec $(MAKE) --no-print-directory driver-image; \
-	fi; \
-	set -x; \
-	"$$tool" build -f deployments/container/Dockerfile --build-arg VERSION=$(VERSION) \
-	  --build-arg REVISION="$$(git rev-parse HEAD 2>/dev/null || echo unknown)" --build-arg SOURCE=$(SOURCE) \
+	$(CONTAINER_TOOL) build -f deployments/container/Dockerfile --build-arg VERSION=$(VERSION) \
+	  --build-arg REVISION=$$(git rev-parse HEAD 2>/dev/null || echo unknown) --build-arg SOURCE=$(SOURCE) \
 	  -t $(IMAGE):$(VERSION) .
+endif
 
 driver-image: bundle
 	DRA_SRIOV_DRIVER_IMAGE=$(IMAGE):$(VERSION) DRA_SRIOV_IMAGE_SOURCE=$(SOURCE) bash hack/images/build-driver.sh
@@ -95,7 +96,7 @@ test-integration: build bundle k8s-binaries containerd-binaries images helm-bina
 
 # Every demo/ scenario on a real one-node cluster (hack/local-cluster.sh): uses a running
 # one, else starts one and takes it down after.
-test-e2e: build k8s-binaries containerd-binaries images cni-binaries
+test-e2e: build bundle k8s-binaries containerd-binaries images helm-binary cni-binaries
 	vitest run --project e2e
 
 # What demo and test need on this machine (root, Go, disk, cgroups, /dev/kmsg, overlayfs),
@@ -119,7 +120,7 @@ bench: build bundle
 
 # A real one-node cluster (control plane, containerd, kubelet, the driver on an emulated
 # X710 host) with demo/single-vf-claim applied; it stays up (hack/local-cluster.sh down).
-demo: prereqs build k8s-binaries containerd-binaries images cni-binaries
+demo: prereqs build bundle k8s-binaries containerd-binaries images helm-binary cni-binaries
 	bash hack/demo.sh
 
 # Without a cluster: an emulated X710 host, its VF inventory and the ResourceSlices.
@@ -131,7 +132,7 @@ demo-discover: build
 	$(CLI) discover --host-root $(DEMO_ROOT) --node-name demo-node -o yaml
 
 # Pod create → Running with and without a VF, on the local cluster.
-bench-pod-start: build k8s-binaries containerd-binaries images cni-binaries
+bench-pod-start: build bundle k8s-binaries containerd-binaries images helm-binary cni-binaries
 	node dist/bench/pod-start.js
 
 clean:
