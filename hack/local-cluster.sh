@@ -666,8 +666,8 @@ start_part() {
       # containerd.sh restart starts it on the same state (stopping it first if it runs).
       local args=()
       [[ "${SIGNAL}" == KILL ]] && args=(--kill)
-      DRA_SRIOV_CONTAINERD_STATE="${CTRD_STATE}" prefixed containerd \
-        "${HACK_DIR}/containerd.sh" restart "${args[@]}"
+      DRA_SRIOV_CONTAINERD_STATE="${CTRD_STATE}" DRA_SRIOV_CDI_DIR="${NODE_CDI_DIR}" \
+        prefixed containerd "${HACK_DIR}/containerd.sh" restart "${args[@]}"
       ;;
   esac
   write_env_json

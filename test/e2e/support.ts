@@ -149,12 +149,24 @@ export async function clusterCommand(
   }
 }
 
-/** A scenario's manifests as one stream, the emulated host's path made this cluster's. */
+/**
+ * Where the suite runs a demo scenario whose manifests use `namespace`: a namespace of its
+ * own, so that a user's `kubectl apply -f demo/<scenario>/` on the same cluster (the pod
+ * `make demo` leaves running) is neither deleted nor counted.
+ */
+export function e2eNamespace(namespace: string): string {
+  return `e2e-${namespace}`;
+}
+
+/**
+ * A scenario's manifests as one stream, the emulated host's path made this cluster's and
+ * its namespaces the suite's (e2eNamespace).
+ */
 export function scenarioManifests(scenario: string): string {
   const dir = path.join(repoRoot, "demo", scenario);
   const hostRoot = clusterEnv().hostRoot;
   const stateDir = path.dirname(hostRoot);
-  return fs
+  const text = fs
     .readdirSync(dir)
     .filter((file) => /\.ya?ml$/.test(file))
     .sort()
@@ -164,6 +176,15 @@ export function scenarioManifests(scenario: string): string {
         .replaceAll(path.dirname(DEMO_HOST_ROOT), stateDir),
     )
     .join("\n---\n");
+  const namespaces = [...text.matchAll(/^kind: Namespace\nmetadata:\n {2}name: (\S+)$/gm)].map(
+    (match) => match[1]!,
+  );
+  if (namespaces.length === 0) throw new Error(`demo/${scenario} declares no Namespace`);
+  return namespaces.reduce(
+    (manifests, namespace) =>
+      manifests.replace(new RegExp(`(?<=[ /])${namespace}(?=$|/)`, "gm"), e2eNamespace(namespace)),
+    text,
+  );
 }
 
 export async function applyScenario(scenario: string): Promise<void> {

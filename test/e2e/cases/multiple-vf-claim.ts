@@ -8,10 +8,11 @@ import {
   podInterface,
   useScenario,
   waitClaim,
+  e2eNamespace,
 } from "../support.js";
 
 const SCENARIO = "multiple-vf-claim";
-const NS = "sriov-multi-vf";
+const NS = e2eNamespace("sriov-multi-vf");
 const POD = "pod0";
 
 /** demo/multiple-vf-claim: count 2 on one PF → net1 and net2. */

@@ -12,10 +12,11 @@ import {
   waitFor,
   waitPodReady,
   type Condition,
+  e2eNamespace,
 } from "../support.js";
 
 const SCENARIO = "resource-filtering";
-const NS = "sriov-filtering";
+const NS = e2eNamespace("sriov-filtering");
 const PF = { eth0_resource: "0000:3b:00.0", eth1_resource: "0000:3b:00.1" }; // ens1f0, ens1f1
 
 interface Filter extends KubeObject {

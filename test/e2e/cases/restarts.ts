@@ -19,10 +19,11 @@ import {
   waitFor,
   waitPodReady,
   type VfState,
+  e2eNamespace,
 } from "../support.js";
 
 const SCENARIO = "single-vf-claim";
-const NS = "sriov-single-vf";
+const NS = e2eNamespace("sriov-single-vf");
 const POD = "pod0";
 
 interface Event extends KubeObject {

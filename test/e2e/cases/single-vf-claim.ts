@@ -13,10 +13,11 @@ import {
   podInterface,
   useScenario,
   waitNetworkData,
+  e2eNamespace,
 } from "../support.js";
 
 const SCENARIO = "single-vf-claim";
-const NS = "sriov-single-vf";
+const NS = e2eNamespace("sriov-single-vf");
 const POD = "pod0";
 
 /** demo/single-vf-claim: prepare, then CNI ADD over NRI when the sandbox starts. */

@@ -9,10 +9,11 @@ import {
   useScenario,
   waitNetworkData,
   waitPodReady,
+  e2eNamespace,
 } from "../support.js";
 
 const SCENARIO = "static-ip-vlan";
-const NS = "sriov-vlan";
+const NS = e2eNamespace("sriov-vlan");
 const PODS = { "pod-a": "10.56.217.11", "pod-b": "10.56.217.12", "pod-c": "10.56.217.13" };
 
 /** demo/static-ip-vlan: addresses from VfConfig.ips as CNI runtimeConfig; pods talk over VFs. */

@@ -14,10 +14,11 @@ import {
   preparedClaims,
   useScenario,
   waitClaim,
+  e2eNamespace,
 } from "../support.js";
 
 const SCENARIO = "vfio-driver";
-const NS = "sriov-vfio";
+const NS = e2eNamespace("sriov-vfio");
 const POD = "dpdk-app";
 
 /**
