@@ -12,9 +12,12 @@
 #   --check   build nothing; exit 0 when every binary is cached, 1 otherwise.
 #
 # A binary counts as cached when it exists and reports the pinned version, so
-# a second run costs only a few --version calls. Each binary is linked under a
-# temporary name and renamed into place only after it ran, so an interrupted
-# build never leaves something that looks complete.
+# a second run costs only a few --version calls. The Kubernetes commands are
+# built by one `go build` (they share most of their packages), which reports
+# every DRA_SRIOV_PROGRESS_INTERVAL seconds (default 20) how many packages it
+# has compiled. Each binary is linked under a temporary name and renamed into
+# place only after it ran, so an interrupted build never leaves something
+# that looks complete.
 #
 # On success stdout carries exactly two lines, for scripts to eval:
 #   ETCD_BIN_DIR=...
@@ -146,9 +149,22 @@ build_k8s() {
   log "wrapper module: ${src}/go.mod ($(grep -c '=>' "${src}/go.mod") staging modules pinned to v0.${K8S_VERSION#v1.})"
   ldflags="$(k8s_ldflags "${info}")"
 
+  # One go build for all of them: they share most packages, and go compiles
+  # each once and links the binaries beside other work. Into a temporary
+  # directory first, each renamed into place once it reports the version.
+  local tmpbin="${K8S_BIN_DIR}/.partial.$$" names=() pkgs=()
+  mkdir -p "${tmpbin}"
+  TMP_PATHS+=("${tmpbin}")
   for entry in "${missing[@]}"; do
-    build_binary "${src}" "${entry#*:}" "${K8S_BIN_DIR}/${entry%%:*}" "${K8S_VERSION}" "${ldflags}"
+    names+=("${entry%%:*}")
+    pkgs+=("${entry#*:}")
   done
+  log "building ${names[*]} ${K8S_VERSION} (k8s.io/kubernetes/cmd/...) ..."
+  go_build_progress "${names[*]}" "${src}" "${tmpbin}/" "" "${ldflags}" "${pkgs[@]}"
+  for entry in "${missing[@]}"; do
+    install_checked "${tmpbin}/${entry%%:*}" "${K8S_BIN_DIR}/${entry%%:*}" "${K8S_VERSION}" binary_ok version_output
+  done
+  log "installed ${names[*]} -> ${K8S_BIN_DIR}"
 }
 
 main() {
@@ -160,9 +176,10 @@ main() {
     return 1
   else
     prepare_go_build "the control plane (go.mod of k8s.io/kubernetes ${K8S_VERSION} asks for a recent Go)"
+    go_new_enough k8s.io/kubernetes "${K8S_VERSION}" || die "${GO_PROBLEM}"
     # Partial binaries left by a build that was killed outright (no EXIT
     # trap ran); no build runs concurrently here, so all of them are stale.
-    find "${ETCD_BIN_DIR}" "${K8S_BIN_DIR}" -maxdepth 1 -name '.*.partial.*' -delete 2>/dev/null || true
+    find "${ETCD_BIN_DIR}" "${K8S_BIN_DIR}" -maxdepth 1 -name '.*partial.*' -exec rm -rf -- {} + 2>/dev/null || true
     local start=${SECONDS}
     log "building with $("${GO}" version) (GOFLAGS=${GOFLAGS}, CGO_ENABLED=${CGO_ENABLED})"
     log "a fresh build compiles Kubernetes from source and takes a long while; later runs reuse ${CACHE_ROOT}"

@@ -40,10 +40,13 @@ parse_build_args() {
 
 ### Go builds ################################################################
 
-# The go command that is running, if any. On INT/TERM it is interrupted too,
-# so that a killed script does not leave a compiler running on its own.
+# The go command that is running, if any, and the loop reporting its progress
+# (go_build_progress). On INT/TERM they are stopped too, so that a killed
+# script does not leave a compiler running on its own.
 BUILD_PID=""
+PROGRESS_PID=""
 on_signal() {
+  stop_progress
   if [[ -n "${BUILD_PID}" ]]; then
     # Background jobs of a script ignore SIGINT, so TERM: first to the
     # compiler and linker processes go started, then to go itself.
@@ -192,6 +195,77 @@ go_build() {
   BUILD_PID=$!
   wait "${BUILD_PID}" || die "go build $* failed"
   BUILD_PID=""
+}
+
+# go_build_progress WHAT MODDIR OUTDIR TAGS LDFLAGS PACKAGE... builds the
+# packages as go_build does, together (one `go build -o OUTDIR/`: shared
+# compilation, the links running beside other work), and reports how far it
+# is every DRA_SRIOV_PROGRESS_INTERVAL seconds (default 20): how many of the
+# packages to compile are done (`go build -v` names each one it compiles;
+# `go list -deps` says which are not in Go's build cache yet: about 1 s for
+# Kubernetes), and the time so far. WHAT names them in those lines. go's
+# output goes to a log in WORK_TMP; on failure its end is shown.
+go_build_progress() {
+  local what="$1" moddir="$2" outdir="$3" tags="$4" ldflags="$5" args=(-trimpath -buildvcs=false)
+  shift 5
+  [[ -z "${tags}" ]] || args+=(-tags "${tags}")
+  local total golog="${WORK_TMP}/go-build.log" start=${SECONDS}
+  # This also completes the wrapper module's go.mod and go.sum (-mod=mod).
+  if ! total="$(cd "${moddir}" && "${GO}" list "${args[@]}" -deps -f '{{if .Stale}}{{.ImportPath}}{{end}}' "$@" |
+    awk 'NF { n++ } END { print n + 0 }')"; then
+    die "go list -deps $* failed"
+  fi
+  log "${what}: ${total} packages to compile"
+  (cd "${moddir}" && exec "${GO}" build "${args[@]}" -v -ldflags "${ldflags}" -o "${outdir}" "$@") 2>"${golog}" &
+  BUILD_PID=$!
+  start_progress "${what}" "${golog}" "${total}" "${start}"
+  if ! wait "${BUILD_PID}"; then
+    BUILD_PID=""
+    stop_progress
+    tail -n 40 "${golog}" >&2
+    die "go build $* failed (above: the end of its output)"
+  fi
+  BUILD_PID=""
+  stop_progress
+  log "${what}: $(compiled_count "${golog}") packages compiled in $(elapsed "${start}")"
+}
+
+# compiled_count LOG: how many packages `go build -v` has named in LOG so far
+# (its other lines have spaces or start with #: downloads, errors).
+compiled_count() {
+  grep -c -v -e ' ' -e '^#' -e '^$' "$1" || true
+}
+
+# elapsed START: the time since SECONDS was START, as 5m 07s.
+elapsed() {
+  local s=$((SECONDS - $1))
+  printf '%dm %02ds' $((s / 60)) $((s % 60))
+}
+
+# start_progress WHAT LOG TOTAL START: in the background, every interval, one
+# line with how many packages LOG names, of TOTAL, and the time since START.
+start_progress() {
+  local what="$1" golog="$2" total="$3" start="$4" interval="${DRA_SRIOV_PROGRESS_INTERVAL:-20}"
+  local fifo
+  fifo="$(mktemp -u "${WORK_TMP}/progress.XXXXXX")"
+  mkfifo "${fifo}"
+  (
+    # It waits in `read -t` on a FIFO nobody writes to: no sleep process left
+    # behind, and stop_progress's TERM ends it at once, quietly.
+    trap 'exit 0' TERM
+    exec 3<>"${fifo}"
+    while ! read -r -t "${interval}" -u 3 _; do
+      log "${what}: $(compiled_count "${golog}")/${total} packages compiled, $(elapsed "${start}")"
+    done
+  ) &
+  PROGRESS_PID=$!
+}
+
+stop_progress() {
+  [[ -n "${PROGRESS_PID}" ]] || return 0
+  kill -TERM "${PROGRESS_PID}" 2>/dev/null || true
+  wait "${PROGRESS_PID}" 2>/dev/null || true
+  PROGRESS_PID=""
 }
 
 # install_checked BIN OUT VERSION CHECK SHOW renames the freshly built BIN to
