@@ -85,17 +85,18 @@ PACKAGES=(
 # modules anyway), dpkg-dev (hack/images/build-driver.sh's apt-get download and
 # dpkg-deb come with apt and dpkg, always there), file.
 
-# Free disk (GiB) a first build needs, by where it goes. Measured with
-# everything built (du -sh, amd64, Kubernetes v1.37.2): the cache of hack/
-# 0.9 GB (binaries, wrapper modules, images), Go's module cache 1.9 GB, Go's
-# build cache 5.4 GB, and go's scratch space in TMPDIR up to SCRATCH_PEAK
-# during the build; required with half as much again as a margin. Where they
-# share a filesystem, it needs their sum: 15 GiB when all are on one. Once
-# everything is built, only RUN_TMP_GIB for the state dirs in /tmp.
-CACHE_GIB=2
+# Free disk (GiB) a first build needs, by where it goes. Measured (du -sh,
+# amd64, Kubernetes v1.37.2) with everything built: the cache of hack/ 0.9 GiB
+# (binaries, wrapper modules, images), Go's module cache 1.9 GiB, Go's build
+# cache 5.4 GiB; and while the Kubernetes commands build, go's scratch space
+# in TMPDIR holds every package it compiled, 3.8 GiB at the end. Where they
+# share a filesystem, it needs their sum, with the state dirs: 15 GiB when
+# all are on one, a quarter more than measured. Once everything is built,
+# only RUN_TMP_GIB for the state dirs in /tmp.
+CACHE_GIB=1
 GOMODCACHE_GIB=3
-GOCACHE_GIB=8
-SCRATCH_GIB=2
+GOCACHE_GIB=6
+SCRATCH_GIB=4
 RUN_TMP_GIB=1
 
 say() {
