@@ -95,7 +95,7 @@ go_new_enough() {
     GO_VERSION_WANTED="${want}"
     return 0
   fi
-  GO_PROBLEM="${GO} is Go ${have}; ${module} ${version} needs Go >= ${want} (its go.mod): install it from https://go.dev/dl/ into /usr/local/go (rm -rf /usr/local/go && tar -C /usr/local -xzf go<version>.linux-<arch>.tar.gz)"
+  GO_PROBLEM="${GO} is Go ${have}; ${module} ${version} needs Go >= ${want} (its go.mod): install it from https://go.dev/dl/ into /usr/local/go (rm -rf /usr/local/go && tar -C /usr/local -xzf go<version>.linux-<arch>.tar.gz), /usr/local/go/bin first on PATH"
   return 1
 }
 
