@@ -11,7 +11,8 @@
 #
 # Usage: hack/local-cluster.sh up | down [--keep-logs] | env | status
 #                            | restart|stop|start PART [--kill]
-#   PART is kubelet, kubelet-plugin, controller or containerd. The driver's pods:
+#   PART is kubelet, kubelet-plugin, controller, containerd or driver (the Helm release:
+#   stop is helm uninstall, start helm install). The driver's pods:
 #   stop takes the DaemonSet off the node (a nodeSelector no node has) or scales the
 #   controller to 0, start undoes it, restart deletes the pod (--kill: `kubectl delete pod
 #   --force --grace-period=0`) and waits for its replacement
@@ -443,6 +444,7 @@ write_env_json() {
   "pluginMetricsURL": $(json_str "http://127.0.0.1:${PLUGIN_HEALTH_PORT}/metrics"),
   "kubectl": $(json_str "${KUBECTL}"),
   "crictl": $(json_str "${CRICTL}"),
+  "ctr": $(json_str "${CONTAINERD_BIN_DIR}/ctr"),
   "cli": [$(json_str "${NODE_BIN}"), $(json_str "${CLI_JS}")],
   "kubernetesVersion": $(json_str "${K8S_VERSION}"),
   "containerdVersion": $(json_str "${CONTAINERD_VERSION}")
@@ -615,7 +617,8 @@ parse_part() {
   esac
   case "${PART}" in
     kubelet | kubelet-plugin | controller | containerd) ;;
-    *) die "no part named '${PART}': kubelet, kubelet-plugin, controller or containerd" ;;
+    driver) [[ "${DRIVER_MODE}" == pods ]] || die "the driver part is the Helm release (pods mode)" ;;
+    *) die "no part named '${PART}': kubelet, kubelet-plugin, controller, containerd or driver" ;;
   esac
   [[ -f "${STATE}/env.json" ]] || die "no cluster in ${STATE} (run: $0 up)"
   load_base
@@ -639,9 +642,9 @@ stop_part() {
   fi
 }
 
-# driver_part: PART is one of the driver's pods (pods mode).
+# driver_part: PART is the driver's release or one of its pods (pods mode).
 driver_part() {
-  [[ "${DRIVER_MODE}" == pods && ("${PART}" == kubelet-plugin || "${PART}" == controller) ]]
+  [[ "${DRIVER_MODE}" == pods && ("${PART}" == kubelet-plugin || "${PART}" == controller || "${PART}" == driver) ]]
 }
 
 start_part() {

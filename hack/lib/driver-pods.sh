@@ -233,6 +233,11 @@ set_plugin_fault() {
 
 stop_driver_part() {
   case "$1" in
+    driver)
+      helm_uninstall_driver
+      wait_no_pods_of node-plugin
+      wait_no_pods_of controller
+      ;;
     kubelet-plugin)
       if [[ "$2" == KILL ]]; then
         delete_driver_pod node-plugin KILL
@@ -251,6 +256,10 @@ stop_driver_part() {
 
 start_driver_part() {
   case "$1" in
+    driver)
+      helm_admin status "${HELM_RELEASE}" --namespace "${DRIVER_NAMESPACE}" >/dev/null 2>&1 ||
+        helm_install_driver
+      ;;
     kubelet-plugin)
       kubectl_driver patch daemonset "${NODE_PLUGIN_DS}" --type=merge \
         -p "{\"spec\":{\"template\":{\"spec\":{\"nodeSelector\":{\"${STOPPED_LABEL}\":null}}}}}" >/dev/null
@@ -266,7 +275,9 @@ start_driver_part() {
 
 # restart_driver_part PART SIGNAL: a new pod in place of the running one. With
 # DRA_SRIOV_FAULT set (or removed) for the kubelet-plugin, the DaemonSet's rolling update
-# makes it.
+# makes it (TERM), or the changed template waits (updateStrategy OnDelete) until the pod
+# is force-deleted (KILL): the replacement starts while the old pod is killed in whatever
+# it was doing.
 restart_driver_part() {
   local part="$1" signal="$2" component=node-plugin
   [[ "${part}" == controller ]] && component=controller
@@ -274,8 +285,20 @@ restart_driver_part() {
     local have
     have="$(kubectl_driver get daemonset "${NODE_PLUGIN_DS}" \
       -o 'jsonpath={.spec.template.spec.containers[0].env[?(@.name=="DRA_SRIOV_FAULT")].value}')"
-    if [[ "${have}" != "${DRA_SRIOV_FAULT:-}" ]]; then
+    if [[ "${have}" != "${DRA_SRIOV_FAULT:-}" && "${signal}" == TERM ]]; then
       set_plugin_fault "${DRA_SRIOV_FAULT:-}"
+      wait_pods_of node-plugin
+      return
+    fi
+    if [[ "${have}" != "${DRA_SRIOV_FAULT:-}" ]]; then
+      local strategy
+      strategy="$(kubectl_driver get daemonset "${NODE_PLUGIN_DS}" -o 'jsonpath={.spec.updateStrategy}')"
+      kubectl_driver patch daemonset "${NODE_PLUGIN_DS}" --type=merge \
+        -p '{"spec":{"updateStrategy":{"type":"OnDelete","rollingUpdate":null}}}' >/dev/null
+      set_plugin_fault "${DRA_SRIOV_FAULT:-}"
+      delete_driver_pod node-plugin KILL
+      kubectl_driver patch daemonset "${NODE_PLUGIN_DS}" --type=merge \
+        -p "{\"spec\":{\"updateStrategy\":${strategy}}}" >/dev/null
       wait_pods_of node-plugin
       return
     fi

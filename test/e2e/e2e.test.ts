@@ -15,6 +15,7 @@ import "./cases/resource-filtering.js";
 import "./cases/static-ip-vlan.js";
 import "./cases/unschedulable.js";
 import "./cases/restarts.js";
+import "./cases/driver-lifecycle.js";
 
 beforeAll(() => {
   recordFoundState();

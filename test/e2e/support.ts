@@ -56,6 +56,7 @@ export interface ClusterEnv {
   pluginMetricsURL: string;
   kubectl: string;
   crictl: string;
+  ctr: string;
   cli: [string, string];
   kubernetesVersion: string;
   containerdVersion: string;
