@@ -12,6 +12,7 @@ import {
   deleteScenario,
   deleteScenarioLeavingNothing,
   e2eNamespace,
+  expectNothingLeaked,
   getPod,
   hostVfs,
   pciAddressOf,
@@ -183,8 +184,9 @@ describe.runIf(clusterEnv().driverMode === "pods")("the Helm release", () => {
     expect((await hostVfs()).get(vfioAddress)?.driver).toBe("vfio-pci");
 
     // The new pod unprepares what the old one prepared.
-    await deleteScenarioLeavingNothing(KERNEL.scenario, before);
-    await deleteScenarioLeavingNothing(VFIO.scenario, before);
+    await deleteScenario(KERNEL.scenario);
+    await deleteScenario(VFIO.scenario);
+    await expectNothingLeaked(before);
 
     await helm([
       "upgrade",
