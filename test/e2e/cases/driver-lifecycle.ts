@@ -240,6 +240,25 @@ describe.runIf(clusterEnv().driverMode === "pods")("the Helm release", () => {
     await deleteScenarioLeavingNothing(KERNEL.scenario, before);
   });
 
+  it("reports the node plugin not Ready while the container runtime is away (its probe), and Ready once it is back", async () => {
+    const ready = async () => {
+      const [pod] = await driverPods("node-plugin");
+      return pod?.status?.conditions?.find((c) => c.type === "Ready")?.status;
+    };
+    expect(await ready()).toBe("True");
+    await clusterCommand(["stop", "containerd"]);
+    try {
+      await waitFor("the node plugin pod to be not Ready", async () =>
+        (await ready()) === "False" ? true : undefined,
+      );
+    } finally {
+      await clusterCommand(["start", "containerd"]);
+    }
+    await waitFor("the node plugin pod to be Ready again", async () =>
+      (await ready()) === "True" ? true : undefined,
+    );
+  });
+
   it("helm uninstall removes the driver's pods and slices, leaving on the node only what the chart's README says", async () => {
     const env = clusterEnv();
     expect((await driverSlices()).items.length).toBeGreaterThan(0);
