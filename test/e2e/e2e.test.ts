@@ -5,8 +5,8 @@
  * prefers; the cases share one cluster and its VFs, so nothing runs side by side. What the
  * node held before (a user's pods) is recorded first and left out of every check.
  */
-import { beforeAll } from "vitest";
-import { recordFoundState } from "./support.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import { foundClaimsLost, recordFoundState } from "./support.js";
 import "./cases/cluster.js";
 import "./cases/vfio-driver.js";
 import "./cases/single-vf-claim.js";
@@ -19,4 +19,10 @@ import "./cases/driver-lifecycle.js";
 
 beforeAll(() => {
   recordFoundState();
+});
+
+describe("what the node held before the suite", () => {
+  it("is still prepared: the suite worked beside it", () => {
+    expect(foundClaimsLost()).toEqual([]);
+  });
 });

@@ -513,6 +513,12 @@ export function recordFoundState(): void {
   }
 }
 
+/** The claims prepared when the suite started that are prepared no more. */
+export function foundClaimsLost(): string[] {
+  const prepared = nodeEntries().prepared;
+  return Object.keys(found?.prepared ?? {}).filter((uid) => !(uid in prepared));
+}
+
 /** The suite's own entries: those the node did not hold when it started. */
 function ownEntries(): NodeEntries {
   const now = nodeEntries();
