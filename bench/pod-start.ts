@@ -184,15 +184,25 @@ async function removePod(client: KubeClient, env: ClusterEnv, name: string): Pro
       throw error;
     }
   });
-  await waitUntil("the driver to unprepare", async () => {
-    const checkpoint = JSON.parse(fs.readFileSync(env.checkpointFile, "utf8")) as {
-      entries: Record<string, unknown>;
-    };
-    return Object.keys(checkpoint.entries).length === 0;
-  });
+  await waitUntil("the driver to unprepare", async () =>
+    preparedClaims(env).every((uid) => heldBefore.has(uid)),
+  );
 }
 
+/** Claims prepared on the node (its checkpoint's entries). */
+function preparedClaims(env: ClusterEnv): string[] {
+  if (!fs.existsSync(env.checkpointFile)) return [];
+  const checkpoint = JSON.parse(fs.readFileSync(env.checkpointFile, "utf8")) as {
+    entries: Record<string, unknown>;
+  };
+  return Object.keys(checkpoint.entries);
+}
+
+/** What pods a user left running (the `make demo` pod) held before the bench: not ours. */
+let heldBefore = new Set<string>();
+
 async function setUp(client: KubeClient, env: ClusterEnv): Promise<void> {
+  heldBefore = new Set(preparedClaims(env));
   await createNamespace(client, NAMESPACE);
   await createBenchNet(client, NAMESPACE, {
     type: "emulated-vf",
