@@ -89,6 +89,24 @@ describe("HTTP endpoints", () => {
       fetch(`http://127.0.0.1:${endpoints!.port}${route}`, init);
   }
 
+  it("answers request targets that are no URL path with 404 and keeps serving", async () => {
+    const get = await serve();
+    const raw = (target: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = net.connect(endpoints!.port, "127.0.0.1");
+        let reply = "";
+        socket.setEncoding("utf8");
+        socket.on("data", (chunk: string) => (reply += chunk));
+        socket.on("error", reject);
+        socket.on("end", () => resolve(reply));
+        socket.end(`GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+      });
+    for (const target of ["//", "///", "//[", "//a:b@", "/\\", "//healthz"]) {
+      expect(await raw(target), target).toMatch(/^HTTP\/1\.1 404 /);
+    }
+    expect((await get("/healthz")).status).toBe(200);
+  });
+
   it("is ready only once registered with the kubelet and every injected check passes", async () => {
     const metrics = new MetricsRegistry();
     const preparer: ClaimPreparer = {

@@ -72,7 +72,20 @@ export async function startHttpEndpoints(options: HttpEndpointsOptions): Promise
   const stalls = new StallMonitor();
 
   const server = http.createServer((request, response) => {
-    const { pathname } = new URL(request.url ?? "/", "http://localhost");
+    try {
+      route(request, response);
+    } catch (error) {
+      // Whatever a request does, the process serving the node stays up.
+      log.error({ err: error }, "health and metrics request failed");
+      if (!response.headersSent) send(response, request, 500, "internal error\n");
+      else response.destroy();
+    }
+  });
+
+  function route(request: http.IncomingMessage, response: http.ServerResponse): void {
+    // The request target as sent: only our three exact paths match, whatever else it is
+    // (no URL parsing of untrusted text: `//`, `//[` or `/\\` are no URLs).
+    const pathname = (request.url ?? "/").split("?", 1)[0];
     if (request.method !== "GET" && request.method !== "HEAD") {
       send(response, request, 405, "only GET and HEAD\n", { allow: "GET, HEAD" });
       return;
@@ -97,7 +110,7 @@ export async function startHttpEndpoints(options: HttpEndpointsOptions): Promise
       default:
         send(response, request, 404, "not found: try /healthz, /readyz or /metrics\n");
     }
-  });
+  }
 
   await new Promise<void>((resolve, reject) => {
     const failed = (error: Error) =>
