@@ -1,4 +1,4 @@
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -47,5 +47,32 @@ describe("the bundled CLI", () => {
     };
     expect(list.items[0]!.spec.nodeName).toBe("bundled");
     expect(list.items.flatMap((slice) => slice.spec.devices)).toHaveLength(15);
+  });
+
+  it("writes its whole output to a pipe before it exits", async () => {
+    const scale = fs.mkdtempSync(path.join(os.tmpdir(), "bundle-scale-"));
+    try {
+      await buildEmulatedHost({ root: scale, profile: builtinProfiles.scale });
+      const args = [BUNDLE, "discover", "--host-root", scale, "--node-name", "n", "-o", "json"];
+      // Into a file (written synchronously): the whole output.
+      const file = path.join(scale, "out.json");
+      const fd = fs.openSync(file, "w");
+      expect(spawnSync(process.execPath, args, { stdio: ["ignore", fd, "ignore"] }).status).toBe(0);
+      fs.closeSync(fd);
+      const expected = fs.statSync(file).size;
+      expect(expected).toBeGreaterThan(1024 * 1024);
+      // Into a pipe (written asynchronously, far more than the pipe holds).
+      const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "ignore"] });
+      let received = 0;
+      child.stdout.on("data", (chunk: Buffer) => (received += chunk.length));
+      const [code] = await Promise.all([
+        new Promise<number | null>((resolve) => child.on("exit", resolve)),
+        new Promise((resolve) => child.stdout.on("end", resolve)),
+      ]);
+      expect(code).toBe(0);
+      expect(received).toBe(expected);
+    } finally {
+      fs.rmSync(scale, { recursive: true, force: true });
+    }
   });
 });
