@@ -29,6 +29,14 @@ describe("CDI specs", () => {
     expect(fs.readdirSync(path.join(root, "cdi"))).toEqual([]);
   });
 
+  it("never names a file outside its directory, whatever the claim UID", () => {
+    const store = new CdiSpecStore("/var/run/cdi", "sriovnetwork.openshift.io/vf");
+    expect(store.fileFor("uid-a")).toBe("/var/run/cdi/sriovnetwork.openshift.io-vf_uid-a.json");
+    for (const uid of ["../../etc/x", "a/b", "a\0b", ""]) {
+      expect(() => store.fileFor(uid), JSON.stringify(uid)).toThrow(/not a claim UID/);
+    }
+  });
+
   it("lists nothing when the CDI directory does not exist yet", () => {
     expect(new CdiSpecStore(path.join(root, "missing"), KIND).claims()).toEqual([]);
   });

@@ -2,6 +2,9 @@ import fs from "node:fs";
 import path from "node:path";
 import type { CdiSpec } from "./spec.js";
 
+/** What a claim UID may be in a file name of ours. */
+const CLAIM_UID = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
 /**
  * Spec files in the CDI directory, one per claim, named so the runtime picks them up
  * (`*.json`) and so ours are recognisable (`<vendor>-<class>_<claimUID>.json`).
@@ -15,6 +18,10 @@ export class CdiSpecStore {
   ) {}
 
   fileFor(claimUid: string): string {
+    // The UID is one file name's part: nothing that could leave the directory.
+    if (!CLAIM_UID.test(claimUid)) {
+      throw new Error(`${JSON.stringify(claimUid.slice(0, 80))} is not a claim UID`);
+    }
     return path.join(this.cdiRoot, `${this.kind.replace("/", "-")}_${claimUid}.json`);
   }
 
@@ -49,6 +56,7 @@ export class CdiSpecStore {
     }
     return names
       .filter((name) => name.startsWith(prefix) && name.endsWith(".json"))
-      .map((name) => name.slice(prefix.length, -".json".length));
+      .map((name) => name.slice(prefix.length, -".json".length))
+      .filter((uid) => CLAIM_UID.test(uid));
   }
 }

@@ -188,6 +188,28 @@ describe("kubelet plugin", () => {
     );
   });
 
+  it("refuses claims whose UID, namespace or name could form a path or URL, before the driver sees them", async () => {
+    const { plugin } = await start();
+    const hostile = [
+      { namespace: "default", name: "claim-x", uid: "../../../etc/cdi/other" },
+      { namespace: "../../../api/v1/secrets", name: "claim-y", uid: "uid-y" },
+      { namespace: "default", name: "a/b", uid: "uid-z" },
+      { namespace: "default", name: "claim-w", uid: "" },
+    ];
+    const prepared = await kubelet.prepare(plugin.draSocket, "v1", [claimA, ...hostile]);
+    const unprepared = await kubelet.unprepare(plugin.draSocket, "v1", [claimA, ...hostile]);
+    expect(preparer.prepared).toEqual([[claimA]]);
+    expect(preparer.unprepared).toEqual([[claimA]]);
+    for (const answer of [prepared, unprepared]) {
+      expect(answer.claims["uid-a"]!.error).toBe("");
+      for (const claim of hostile) {
+        expect(answer.claims[claim.uid]!.error).toMatch(
+          /^refused: the kubelet named claim .* not a valid/,
+        );
+      }
+    }
+  });
+
   it("turns an exception into an error for each claim, naming it", async () => {
     const { plugin } = await start();
     preparer.onPrepare = () => Promise.reject(new Error("checkpoint is corrupt"));

@@ -70,7 +70,10 @@ export class NodeService {
   }
 
   /** Runs the preparer and answers every claim; never rejects. */
-  private async answer<Outcome, Response extends { claims: Record<string, { error: string }> }>(
+  private async answer<
+    Outcome extends PrepareOutcome | UnprepareOutcome,
+    Response extends { claims: Record<string, { error: string }> },
+  >(
     operation: NodeOperation,
     version: DraApiVersion,
     call: ServerUnaryCall<{ claims: WireClaim[] }, Response>,
@@ -85,17 +88,31 @@ export class NodeService {
   ): Promise<Response> {
     const stopTimer = this.metrics.requestDuration.startTimer({ operation });
     const claims = claimRefsOf(call.request.claims);
+    // A claim reference that is no Kubernetes name never reaches the driver, where its
+    // parts form file names and API paths.
+    const refused = new Map<string, Outcome>();
+    for (const claim of claims) {
+      const problem = claimRefProblem(claim);
+      if (problem !== undefined) refused.set(claim.uid, { error: problem } as Outcome);
+    }
+    const accepted = claims.filter((claim) => !refused.has(claim.uid));
     const cancelled = new AbortController();
     // The kubelet cancels after its call timeout or when the connection drops.
     call.on("cancelled", () => cancelled.abort(new Error("the kubelet cancelled the call")));
     const signal = AbortSignal.any([cancelled.signal, this.stopping.signal]);
 
-    const outcomes = await Promise.resolve()
-      .then(() => {
-        signal.throwIfAborted();
-        return work(claims, signal);
-      })
-      .catch((error: unknown) => (error instanceof Error ? error : new Error(String(error))));
+    const outcomes =
+      accepted.length === 0 && refused.size > 0
+        ? refused
+        : await Promise.resolve()
+            .then(() => {
+              signal.throwIfAborted();
+              return work(accepted, signal);
+            })
+            .then(
+              (worked) => new Map([...worked, ...refused]),
+              (error: unknown) => (error instanceof Error ? error : new Error(String(error))),
+            );
     const response = respond(claims, outcomes);
     this.record(operation, version, claims, response.claims, stopTimer());
     return response;
@@ -137,6 +154,28 @@ export class NodeService {
     });
     if (failed.length > 0) this.metrics.claimErrors.inc({ operation }, failed.length);
   }
+}
+
+/** A namespace: an RFC 1123 label. */
+const NAMESPACE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+/** A ResourceClaim's name: an RFC 1123 subdomain. */
+const NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+/** An object UID (the API server makes UUIDs): no separator, nothing a path could use. */
+const UID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+
+/** Why a claim reference from the kubelet is not one Kubernetes could have made, if it is not. */
+export function claimRefProblem(claim: ClaimRef): string | undefined {
+  const bad = [
+    NAMESPACE.test(claim.namespace) ? undefined : "namespace",
+    NAME.test(claim.name) ? undefined : "name",
+    UID.test(claim.uid) ? undefined : "UID",
+  ].filter((part) => part !== undefined);
+  if (bad.length === 0) return undefined;
+  const shown = (value: string) => JSON.stringify(value.slice(0, 80));
+  return (
+    `refused: the kubelet named claim ${shown(claim.namespace)}/${shown(claim.name)} ` +
+    `(UID ${shown(claim.uid)}): ${bad.join(" and ")} ${bad.length > 1 ? "are" : "is"} not a valid Kubernetes value`
+  );
 }
 
 export function claimRefsOf(claims: readonly WireClaim[]): ClaimRef[] {

@@ -3,7 +3,12 @@ import { describe, expect, it } from "vitest";
 import type { KubeRequest } from "../kube/client.js";
 import { KubeApiError } from "../kube/client.js";
 import type { DeviceStatus } from "./claim-status.js";
-import { ClaimStatusWriter, deviceStatusesOf, withDeviceStatuses } from "./claim-status.js";
+import {
+  ClaimStatusWriter,
+  claimPath,
+  deviceStatusesOf,
+  withDeviceStatuses,
+} from "./claim-status.js";
 import { preparedClaim, preparedVf } from "./testing/fixtures.js";
 
 const DRIVER = "sriovnetwork.openshift.io";
@@ -23,6 +28,17 @@ const claim = preparedClaim({
   ],
 });
 const ours = deviceStatusesOf(claim, DRIVER);
+
+describe("claimPath", () => {
+  it("keeps a namespace or name inside its path segment", () => {
+    expect(claimPath({ namespace: "ns", name: "c" })).toBe(
+      "/apis/resource.k8s.io/v1/namespaces/ns/resourceclaims/c",
+    );
+    expect(claimPath({ namespace: "../../../api/v1/secrets", name: "a/b?c" })).toBe(
+      "/apis/resource.k8s.io/v1/namespaces/..%2F..%2F..%2Fapi%2Fv1%2Fsecrets/resourceclaims/a%2Fb%3Fc",
+    );
+  });
+});
 
 describe("deviceStatusesOf", () => {
   it("describes what was applied to each VF", () => {

@@ -32,7 +32,7 @@ interface ClaimWithStatus {
 }
 
 export function claimPath(ref: Pick<ClaimRef, "namespace" | "name">): string {
-  return `/apis/resource.k8s.io/v1/namespaces/${ref.namespace}/resourceclaims/${ref.name}`;
+  return `/apis/resource.k8s.io/v1/namespaces/${encodeURIComponent(ref.namespace)}/resourceclaims/${encodeURIComponent(ref.name)}`;
 }
 
 /** Our `status.devices` entries for a prepared claim, one per VF. */
