@@ -7,6 +7,8 @@ import { validateFilterSpec, type FilterProblem } from "./validate.js";
 export interface FilterObject {
   metadata: { namespace: string; name: string; generation?: number };
   spec: SriovResourceFilterSpec;
+  /** Why the object could not be read as a filter (see filterObjectOf): it fails closed. */
+  undecodable?: FilterProblem[];
 }
 
 export interface FilterRef {
@@ -86,14 +88,19 @@ export interface NodeFilterResult {
  * - Matching (see `compileResourceFilter`): within a resource filter every non-empty field
  *   must match (AND), values within a field are ORed, a config matches when any of its
  *   resource filters does (OR), and a resource filter with no fields matches every VF.
- * - A selecting filter that fails `validateFilterSpec` still selects the node but takes no
- *   VFs: failing closed never exposes VFs an operator meant to restrict.
+ * - A selecting filter that fails `validateFilterSpec`, or could not be read at all, still
+ *   selects the node but takes no VFs: failing closed never exposes VFs an operator meant
+ *   to restrict.
  */
 export function applyResourceFilters(input: NodeFilterInput): NodeFilterResult {
   const selecting = input.filters
     .filter((filter) => nodeSelectorMatches(filter.spec.nodeSelector, input.nodeLabels))
     // One ref object per filter: losses tell same-filter overlaps apart by identity.
-    .map((filter) => ({ spec: filter.spec, ref: filterRef(filter) }))
+    .map((filter) => ({
+      spec: filter.spec,
+      undecodable: filter.undecodable,
+      ref: filterRef(filter),
+    }))
     .sort((a, b) => byPrecedence(a.ref, b.ref));
   if (selecting.length === 0) return unfiltered(input.devices);
 
@@ -101,8 +108,8 @@ export function applyResourceFilters(input: NodeFilterInput): NodeFilterResult {
   const losses: VfLoss[] = [];
   const unmatchedConfigs: ConfigRef[] = [];
   const rejected: RejectedFilter[] = [];
-  for (const { spec, ref } of selecting) {
-    const problems = validateFilterSpec(spec);
+  for (const { spec, undecodable, ref } of selecting) {
+    const problems = undecodable ?? validateFilterSpec(spec);
     if (problems.length > 0) {
       rejected.push({ filter: ref, problems });
       continue;

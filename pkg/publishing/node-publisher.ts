@@ -1,5 +1,4 @@
 import type { Logger } from "pino";
-import { decodeSriovResourceFilter } from "../../api/v1alpha1/sriov-resource-filter.js";
 import { selectDevices, withOriginalDrivers } from "../devices/model.js";
 import {
   applyResourceFilters,
@@ -7,10 +6,11 @@ import {
   type FilterObject,
   type NodeFilterResult,
 } from "../filters/apply.js";
+import { filterObjectOf } from "../filters/decode.js";
 import { discoverHost, type HostInventory } from "../host/discovery.js";
 import type { HostPaths } from "../host/paths.js";
 import { Rediscovery } from "../host/rediscovery.js";
-import type { KubeClient, KubeObject } from "../kube/client.js";
+import type { KubeClient } from "../kube/client.js";
 import { ListWatch } from "../kube/list-watch.js";
 import { SlicePublisher } from "../kube/slice-publisher.js";
 
@@ -130,32 +130,10 @@ export class NodeDevicePublisher {
     void this.slices.publish(result.devices);
   }
 
+  /** Every filter object, unreadable ones failing closed (filterObjectOf). */
   private decodedFilters(): FilterObject[] {
-    const decoded: FilterObject[] = [];
-    for (const object of this.filters.items.values()) {
-      try {
-        const filter = decodeSriovResourceFilter(object);
-        decoded.push({
-          metadata: {
-            namespace: filter.metadata.namespace ?? this.options.filterNamespace,
-            name: filter.metadata.name ?? "",
-            ...(filter.metadata.generation === undefined
-              ? {}
-              : { generation: filter.metadata.generation }),
-          },
-          spec: filter.spec,
-        });
-      } catch (error) {
-        this.options.logger.error(
-          { filter: describe(object), err: error },
-          "cannot read SriovResourceFilter; ignoring it",
-        );
-      }
-    }
-    return decoded;
+    return [...this.filters.items.values()].map((object) =>
+      filterObjectOf(object, this.options.filterNamespace),
+    );
   }
-}
-
-function describe(object: KubeObject): string {
-  return `${object.metadata?.namespace ?? ""}/${object.metadata?.name ?? ""}`;
 }
