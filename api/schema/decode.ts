@@ -213,8 +213,12 @@ function runRules(rules: readonly CompiledCelRule[], self: unknown, path: string
   }
 }
 
+/** Longest key shown in a path: longer (unknown, maybe hostile) keys are cut. */
+const MAX_SHOWN_KEY = 64;
+
 function field(path: string, key: string): string {
-  return path === "" ? key : `${path}.${key}`;
+  const shown = key.length > MAX_SHOWN_KEY ? `${key.slice(0, MAX_SHOWN_KEY)}…` : key;
+  return path === "" ? shown : `${path}.${shown}`;
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -243,6 +247,8 @@ export function unknownFieldMessage(key: string, known: readonly string[]): stri
 
 /** The known name nearest to a misspelt one, if any is near enough to be a likely typo. */
 function closest(key: string, known: readonly string[]): string | undefined {
+  // No field name is that long: no typo to guess, and no quadratic work on hostile input.
+  if (key.length > MAX_SHOWN_KEY) return undefined;
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const candidate of known) {

@@ -73,10 +73,19 @@ export const kernelDriver = string({
 
 /** The kernel's own rule (`dev_valid_name`): IFNAMSIZ is 16 bytes including the NUL. */
 const MAX_IFNAME_BYTES = 15;
-const IFNAME_FORBIDDEN = /[/:\t\n\v\f\r ]/;
+// What the kernel refuses in a name ("/", ":", whitespace), what no C string can carry or a
+// terminal should print (control characters), and "%", which `ip link` and the kernel's
+// name allocation take as a template ("net%d").
+// eslint-disable-next-line no-control-regex
+const IFNAME_FORBIDDEN = /[/:\s\x00-\x1f\x7f%]/;
+
+/** A string as JSON shows it, DEL escaped too. */
+function quoted(text: string): string {
+  return JSON.stringify(text).replaceAll("\x7f", "\\u007f");
+}
 
 export const interfaceNameRule: Refinement<string> = {
-  description: `a Linux interface name: 1-${MAX_IFNAME_BYTES} bytes, no "/", ":" or whitespace, not "." or ".."`,
+  description: `a Linux interface name: 1-${MAX_IFNAME_BYTES} bytes, no "/", ":", "%", whitespace or control characters, not "." or ".."`,
   check(name) {
     const bytes = Buffer.byteLength(name, "utf8");
     if (bytes === 0) return "must not be empty";
@@ -86,7 +95,8 @@ export const interfaceNameRule: Refinement<string> = {
     if (name === "." || name === "..") return `must not be "${name}"`;
     const forbidden = IFNAME_FORBIDDEN.exec(name);
     if (forbidden !== null) {
-      return `must not contain ${JSON.stringify(forbidden[0])}; got ${JSON.stringify(name)}`;
+      const why = forbidden[0] === "%" ? " (the kernel reads it as a name template)" : "";
+      return `must not contain ${quoted(forbidden[0])}${why}; got ${quoted(name)}`;
     }
     return undefined;
   },

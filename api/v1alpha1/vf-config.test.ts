@@ -54,6 +54,16 @@ describe("decodeVfConfig", () => {
     );
   });
 
+  it("refuses a huge unknown field without echoing it or guessing at it", () => {
+    const key = "x".repeat(1_400_000);
+    const message = decodeError({ ...config({}), [key]: 1 });
+    expect(message).toMatch(
+      new RegExp(
+        `^${PATH.replace(/[.[\]]/g, "\\$&")}\\.x{64}…: unknown field \\(known fields: [^)]{1,200}\\)$`,
+      ),
+    );
+  });
+
   it("rejects other groups, kinds and a missing type", () => {
     expect(decodeError({ ...config({}), apiVersion: "example.com/v1" })).toBe(
       `${PATH}.apiVersion: must be one of "${API_VERSION}", "${UPSTREAM_API_VERSION}"; got "example.com/v1"`,
@@ -85,6 +95,9 @@ describe("decodeVfConfig", () => {
       `must be at most 15 bytes (the kernel's limit); "abcdefghijklmnop" has 16`,
     ],
     ["ñetwork-ñ-ñ-ñ", `must be at most 15 bytes (the kernel's limit); "ñetwork-ñ-ñ-ñ" has 17`],
+    ["net\u00001", `must not contain "\\u0000"; got "net\\u00001"`],
+    ["net\u007f", `must not contain "\\u007f"; got "net\\u007f"`],
+    ["net%d", `must not contain "%" (the kernel reads it as a name template); got "net%d"`],
     [".", `must not be "."`],
     ["..", `must not be ".."`],
     ["", "must not be empty"],
