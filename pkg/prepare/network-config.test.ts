@@ -73,6 +73,18 @@ describe("cniConfigListOf", () => {
       "plugins[0] is not an object",
     );
   });
+
+  it("refuses a configuration nested or sized beyond what any CNI plugin reads", () => {
+    const deep = `{"cniVersion":"1.0.0","type":"sriov","x":${"[".repeat(5000)}${"]".repeat(5000)}}`;
+    expect(() => cniConfigListOf(nad(deep))).toThrow(
+      "invalid CNI configuration in spec.config: nested deeper than 64 levels",
+    );
+    // As deep as a real configuration gets is fine.
+    const nested = { cniVersion: "1.0.0", type: "sriov", a: { b: { c: { d: [[["x"]]] } } } };
+    expect(cniConfigListOf(nad(nested)).plugins).toHaveLength(1);
+    const huge = { cniVersion: "1.0.0", type: "sriov", pad: "x".repeat(1024 * 1024) };
+    expect(() => cniConfigListOf(nad(huge))).toThrow(/larger than 256 KiB/);
+  });
 });
 
 describe("withDeviceId", () => {

@@ -1,7 +1,7 @@
 import type { VfConfig } from "../../api/v1alpha1/vf-config.js";
 import { ClaimError } from "./claim-error.js";
 import type { CniConfigList } from "../cni/config.js";
-import { isJsonObject, type JsonObject } from "../util/json.js";
+import { isJsonObject, nestsDeeperThan, type JsonObject } from "../util/json.js";
 import type { NetAttachDefRef } from "./prepared-claim.js";
 
 /** The parts of a `k8s.cni.cncf.io/v1` NetworkAttachmentDefinition this driver reads. */
@@ -48,6 +48,10 @@ export function netAttachDefRefOf(
   return ref;
 }
 
+/** Far beyond any real CNI configuration (a few KiB, nested a few levels). */
+const MAX_CONFIG_BYTES = 256 * 1024;
+const MAX_CONFIG_DEPTH = 64;
+
 /**
  * The CNI configuration of a NetworkAttachmentDefinition as a configuration list: a single
  * plugin configuration becomes a list of that one plugin, as libcni treats it. A missing
@@ -63,11 +67,19 @@ export function cniConfigListOf(nad: NetworkAttachmentDefinition): CniConfigList
   if (text === undefined || text.trim() === "") {
     throw invalid("it is empty (this driver needs the configuration in the object, not on disk)");
   }
+  // One tenant's network must not cost other claims: the configuration is copied into the
+  // checkpoint and the claim status, and recursive code there would overflow on it.
+  if (text.length > MAX_CONFIG_BYTES) {
+    throw invalid(`larger than ${MAX_CONFIG_BYTES / 1024} KiB (${text.length} characters)`);
+  }
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch (error) {
     throw invalid(`not JSON (${(error as Error).message})`);
+  }
+  if (nestsDeeperThan(parsed, MAX_CONFIG_DEPTH)) {
+    throw invalid(`nested deeper than ${MAX_CONFIG_DEPTH} levels`);
   }
   if (!isJsonObject(parsed)) throw invalid("not a JSON object");
   const { cniVersion, name } = parsed;
