@@ -8,12 +8,52 @@ import path from "node:path";
  * gap means.
  */
 
+/**
+ * The largest file read from the host: sysfs attributes are at most a page; /proc/net
+ * tables of a busy host stay far below this.
+ */
+export const MAX_ATTRIBUTE_BYTES = 1024 * 1024;
+
+/**
+ * A host file's text, trimmed; undefined when it is missing. Only a regular file is read
+ * (sysfs and procfs attributes are): a FIFO, a device or a directory where an attribute
+ * should be is an error naming the path, never a read that blocks or never ends, and so
+ * is a file larger than MAX_ATTRIBUTE_BYTES.
+ */
+let scratchBuffer: Buffer | undefined;
+
+/** One buffer for every read: they are synchronous, so never two at once. */
+function scratch(): Buffer {
+  scratchBuffer ??= Buffer.allocUnsafe(MAX_ATTRIBUTE_BYTES + 1);
+  return scratchBuffer;
+}
+
 export function readAttribute(file: string): string | undefined {
+  let fd: number;
   try {
-    return fs.readFileSync(file, "utf8").trim();
+    // Non-blocking: opening a FIFO for reading would otherwise wait for a writer.
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
   } catch (error) {
     if (isMissing(error)) return undefined;
-    throw error;
+    throw new Error(`cannot read ${file}: ${(error as Error).message}`, { cause: error });
+  }
+  try {
+    if (!fs.fstatSync(fd).isFile()) throw new Error(`${file} is not a regular file`);
+    const buffer = scratch();
+    let length = 0;
+    for (;;) {
+      const read = fs.readSync(fd, buffer, length, buffer.length - length, null);
+      if (read === 0) break;
+      length += read;
+      if (length > MAX_ATTRIBUTE_BYTES) {
+        throw new Error(
+          `${file} is larger than ${MAX_ATTRIBUTE_BYTES} bytes: not a sysfs attribute`,
+        );
+      }
+    }
+    return buffer.toString("utf8", 0, length).trim();
+  } finally {
+    fs.closeSync(fd);
   }
 }
 
