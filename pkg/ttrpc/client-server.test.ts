@@ -230,6 +230,40 @@ describe("ttrpc on the wire", () => {
     ]);
   });
 
+  it("runs a request whose deadline is beyond any timer (timeout_nano 9e18) instead of expiring it at once", async () => {
+    pair = await unixSocketPair();
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const signals: AbortSignal[] = [];
+    new TtrpcServer(envelope)
+      .register(echo, async (request, context) => {
+        signals.push(context.signal);
+        await released;
+        return { text: request.text, service: "" };
+      })
+      .serve(pair.server);
+    const seen = collect(pair.client);
+    const request = envelope.encodeRequest({
+      service: "test.Echo",
+      method: "Say",
+      payload: Buffer.from('{"text":"x"}'),
+      timeout_nano: 9e18,
+      metadata: [],
+    });
+    pair.client.write(encodeMessage(1, MessageType.REQUEST, 0, request));
+    await until(() => signals.length === 1);
+    // A timer set past its limit fires on the next turn of the event loop.
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(signals[0]!.aborted).toBe(false);
+    release();
+    await until(() => seen.length === 1);
+    const answer = seen[0]!;
+    expect(answer.kind === "message" && envelope.decodeResponse(answer.data).status?.code).toBe(
+      Code.OK,
+    );
+  });
+
   it("refuses even and reused stream ids with INVALID_ARGUMENT", async () => {
     pair = await unixSocketPair();
     new TtrpcServer(envelope)

@@ -143,7 +143,7 @@ export class ServerConnection {
     }
     const controller = new AbortController();
     this.running.add(controller);
-    const timeoutMs = request.timeout_nano > 0 ? request.timeout_nano / 1e6 : undefined;
+    const timeoutMs = timeoutMsOf(request.timeout_nano);
     const timer =
       timeoutMs === undefined
         ? undefined
@@ -194,4 +194,17 @@ export class ServerConnection {
     }
     this.closedSignal.resolve(undefined);
   }
+}
+
+/** The longest delay a Node timer takes; a longer one fires at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * A request's timeout in milliseconds, or undefined for none. One beyond what a timer can
+ * hold (about 24.8 days; a peer may send up to 2^63 ns) is no deadline in practice.
+ */
+function timeoutMsOf(timeoutNano: number): number | undefined {
+  if (!(timeoutNano > 0)) return undefined;
+  const ms = timeoutNano / 1e6;
+  return ms > MAX_TIMER_MS ? undefined : ms;
 }
