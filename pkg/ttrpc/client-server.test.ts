@@ -11,6 +11,7 @@ import {
 import type { MethodDescriptor } from "./method.js";
 import { TtrpcServer, type CallContext } from "./server.js";
 import { Code, TtrpcError } from "./status.js";
+import { MAX_UNSENT_BYTES } from "./stream.js";
 import { unixSocketPair, type SocketPair } from "./testing/socket-pair.js";
 
 const envelope = loadEnvelope();
@@ -262,6 +263,22 @@ describe("ttrpc on the wire", () => {
     expect(answer.kind === "message" && envelope.decodeResponse(answer.data).status?.code).toBe(
       Code.OK,
     );
+  });
+
+  it("stops reading from a peer that does not read its answers, and goes on once it does", async () => {
+    pair = await unixSocketPair();
+    new TtrpcServer(envelope).serve(pair.server);
+    // Requests on even stream ids are answered at once, never run: answers pile up.
+    const refused = encodeMessage(2, MessageType.REQUEST, 0, Buffer.alloc(0));
+    const count = 60_000;
+    pair.client.pause();
+    pair.client.write(Buffer.concat(Array.from({ length: count }, () => refused)));
+    await until(() => pair!.server.isPaused());
+    expect(pair.server.writableLength).toBeLessThan(MAX_UNSENT_BYTES + 64 * 1024 * 4);
+    const seen = collect(pair.client);
+    pair.client.resume();
+    await until(() => seen.length === count);
+    expect(pair.server.isPaused()).toBe(false);
   });
 
   it("refuses even and reused stream ids with INVALID_ARGUMENT", async () => {

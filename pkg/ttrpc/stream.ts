@@ -1,6 +1,9 @@
 import type { Duplex } from "node:stream";
 import { MessageReader, type ReadItem } from "./framing.js";
 
+/** Answers waiting for the peer to read them, beyond which we stop reading its requests. */
+export const MAX_UNSENT_BYTES = 1024 * 1024;
+
 /**
  * Feeds the messages read from `stream` to `onItem` and calls `onClose` once when the
  * stream ends, fails or is destroyed (by either side).
@@ -22,6 +25,11 @@ export function readMessages(
     for (const item of reader.push(chunk)) {
       if (closed) return;
       onItem(item);
+    }
+    // A peer that sends without reading what we answer: read no more until it has.
+    if (stream.writableLength > MAX_UNSENT_BYTES && !stream.isPaused()) {
+      stream.pause();
+      stream.once("drain", () => stream.resume());
     }
   };
   stream.on("data", onData);
