@@ -126,6 +126,64 @@ describe("discoverHost on emulated hosts", () => {
       expect(found.pfs.map((pf) => pf.pciAddress)).toEqual(["0000:3b:00.0"]);
     });
 
+    it("a driver link that names no driver skips that device", async () => {
+      const { found, damaged } = await corrupt((paths) => {
+        const link = path.join(paths.pciDevice("0000:3b:02.2"), "driver");
+        fs.rmSync(link);
+        fs.symlinkSync("../0000:ff:1f.7", link);
+        return link;
+      });
+      expect(found.pfs[0]!.vfs.map((vf) => vf.pciAddress)).not.toContain("0000:3b:02.2");
+      expect(found.warnings).toEqual([
+        { path: damaged, message: 'link "../0000:ff:1f.7" does not name a driver' },
+      ]);
+    });
+
+    it.each([
+      ["vendor", "0xdeadbeef", '"0xdeadbeef" is not a 16-bit PCI id'],
+      ["numa_node", "1e20", '"1e20" is not a number'],
+      ["numa_node", "-5", "-5 is out of range (-1 to 1023)"],
+      ["sriov_numvfs", "70000", "70000 is out of range (0 to 65535)"],
+    ])("a PF's %s of %j skips that PF", async (file, value, message) => {
+      const { found, damaged } = await corrupt((paths) => {
+        const target = path.join(paths.pciDevice("0000:3b:00.1"), file);
+        fs.writeFileSync(target, `${value}\n`);
+        return target;
+      });
+      expect(found.pfs.map((pf) => pf.pciAddress)).toEqual(["0000:3b:00.0"]);
+      expect(found.warnings).toEqual([{ path: damaged, message }]);
+    });
+
+    it("a virtfn link to a device whose physfn is another PF skips it: never a PF or another PF's VF as ours", async () => {
+      const { found, damaged } = await corrupt((paths) => {
+        const link = path.join(paths.pciDevice("0000:3b:00.0"), "virtfn5");
+        fs.rmSync(link);
+        fs.symlinkSync("../0000:3b:0a.1", link); // a VF of PF 0000:3b:00.1
+        return link;
+      });
+      const pf0 = found.pfs.find((p) => p.pciAddress === "0000:3b:00.0")!;
+      const all = found.pfs.flatMap((pf) => pf.vfs.map((vf) => vf.pciAddress));
+      expect(pf0.vfs.map((vf) => vf.vfID)).toEqual([0, 1, 2, 3, 4, 6, 7]);
+      expect(all.filter((address) => address === "0000:3b:0a.1")).toHaveLength(1);
+      expect(found.warnings).toEqual([
+        {
+          path: damaged,
+          message: "0000:3b:0a.1 is not a VF of 0000:3b:00.0 (its physfn names 0000:3b:00.1)",
+        },
+      ]);
+    });
+
+    it("a PF netdev that is no interface name skips that PF", async () => {
+      const { found } = await corrupt((paths) => {
+        const net = path.join(paths.pciDevice("0000:3b:00.1"), "net");
+        const [name] = fs.readdirSync(net);
+        fs.renameSync(path.join(net, name!), path.join(net, "a-name-far-too-long"));
+        return net;
+      });
+      expect(found.pfs.map((pf) => pf.pciAddress)).toEqual(["0000:3b:00.0"]);
+      expect(found.warnings[0]!.message).toMatch(/"a-name-far-too-long" is not an interface name/);
+    });
+
     it("missing /proc/net is a warning, not a failure", async () => {
       const { found } = await corrupt((paths) => {
         fs.rmSync(paths.procNet, { recursive: true, force: true });

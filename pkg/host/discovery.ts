@@ -1,8 +1,16 @@
 import fs from "node:fs";
 import path from "node:path";
+import { interfaceNameRule } from "../../api/v1alpha1/formats.js";
 import type { HostPaths } from "./paths.js";
 import { isPciAddress } from "./pci-address.js";
-import { listDirectory, parseHexId, parseInteger, readAttribute, readLinkName } from "./sysfs.js";
+import {
+  isMissing,
+  listDirectory,
+  parseHexId,
+  parseInteger,
+  readAttribute,
+  readLinkName,
+} from "./sysfs.js";
 
 export type LinkType = "ethernet" | "infiniband" | "unknown";
 export type EswitchMode = "legacy" | "switchdev";
@@ -62,7 +70,12 @@ class HostDataError extends Error {
 }
 
 const NETWORK_CLASS = /^0x02[0-9a-f]{4}$/i;
-const VIRTFN = /^virtfn(\d+)$/;
+const VIRTFN = /^virtfn(\d{1,5})$/;
+/** A kernel driver's name, as the link under /sys/bus/pci/drivers/ names it. */
+const DRIVER_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
+/** SR-IOV counts are 16-bit (TotalVFs, NumVFs); NUMA nodes are -1 (none) up to 1023. */
+const MAX_VF_COUNT = 65535;
+const NUMA_NODES = { min: -1, max: 1023 };
 const ARPHRD_INFINIBAND = "32";
 
 /**
@@ -106,8 +119,14 @@ function readPf(
   warnings: DiscoveryWarning[],
 ): DiscoveredPf {
   const netdev = firstEntry(path.join(dir, "net"));
+  if (netdev !== undefined && interfaceNameRule.check(netdev) !== undefined) {
+    throw new HostDataError(
+      path.join(dir, "net"),
+      `${JSON.stringify(netdev)} is not an interface name`,
+    );
+  }
   const netDir = netdev === undefined ? undefined : path.join(dir, "net", netdev);
-  const vfs = readVfs(paths, dir, warnings);
+  const vfs = readVfs(paths, address, dir, warnings);
   // What all VFs of a PF share is read once per PF: the kernel reports the same values.
   const firstVfDir = vfs[0] && path.join(paths.pciDevices, vfs[0].pciAddress);
   const vfVendorFile = firstVfDir ? path.join(firstVfDir, "vendor") : path.join(dir, "vendor");
@@ -116,12 +135,12 @@ function readPf(
     netdev,
     vendor: requiredHex(path.join(dir, "vendor")),
     deviceID: requiredHex(path.join(dir, "device")),
-    driver: readLinkName(path.join(dir, "driver")) ?? "",
+    driver: readDriverName(path.join(dir, "driver")),
     vfVendor: requiredHex(vfVendorFile),
     vfDeviceID:
       parseHexId(readAttribute(path.join(dir, "sriov_vf_device"))) ??
       (firstVfDir ? requiredHex(path.join(firstVfDir, "device")) : ""),
-    numaNode: requiredInteger(path.join(dir, "numa_node")),
+    numaNode: requiredInteger(path.join(dir, "numa_node"), NUMA_NODES),
     pcieRoot: pcieRootOf(paths, dir),
     linkType: netDir ? linkTypeOf(readAttribute(path.join(netDir, "type"))) : "unknown",
     eswitchMode:
@@ -129,23 +148,34 @@ function readPf(
         ? "switchdev"
         : "legacy",
     rdmaCapable: listDirectory(path.join(dir, "infiniband")) !== undefined,
-    totalVfs: parseCount(path.join(dir, "sriov_totalvfs"), totalVfsText),
-    numVfs: requiredInteger(path.join(dir, "sriov_numvfs")),
+    totalVfs: parseCount(path.join(dir, "sriov_totalvfs"), totalVfsText, VF_COUNTS),
+    numVfs: requiredInteger(path.join(dir, "sriov_numvfs"), VF_COUNTS),
     vfs,
   };
   return pf;
 }
 
-function readVfs(paths: HostPaths, pfDir: string, warnings: DiscoveryWarning[]): DiscoveredVf[] {
+function readVfs(
+  paths: HostPaths,
+  pfAddress: string,
+  pfDir: string,
+  warnings: DiscoveryWarning[],
+): DiscoveredVf[] {
   const entries = listDirectory(pfDir);
   if (entries === undefined) throw new HostDataError(pfDir, "cannot list the PF directory");
   const vfs: DiscoveredVf[] = [];
+  const seen = new Set<string>();
   for (const entry of entries) {
     const match = VIRTFN.exec(entry);
     if (!match) continue;
     const link = path.join(pfDir, entry);
     try {
-      vfs.push(readVf(paths, link, Number(match[1])));
+      const vf = readVf(paths, pfAddress, link, Number(match[1]));
+      if (seen.has(vf.pciAddress)) {
+        throw new HostDataError(link, `${vf.pciAddress} is listed twice`);
+      }
+      seen.add(vf.pciAddress);
+      vfs.push(vf);
     } catch (error) {
       warnings.push(toWarning(error, link));
     }
@@ -153,22 +183,36 @@ function readVfs(paths: HostPaths, pfDir: string, warnings: DiscoveryWarning[]):
   return vfs.sort((a, b) => a.vfID - b.vfID);
 }
 
-function readVf(paths: HostPaths, virtfnLink: string, vfID: number): DiscoveredVf {
+function readVf(
+  paths: HostPaths,
+  pfAddress: string,
+  virtfnLink: string,
+  vfID: number,
+): DiscoveredVf {
   const pciAddress = readLinkName(virtfnLink);
   if (pciAddress === undefined || !isPciAddress(pciAddress)) {
     throw new HostDataError(virtfnLink, "link does not name a VF PCI address");
   }
   const dir = path.join(paths.pciDevices, pciAddress);
   if (!fs.existsSync(dir)) throw new HostDataError(virtfnLink, `dangling link: ${dir} is missing`);
+  // The kernel links both ways: a VF's physfn names its PF. Anything else (a PF, another
+  // PF's VF) must never be published, let alone prepared, as this PF's VF.
+  const physfn = readLinkName(path.join(dir, "physfn"));
+  if (physfn !== pfAddress) {
+    throw new HostDataError(
+      virtfnLink,
+      `${pciAddress} is not a VF of ${pfAddress} (${physfn === undefined ? "it has no physfn" : `its physfn names ${physfn}`})`,
+    );
+  }
   const group = readLinkName(path.join(dir, "iommu_group"));
   const iommuGroup = parseInteger(group);
-  if (group !== undefined && iommuGroup === undefined) {
+  if (group !== undefined && (iommuGroup === undefined || iommuGroup < 0)) {
     throw new HostDataError(path.join(dir, "iommu_group"), `"${group}" is not a group number`);
   }
   return {
     pciAddress,
     vfID,
-    driver: readLinkName(path.join(dir, "driver")) ?? "",
+    driver: readDriverName(path.join(dir, "driver")),
     iommuGroup,
     netdev: firstEntry(path.join(dir, "net")),
   };
@@ -195,30 +239,59 @@ function firstEntry(dir: string): string | undefined {
   return listDirectory(dir)?.sort()[0];
 }
 
+/**
+ * The driver a device is bound to: "" when unbound. The kernel's link points into
+ * /sys/bus/pci/drivers/; any other target is corrupt data, never a name to publish.
+ */
+function readDriverName(link: string): string {
+  let target: string;
+  try {
+    target = fs.readlinkSync(link);
+  } catch (error) {
+    if (isMissing(error)) return "";
+    throw error;
+  }
+  const name = path.basename(target);
+  if (path.basename(path.dirname(target)) !== "drivers" || !DRIVER_NAME.test(name)) {
+    throw new HostDataError(link, `link ${JSON.stringify(target)} does not name a driver`);
+  }
+  return name;
+}
+
 function requiredHex(file: string): string {
   const text = readAttribute(file);
   const id = parseHexId(text);
   if (id === undefined) {
     throw new HostDataError(
       file,
-      text === undefined ? "file is missing" : `"${text}" is not a hex id`,
+      text === undefined ? "file is missing" : `"${text}" is not a 16-bit PCI id`,
     );
   }
   return id;
 }
 
-function requiredInteger(file: string): number {
-  const text = readAttribute(file);
-  return parseCount(file, text);
+interface Range {
+  min: number;
+  max: number;
 }
 
-function parseCount(file: string, text: string | undefined): number {
+const VF_COUNTS: Range = { min: 0, max: MAX_VF_COUNT };
+
+function requiredInteger(file: string, range: Range): number {
+  const text = readAttribute(file);
+  return parseCount(file, text, range);
+}
+
+function parseCount(file: string, text: string | undefined, range: Range): number {
   const value = parseInteger(text);
   if (value === undefined) {
     throw new HostDataError(
       file,
       text === undefined ? "file is missing" : `"${text}" is not a number`,
     );
+  }
+  if (value < range.min || value > range.max) {
+    throw new HostDataError(file, `${value} is out of range (${range.min} to ${range.max})`);
   }
   return value;
 }

@@ -84,7 +84,8 @@ export function isMissing(error: unknown): boolean {
 /** Parses sysfs hex ids, which the kernel prints with or without `0x` ("0x8086", "154c"). */
 export function parseHexId(text: string | undefined): string | undefined {
   if (text === undefined) return undefined;
-  const match = /^(?:0x)?([0-9a-fA-F]{1,8})$/.exec(text);
+  // PCI vendor and device ids are 16 bits: the kernel prints 0x%04x.
+  const match = /^(?:0x)?([0-9a-fA-F]{1,4})$/.exec(text);
   return match ? match[1]!.toLowerCase().padStart(4, "0") : undefined;
 }
 
