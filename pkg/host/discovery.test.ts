@@ -184,6 +184,30 @@ describe("discoverHost on emulated hosts", () => {
       expect(found.warnings[0]!.message).toMatch(/"a-name-far-too-long" is not an interface name/);
     });
 
+    it("a /proc/net table that is no regular file is a warning naming it, not a failure", async () => {
+      const { found, damaged } = await corrupt((paths) => {
+        const real = fs.realpathSync(paths.procNet);
+        const fake = path.join(root, "fake-proc-net");
+        fs.mkdirSync(fake);
+        for (const table of fs.readdirSync(real)) {
+          if (["if_inet6", "ipv6_route"].includes(table)) {
+            fs.copyFileSync(path.join(real, table), path.join(fake, table));
+          }
+        }
+        fs.mkdirSync(path.join(fake, "route"));
+        fs.rmSync(paths.procNet, { recursive: true, force: true });
+        fs.symlinkSync(fake, paths.procNet);
+        return path.join(paths.procNet, "route");
+      });
+      expect(found.pfs).toHaveLength(2);
+      expect(found.warnings).toEqual([
+        {
+          path: damaged,
+          message: `${damaged} is not a regular file: cannot tell which VFs the host uses`,
+        },
+      ]);
+    });
+
     it("missing /proc/net is a warning, not a failure", async () => {
       const { found } = await corrupt((paths) => {
         fs.rmSync(paths.procNet, { recursive: true, force: true });

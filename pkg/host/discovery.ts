@@ -312,10 +312,16 @@ export function readHostUsedNetdevs(paths: HostPaths, warnings: DiscoveryWarning
   const used = new Set<string>();
   const read = (name: string) => {
     const file = path.join(paths.procNet, name);
-    const text = readAttribute(file);
-    if (text === undefined)
-      warnings.push({ path: file, message: "missing: cannot tell which VFs the host uses" });
-    return text ?? "";
+    try {
+      const text = readAttribute(file);
+      if (text === undefined)
+        warnings.push({ path: file, message: "missing: cannot tell which VFs the host uses" });
+      return text ?? "";
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      warnings.push({ path: file, message: `${message}: cannot tell which VFs the host uses` });
+      return "";
+    }
   };
   for (const ifname of ipv4RouteDevices(read("route"))) used.add(ifname);
   for (const ifname of ipv6AddressDevices(read("if_inet6"))) used.add(ifname);
