@@ -13,7 +13,14 @@ export class NetnsHolds {
   /** Holds the sandbox's namespace; a second hold of the same sandbox is a no-op. */
   hold(sandboxId: string, netns: string): void {
     if (this.fds.has(sandboxId) || netns === "") return;
-    this.fds.set(sandboxId, fs.openSync(netns, "r"));
+    // The path comes from the runtime: a FIFO there must not block the event loop, and
+    // only a namespace file (nsfs shows it as an empty regular file) is held.
+    const fd = fs.openSync(netns, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    if (!fs.fstatSync(fd).isFile()) {
+      fs.closeSync(fd);
+      throw new Error(`${netns} is not a network namespace`);
+    }
+    this.fds.set(sandboxId, fd);
   }
 
   /** A path to the held namespace that works after the runtime removed its own. */
