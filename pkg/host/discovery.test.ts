@@ -208,6 +208,22 @@ describe("discoverHost on emulated hosts", () => {
       ]);
     });
 
+    it("a device below a directory that is no PCI root complex skips it", async () => {
+      const { found } = await corrupt((paths) => {
+        const link = paths.pciDevice("0000:3b:00.1");
+        const target = fs.readlinkSync(link);
+        const devices = fs.realpathSync(paths.at("/sys/devices"));
+        const moved = path.join(devices, `pci${"f".repeat(80)}`, "0000:3b:00.1");
+        fs.mkdirSync(path.dirname(moved), { recursive: true });
+        fs.cpSync(fs.realpathSync(link), moved, { recursive: true, verbatimSymlinks: true });
+        fs.rmSync(link);
+        fs.symlinkSync(moved, link);
+        return target;
+      });
+      expect(found.pfs.map((pf) => pf.pciAddress)).toEqual(["0000:3b:00.0"]);
+      expect(found.warnings[0]!.message).toMatch(/is not below a PCI root complex/);
+    });
+
     it("missing /proc/net is a warning, not a failure", async () => {
       const { found } = await corrupt((paths) => {
         fs.rmSync(paths.procNet, { recursive: true, force: true });

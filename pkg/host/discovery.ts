@@ -71,6 +71,7 @@ class HostDataError extends Error {
 
 const NETWORK_CLASS = /^0x02[0-9a-f]{4}$/i;
 const VIRTFN = /^virtfn(\d{1,5})$/;
+const PCI_ROOT = /^pci[0-9a-f]{4,8}:[0-9a-f]{2}$/;
 /** A kernel driver's name, as the link under /sys/bus/pci/drivers/ names it. */
 const DRIVER_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
 /** SR-IOV counts are 16-bit (TotalVFs, NumVFs); NUMA nodes are -1 (none) up to 1023. */
@@ -223,7 +224,8 @@ function pcieRootOf(paths: HostPaths, deviceDir: string): string {
   const devicesDir = fs.realpathSync(paths.at("/sys/devices"));
   const relative = path.relative(devicesDir, fs.realpathSync(deviceDir));
   const root = relative.split(path.sep)[0];
-  if (root === undefined || !root.startsWith("pci") || relative.startsWith("..")) {
+  // The kernel names a root complex pci<domain>:<bus> (pci0000:3a).
+  if (root === undefined || !PCI_ROOT.test(root) || relative.startsWith("..")) {
     throw new HostDataError(deviceDir, `device path ${relative} is not below a PCI root complex`);
   }
   return root;
