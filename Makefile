@@ -7,7 +7,7 @@ export PATH := $(NODE_BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 CLI := node dist/cmd/dra-driver-sriov/main.js
 DEMO_ROOT ?= /tmp/dra-sriov-demo
 
-.PHONY: all deps build bundle k8s-binaries containerd-binaries images helm-binary cni-binaries image driver-image generate lint format typecheck test test-unit test-integration test-e2e bench bench-pod-start demo demo-discover clean
+.PHONY: all deps build bundle test-fuzz fuzz k8s-binaries containerd-binaries images helm-binary cni-binaries image driver-image generate lint format typecheck test test-unit test-integration test-e2e bench bench-pod-start demo demo-discover clean
 
 all: build
 
@@ -71,6 +71,14 @@ format: deps
 test-unit: deps
 	vitest run --project unit
 
+# Generated hostile input: the decoders, discovery of randomly corrupted emulated hosts,
+# the health port (a few hundred inputs each, under a minute). `make fuzz`: 20 times more.
+test-fuzz: deps
+	vitest run --project fuzz
+
+fuzz: deps
+	DRA_SRIOV_FUZZ_RUNS_SCALE=20 vitest run --project fuzz
+
 # The real control plane the integration tests run against, built once into a cache
 # outside the repo (minutes on a fresh machine, nothing after).
 k8s-binaries:
@@ -112,7 +120,7 @@ node_modules/.installed build bundle k8s-binaries containerd-binaries images hel
 endif
 
 # Everything CI runs.
-test: prereqs lint typecheck test-unit test-integration test-e2e
+test: prereqs lint typecheck test-unit test-fuzz test-integration test-e2e
 
 # The daemon is measured as the image runs it: the bundle, with the image's Node flags.
 bench: build bundle

@@ -1,7 +1,8 @@
 import { defineConfig } from "vitest/config";
 
-// Three suites: unit tests sit beside the code; integration tests talk to a real
-// control plane; end-to-end tests need the real kubelet and containerd.
+// Four suites: unit tests sit beside the code; fuzz tests generate hostile input;
+// integration tests talk to a real control plane; end-to-end tests need the real kubelet
+// and containerd.
 export default defineConfig({
   test: {
     projects: [
@@ -9,6 +10,15 @@ export default defineConfig({
         test: {
           name: "unit",
           include: ["{pkg,api,cmd}/**/*.test.ts"],
+        },
+      },
+      {
+        // Generated inputs against the decoders, discovery of corrupted emulated hosts and
+        // the daemon's HTTP port: a few minutes here, longer with `make fuzz`.
+        test: {
+          name: "fuzz",
+          include: ["test/fuzz/**/*.test.ts"],
+          testTimeout: 300_000,
         },
       },
       {
