@@ -1,31 +1,18 @@
 import { describe, expect, it } from "vitest";
 import type { VfDevice } from "../devices/model.js";
+import { x710Pf } from "../devices/testing/fixtures.js";
 import { applyResourceFilters } from "./apply.js";
 import { filterObjectOf } from "./decode.js";
 
 const API_VERSION = "sriovnetwork.openshift.io/v1alpha1";
 
+/** VF `id` of PF eth<pf> (the shared X710 fixture, one PF per index). */
 function vf(pf: number, id: number): VfDevice {
   const pciAddress = `0000:${(0x3b + pf).toString(16)}:02.${id}`;
   return {
     name: pciAddress.replace(/[:.]/g, "-"),
     vf: { pciAddress, vfID: id, driver: "iavf", iommuGroup: undefined, netdev: undefined },
-    pf: {
-      pciAddress: `0000:${(0x3b + pf).toString(16)}:00.0`,
-      netdev: `eth${pf}`,
-      vendor: "8086",
-      deviceID: "1572",
-      driver: "i40e",
-      vfVendor: "8086",
-      vfDeviceID: "154c",
-      numaNode: 0,
-      pcieRoot: "pci0000:3a",
-      linkType: "ethernet",
-      eswitchMode: "legacy",
-      rdmaCapable: false,
-      totalVfs: 8,
-      numVfs: 2,
-    },
+    pf: x710Pf({ pciAddress: `0000:${(0x3b + pf).toString(16)}:00.0`, netdev: `eth${pf}` }),
   };
 }
 

@@ -54,6 +54,22 @@ async function helm(args: readonly string[]): Promise<string> {
   return result.stdout;
 }
 
+/** `helm upgrade` of the release to another image tag, every other value kept. */
+async function upgradeToTag(tag: string): Promise<void> {
+  const env = clusterEnv();
+  const { helmRelease, driverNamespace } = env;
+  await helm([
+    "upgrade",
+    helmRelease,
+    CHART,
+    "-n",
+    driverNamespace,
+    "--reuse-values",
+    "--set",
+    `image.tag=${tag}`,
+  ]);
+}
+
 async function driverPods(component: string): Promise<DriverPod[]> {
   const env = clusterEnv();
   const pods = await apiClient().request<{ items: DriverPod[] }>({
@@ -165,16 +181,7 @@ describe.runIf(clusterEnv().driverMode === "pods")("the Helm release", () => {
       upgraded,
     ]);
     expect(tagged.code, tagged.stderr).toBe(0);
-    await helm([
-      "upgrade",
-      env.helmRelease,
-      CHART,
-      "-n",
-      env.driverNamespace,
-      "--reuse-values",
-      "--set",
-      "image.tag=upgrade-e2e",
-    ]);
+    await upgradeToTag("upgrade-e2e");
     const newPod = await waitNodePlugin(upgraded);
     expect(newPod.metadata?.uid).not.toBe(oldPod.metadata?.uid);
 
@@ -188,16 +195,7 @@ describe.runIf(clusterEnv().driverMode === "pods")("the Helm release", () => {
     await deleteScenario(VFIO.scenario);
     await expectNothingLeaked(before);
 
-    await helm([
-      "upgrade",
-      env.helmRelease,
-      CHART,
-      "-n",
-      env.driverNamespace,
-      "--reuse-values",
-      "--set",
-      `image.tag=${env.driverImage.split(":").pop()}`,
-    ]);
+    await upgradeToTag(env.driverImage.split(":").pop()!);
     await waitNodePlugin(env.driverImage);
   });
 
