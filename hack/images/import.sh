@@ -11,7 +11,7 @@
 # Usage: hack/images/import.sh SOCKET [NAMESPACE] [--driver]
 #   SOCKET      containerd's gRPC socket (path)
 #   NAMESPACE   containerd namespace; default k8s.io, the one CRI uses
-#   --driver    also the driver's image
+#   --driver    also the driver's image; its name goes to stdout as DRIVER_IMAGE=...
 #
 # Uses ctr from hack/build-containerd.sh's cache (built first when missing).
 # Importing again is harmless: the names point at the same digests.
@@ -76,6 +76,7 @@ main() {
     DRIVER_IMAGE="$(sed -n 's/^DRIVER_IMAGE=//p' <<<"${built}")"
     DRIVER_IMAGE_ARCHIVE="$(sed -n 's/^DRIVER_IMAGE_ARCHIVE=//p' <<<"${built}")"
     import_image "${DRIVER_IMAGE_ARCHIVE}" "${DRIVER_IMAGE}"
+    printf 'DRIVER_IMAGE=%s\n' "${DRIVER_IMAGE}"
   fi
 }
 

@@ -78,25 +78,13 @@ make_cni_bin_dir() {
 }
 
 # import_driver_image: the driver's image (hack/images/build-driver.sh: the bundle, the
-# pinned Node.js and Debian's libraries, no Docker) in containerd's CRI namespace.
+# pinned Node.js and Debian's libraries, no Docker) in containerd's CRI namespace, where
+# the chart's pullPolicy Never finds it.
 import_driver_image() {
-  local built
   make -s -C "${REPO_ROOT}" bundle >&2 || die "make bundle failed"
-  built="$("${HACK_DIR}/images/build-driver.sh")" || die "building the driver image failed"
-  DRIVER_IMAGE="$(sed -n 's/^DRIVER_IMAGE=//p' <<<"${built}")"
-  DRIVER_IMAGE_ARCHIVE="$(sed -n 's/^DRIVER_IMAGE_ARCHIVE=//p' <<<"${built}")"
-  [[ -n "${DRIVER_IMAGE}" && -f "${DRIVER_IMAGE_ARCHIVE}" ]] || die "hack/images/build-driver.sh printed no image"
-  "${CONTAINERD_BIN_DIR}/ctr" --address "${CTRD_STATE}/containerd.sock" --namespace k8s.io \
-    images import --base-name "${DRIVER_IMAGE%:*}" --snapshotter overlayfs "${DRIVER_IMAGE_ARCHIVE}" >/dev/null 2>&1 ||
-    die "importing ${DRIVER_IMAGE_ARCHIVE} into containerd failed"
-  log "imported ${DRIVER_IMAGE} into containerd (never pulled)"
-}
-
-# tag_driver_image TAG: the imported image under another tag (the upgrade test's "new
-# release"): the same content, a changed pod template.
-tag_driver_image() {
-  "${CONTAINERD_BIN_DIR}/ctr" --address "${CTRD_STATE}/containerd.sock" --namespace k8s.io \
-    images tag --force "${DRIVER_IMAGE}" "${DRIVER_IMAGE%:*}:$1" >/dev/null
+  DRIVER_IMAGE="$("${HACK_DIR}/images/import.sh" "${CTRD_STATE}/containerd.sock" k8s.io --driver |
+    sed -n 's/^DRIVER_IMAGE=//p')" || die "importing the driver image into containerd failed"
+  [[ -n "${DRIVER_IMAGE}" ]] || die "hack/images/import.sh --driver named no image"
 }
 
 # helm_values: the chart's values for this cluster, as --set arguments.
