@@ -1,15 +1,21 @@
-import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import type { JsonObject } from "../util/json.js";
-import type { CniConfigList } from "./config.js";
-import { CniError, CniErrorCode } from "./errors.js";
+import { CniErrorCode } from "./errors.js";
 import { CniExecutor } from "./executor.js";
-import type { CniRuntime } from "./invocation.js";
 import { podInterfaceOf } from "./result.js";
+import {
+  PLUGIN_DIRS,
+  configList,
+  failure,
+  ip,
+  linkIn,
+  podRuntime,
+  staticIpam,
+} from "./testing/real-plugins.js";
 
 // Real plugins (Debian's containernetworking-plugins) moving real links between network
 // namespaces: root only. Link and namespace names are unique to this file, as vitest runs
@@ -20,20 +26,9 @@ const NETNS_PATH = `/var/run/netns/${NETNS}`;
 const VETH = "cnitst0";
 const VETH_PEER = "cnitst0p";
 
-const PLUGIN_DIRS = ["/usr/lib/cni", "/opt/cni/bin"];
 const hasPlugins = ["host-device", "static", "tuning"].every((plugin) =>
   PLUGIN_DIRS.some((dir) => fs.existsSync(path.join(dir, plugin))),
 );
-
-interface IpLink {
-  ifname: string;
-  address: string;
-  addr_info?: { family: string; local: string; prefixlen: number }[];
-}
-
-function ip(...args: string[]): string {
-  return execFileSync("ip", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
-}
 
 function tryIp(...args: string[]): void {
   try {
@@ -41,15 +36,6 @@ function tryIp(...args: string[]): void {
   } catch {
     // Already gone.
   }
-}
-
-function linksIn(netns: string | null): IpLink[] {
-  const prefix = netns === null ? [] : ["-n", netns];
-  return JSON.parse(ip(...prefix, "-j", "address", "show")) as IpLink[];
-}
-
-function linkIn(netns: string | null, name: string): IpLink | undefined {
-  return linksIn(netns).find((link) => link.ifname === name);
 }
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -84,31 +70,9 @@ function executor(pluginDirs = PLUGIN_DIRS): CniExecutor {
   });
 }
 
-const runtime: CniRuntime = {
-  containerId: "cnitst-container",
-  netns: NETNS_PATH,
-  ifName: "net1",
-  args: { K8S_POD_NAMESPACE: "ns", K8S_POD_NAME: "pod", K8S_POD_UID: "uid-1" },
-};
+const runtime = podRuntime("cnitst-container", NETNS_PATH);
 
-const staticIpam = (address: string): JsonObject => ({
-  type: "static",
-  addresses: [{ address }],
-});
-
-function list(plugins: JsonObject[]): CniConfigList {
-  return { cniVersion: "1.0.0", name: "cnitst-net", plugins };
-}
-
-async function failure(promise: Promise<unknown>): Promise<CniError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof CniError) return error;
-    throw error;
-  }
-  throw new Error("expected a CniError");
-}
+const list = (plugins: JsonObject[]) => configList("cnitst-net", plugins);
 
 describe.skipIf(process.getuid?.() !== 0 || !hasPlugins)("CniExecutor with real plugins", () => {
   it("host-device + tuning: ADD moves the device in with its IP and MAC, CHECK passes, DEL moves it back", async () => {

@@ -4,11 +4,17 @@ import os from "node:os";
 import path from "node:path";
 import { pino } from "pino";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { CniConfigList } from "../../pkg/cni/config.js";
-import { CniError } from "../../pkg/cni/errors.js";
 import { CniExecutor } from "../../pkg/cni/executor.js";
-import type { CniRuntime } from "../../pkg/cni/invocation.js";
 import { podInterfaceOf } from "../../pkg/cni/result.js";
+import {
+  PLUGIN_DIRS,
+  configList,
+  failure,
+  ip,
+  linkIn,
+  podRuntime,
+  staticIpam,
+} from "../../pkg/cni/testing/real-plugins.js";
 import {
   buildEmulatedHost,
   destroyEmulatedHost,
@@ -24,23 +30,6 @@ import { cniTestBinDir } from "../support/cni.js";
 const NETNS = "cnievf-pod";
 const NETNS_PATH = `/var/run/netns/${NETNS}`;
 const PF_NETDEV = "cnievf1";
-const PLUGIN_DIRS = ["/usr/lib/cni", "/opt/cni/bin"];
-
-interface IpLink {
-  ifname: string;
-  address: string;
-  addr_info?: { family: string; local: string; prefixlen: number }[];
-}
-
-function ip(...args: string[]): string {
-  return execFileSync("ip", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
-}
-
-function linkIn(netns: string | null, name: string): IpLink | undefined {
-  const prefix = netns === null ? [] : ["-n", netns];
-  const links = JSON.parse(ip(...prefix, "-j", "address", "show")) as IpLink[];
-  return links.find((link) => link.ifname === name);
-}
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -64,31 +53,9 @@ function podNetns(): void {
   });
 }
 
-const runtime: CniRuntime = {
-  containerId: "cnievf-container",
-  netns: NETNS_PATH,
-  ifName: "net1",
-  args: { K8S_POD_NAMESPACE: "ns", K8S_POD_NAME: "pod", K8S_POD_UID: "uid-1" },
-};
+const runtime = podRuntime("cnievf-container", NETNS_PATH);
 
-const staticIpam = (address: string): JsonObject => ({
-  type: "static",
-  addresses: [{ address }],
-});
-
-function list(plugins: JsonObject[]): CniConfigList {
-  return { cniVersion: "1.0.0", name: "cnievf-net", plugins };
-}
-
-async function failure(promise: Promise<unknown>): Promise<CniError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof CniError) return error;
-    throw error;
-  }
-  throw new Error("expected a CniError");
-}
+const list = (plugins: JsonObject[]) => configList("cnievf-net", plugins);
 
 describe("hack/cni/emulated-vf", () => {
   const profile = parseProfile(
