@@ -8,6 +8,7 @@ import type { CniConfigList } from "./config.js";
 import { CniError, CniErrorCode } from "./errors.js";
 import { CniExecutor, type CniExecutorOptions } from "./executor.js";
 import type { CniRuntime } from "./invocation.js";
+import { failure } from "./testing/cni-error.js";
 
 // A plugin that hangs, and has started a child that hangs too (as a plugin waiting on its
 // IPAM plugin would); sh, so it is running long before any timeout.
@@ -146,16 +147,6 @@ function runtimeOf(fx: Fixture, overrides: Partial<CniRuntime> = {}): CniRuntime
 
 function list(plugins: JsonObject[], cniVersion = "1.0.0", extra: JsonObject = {}): CniConfigList {
   return { cniVersion, name: "vf-net", ...extra, plugins };
-}
-
-async function failure(promise: Promise<unknown>): Promise<CniError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof CniError) return error;
-    throw error;
-  }
-  throw new Error("expected a CniError");
 }
 
 const summary = (calls: LoggedCall[]) =>

@@ -1,5 +1,4 @@
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
@@ -8,14 +7,16 @@ import { CniErrorCode } from "./errors.js";
 import { CniExecutor } from "./executor.js";
 import { podInterfaceOf } from "./result.js";
 import {
+  Cleanups,
   PLUGIN_DIRS,
   configList,
-  failure,
   ip,
   linkIn,
   podRuntime,
   staticIpam,
+  tryIp,
 } from "./testing/real-plugins.js";
+import { failure } from "./testing/cni-error.js";
 
 // Real plugins (Debian's containernetworking-plugins) moving real links between network
 // namespaces: root only. Link and namespace names are unique to this file, as vitest runs
@@ -30,30 +31,8 @@ const hasPlugins = ["host-device", "static", "tuning"].every((plugin) =>
   PLUGIN_DIRS.some((dir) => fs.existsSync(path.join(dir, plugin))),
 );
 
-function tryIp(...args: string[]): void {
-  try {
-    ip(...args);
-  } catch {
-    // Already gone.
-  }
-}
-
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-function tempDir(prefix: string): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-  cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-function podNetns(): void {
-  ip("netns", "add", NETNS);
-  // Deleting the namespace destroys a veth end still inside it, and so the pair.
-  cleanups.push(() => tryIp("netns", "delete", NETNS));
-}
+const cleanups = new Cleanups();
+afterEach(() => cleanups.run());
 
 function vethPair(): string {
   ip("link", "add", VETH, "type", "veth", "peer", "name", VETH_PEER);
@@ -64,7 +43,7 @@ function vethPair(): string {
 function executor(pluginDirs = PLUGIN_DIRS): CniExecutor {
   return new CniExecutor({
     pluginDirs,
-    cacheDir: tempDir("cni-plugins-cache-"),
+    cacheDir: cleanups.tempDir("cni-plugins-cache-"),
     timeoutMs: 30_000,
     logger: pino({ level: process.env["TEST_LOG_LEVEL"] ?? "silent" }),
   });
@@ -76,7 +55,7 @@ const list = (plugins: JsonObject[]) => configList("cnitst-net", plugins);
 
 describe.skipIf(process.getuid?.() !== 0 || !hasPlugins)("CniExecutor with real plugins", () => {
   it("host-device + tuning: ADD moves the device in with its IP and MAC, CHECK passes, DEL moves it back", async () => {
-    podNetns();
+    cleanups.netns(NETNS);
     const originalMac = vethPair();
     const cni = executor();
     const config = list([
@@ -115,7 +94,7 @@ describe.skipIf(process.getuid?.() !== 0 || !hasPlugins)("CniExecutor with real 
   });
 
   it("a chained plugin's failure, rolled back, leaves the device in the host namespace", async () => {
-    podNetns();
+    cleanups.netns(NETNS);
     vethPair();
     const cni = executor();
     const config = list([
@@ -134,7 +113,7 @@ describe.skipIf(process.getuid?.() !== 0 || !hasPlugins)("CniExecutor with real 
   });
 
   it("a plugin's own error message, and a missing plugin, reach the caller", async () => {
-    podNetns();
+    cleanups.netns(NETNS);
     const cni = executor();
     const bad = await failure(cni.add(list([{ type: "host-device" }]), runtime));
     expect(bad).toMatchObject({ plugin: "host-device", code: 999 });

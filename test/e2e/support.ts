@@ -119,6 +119,14 @@ export function run(
   });
 }
 
+/** The cached helm with the cluster's admin kubeconfig; throws on failure. */
+export async function helm(args: readonly string[]): Promise<string> {
+  const env = clusterEnv();
+  const result = await run(env.helm, ["--kubeconfig", env.kubeconfig, ...args]);
+  if (result.code !== 0) throw new Error(`helm ${args.join(" ")} failed: ${result.stderr}`);
+  return result.stdout;
+}
+
 /** The cached kubectl with the cluster's admin kubeconfig; throws on failure. */
 export async function kubectl(args: readonly string[], input?: string): Promise<string> {
   const env = clusterEnv();

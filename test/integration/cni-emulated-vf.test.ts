@@ -1,20 +1,18 @@
 import { execFileSync } from "node:child_process";
-import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { pino } from "pino";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { CniExecutor } from "../../pkg/cni/executor.js";
 import { podInterfaceOf } from "../../pkg/cni/result.js";
 import {
+  Cleanups,
   PLUGIN_DIRS,
   configList,
-  failure,
-  ip,
   linkIn,
   podRuntime,
   staticIpam,
 } from "../../pkg/cni/testing/real-plugins.js";
+import { failure } from "../../pkg/cni/testing/cni-error.js";
 import {
   buildEmulatedHost,
   destroyEmulatedHost,
@@ -31,27 +29,8 @@ const NETNS = "cnievf-pod";
 const NETNS_PATH = `/var/run/netns/${NETNS}`;
 const PF_NETDEV = "cnievf1";
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-function tempDir(prefix: string): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-  cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-function podNetns(): void {
-  ip("netns", "add", NETNS);
-  cleanups.push(() => {
-    try {
-      ip("netns", "delete", NETNS);
-    } catch {
-      // Already gone.
-    }
-  });
-}
+const cleanups = new Cleanups();
+afterEach(() => cleanups.run());
 
 const runtime = podRuntime("cnievf-container", NETNS_PATH);
 
@@ -83,7 +62,7 @@ pfs:
   });
 
   async function emulatedHost(): Promise<string> {
-    const root = path.join(tempDir("cni-emulated-"), "host");
+    const root = path.join(cleanups.tempDir("cni-emulated-"), "host");
     cleanups.push(() => destroyEmulatedHost(root));
     await buildEmulatedHost({ root, profile, netdevs: true });
     return root;
@@ -92,7 +71,7 @@ pfs:
   function executor(): CniExecutor {
     return new CniExecutor({
       pluginDirs: [binDir, ...PLUGIN_DIRS],
-      cacheDir: tempDir("cni-emulated-cache-"),
+      cacheDir: cleanups.tempDir("cni-emulated-cache-"),
       timeoutMs: 30_000,
       logger: pino({ level: process.env["TEST_LOG_LEVEL"] ?? "silent" }),
     });
@@ -111,7 +90,7 @@ pfs:
 
   it("plugs the VF's netdev, found by deviceID under the emulated sysfs, into the pod", async () => {
     const root = await emulatedHost();
-    podNetns();
+    cleanups.netns(NETNS);
     const cni = executor();
     const config = list([
       { type: "emulated-vf", hostRoot: root, deviceID: VF, ipam: staticIpam("10.98.0.7/24") },
@@ -139,7 +118,7 @@ pfs:
 
   it("says which VF has no netdev", async () => {
     const root = await emulatedHost();
-    podNetns();
+    cleanups.netns(NETNS);
     const cni = executor();
     const error = await failure(
       cni.add(list([{ type: "emulated-vf", hostRoot: root, deviceID: "0000:9e:02.3" }]), runtime),
@@ -150,7 +129,7 @@ pfs:
 
   it("takes only a PCI address as deviceID, never a path", async () => {
     const root = await emulatedHost();
-    podNetns();
+    cleanups.netns(NETNS);
     const error = await failure(
       executor().add(list([{ type: "emulated-vf", hostRoot: root, deviceID: "../00.0" }]), runtime),
     );

@@ -1,7 +1,9 @@
 import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import type { JsonObject } from "../../util/json.js";
 import type { CniConfigList } from "../config.js";
-import { CniError } from "../errors.js";
 import type { CniRuntime } from "../invocation.js";
 
 /**
@@ -19,6 +21,15 @@ export interface IpLink {
 
 export function ip(...args: string[]): string {
   return execFileSync("ip", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+}
+
+/** `ip` for undoing: what is already gone is fine. */
+export function tryIp(...args: string[]): void {
+  try {
+    ip(...args);
+  } catch {
+    // Already gone.
+  }
 }
 
 /** Links of a network namespace by name (null: the test's own). */
@@ -50,13 +61,27 @@ export function configList(name: string, plugins: JsonObject[]): CniConfigList {
   return { cniVersion: "1.0.0", name, plugins };
 }
 
-/** The CniError a call fails with; anything else fails the test. */
-export async function failure(promise: Promise<unknown>): Promise<CniError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof CniError) return error;
-    throw error;
+/** What a test made, undone in reverse order after it: call `run` in afterEach. */
+export class Cleanups {
+  private readonly steps: (() => Promise<void> | void)[] = [];
+
+  push(step: () => Promise<void> | void): void {
+    this.steps.push(step);
   }
-  throw new Error("expected a CniError");
+
+  async run(): Promise<void> {
+    for (const step of this.steps.splice(0).reverse()) await step();
+  }
+
+  tempDir(prefix: string): string {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+    this.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+    return dir;
+  }
+
+  /** A named network namespace; deleting it destroys a veth end still inside, and its pair. */
+  netns(name: string): void {
+    ip("netns", "add", name);
+    this.push(() => tryIp("netns", "delete", name));
+  }
 }

@@ -8,8 +8,8 @@ import {
   deleteNamespace,
   execIn,
   hostVfs,
+  helm,
   processAlive,
-  run,
   waitPodReady,
 } from "../support.js";
 
@@ -69,18 +69,7 @@ describe("the local cluster", () => {
     async () => {
       const env = clusterEnv();
       const release = JSON.parse(
-        (
-          await run(env.helm, [
-            "--kubeconfig",
-            env.kubeconfig,
-            "status",
-            env.helmRelease,
-            "-n",
-            env.driverNamespace,
-            "-o",
-            "json",
-          ])
-        ).stdout,
+        await helm(["status", env.helmRelease, "-n", env.driverNamespace, "-o", "json"]),
       ) as { info?: { status?: string } };
       expect(release.info?.status).toBe("deployed");
       const pods = await apiClient().request<{ items: DriverPod[] }>({
