@@ -144,14 +144,16 @@ describe("tree contents", () => {
     expect(device("0000:3b:00.1", "sriov_offset")).toBe("79\n");
     expect(device("0000:3b:00.0", "sriov_stride")).toBe("1\n");
     expect(device("0000:3b:00.0", "sriov_vf_device")).toBe("154c\n");
-    expect(device("0000:3b:00.0", "net/ens1f0/compat/devlink/mode")).toBe("legacy\n");
     expect(device("0000:3b:00.0", "net/ens1f0/type")).toBe("1\n");
     expect(device("0000:3b:02.3", "device")).toBe("0x154c\n");
     expect(device("0000:3b:02.3", "driver_override")).toBe("(null)\n");
     expect(device("0000:3b:02.3", "net/ens1f0v3/address")).toBe("02:ed:00:00:3b:13\n");
     expect(device("0000:3b:02.3", "net/ens1f0v3/operstate")).toBe("down\n");
     expect(device("0000:3b:0a.7", "net/ens1f1v7/operstate")).toBe("up\n");
-    expect(device("0000:3a:00.0", "class")).toBe("0x060400\n");
+    expect(device("0000:3a:00.0", "class")).toBe("0x060000\n");
+    expect(fs.existsSync(path.join(root, "sys/bus/pci/devices/0000:3a:00.0/driver"))).toBe(false);
+    expect(device("0000:3a:02.0", "class")).toBe("0x060400\n");
+    expect(linkName(path.join(root, "sys/bus/pci/devices/0000:3b:00.0/driver"))).toBe("i40e");
     expect(fs.existsSync(path.join(root, "sys/bus/pci/devices/0000:3b:02.3/sriov_numvfs"))).toBe(
       false,
     );
@@ -170,7 +172,7 @@ describe("tree contents", () => {
 
   it("makes device nodes (character devices 1:3 as root)", async () => {
     const { root } = await buildEmulatedHost({ root: tempDir(), profile: builtinProfiles.x710 });
-    for (const node of ["dev/vfio/vfio", "dev/vfio/18", "dev/net/tun", "dev/vhost-net"]) {
+    for (const node of ["dev/vfio/vfio", "dev/vfio/20", "dev/net/tun", "dev/vhost-net"]) {
       const stat = fs.statSync(path.join(root, node));
       if (isRoot) {
         expect(stat.isCharacterDevice(), node).toBe(true);
@@ -179,7 +181,90 @@ describe("tree contents", () => {
         expect(stat.isFile(), node).toBe(true);
       }
     }
-    expect(fs.readdirSync(path.join(root, "dev/vfio")).sort()).toEqual(["18", "vfio"]);
+    expect(fs.readdirSync(path.join(root, "dev/vfio")).sort()).toEqual(["20", "vfio"]);
+  });
+
+  it("gives every PCI function the identity files, resources and modes a kernel has", async () => {
+    const { root } = await buildEmulatedHost({ root: tempDir(), profile: builtinProfiles.x710 });
+    const dir = (address: string) => path.join(root, "sys/bus/pci/devices", address);
+    const pf = dir("0000:3b:00.0");
+    const vf = dir("0000:3b:02.3");
+    expect(read(path.join(pf, "modalias"))).toBe(
+      "pci:v00008086d00001572sv00008086sd00000000bc02sc00i00\n",
+    );
+    expect(read(path.join(vf, "modalias"))).toBe(
+      "pci:v00008086d0000154Csv00008086sd00000000bc02sc00i00\n",
+    );
+    expect(read(path.join(pf, "revision"))).toBe("0x01\n");
+    expect(read(path.join(pf, "subsystem_vendor"))).toBe("0x8086\n");
+    expect(read(path.join(pf, "subsystem_device"))).toBe("0x0000\n");
+    expect(read(path.join(pf, "local_cpulist"))).toBe("0-15\n");
+    const config = fs.readFileSync(path.join(vf, "config"));
+    expect(config).toHaveLength(4096);
+    expect([config.readUInt16LE(0), config.readUInt16LE(2), config[0x0b]]).toEqual([
+      0x8086, 0x154c, 0x02,
+    ]);
+    const resource = read(path.join(pf, "resource")).trimEnd().split("\n");
+    expect(resource).toHaveLength(13);
+    expect(resource[0]).toMatch(/^0x[0-9a-f]{16} 0x[0-9a-f]{16} 0x0000000000140204$/);
+    expect(
+      read(path.join(root, "sys/bus/pci/devices/0000:3a:02.0/resource")).split("\n"),
+    ).toHaveLength(18);
+    expect(read(path.join(vf, "uevent"))).toBe(
+      [
+        "DRIVER=iavf",
+        "PCI_CLASS=20000",
+        "PCI_ID=8086:154C",
+        "PCI_SUBSYS_ID=8086:0000",
+        "PCI_SLOT_NAME=0000:3b:02.3",
+        "MODALIAS=pci:v00008086d0000154Csv00008086sd00000000bc02sc00i00",
+        "",
+      ].join("\n"),
+    );
+    const mode = (file: string) => (fs.statSync(path.join(pf, file)).mode & 0o777).toString(8);
+    const readOnly = [
+      "vendor",
+      "device",
+      "class",
+      "revision",
+      "subsystem_vendor",
+      "subsystem_device",
+      "modalias",
+      "resource",
+      "local_cpulist",
+      "sriov_totalvfs",
+      "sriov_offset",
+      "sriov_stride",
+      "sriov_vf_device",
+    ];
+    const readWrite = [
+      "numa_node",
+      "driver_override",
+      "enable",
+      "config",
+      "uevent",
+      "sriov_numvfs",
+      "sriov_drivers_autoprobe",
+    ];
+    expect(
+      Object.fromEntries([...readOnly, ...readWrite].map((file) => [file, mode(file)])),
+    ).toEqual(
+      Object.fromEntries([
+        ...readOnly.map((file) => [file, "444"]),
+        ...readWrite.map((file) => [file, "644"]),
+      ]),
+    );
+  });
+
+  it("has compat/devlink/mode only below mlx5_core PFs, as only MOFED's driver makes it", async () => {
+    const x710 = await buildEmulatedHost({ root: tempDir(), profile: builtinProfiles.x710 });
+    const cx6 = await buildEmulatedHost({ root: tempDir(), profile: builtinProfiles.cx6dx });
+    const mode = (root: string, netdev: string) =>
+      path.join(root, "sys/class/net", netdev, "compat/devlink/mode");
+    expect(fs.existsSync(mode(x710.root, "ens1f0"))).toBe(false);
+    expect(fs.existsSync(path.join(x710.root, "sys/class/net/ens1f0/compat"))).toBe(false);
+    expect(read(mode(cx6.root, "ens3f0np0"))).toBe("legacy\n");
+    expect(fs.existsSync(mode(cx6.root, "ens3f0np0v0"))).toBe(false);
   });
 
   it("gives InfiniBand PFs their class and type, RDMA devices to mlx5 PFs and VFs", async () => {

@@ -69,10 +69,7 @@ export async function buildEmulatedHost(options: BuildOptions): Promise<BuildSum
 async function createDevices(machine: EmulatedMachine, profile: HostProfile): Promise<void> {
   const { layout, tree } = machine;
   tree.createSkeleton(layout.drivers);
-  layout.fixedDevices.forEach((device, iommuGroup) => tree.addDevice(device, iommuGroup));
-  await machine.bind(
-    layout.fixedDevices.map((device) => ({ device, driver: device.nativeDriver })),
-  );
+  await machine.addDevices(layout.fixedDevices, (device) => device.nativeDriver);
   for (const pf of profile.pfs) {
     const pfDevice = layout.byAddress.get(pf.pciAddress)!;
     await machine.addVfs(pfDevice, pf.numVfs, (vf) => vfDriverOf(pf, vf.physfn!.index));

@@ -194,7 +194,7 @@ export class EmulatedKernel {
     const machine = this.machine!;
     if (machine.tree.driverOf(address) !== undefined) return;
     const driver = machine.tree.driverOverride(address) ?? device.nativeDriver;
-    if (!machine.layout.drivers.includes(driver)) {
+    if (driver === undefined || !machine.layout.drivers.includes(driver)) {
       this.logger.warn({ address, driver }, "probe found no such driver: device stays unbound");
       return;
     }

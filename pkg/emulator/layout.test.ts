@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
+import type { DeviceSpec } from "./layout.js";
 import {
+  assignIommuGroups,
   bootDevices,
   expectedInventory,
   hostLayout,
@@ -14,57 +16,104 @@ describe("hostLayout", () => {
     const paths = (addresses: string[]) =>
       addresses.map((address) => layout.byAddress.get(address)!.devicePath);
     expect(
-      paths(["0000:3a:00.0", "0000:3b:00.0", "0000:3b:00.1", "0000:3b:0a.7", "0000:00:1f.6"]),
+      paths(["0000:3a:02.0", "0000:3b:00.0", "0000:3b:00.1", "0000:3b:0a.7", "0000:00:1f.6"]),
     ).toEqual([
-      "pci0000:3a/0000:3a:00.0",
-      "pci0000:3a/0000:3a:00.0/0000:3b:00.0",
-      "pci0000:3a/0000:3a:00.0/0000:3b:00.1",
-      "pci0000:3a/0000:3a:00.0/0000:3b:0a.7",
+      "pci0000:3a/0000:3a:02.0",
+      "pci0000:3a/0000:3a:02.0/0000:3b:00.0",
+      "pci0000:3a/0000:3a:02.0/0000:3b:00.1",
+      "pci0000:3a/0000:3a:02.0/0000:3b:0a.7",
       "pci0000:00/0000:00:1f.6",
     ]);
     expect(layout.fixedDevices.map((device) => [device.address, device.role])).toEqual([
+      ["0000:00:00.0", "host-bridge"],
       ["0000:00:1f.6", "other"],
-      ["0000:3a:00.0", "root-port"],
+      ["0000:3a:00.0", "host-bridge"],
+      ["0000:3a:02.0", "root-port"],
       ["0000:3b:00.0", "pf"],
       ["0000:3b:00.1", "pf"],
     ]);
     expect(layout.drivers).toEqual(["e1000e", "i40e", "iavf", "pcieport", "vfio-pci"]);
   });
 
-  it("gives each downstream bus its own root port, skipping addresses in use", () => {
+  it("puts a driverless host bridge (class 0x060000) at device 00 of every root bus", () => {
+    const layout = hostLayout(builtinProfiles.scale);
+    const bridges = layout.fixedDevices.filter((device) => device.role === "host-bridge");
+    expect(bridges.map((bridge) => [bridge.address, bridge.devicePath])).toEqual(
+      ["00", "17", "3a", "85", "ae"].map((bus) => [
+        `0000:${bus}:00.0`,
+        `pci0000:${bus}/0000:${bus}:00.0`,
+      ]),
+    );
+    for (const bridge of bridges) {
+      expect(bridge).toMatchObject({ classCode: "0x060000", nativeDriver: undefined });
+    }
+  });
+
+  it("gives each downstream bus its own root port from device 02 on, skipping addresses in use", () => {
     const layout = hostLayout(builtinProfiles.scale);
     const rootPorts = layout.fixedDevices.filter((device) => device.role === "root-port");
     expect(rootPorts.map((port) => port.address)).toEqual([
-      "0000:17:00.0",
-      "0000:17:01.0",
-      "0000:3a:00.0",
-      "0000:3a:01.0",
-      "0000:85:00.0",
-      "0000:85:01.0",
-      "0000:ae:00.0",
-      "0000:ae:01.0",
+      "0000:17:02.0",
+      "0000:17:03.0",
+      "0000:3a:02.0",
+      "0000:3a:03.0",
+      "0000:85:02.0",
+      "0000:85:03.0",
+      "0000:ae:02.0",
+      "0000:ae:03.0",
     ]);
     expect(layout.byAddress.get("0000:1b:00.7")!.devicePath).toBe(
-      "pci0000:17/0000:17:01.0/0000:1b:00.7",
+      "pci0000:17/0000:17:03.0/0000:1b:00.7",
     );
     const x540 = hostLayout(builtinProfiles.x540);
-    // 00:00.0 is free although 00:19.0 (the onboard NIC) sits on the root bus too.
+    // The onboard NIC at 00:19.0 shares the root bus with the host bridge and the port.
     expect(x540.byAddress.get("0000:03:10.1")!.devicePath).toBe(
-      "pci0000:00/0000:00:00.0/0000:03:10.1",
+      "pci0000:00/0000:00:02.0/0000:03:10.1",
+    );
+    const taken = {
+      pfs: builtinProfiles.x540.pfs,
+      otherDevices: [{ ...builtinProfiles.x540.otherDevices[0]!, pciAddress: "0000:00:02.0" }],
+    };
+    expect(hostLayout(taken).byAddress.get("0000:03:00.0")!.devicePath).toBe(
+      "pci0000:00/0000:00:03.0/0000:03:00.0",
     );
   });
 
-  it("numbers IOMMU groups host-wide: fixed devices by address, then VFs PF by PF", () => {
+  it("numbers IOMMU groups host-wide in probe order: fixed devices by address, then VFs PF by PF", () => {
     const profile = builtinProfiles.x710;
     const boot = bootDevices(profile, hostLayout(profile));
     expect(boot.map((device) => device.iommuGroup)).toEqual(boot.map((_, i) => i));
-    expect(boot.slice(4, 6).map((device) => device.spec.address)).toEqual([
+    expect(boot.slice(6, 8).map((device) => device.spec.address)).toEqual([
       "0000:3b:02.0",
       "0000:3b:02.1",
     ]);
-    expect(boot[18]).toMatchObject({ driver: "vfio-pci", spec: { address: "0000:3b:0a.6" } });
+    expect(boot[0]).toMatchObject({ driver: undefined, spec: { role: "host-bridge" } });
+    expect(boot[20]).toMatchObject({ driver: "vfio-pci", spec: { address: "0000:3b:0a.6" } });
   });
 
+  it("lets devices of a profile's sharedIommuGroups share one group, numbered at the first", () => {
+    const profile = {
+      ...builtinProfiles.x710,
+      // Port 0 and its first two VFs without ACS between them; port 1 and its VF 7 likewise.
+      sharedIommuGroups: [
+        ["0000:3b:00.0", "0000:3b:02.0", "0000:3b:02.1"],
+        ["0000:3b:0a.7", "0000:3b:00.1"],
+      ],
+    };
+    const groups = new Map(
+      bootDevices(profile, hostLayout(profile)).map((d) => [d.spec.address, d.iommuGroup]),
+    );
+    expect(
+      ["0000:3b:00.0", "0000:3b:00.1", "0000:3b:02.0", "0000:3b:02.1", "0000:3b:02.2"].map(
+        (address) => groups.get(address),
+      ),
+    ).toEqual([4, 5, 4, 4, 6]);
+    expect(groups.get("0000:3b:0a.7")).toBe(5);
+    expect(groups.get("0000:3b:0a.6")).toBe(18);
+  });
+});
+
+describe("hostLayout, addresses", () => {
   it("derives unique locally administered MACs from PCI addresses", () => {
     expect(macAddress("0000:3b:02.3")).toBe("02:ed:00:00:3b:13");
     expect(macAddress("0001:af:1f.7")).toBe("02:ed:00:01:af:ff");
@@ -113,14 +162,14 @@ describe("expectedInventory", () => {
       pciAddress: "0000:3b:02.0",
       vfID: 0,
       driver: "iavf",
-      iommuGroup: 4,
+      iommuGroup: 6,
       netdev: "ens1f0v0",
     });
     expect(port1!.vfs[6]).toEqual({
       pciAddress: "0000:3b:0a.6",
       vfID: 6,
       driver: "vfio-pci",
-      iommuGroup: 18,
+      iommuGroup: 20,
       netdev: undefined,
     });
   });
@@ -131,5 +180,23 @@ describe("expectedInventory", () => {
     expect(vfs).toHaveLength(2048);
     expect(new Set(vfs.map((vf) => vf.pciAddress)).size).toBe(2048);
     expect(new Set(vfs.map((vf) => vf.iommuGroup)).size).toBe(2048);
+  });
+});
+
+describe("assignIommuGroups", () => {
+  const device = (address: string) => ({ address }) as DeviceSpec;
+  it("takes the lowest free numbers and joins a present peer's group", () => {
+    const peers = new Map([["0000:3b:02.1", ["0000:3b:00.0"]]]);
+    const groups = assignIommuGroups(
+      ["0000:3b:02.0", "0000:3b:02.1", "0000:3b:02.2"].map(device),
+      peers,
+      [0, 1, 3],
+      (address) => (address === "0000:3b:00.0" ? 1 : undefined),
+    );
+    expect([...groups]).toEqual([
+      ["0000:3b:02.0", 2],
+      ["0000:3b:02.1", 1],
+      ["0000:3b:02.2", 4],
+    ]);
   });
 });

@@ -11,8 +11,10 @@ import { vfDriverOf, vfNetdevName, vfPciAddress } from "./profile.js";
 export const VFIO_PCI = "vfio-pci";
 const PCIEPORT = "pcieport";
 const MLX5_CORE = "mlx5_core";
+/** Root ports are numbered from here; device 00 of a root bus is its host bridge. */
+const FIRST_ROOT_PORT_DEVICE = 2;
 
-export type DeviceRole = "root-port" | "pf" | "vf" | "other";
+export type DeviceRole = "host-bridge" | "root-port" | "pf" | "vf" | "other";
 
 export interface DeviceSpec {
   address: string;
@@ -26,8 +28,8 @@ export interface DeviceSpec {
   pcieRoot: string;
   /** Real directory below `sys/devices`, e.g. `pci0000:3a/0000:3a:00.0/0000:3b:02.0`. */
   devicePath: string;
-  /** Driver a probe binds when no driver_override says otherwise. */
-  nativeDriver: string;
+  /** Driver a probe binds when no driver_override says otherwise; none for a host bridge. */
+  nativeDriver: string | undefined;
   /** Interface name while bound to a network driver; undefined for devices without one. */
   netdev: string | undefined;
   /** Ethernet MAC of the netdev (and of its veth with --netdevs). */
@@ -42,20 +44,23 @@ export interface DeviceSpec {
 }
 
 export interface HostLayout {
-  /** Root ports, other devices and PFs in PCI address order: present from boot. */
+  /** Host bridges, root ports, other devices and PFs in PCI address order: present from boot. */
   fixedDevices: readonly DeviceSpec[];
   /** Every VF each PF can have (up to totalVfs), by PF address, in VF index order. */
   vfsByPf: ReadonlyMap<string, readonly DeviceSpec[]>;
   byAddress: ReadonlyMap<string, DeviceSpec>;
   /** Every driver a device can bind to, each with a `sys/bus/pci/drivers/<name>` directory. */
   drivers: readonly string[];
+  /** For a device in one of the profile's sharedIommuGroups: the other devices of that group. */
+  iommuPeers: ReadonlyMap<string, readonly string[]>;
 }
 
 /** A device present at boot with the IOMMU group and driver the build gives it. */
 export interface BootDevice {
   spec: DeviceSpec;
   iommuGroup: number;
-  driver: string;
+  /** Undefined: no driver binds it (a host bridge). */
+  driver: string | undefined;
 }
 
 export function hostLayout(profile: HostProfile): HostLayout {
@@ -66,6 +71,9 @@ export function hostLayout(profile: HostProfile): HostLayout {
   );
   const allVfs = [...vfsByPf.values()].flat();
   const occupied = new Set([...endpoints, ...allVfs].map((device) => device.address));
+  const hostBridges = [
+    ...new Map(endpoints.map((device) => [device.pcieRoot, device])).values(),
+  ].map(hostBridge);
   const rootPorts = placeEndpoints(endpoints, occupied);
   for (const [i, pf] of pfs.entries()) {
     const parent = pf.devicePath.slice(0, pf.devicePath.lastIndexOf("/"));
@@ -73,18 +81,58 @@ export function hostLayout(profile: HostProfile): HostLayout {
       vf.devicePath = `${parent}/${vf.address}`;
     }
   }
-  const fixedDevices = [...rootPorts, ...endpoints].sort(byAddress);
+  const fixedDevices = [...hostBridges, ...rootPorts, ...endpoints].sort(byAddress);
   const all = [...fixedDevices, ...allVfs];
-  const drivers = new Set([PCIEPORT, VFIO_PCI, ...all.map((device) => device.nativeDriver)]);
+  const drivers = new Set([PCIEPORT, VFIO_PCI]);
+  for (const device of all) if (device.nativeDriver !== undefined) drivers.add(device.nativeDriver);
   for (const pf of profile.pfs) {
     for (const driver of Object.values(pf.vfDrivers)) drivers.add(driver);
+  }
+  const iommuPeers = new Map<string, readonly string[]>();
+  for (const group of profile.sharedIommuGroups ?? []) {
+    for (const address of group)
+      iommuPeers.set(
+        address,
+        group.filter((peer) => peer !== address),
+      );
   }
   return {
     fixedDevices,
     vfsByPf,
     byAddress: new Map(all.map((device) => [device.address, device])),
     drivers: [...drivers].sort(),
+    iommuPeers,
   };
+}
+
+/**
+ * IOMMU groups for devices as they are added in this order, the way the kernel numbers
+ * them: a device joins the group of a peer already present (no ACS isolates them), else it
+ * takes the lowest number not `taken` (the kernel's IDA). `groupOf` gives the group of a
+ * device present before these.
+ */
+export function assignIommuGroups(
+  devices: readonly DeviceSpec[],
+  peers: ReadonlyMap<string, readonly string[]>,
+  taken: Iterable<number>,
+  groupOf: (address: string) => number | undefined = () => undefined,
+): Map<string, number> {
+  const groups = new Map<string, number>();
+  const used = new Set(taken);
+  let next = 0;
+  for (const device of devices) {
+    let group: number | undefined;
+    for (const peer of peers.get(device.address) ?? []) {
+      group ??= groups.get(peer) ?? groupOf(peer);
+    }
+    if (group === undefined) {
+      while (used.has(next)) next++;
+      group = next;
+      used.add(group);
+    }
+    groups.set(device.address, group);
+  }
+  return groups;
 }
 
 function otherDeviceSpec(device: OtherDeviceProfile): DeviceSpec {
@@ -147,7 +195,8 @@ function vfSpecs(pf: PfProfile, pfDevice: DeviceSpec): DeviceSpec[] {
 /**
  * Sets each endpoint's devicePath: directly below its root complex when it sits on the
  * root bus, else below a root port on the root bus, one port per downstream bus. Returns
- * the root ports (numbered from device 00 on, skipping addresses in use).
+ * the root ports, numbered from device 02 on (device 00 is the host bridge; Xeons put
+ * their first root port at 02), skipping addresses in use.
  */
 function placeEndpoints(endpoints: readonly DeviceSpec[], occupied: Set<string>): DeviceSpec[] {
   const ports = new Map<string, DeviceSpec>();
@@ -172,25 +221,52 @@ function placeEndpoints(endpoints: readonly DeviceSpec[], occupied: Set<string>)
 }
 
 function freeRootPortAddress(domain: number, bus: number, occupied: ReadonlySet<string>): string {
-  for (let device = 0; device <= 0x1f; device++) {
+  for (let device = FIRST_ROOT_PORT_DEVICE; device <= 0x1f; device++) {
     const address = formatPciAddress({ domain, bus, device, function: 0 });
     if (!occupied.has(address)) return address;
   }
   throw new Error(`no free device number on root bus ${bus.toString(16)} for another root port`);
 }
 
+/**
+ * The host bridge at device 00 of a root bus (8086:2020, Xeon Scalable's DMI3 registers):
+ * every root bus has one, no driver binds it.
+ */
+function hostBridge(firstChild: DeviceSpec): DeviceSpec {
+  const { pcieRoot } = firstChild;
+  const address = `${pcieRoot.slice(3)}:00.0`;
+  return {
+    ...bridgeFields(address, firstChild),
+    role: "host-bridge",
+    deviceID: "2020",
+    classCode: "0x060000",
+    devicePath: `${pcieRoot}/${address}`,
+    nativeDriver: undefined,
+  };
+}
+
 /** An Intel Xeon PCIe root port (8086:2030), as sits above every add-in card. */
 function rootPort(address: string, firstChild: DeviceSpec): DeviceSpec {
   return {
-    address,
+    ...bridgeFields(address, firstChild),
     role: "root-port",
-    vendor: "8086",
     deviceID: "2030",
     classCode: "0x060400",
-    numaNode: firstChild.numaNode,
-    pcieRoot: firstChild.pcieRoot,
     devicePath: `${firstChild.pcieRoot}/${address}`,
     nativeDriver: PCIEPORT,
+  };
+}
+
+/** What host bridges and root ports share: Intel, no netdev, the NUMA node of what they hold. */
+function bridgeFields(
+  address: string,
+  firstChild: DeviceSpec,
+): Omit<DeviceSpec, "role" | "deviceID" | "classCode" | "devicePath" | "nativeDriver"> {
+  return {
+    address,
+    vendor: "8086",
+    numaNode: firstChild.numaNode,
+    pcieRoot: firstChild.pcieRoot,
     netdev: undefined,
     mac: macAddress(address),
     linkType: "ethernet",
@@ -239,23 +315,25 @@ export function hasNetdev(device: DeviceSpec, driver: string | undefined): boole
 }
 
 /**
- * The devices present at boot in creation order: fixed devices by PCI address, then each
- * PF's first numVfs VFs. IOMMU groups are numbered in that order from 0, one per device.
+ * The devices present at boot in creation (probe) order: fixed devices by PCI address, then
+ * each PF's first numVfs VFs. IOMMU groups are numbered in that order from 0, one per device
+ * unless the profile has devices share one.
  */
 export function bootDevices(profile: HostProfile, layout: HostLayout): BootDevice[] {
-  const devices: BootDevice[] = layout.fixedDevices.map((spec, iommuGroup) => ({
+  const specs = [
+    ...layout.fixedDevices,
+    ...profile.pfs.flatMap((pf) => layout.vfsByPf.get(pf.pciAddress)!.slice(0, pf.numVfs)),
+  ];
+  const groups = assignIommuGroups(specs, layout.iommuPeers, []);
+  const pfs = new Map(profile.pfs.map((pf) => [pf.pciAddress, pf]));
+  return specs.map((spec) => ({
     spec,
-    iommuGroup,
-    driver: spec.nativeDriver,
+    iommuGroup: groups.get(spec.address)!,
+    driver:
+      spec.physfn === undefined
+        ? spec.nativeDriver
+        : vfDriverOf(pfs.get(spec.physfn.address)!, spec.physfn.index),
   }));
-  for (const pf of profile.pfs) {
-    const vfs = layout.vfsByPf.get(pf.pciAddress)!.slice(0, pf.numVfs);
-    for (const spec of vfs) {
-      const index = spec.physfn!.index;
-      devices.push({ spec, iommuGroup: devices.length, driver: vfDriverOf(pf, index) });
-    }
-  }
-  return devices;
 }
 
 /** A VF netdev the host uses, with the addresses that show it (RFC 2544/5180 benchmarking ranges). */
@@ -336,7 +414,7 @@ export function expectedInventory(profile: HostProfile): ExpectedInventory {
       .map(({ spec, driver, iommuGroup }) => ({
         pciAddress: spec.address,
         vfID: spec.physfn!.index,
-        driver,
+        driver: driver!,
         iommuGroup,
         netdev: hasNetdev(spec, driver) ? spec.netdev : undefined,
       }));

@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import { DeviceNodes } from "./dev-nodes.js";
 import type { DeviceSpec, HostLayout } from "./layout.js";
-import { VFIO_PCI, hasNetdev } from "./layout.js";
+import { VFIO_PCI, assignIommuGroups, hasNetdev } from "./layout.js";
 import { VethPairs } from "./netdevs.js";
 import { SysfsTree, writeAttributes } from "./sysfs-tree.js";
 
@@ -49,16 +49,25 @@ export class EmulatedMachine {
     for (const { device, driver } of bindings) this.tree.bind(device, driver);
   }
 
-  /** The reverse of `bind`: device nodes and veths go before the `driver` link does. */
+  /**
+   * The reverse of `bind`: device nodes and veths go before the `driver` link does. A
+   * group's VFIO node stays while another device of the group is still on vfio-pci.
+   */
   async unbind(devices: readonly DeviceSpec[]): Promise<void> {
     const bound = devices.map((device) => ({
       device,
       group: this.tree.iommuGroupOf(device.address),
       driver: this.tree.driverOf(device.address),
     }));
+    const leaving = new Set(devices.map((device) => device.address));
+    const stillOnVfio = (group: number) =>
+      this.tree
+        .iommuGroupDevices(group)
+        .some((address) => !leaving.has(address) && this.tree.driverOf(address) === VFIO_PCI);
     this.nodes.remove(
       bound
         .filter(({ driver, group }) => driver === VFIO_PCI && group !== undefined)
+        .filter(({ group }) => !stillOnVfio(group!))
         .map(({ group }) => this.nodes.vfioGroup(group!)),
     );
     await this.veths?.remove(
@@ -69,21 +78,36 @@ export class EmulatedMachine {
     for (const device of devices) this.tree.unbind(device);
   }
 
-  /** Creates a PF's first `count` VFs in the lowest free IOMMU groups, bound by `driverOf`. */
+  /**
+   * Adds devices in this (probe) order, unbound, each in the group of a present peer or the
+   * lowest free IOMMU group, then binds them by `driverOf`.
+   */
+  async addDevices(
+    devices: readonly DeviceSpec[],
+    driverOf: (device: DeviceSpec) => string | undefined,
+  ): Promise<void> {
+    const groups = assignIommuGroups(
+      devices,
+      this.layout.iommuPeers,
+      this.tree.iommuGroups(),
+      (address) => this.tree.iommuGroupOf(address),
+    );
+    for (const device of devices) this.tree.addDevice(device, groups.get(device.address)!);
+    const bindings: Binding[] = [];
+    for (const device of devices) {
+      const driver = driverOf(device);
+      if (driver !== undefined) bindings.push({ device, driver });
+    }
+    await this.bind(bindings);
+  }
+
+  /** Creates a PF's first `count` VFs, bound by `driverOf`. */
   async addVfs(
     pf: DeviceSpec,
     count: number,
     driverOf: (vf: DeviceSpec) => string | undefined,
   ): Promise<void> {
-    const vfs = this.vfsOf(pf).slice(0, count);
-    const groups = this.tree.freeIommuGroups(vfs.length);
-    vfs.forEach((vf, i) => this.tree.addDevice(vf, groups[i]!));
-    const bindings: Binding[] = [];
-    for (const device of vfs) {
-      const driver = driverOf(device);
-      if (driver !== undefined) bindings.push({ device, driver });
-    }
-    await this.bind(bindings);
+    await this.addDevices(this.vfsOf(pf).slice(0, count), driverOf);
   }
 
   async removeVfs(pf: DeviceSpec): Promise<void> {

@@ -181,6 +181,43 @@ describe("parseProfile", () => {
     ]);
   });
 
+  it("allows switchdev only for mlx5_core, whose compat/devlink/mode shows it", () => {
+    expect(problemsOf(`${minimalPf}    eswitchMode: switchdev\n`)).toEqual([
+      "pfs[0].eswitchMode: switchdev shows only in compat/devlink/mode, which only mlx5_core has, not i40e",
+    ]);
+  });
+
+  it("keeps device 00 of a root bus for its host bridge", () => {
+    const text = `${minimalPf}otherDevices:\n  - {pciAddress: "0000:00:00.0", vendor: "8086", deviceID: "15bb", class: "0x020000", driver: e1000e}\n`;
+    expect(problemsOf(text)).toEqual([
+      "otherDevices[0].pciAddress: 0000:00:00.0 is device 00 of root bus pci0000:00, where its host bridge sits: use another device number",
+    ]);
+    // Device 00 of a bus below a root port is an ordinary endpoint.
+    expect(() => parseProfile(minimalPf, "test.yaml")).not.toThrow();
+  });
+
+  it("reads sharedIommuGroups of PFs, VFs and other devices", () => {
+    const profile = parseProfile(
+      `${minimalPf}sharedIommuGroups:\n  - ["0000:3b:00.0", "0000:3b:02.0", "0000:3b:09.7"]\n`,
+      "test.yaml",
+    );
+    expect(profile.sharedIommuGroups).toEqual([["0000:3b:00.0", "0000:3b:02.0", "0000:3b:09.7"]]);
+    expect(parseProfile(minimalPf, "test.yaml")).not.toHaveProperty("sharedIommuGroups");
+  });
+
+  it("rejects shared IOMMU groups of unknown devices, of one device, or overlapping", () => {
+    const text = `${minimalPf}sharedIommuGroups:\n  - ["0000:3b:00.0", "0000:3b:0a.0"]\n  - ["0000:3b:02.1"]\n  - ["0000:3b:02.1", "0000:3b:00.0"]\n  - "0000:3b:02.2"\n`;
+    expect(problemsOf(text)).toEqual([
+      expect.stringMatching(/^sharedIommuGroups\[3\]: must be a list of quoted PCI addresses/),
+    ]);
+    expect(problemsOf(text.replace('  - "0000:3b:02.2"\n', ""))).toEqual([
+      "sharedIommuGroups[0]: 0000:3b:0a.0 is no PF, VF or other device of this profile",
+      "sharedIommuGroups[1]: a shared group needs two or more devices",
+      "sharedIommuGroups[2]: 0000:3b:02.1 is already in sharedIommuGroups[1]",
+      "sharedIommuGroups[2]: 0000:3b:00.0 is already in sharedIommuGroups[0]",
+    ]);
+  });
+
   it("reports YAML syntax errors with the source", () => {
     expect(() => parseProfile("pfs: [", "broken.yaml")).toThrow(
       /invalid emulator profile broken\.yaml:\n {2}- not valid YAML/,
@@ -207,7 +244,7 @@ describe("loadProfile", () => {
 
   it("says what it accepts when the name is neither", () => {
     expect(() => loadProfile("x720")).toThrow(
-      'profile "x720" is neither a builtin (x710, e810, x540, cx6dx, scale) nor an existing YAML file',
+      'profile "x720" is neither a builtin (x710, e810, x540, cx6dx, igb-82576, scale) nor an existing YAML file',
     );
   });
 

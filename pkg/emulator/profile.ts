@@ -64,6 +64,12 @@ export interface OtherDeviceProfile {
 export interface HostProfile {
   pfs: readonly PfProfile[];
   otherDevices: readonly OtherDeviceProfile[];
+  /**
+   * Sets of PCI addresses (PFs, VFs up to totalVfs, other devices) that share one IOMMU
+   * group, as functions without ACS or devices behind a bridge without ACS do. Every other
+   * device has a group of its own. Optional; none by default.
+   */
+  sharedIommuGroups?: readonly (readonly string[])[];
 }
 
 /** Thrown for a profile that does not validate; the message lists every problem with its path. */
@@ -77,6 +83,12 @@ export class ProfileError extends Error {
     );
   }
 }
+
+/**
+ * The only driver with `net/<pf>/compat/devlink/mode`, MOFED's mlx5_core: the file through
+ * which the emulator shows, and discovery reads, an eswitch mode.
+ */
+export const COMPAT_DEVLINK_DRIVER = "mlx5_core";
 
 /** Largest Linux interface name: IFNAMSIZ (16) minus the terminating NUL. */
 const MAX_NETDEV_BYTES = 15;
@@ -142,7 +154,7 @@ const OTHER_DEVICE_FIELDS = [
 /** Validates an already parsed profile document (YAML or a TypeScript literal). */
 export function validateProfile(document: unknown, source: string): HostProfile {
   const reader = new FieldReader();
-  const top = reader.object(document, "", ["pfs", "otherDevices"]);
+  const top = reader.object(document, "", ["pfs", "otherDevices", "sharedIommuGroups"]);
   const pfs = reader
     .list(top, "pfs", true)
     .map(([value, at]) => readPf(reader, value, at))
@@ -151,9 +163,18 @@ export function validateProfile(document: unknown, source: string): HostProfile 
     .list(top, "otherDevices", false)
     .map(([value, at]) => readOtherDevice(reader, value, at))
     .filter((device) => device !== undefined);
-  if (reader.problems.length === 0) checkHostWide(reader, pfs, otherDevices);
+  const sharedIommuGroups = reader.list(top, "sharedIommuGroups", false).map(([value, at]) => {
+    const group = addressSet(value);
+    if ("value" in group) return group.value;
+    reader.problem(at, group.error);
+    return [];
+  });
+  if (reader.problems.length === 0) {
+    const owners = checkHostWide(reader, pfs, otherDevices);
+    checkSharedIommuGroups(reader, sharedIommuGroups, owners);
+  }
   if (reader.problems.length > 0) throw new ProfileError(source, reader.problems);
-  return { pfs, otherDevices };
+  return { pfs, otherDevices, ...(sharedIommuGroups.length > 0 ? { sharedIommuGroups } : {}) };
 }
 
 function readPf(reader: FieldReader, value: unknown, at: string): PfProfile | undefined {
@@ -216,6 +237,12 @@ function readOtherDevice(
 
 function checkPf(reader: FieldReader, pf: PfProfile, at: string): void {
   checkPcieRoot(reader, pf, at);
+  if (pf.eswitchMode === "switchdev" && pf.driver !== COMPAT_DEVLINK_DRIVER) {
+    reader.problem(
+      `${at}.eswitchMode`,
+      `switchdev shows only in compat/devlink/mode, which only ${COMPAT_DEVLINK_DRIVER} has, not ${pf.driver}`,
+    );
+  }
   if (pf.numVfs > pf.totalVfs) {
     reader.problem(`${at}.numVfs`, `${pf.numVfs} is above totalVfs ${pf.totalVfs}`);
   }
@@ -278,12 +305,15 @@ function checkPcieRoot(
   }
 }
 
-/** Addresses and netdev names must be unique host-wide, counting every VF up to totalVfs. */
+/**
+ * Addresses and netdev names must be unique host-wide, counting every VF up to totalVfs, and
+ * device 00 of a root bus is its host bridge. Returns every device address with its owner.
+ */
 function checkHostWide(
   reader: FieldReader,
   pfs: readonly PfProfile[],
   otherDevices: readonly OtherDeviceProfile[],
-): void {
+): ReadonlyMap<string, string> {
   const addressOwners = new Map<string, string>();
   const claimAddress = (address: string, owner: string) => {
     const previous = addressOwners.get(address);
@@ -299,16 +329,56 @@ function checkHostWide(
   pfs.forEach((pf, i) => {
     claimAddress(pf.pciAddress, `pfs[${i}].pciAddress`);
     claimNetdev(pf.netdev, `pfs[${i}].netdev`);
+    checkNotHostBridge(reader, pf, `pfs[${i}].pciAddress`);
   });
   otherDevices.forEach((device, i) => {
     claimAddress(device.pciAddress, `otherDevices[${i}].pciAddress`);
     if (device.netdev !== undefined) claimNetdev(device.netdev, `otherDevices[${i}].netdev`);
+    checkNotHostBridge(reader, device, `otherDevices[${i}].pciAddress`);
   });
   pfs.forEach((pf, i) => {
     for (let index = 0; index < pf.totalVfs; index++) {
       const owner = `pfs[${i}] VF ${index}`;
       claimAddress(vfPciAddress(pf, index), owner);
       claimNetdev(vfNetdevName(pf.netdev, index), owner);
+    }
+  });
+  return addressOwners;
+}
+
+function checkNotHostBridge(
+  reader: FieldReader,
+  device: { pciAddress: string; pcieRoot: string },
+  at: string,
+): void {
+  const address = parsePciAddress(device.pciAddress);
+  if (address.device === 0 && address.bus === parseInt(device.pcieRoot.slice(8, 10), 16)) {
+    reader.problem(
+      at,
+      `${device.pciAddress} is device 00 of root bus ${device.pcieRoot}, where its host bridge sits: use another device number`,
+    );
+  }
+}
+
+/** Each shared group names devices of the profile, two or more, each in one group only. */
+function checkSharedIommuGroups(
+  reader: FieldReader,
+  groups: readonly (readonly string[])[],
+  owners: ReadonlyMap<string, string>,
+): void {
+  const groupOf = new Map<string, number>();
+  groups.forEach((group, i) => {
+    const at = `sharedIommuGroups[${i}]`;
+    if (new Set(group).size < 2) reader.problem(at, "a shared group needs two or more devices");
+    for (const address of group) {
+      if (!owners.has(address)) {
+        reader.problem(at, `${address} is no PF, VF or other device of this profile`);
+      }
+      const other = groupOf.get(address);
+      if (other !== undefined && other !== i) {
+        reader.problem(at, `${address} is already in sharedIommuGroups[${other}]`);
+      }
+      groupOf.set(address, i);
     }
   });
 }
@@ -443,6 +513,11 @@ const oneOf =
       : { error: `must be one of ${choices.join(", ")}, got ${describe(value)}` };
 
 const vfIndex = integer(0, 2047);
+
+const addressSet: Check<string[]> = (value) =>
+  Array.isArray(value) && value.every((item) => "value" in pciAddressText(item))
+    ? { value: value as string[] }
+    : { error: `must be a list of quoted PCI addresses, got ${describe(value)}` };
 
 const indexList: Check<number[]> = (value) => {
   if (!Array.isArray(value))

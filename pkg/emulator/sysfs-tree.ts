@@ -1,13 +1,18 @@
 import fs from "node:fs";
 import path from "node:path";
+import { parsePciAddress, routingId } from "../host/pci-address.js";
 import type { DeviceSpec } from "./layout.js";
+import { COMPAT_DEVLINK_DRIVER } from "./profile.js";
 import { hardwareAddress, hasNetdev, rdmaDevicePrefix } from "./layout.js";
 
 const ARPHRD_ETHER = 1;
 const ARPHRD_INFINIBAND = 32;
 const ARPHRD_LOOPBACK = 772;
 /** What sysfs prints for a driver_override that is not set. */
-const NO_OVERRIDE = "(null)";
+export const NO_OVERRIDE = "(null)";
+/** sysfs file modes as the kernel sets them: read-only attributes, and ones root may write. */
+const READ_ONLY = 0o444;
+const READ_WRITE = 0o644;
 
 /** A write the kernel answers: each driver's bind and unbind, and the bus's drivers_probe. */
 export interface ControlFile {
@@ -75,28 +80,31 @@ export class SysfsTree {
     relativeLink(lo, this.at("class/net/lo"));
   }
 
-  /** Creates an unbound device in its own IOMMU group; a VF also gets physfn and the PF's virtfnN. */
+  /**
+   * Creates an unbound device in IOMMU group `iommuGroup` (made if new); a VF also gets
+   * physfn and the PF's virtfnN. Attributes carry the kernel's modes.
+   */
   addDevice(device: DeviceSpec, iommuGroup: number): void {
     const dir = this.deviceDir(device);
     fs.mkdirSync(dir, { recursive: true });
-    writeAttributes(dir, {
-      vendor: `0x${device.vendor}`,
-      device: `0x${device.deviceID}`,
-      class: device.classCode,
-      numa_node: device.numaNode,
-      driver_override: NO_OVERRIDE,
-    });
+    writeAttributes(dir, pciIdentity(device), READ_ONLY);
+    writeAttributes(dir, { numa_node: device.numaNode, driver_override: NO_OVERRIDE, enable: 0 });
+    fs.writeFileSync(path.join(dir, "config"), configSpace(device), { mode: READ_WRITE });
+    this.writeUevent(device, undefined);
     const pf = device.sriov;
     if (pf !== undefined) {
-      writeAttributes(dir, {
-        sriov_totalvfs: pf.totalVfs,
-        sriov_numvfs: 0,
-        sriov_offset: pf.vfOffset,
-        sriov_stride: pf.vfStride,
-        // The kernel prints the VF device id as bare hex, unlike `device`.
-        sriov_vf_device: pf.vfDeviceID,
-        sriov_drivers_autoprobe: 1,
-      });
+      writeAttributes(
+        dir,
+        {
+          sriov_totalvfs: pf.totalVfs,
+          sriov_offset: pf.vfOffset,
+          sriov_stride: pf.vfStride,
+          // The kernel prints the VF device id as bare hex, unlike `device`.
+          sriov_vf_device: pf.vfDeviceID,
+        },
+        READ_ONLY,
+      );
+      writeAttributes(dir, { sriov_numvfs: 0, sriov_drivers_autoprobe: 1 });
     }
     relativeLink(this.at("bus/pci"), path.join(dir, "subsystem"));
     relativeLink(dir, this.busLink(device.address));
@@ -111,12 +119,16 @@ export class SysfsTree {
     }
   }
 
-  /** Removes an unbound device, its IOMMU group and the links to it. */
+  /** Removes an unbound device and the links to it, and its IOMMU group if it was the last in it. */
   removeDevice(device: DeviceSpec): void {
     const dir = this.deviceDir(device);
     const group = this.iommuGroupOf(device.address);
     if (group !== undefined) {
-      fs.rmSync(this.at("kernel/iommu_groups", String(group)), { recursive: true, force: true });
+      const groupDir = this.at("kernel/iommu_groups", String(group));
+      fs.rmSync(path.join(groupDir, "devices", device.address), { force: true });
+      if (listDirectory(path.join(groupDir, "devices")).length === 0) {
+        fs.rmSync(groupDir, { recursive: true, force: true });
+      }
     }
     fs.rmSync(this.busLink(device.address), { force: true });
     if (device.physfn !== undefined) {
@@ -136,6 +148,8 @@ export class SysfsTree {
     if (hasNetdev(device, driver)) this.createNetdev(device, dir);
     const rdmaPrefix = rdmaDevicePrefix(device, driver);
     if (rdmaPrefix !== undefined) this.createRdmaDevice(device, dir, rdmaPrefix);
+    writeAttributes(dir, { enable: 1 });
+    this.writeUevent(device, driver);
     relativeLink(dir, path.join(this.driverDir(driver), device.address));
     relativeLink(this.driverDir(driver), path.join(dir, "driver"));
   }
@@ -154,8 +168,26 @@ export class SysfsTree {
       }
       fs.rmSync(path.join(dir, subdir), { recursive: true, force: true });
     }
+    writeAttributes(dir, { enable: 0 });
+    this.writeUevent(device, undefined);
     fs.rmSync(path.join(this.driverDir(driver), device.address), { force: true });
     fs.rmSync(path.join(dir, "driver"));
+  }
+
+  /** `uevent` as the kernel generates it on read: DRIVER= only while bound. */
+  private writeUevent(device: DeviceSpec, driver: string | undefined): void {
+    const { vendor, deviceID, subsystemVendor, subsystemDevice } = pciIds(device);
+    const lines = [
+      ...(driver === undefined ? [] : [`DRIVER=${driver}`]),
+      `PCI_CLASS=${parseInt(device.classCode, 16).toString(16).toUpperCase()}`,
+      `PCI_ID=${vendor}:${deviceID}`,
+      `PCI_SUBSYS_ID=${subsystemVendor}:${subsystemDevice}`,
+      `PCI_SLOT_NAME=${device.address}`,
+      `MODALIAS=${modalias(device)}`,
+    ];
+    fs.writeFileSync(path.join(this.deviceDir(device), "uevent"), `${lines.join("\n")}\n`, {
+      mode: READ_WRITE,
+    });
   }
 
   setOperstate(device: DeviceSpec, operstate: "up" | "down"): void {
@@ -175,7 +207,7 @@ export class SysfsTree {
     });
     // Literal rather than computed: `../..` would resolve alike but not name the device.
     fs.symlinkSync(`../../../${device.address}`, path.join(netDir, "device"));
-    if (device.sriov !== undefined) {
+    if (device.sriov !== undefined && device.nativeDriver === COMPAT_DEVLINK_DRIVER) {
       fs.mkdirSync(path.join(netDir, "compat/devlink"), { recursive: true });
       writeAttributes(path.join(netDir, "compat/devlink"), { mode: device.sriov.eswitchMode });
     }
@@ -246,20 +278,121 @@ export class SysfsTree {
     return readText(path.join(this.deviceDir(pf), "sriov_drivers_autoprobe"))?.trim() !== "0";
   }
 
-  /** The lowest `count` unused IOMMU group numbers, as the kernel's IDA hands them out. */
-  freeIommuGroups(count: number): number[] {
-    const taken = new Set(listDirectory(this.at("kernel/iommu_groups")).map(Number));
-    const free: number[] = [];
-    for (let group = 0; free.length < count; group++) if (!taken.has(group)) free.push(group);
-    return free;
+  /** IOMMU group numbers in use. */
+  iommuGroups(): number[] {
+    return listDirectory(this.at("kernel/iommu_groups")).map(Number);
+  }
+
+  /** The PCI addresses in an IOMMU group. */
+  iommuGroupDevices(group: number): string[] {
+    return listDirectory(this.at("kernel/iommu_groups", String(group), "devices"));
   }
 }
 
-/** sysfs attributes: one value per file, newline-terminated. */
-export function writeAttributes(dir: string, attributes: Record<string, string | number>): void {
+/**
+ * sysfs attributes: one value per file, newline-terminated, with the file's mode (set
+ * explicitly: a umask must not make the tree unreadable to an unprivileged driver).
+ */
+export function writeAttributes(
+  dir: string,
+  attributes: Record<string, string | number>,
+  mode = READ_WRITE,
+): void {
   for (const [name, value] of Object.entries(attributes)) {
-    fs.writeFileSync(path.join(dir, name), `${value}\n`);
+    const file = path.join(dir, name);
+    fs.writeFileSync(file, `${value}\n`, { mode });
+    fs.chmodSync(file, mode);
   }
+}
+
+interface PciIds {
+  vendor: string;
+  deviceID: string;
+  subsystemVendor: string;
+  subsystemDevice: string;
+}
+
+/** Upper-case ids as uevent and modalias spell them; the subsystem is the vendor's, device 0000. */
+function pciIds(device: DeviceSpec): PciIds {
+  const vendor = device.vendor.toUpperCase();
+  return {
+    vendor,
+    deviceID: device.deviceID.toUpperCase(),
+    subsystemVendor: vendor,
+    subsystemDevice: "0000",
+  };
+}
+
+const REVISION = 0x01;
+
+/** The read-only identity files every PCI function has. */
+function pciIdentity(device: DeviceSpec): Record<string, string> {
+  const ids = pciIds(device);
+  return {
+    vendor: `0x${device.vendor}`,
+    device: `0x${device.deviceID}`,
+    subsystem_vendor: `0x${ids.subsystemVendor.toLowerCase()}`,
+    subsystem_device: `0x${ids.subsystemDevice.toLowerCase()}`,
+    class: device.classCode,
+    revision: `0x${hex(REVISION, 2)}`,
+    modalias: modalias(device),
+    resource: resources(device),
+    local_cpulist: localCpuList(device.numaNode),
+  };
+}
+
+function hex(value: number, width: number): string {
+  return value.toString(16).padStart(width, "0");
+}
+
+/** `pci:v%08Xd%08Xsv%08Xsd%08Xbc%02Xsc%02Xi%02X`, what udev loads modules by. */
+export function modalias(device: DeviceSpec): string {
+  const { vendor, deviceID, subsystemVendor, subsystemDevice } = pciIds(device);
+  const [base, sub, progIf] = device.classCode.slice(2).toUpperCase().match(/../g)!;
+  return `pci:v0000${vendor}d0000${deviceID}sv0000${subsystemVendor}sd0000${subsystemDevice}bc${base}sc${sub}i${progIf}`;
+}
+
+/**
+ * `resource`: start, end and flags of each region, 13 lines for endpoints (6 BARs, the ROM,
+ * 6 SR-IOV BARs) and 17 for bridges (plus 4 windows). Endpoints have a 128 KiB 64-bit BAR 0
+ * at an address unique per function; the rest is unused (zeros).
+ */
+function resources(device: DeviceSpec): string {
+  const bridge = device.role === "root-port" || device.role === "host-bridge";
+  const unused = `0x${hex(0, 16)} 0x${hex(0, 16)} 0x${hex(0, 16)}`;
+  const lines = Array.from({ length: bridge ? 17 : 13 }, () => unused);
+  if (!bridge) {
+    const start = 0x380000000000 + routingId(parsePciAddress(device.address)) * 0x100000;
+    const MEM_64 = 0x140204;
+    lines[0] = `0x${hex(start, 16)} 0x${hex(start + 0x1ffff, 16)} 0x${hex(MEM_64, 16)}`;
+  }
+  return lines.join("\n");
+}
+
+/** The emulated host has 16 CPUs per NUMA node; a device without one is local to all 32 of nodes 0-1. */
+function localCpuList(numaNode: number): string {
+  return numaNode < 0 ? "0-31" : `${numaNode * 16}-${numaNode * 16 + 15}`;
+}
+
+/**
+ * The first bytes of the configuration space (vendor, device, revision, class, header type,
+ * subsystem ids, little-endian as the hardware has them) in the 4096 bytes of a PCIe function.
+ */
+export function configSpace(device: DeviceSpec): Buffer {
+  const config = Buffer.alloc(4096);
+  const classCode = parseInt(device.classCode, 16);
+  config.writeUInt16LE(parseInt(device.vendor, 16), 0x00);
+  config.writeUInt16LE(parseInt(device.deviceID, 16), 0x02);
+  config.writeUInt8(REVISION, 0x08);
+  config.writeUIntLE(classCode, 0x09, 3);
+  const bridge = device.role === "root-port";
+  config.writeUInt8(bridge ? 0x01 : 0x00, 0x0e);
+  if (!bridge) {
+    const ids = pciIds(device);
+    config.writeUInt16LE(parseInt(ids.subsystemVendor, 16), 0x2c);
+    config.writeUInt16LE(parseInt(ids.subsystemDevice, 16), 0x2e);
+  }
+  return config;
 }
 
 /** A symlink at `link` to `target` spelled relative to the link's directory. */

@@ -11,6 +11,12 @@ import {
 } from "./discovery.js";
 import { HostPaths } from "./paths.js";
 
+/** Replaces a file's content; sysfs attributes like class and vendor are read-only (0444). */
+function overwrite(file: string, text: string): void {
+  fs.rmSync(file);
+  fs.writeFileSync(file, text);
+}
+
 describe("discoverHost on emulated hosts", () => {
   let root: string;
   beforeEach(() => {
@@ -38,9 +44,27 @@ describe("discoverHost on emulated hosts", () => {
   it("ignores non-SR-IOV NICs and SR-IOV devices that are not network controllers", async () => {
     await build(builtinProfiles.x710);
     const paths = new HostPaths({ root });
-    fs.writeFileSync(path.join(paths.pciDevice("0000:3b:00.1"), "class"), "0x010802\n"); // NVMe
+    overwrite(path.join(paths.pciDevice("0000:3b:00.1"), "class"), "0x010802\n"); // NVMe
     const found = discoverHost(paths);
     expect(found.pfs.map((pf) => pf.pciAddress)).toEqual(["0000:3b:00.0"]);
+  });
+
+  it("reads the eswitch mode from compat/devlink/mode, legacy where the driver has no such file", async () => {
+    const cx6 = builtinProfiles.cx6dx;
+    await build({ ...cx6, pfs: [{ ...cx6.pfs[0]!, eswitchMode: "switchdev" }, cx6.pfs[1]!] });
+    expect(discoverHost(new HostPaths({ root })).pfs.map((pf) => pf.eswitchMode)).toEqual([
+      "switchdev",
+      "legacy",
+    ]);
+    const other = fs.mkdtempSync(path.join(os.tmpdir(), "discovery-"));
+    try {
+      await buildEmulatedHost({ root: other, profile: builtinProfiles.x710 });
+      const paths = new HostPaths({ root: other });
+      expect(fs.existsSync(path.join(paths.classNet, "ens1f0/compat"))).toBe(false);
+      expect(discoverHost(paths).pfs.map((pf) => pf.eswitchMode)).toEqual(["legacy", "legacy"]);
+    } finally {
+      fs.rmSync(other, { recursive: true, force: true });
+    }
   });
 
   it("fails with a clear error when the root has no PCI bus at all", () => {
@@ -147,7 +171,7 @@ describe("discoverHost on emulated hosts", () => {
     ])("a PF's %s of %j skips that PF", async (file, value, message) => {
       const { found, damaged } = await corrupt((paths) => {
         const target = path.join(paths.pciDevice("0000:3b:00.1"), file);
-        fs.writeFileSync(target, `${value}\n`);
+        overwrite(target, `${value}\n`);
         return target;
       });
       expect(found.pfs.map((pf) => pf.pciAddress)).toEqual(["0000:3b:00.0"]);
