@@ -4,6 +4,7 @@ import path from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { HostPaths } from "../host/paths.js";
 import { buildEmulatedHost } from "./host.js";
+import type { EmulatedKernelOptions } from "./kernel.js";
 import { EmulatedKernel, numVfsRefusal, parseControlWrite } from "./kernel.js";
 import type { ExpectedInventory } from "./layout.js";
 import type { EmulatorLogger } from "./logger.js";
@@ -22,7 +23,10 @@ afterEach(async () => {
 });
 
 /** A built host with a running kernel, torn down after the test. */
-async function serve(profile: HostProfile = builtinProfiles.x710) {
+async function serve(
+  profile: HostProfile = builtinProfiles.x710,
+  options: Pick<EmulatedKernelOptions, "probeDurationMs"> = {},
+) {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "emulator-kernel-"));
   cleanups.push(() => fs.rmSync(root, { recursive: true, force: true }));
   const { inventory } = await buildEmulatedHost({ root, profile });
@@ -37,7 +41,7 @@ async function serve(profile: HostProfile = builtinProfiles.x710) {
     info: record("info"),
     warn: record("warn"),
   };
-  const kernel = new EmulatedKernel({ root, bindDelayMs: 2, logger });
+  const kernel = new EmulatedKernel({ root, bindDelayMs: 2, logger, ...options });
   await kernel.start();
   cleanups.push(() => kernel.stop());
   return { root, kernel, logs, inventory, paths: new HostPaths({ root }) };
@@ -123,6 +127,69 @@ describe("EmulatedKernel", () => {
     );
     expect(fs.realpathSync(classNet)).toBe(fs.realpathSync(path.join(vfDir, "net/ens1f0v1")));
     expect(fs.readFileSync(path.join(vfDir, "driver_override"), "utf8")).toBe("(null)\n");
+  });
+
+  it("shows a driver_override cleared with a newline as (null), also on VFs created later", async () => {
+    const host = await serve();
+    const pf = host.inventory.pfs[0]!;
+    const override = (address: string) =>
+      path.join(host.paths.pciDevice(address), "driver_override");
+    const vf = pf.vfs[0]!.pciAddress;
+    await write(override(vf), "vfio-pci\n");
+    await write(override(vf), "\n");
+    await waitFor(() => expect(fs.readFileSync(override(vf), "utf8")).toBe("(null)\n"));
+
+    const numVfs = path.join(host.paths.pciDevice(pf.pciAddress), "sriov_numvfs");
+    await write(numVfs, "0\n");
+    await waitFor(() => expect(fs.existsSync(host.paths.pciDevice(vf))).toBe(false));
+    await write(numVfs, "2\n");
+    await waitFor(() => expect(driverOf(host, vf)).toBe("iavf"));
+    await write(override(vf), "\n");
+    await waitFor(() => expect(fs.readFileSync(override(vf), "utf8")).toBe("(null)\n"));
+  });
+
+  it("holds a device for its probe: the link comes at the end, operations on it wait, others go on", async () => {
+    const host = await serve(builtinProfiles.x710, { probeDurationMs: 1000 });
+    const [slow, other] = [vfOf(host.inventory, 0, 0), vfOf(host.inventory, 0, 1)];
+    const vfioUnbind = path.join(host.paths.pciDriver("vfio-pci"), "unbind");
+    await write(path.join(host.paths.pciDevice(slow.pciAddress), "driver_override"), "vfio-pci");
+    await write(path.join(host.paths.pciDriver("iavf"), "unbind"), slow.pciAddress);
+    await waitFor(() => expect(driverOf(host, slow.pciAddress)).toBeUndefined());
+    await write(host.paths.pciDriversProbe, slow.pciAddress);
+    const logged = (message: string, address: string) =>
+      host.logs.some(
+        (line) => line.message === message && JSON.stringify(line.fields).includes(address),
+      );
+    await waitFor(() => expect(logged("probing", slow.pciAddress)).toBe(true));
+    // Written during the probe: waits for it, as the kernel's unbind waits for the device lock.
+    await write(vfioUnbind, slow.pciAddress);
+    await write(path.join(host.paths.pciDriver("iavf"), "unbind"), other.pciAddress);
+    await waitFor(() => expect(driverOf(host, other.pciAddress)).toBeUndefined());
+    expect(logged("probed and bound", slow.pciAddress)).toBe(false);
+    expect(driverOf(host, slow.pciAddress)).toBeUndefined();
+    await waitFor(() => expect(logged("probed and bound", slow.pciAddress)).toBe(true));
+    await waitFor(() => expect(driverOf(host, slow.pciAddress)).toBeUndefined());
+    expect(fs.existsSync(path.join(host.paths.devVfio, String(slow.iommuGroup)))).toBe(false);
+    expect(host.logs.filter((line) => line.level === "warn")).toEqual([]);
+  });
+
+  it("keeps a shared IOMMU group's VFIO node while a device of the group is on vfio-pci", async () => {
+    const [vf0, vf1] = ["0000:3b:02.0", "0000:3b:02.1"];
+    const host = await serve({ ...builtinProfiles.x710, sharedIommuGroups: [[vf0, vf1]] });
+    const group = vfOf(host.inventory, 0, 0).iommuGroup;
+    expect(vfOf(host.inventory, 0, 1).iommuGroup).toBe(group);
+    expect(fs.readdirSync(path.join(host.paths.iommuGroups, String(group), "devices"))).toEqual([
+      vf0,
+      vf1,
+    ]);
+    const node = path.join(host.paths.devVfio, String(group));
+    await moveToVfio(host, vf0, "iavf");
+    await moveToVfio(host, vf1, "iavf");
+    await write(path.join(host.paths.pciDriver("vfio-pci"), "unbind"), vf0);
+    await waitFor(() => expect(driverOf(host, vf0)).toBeUndefined());
+    expect(fs.existsSync(node)).toBe(true);
+    await write(path.join(host.paths.pciDriver("vfio-pci"), "unbind"), vf1);
+    await waitFor(() => expect(fs.existsSync(node)).toBe(false));
   });
 
   it("binds only the driver an override names", async () => {

@@ -1,6 +1,7 @@
 import { execFile } from "node:child_process";
 import fs from "node:fs";
 import net from "node:net";
+import path from "node:path";
 import { promisify } from "node:util";
 import { isPciAddress } from "../host/pci-address.js";
 import { lockKernel, readHostRecord, resolveHostRoot, unlockKernel } from "./host.js";
@@ -17,8 +18,14 @@ const execFileAsync = promisify(execFile);
 export interface EmulatedKernelOptions {
   /** Root of a built emulated host. */
   root: string;
-  /** Delay before a bind or probe takes effect, as with asynchronous probing; default 5 ms. */
+  /** Delay before a bind or probe starts, as with asynchronous probing; default 5 ms. */
   bindDelayMs?: number;
+  /**
+   * How long a driver's probe runs once a bind or probe has matched it (igbvf took 2.1 s on
+   * a real 82576); default 0. Operations on the device wait for the probe, as for the
+   * kernel's device lock; other devices go on.
+   */
+  probeDurationMs?: number;
   logger?: EmulatorLogger;
 }
 
@@ -26,24 +33,43 @@ export interface EmulatedKernelOptions {
  * Answers writes to an emulated host's sysfs as the kernel would. While it runs, each
  * driver's `bind` and `unbind` and the bus's `drivers_probe` are FIFOs: many writers may
  * write at once, and a write of one address (far below PIPE_BUF) arrives whole. Each PF's
- * `sriov_numvfs` stays a regular file, watched. Changes run one at a time in arrival order
- * (unbinds at once, binds and probes after `bindDelayMs`); refused writes are logged with
- * the errno the kernel would return and otherwise ignored.
+ * `sriov_numvfs` and each device's `driver_override` stay regular files, watched. Changes
+ * run one at a time in arrival order (unbinds at once, binds and probes after
+ * `bindDelayMs`, then for `probeDurationMs`); refused writes are logged with the errno the
+ * kernel would return and otherwise ignored.
+ *
+ * Limits of files that are FIFOs or regular files, where the kernel runs code in write():
+ * - A write returns at once. The kernel returns a write to `bind` or `drivers_probe` only
+ *   after the probe, and shows the `driver` link from the probe's start; here the link
+ *   comes when the probe is over, so a writer that waits for it sees what it would see
+ *   after its write returned on the kernel.
+ * - A refused `sriov_numvfs` write succeeds for the writer (the kernel fails it with the
+ *   errno logged here); the file is put back to the current count, which is how a writer
+ *   can tell.
+ * - A cleared `driver_override` ("\n") reads `(null)` once the watch has seen the write,
+ *   a few milliseconds later, not at once. An empty write ("") is taken for a writer's
+ *   O_TRUNC with its write still to come and shows as empty until the next bind or probe.
  */
 export class EmulatedKernel {
   private readonly root: string;
   private readonly bindDelayMs: number;
+  private readonly probeDurationMs: number;
   private readonly logger: EmulatorLogger;
   private machine: EmulatedMachine | undefined;
   private controls: ControlFile[] = [];
   private readers: net.Socket[] = [];
   private watchers: fs.FSWatcher[] = [];
+  /** driver_override watchers by device address. */
+  private readonly overrideWatchers = new Map<string, fs.FSWatcher>();
+  /** Devices whose probe runs, with the promise of its end. */
+  private readonly probing = new Map<string, Promise<void>>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private tail: Promise<void> = Promise.resolve();
 
   constructor(options: EmulatedKernelOptions) {
     this.root = resolveHostRoot(options.root);
     this.bindDelayMs = options.bindDelayMs ?? 5;
+    this.probeDurationMs = options.probeDurationMs ?? 0;
     this.logger = options.logger ?? silentLogger;
   }
 
@@ -68,20 +94,26 @@ export class EmulatedKernel {
         );
         this.watchers.push(watcher);
       }
+      this.watchOverrides();
     } catch (error) {
       await this.stop();
       throw error;
     }
-    this.logger.info({ root: this.root, bindDelayMs: this.bindDelayMs }, "emulated kernel serving");
+    this.logger.info(
+      { root: this.root, bindDelayMs: this.bindDelayMs, probeDurationMs: this.probeDurationMs },
+      "emulated kernel serving",
+    );
   }
 
   /** Stops answering and turns the control FIFOs back into regular files. */
   async stop(): Promise<void> {
     if (this.machine === undefined) return;
-    for (const watcher of this.watchers) watcher.close();
+    for (const watcher of [...this.watchers, ...this.overrideWatchers.values()]) watcher.close();
     for (const timer of this.timers) clearTimeout(timer);
     for (const reader of this.readers) reader.destroy();
     this.watchers = [];
+    this.overrideWatchers.clear();
+    this.probing.clear();
     this.timers.clear();
     this.readers = [];
     await this.tail;
@@ -106,6 +138,30 @@ export class EmulatedKernel {
     return reader;
   }
 
+  /**
+   * Watches the driver_override of every present device that has no watcher yet and drops
+   * the watchers of devices gone, so a cleared override reads "(null)" as on the kernel.
+   */
+  private watchOverrides(): void {
+    const machine = this.machine!;
+    for (const [address, watcher] of this.overrideWatchers) {
+      if (machine.tree.isPresent(address)) continue;
+      watcher.close();
+      this.overrideWatchers.delete(address);
+    }
+    for (const device of machine.layout.byAddress.values()) {
+      if (this.overrideWatchers.has(device.address) || !machine.tree.isPresent(device.address)) {
+        continue;
+      }
+      const file = path.join(machine.tree.deviceDir(device), "driver_override");
+      const watcher = fs.watch(file, () => this.machine?.tree.showClearedOverride(device.address));
+      watcher.on("error", (error) =>
+        this.logger.warn({ file, error: error.message }, "driver_override watch failed"),
+      );
+      this.overrideWatchers.set(device.address, watcher);
+    }
+  }
+
   private onControlWrite(control: ControlFile, text: string): void {
     const { addresses, invalid } = parseControlWrite(text);
     for (const write of invalid) {
@@ -113,29 +169,79 @@ export class EmulatedKernel {
     }
     for (const address of addresses) {
       if (control.action === "unbind") {
-        this.enqueue(() => this.unbind(control.driver!, address));
+        this.onDevice(address, () => this.unbind(control.driver!, address));
       } else if (control.action === "bind") {
-        this.afterBindDelay(() => this.bind(control.driver!, address));
+        this.after(this.bindDelayMs, () =>
+          this.onDevice(address, () => this.bind(control.driver!, address)),
+        );
       } else {
-        this.afterBindDelay(() => this.probe(address));
+        this.after(this.bindDelayMs, () => this.onDevice(address, () => this.probe(address)));
       }
     }
   }
 
-  private afterBindDelay(operation: () => Promise<void>): void {
+  /** Calls `then` after `ms`, unless the kernel stops first. */
+  private after(ms: number, then: () => void): void {
     const timer = setTimeout(() => {
       this.timers.delete(timer);
-      this.enqueue(operation);
-    }, this.bindDelayMs);
+      then();
+    }, ms);
     this.timers.add(timer);
   }
 
-  /** Runs operations one after another, like the device lock serializes them in the kernel. */
-  private enqueue(operation: () => Promise<void>): void {
+  /**
+   * Runs an operation on one device, after the device's probe if one runs (the kernel's
+   * device lock): also when the probe started while the operation waited in the queue.
+   */
+  private onDevice(address: string, operation: () => Promise<void>): void {
+    const probe = this.probing.get(address);
+    if (probe !== undefined) {
+      void probe.then(() => this.onDevice(address, operation));
+      return;
+    }
+    void this.enqueue(async () => {
+      if (this.probing.has(address)) this.onDevice(address, operation);
+      else await operation();
+    });
+  }
+
+  /** Runs operations one after another in arrival order; resolves when this one is done. */
+  private enqueue(operation: () => Promise<void>): Promise<void> {
     this.tail = this.tail.then(operation).catch((error: unknown) => {
       const message = error instanceof Error ? error.message : String(error);
       this.logger.warn({ error: message }, "emulated kernel operation failed");
     });
+    return this.tail;
+  }
+
+  /**
+   * Binds a device whose driver matched, after `probeDurationMs`. The driver was chosen at
+   * the probe's start, as the kernel matches before it probes; meanwhile the device is
+   * probing and operations on it wait.
+   */
+  private async runProbe(device: DeviceSpec, driver: string): Promise<void> {
+    const bind = async () => {
+      await this.machine!.bind([{ device, driver }]);
+      this.logger.debug({ address: device.address, driver }, "probed and bound");
+    };
+    if (this.probeDurationMs === 0) {
+      await bind();
+      return;
+    }
+    const end = new Promise<void>((resolve) =>
+      this.after(this.probeDurationMs, () => {
+        void this.enqueue(async () => {
+          // The probe outlived its device only if VFs were removed meanwhile (sriov_numvfs 0).
+          if (this.machine?.tree.isPresent(device.address)) await bind();
+        }).finally(resolve);
+      }),
+    );
+    this.probing.set(device.address, end);
+    this.logger.debug(
+      { address: device.address, driver, probeDurationMs: this.probeDurationMs },
+      "probing",
+    );
+    void end.finally(() => this.probing.delete(device.address));
   }
 
   private device(address: string, file: string): DeviceSpec | undefined {
@@ -184,8 +290,7 @@ export class EmulatedKernel {
       );
       return;
     }
-    await machine.bind([{ device, driver }]);
-    this.logger.debug({ address, driver }, "bound");
+    await this.runProbe(device, driver);
   }
 
   private async probe(address: string): Promise<void> {
@@ -198,8 +303,7 @@ export class EmulatedKernel {
       this.logger.warn({ address, driver }, "probe found no such driver: device stays unbound");
       return;
     }
-    await machine.bind([{ device, driver }]);
-    this.logger.debug({ address, driver }, "probed and bound");
+    await this.runProbe(device, driver);
   }
 
   private async applyNumVfs(pf: DeviceSpec): Promise<void> {
@@ -232,6 +336,7 @@ export class EmulatedKernel {
       const autoprobe = machine.tree.autoprobesVfs(pf);
       await machine.addVfs(pf, requested, (vf) => (autoprobe ? vf.nativeDriver : undefined));
     }
+    this.watchOverrides();
     this.logger.info({ pf: pf.address, from: current, to: requested }, "sriov_numvfs changed");
   }
 }

@@ -31,9 +31,9 @@ export class EmulatedMachine {
   }
 
   /**
-   * Device nodes and veths come first and the `driver` link last, as in the kernel, where
-   * probe registers them before the driver core links the bound device: whoever waits for
-   * the link finds them in place.
+   * Device nodes and veths come first and the `driver` link last (see SysfsTree.bind):
+   * whoever waits for the link finds them in place, as a writer of `bind` finds them when
+   * its write returns on the kernel.
    */
   async bind(bindings: readonly Binding[]): Promise<void> {
     await this.nodes.create(

@@ -9,7 +9,7 @@ const ARPHRD_ETHER = 1;
 const ARPHRD_INFINIBAND = 32;
 const ARPHRD_LOOPBACK = 772;
 /** What sysfs prints for a driver_override that is not set. */
-export const NO_OVERRIDE = "(null)";
+const NO_OVERRIDE = "(null)";
 /** sysfs file modes as the kernel sets them: read-only attributes, and ones root may write. */
 const READ_ONLY = 0o444;
 const READ_WRITE = 0o644;
@@ -140,8 +140,9 @@ export class SysfsTree {
 
   /**
    * Links device and driver; a network driver brings the netdev, the native one an RDMA
-   * device. The `driver` link comes last, as the driver core adds it after a probe, so
-   * whoever sees it sees the rest.
+   * device. The `driver` link comes last: the kernel adds it before the driver's probe runs
+   * but returns the writer's write() after the probe, which a FIFO cannot do, so here
+   * whoever sees the link sees what a writer sees once its write returned.
    */
   bind(device: DeviceSpec, driver: string): void {
     const dir = this.deviceDir(device);
@@ -249,19 +250,28 @@ export class SysfsTree {
     return group === undefined ? undefined : Number(group);
   }
 
-  /**
-   * The driver_override, undefined when not set. A write of "" or "\n" clears it; the file
-   * is then put back to "(null)" as the kernel shows a cleared override.
-   */
+  /** The driver_override, undefined when not set ("(null)", or cleared with "" or "\n"). */
   driverOverride(address: string): string | undefined {
-    const file = path.join(this.busLink(address), "driver_override");
-    const text = readText(file)?.trim();
-    if (text === undefined || text === NO_OVERRIDE) return undefined;
-    if (text === "") {
+    this.showClearedOverride(address);
+    const text = readText(this.overrideFile(address))?.trim();
+    return text === undefined || text === "" || text === NO_OVERRIDE ? undefined : text;
+  }
+
+  /**
+   * Puts a cleared driver_override ("\n") back to "(null)", as the kernel prints no
+   * override. An empty file is left: it is a writer's O_TRUNC with its write still to come,
+   * which a rewrite now would garble.
+   */
+  showClearedOverride(address: string): void {
+    const file = this.overrideFile(address);
+    const text = readText(file);
+    if (text !== undefined && text !== "" && text.trim() === "") {
       fs.writeFileSync(file, `${NO_OVERRIDE}\n`);
-      return undefined;
     }
-    return text;
+  }
+
+  private overrideFile(address: string): string {
+    return path.join(this.busLink(address), "driver_override");
   }
 
   /** VFs a PF has, counted by its virtfnN links. */
