@@ -2,7 +2,9 @@ import fs from "node:fs";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { HostPaths } from "./paths.js";
-import { readLinkName } from "./sysfs.js";
+import { listDirectory, readLinkName } from "./sysfs.js";
+
+const VFIO_PCI = "vfio-pci";
 
 export interface BindOptions {
   /** How long to wait for the kernel to show the new driver link. */
@@ -21,10 +23,12 @@ export function currentDriver(paths: HostPaths, pciAddress: string): string {
 /**
  * Moves a PCI device to `target` the way the kernel documents it: set driver_override,
  * unbind from the current driver, ask the bus to probe, wait until the driver link names
- * the target, then clear driver_override. Binding may complete asynchronously, so every
- * step waits for the link (bounded) rather than assuming. `target` "" leaves the device
- * unbound. On failure the device is put back on the driver it had, as far as the kernel
- * lets us, before the error is thrown.
+ * the target, then clear driver_override (the kernel then shows "(null)"; we never read
+ * it). The kernel returns the probe write only after the probe; since an emulated one may
+ * not, every step waits for the link (bounded) rather than assuming. `target` "" leaves the
+ * device unbound. A device that shares its IOMMU group is not moved to vfio-pci (see
+ * refuseSharedIommuGroup). On failure the device is put back on the driver it had, as far
+ * as the kernel lets us, before the error is thrown.
  */
 export async function bindDriver(
   paths: HostPaths,
@@ -34,6 +38,7 @@ export async function bindDriver(
 ): Promise<{ previous: string }> {
   const previous = currentDriver(paths, pciAddress);
   if (previous === target) return { previous };
+  if (target === VFIO_PCI) refuseSharedIommuGroup(paths, pciAddress);
   try {
     await moveDriver(paths, pciAddress, previous, target, options);
   } catch (error) {
@@ -47,6 +52,26 @@ export async function bindDriver(
     throw error;
   }
   return { previous };
+}
+
+/**
+ * vfio-pci hands a user the whole IOMMU group (/dev/vfio/<group>), and the kernel lets it be
+ * used only when every device of the group is on vfio-pci or unbound: one device of a shared
+ * group on vfio-pci is unusable while a peer keeps its driver, and with its peers unbound
+ * the pod would reach them too (and a second claim on a peer would get the same group). So
+ * only a device alone in its group goes to vfio-pci; one without a group is left to the
+ * kernel's own refusal.
+ */
+function refuseSharedIommuGroup(paths: HostPaths, pciAddress: string): void {
+  const group = readLinkName(path.join(paths.pciDevice(pciAddress), "iommu_group"));
+  if (group === undefined) return;
+  const peers = (listDirectory(path.join(paths.iommuGroups, group, "devices")) ?? [])
+    .filter((address) => address !== pciAddress)
+    .sort();
+  if (peers.length === 0) return;
+  throw new DriverBindError(
+    `${pciAddress} shares IOMMU group ${group} with ${peers.join(", ")}: vfio-pci hands out whole groups, so a pod given /dev/vfio/${group} could reach every device in it; use VFs with a group of their own (ACS on the PCIe path)`,
+  );
 }
 
 async function moveDriver(
