@@ -1,8 +1,8 @@
 import { defineConfig } from "vitest/config";
 
-// Four suites: unit tests sit beside the code; fuzz tests generate hostile input;
+// Five suites: unit tests sit beside the code; fuzz tests generate hostile input;
 // integration tests talk to a real control plane; end-to-end tests need the real kubelet
-// and containerd.
+// and containerd; the real-kernel tier runs the node daemon in a QEMU guest on real VFs.
 export default defineConfig({
   test: {
     projects: [
@@ -38,6 +38,16 @@ export default defineConfig({
           fileParallelism: false,
           testTimeout: 300_000,
           hookTimeout: 1_200_000,
+        },
+      },
+      {
+        test: {
+          name: "real-kernel",
+          include: ["test/real-kernel/**/*.test.ts"],
+          globalSetup: ["test/integration/global-setup.ts", "test/real-kernel/global-setup.ts"],
+          fileParallelism: false,
+          testTimeout: 180_000,
+          hookTimeout: 600_000,
         },
       },
     ],

@@ -145,6 +145,44 @@ const cx6dx = {
 };
 
 /**
+ * Intel 82576 (igb PF, igbvf VFs) as QEMU emulates it (`-device igb` behind a PCIe root
+ * port): the card of the real-kernel test tier (test/real-kernel/), so the emulator can be
+ * compared with a real kernel driving the same card. 7 VFs at offset 128, stride 2: VF n
+ * is 01:10.(2n). QEMU has no NUMA information and puts a virtio NIC beside it.
+ */
+const igb82576 = {
+  pfs: [
+    {
+      pciAddress: "0000:01:00.0",
+      netdev: "eth0",
+      vendor: "8086",
+      deviceID: "10c9",
+      vfDeviceID: "10ca",
+      driver: "igb",
+      vfDriver: "igbvf",
+      numaNode: -1,
+      pcieRoot: "pci0000:00",
+      totalVfs: 7,
+      numVfs: 4,
+      vfOffset: 128,
+      vfStride: 2,
+    },
+  ],
+  otherDevices: [
+    {
+      pciAddress: "0000:00:03.0",
+      vendor: "1af4",
+      deviceID: "1000",
+      class: "0x020000",
+      driver: "virtio-pci",
+      netdev: "eth1",
+      numaNode: -1,
+      pcieRoot: "pci0000:00",
+    },
+  ],
+};
+
+/**
  * 8 single-port E810-C PFs × 256 VFs over 2 NUMA nodes, two root complexes per node and
  * two root ports per complex. 256 VFs at offset 8 fill the PF's bus and spill into the next,
  * so the PFs sit two buses apart.
@@ -178,6 +216,7 @@ export const builtinProfiles = {
   e810: validateProfile(e810, "builtin profile e810"),
   x540: validateProfile(x540, "builtin profile x540"),
   cx6dx: validateProfile(cx6dx, "builtin profile cx6dx"),
+  "igb-82576": validateProfile(igb82576, "builtin profile igb-82576"),
   scale: validateProfile(scale, "builtin profile scale"),
 } as const satisfies Record<string, HostProfile>;
 

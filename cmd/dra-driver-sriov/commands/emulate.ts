@@ -3,6 +3,7 @@ import {
   buildEmulatedHost,
   destroyEmulatedHost,
   EmulatedKernel,
+  builtinProfiles,
   loadProfile,
 } from "../../../pkg/emulator/index.js";
 import { UsageError, type FlagSpecs, type ParsedFlags } from "../../../pkg/flags/flags.js";
@@ -18,7 +19,7 @@ const flags = {
   },
   profile: {
     type: "string",
-    description: "built-in profile (x710, e810, x540, cx6dx, scale) or a profile YAML file",
+    description: `built-in profile (${Object.keys(builtinProfiles).join(", ")}) or a profile YAML file`,
     default: "x710",
   },
   netdevs: {

@@ -92,7 +92,9 @@ export class FakeKubelet {
   ): Promise<Res> {
     let client = this.clients.get(socketPath);
     if (!client) {
-      client = new Client(`unix://${socketPath}`, credentials.createInsecure());
+      // A socket path, or host:port of a relay to one (the real-kernel tier's guest).
+      const target = socketPath.startsWith("/") ? `unix://${socketPath}` : socketPath;
+      client = new Client(target, credentials.createInsecure());
       this.clients.set(socketPath, client);
     }
     return new Promise((resolve, reject) => {

@@ -1,0 +1,308 @@
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { API_VERSION } from "../../api/v1alpha1/group.js";
+import {
+  buildEmulatedHost,
+  builtinProfiles,
+  destroyEmulatedHost,
+} from "../../pkg/emulator/index.js";
+import type { KubeClient } from "../../pkg/kube/client.js";
+import { loadKubeletProtos } from "../../pkg/kubeletplugin/protos.js";
+import { FakeKubelet } from "../../pkg/kubeletplugin/testing/fake-kubelet.js";
+import {
+  allocateForPod,
+  createIfMissing,
+  createNamespace,
+  createReadyNode,
+  deleteIgnoringMissing,
+  deleteTestNamespace,
+  listNodeSlices,
+  loadManifest,
+  testClient,
+  uniqueName,
+  waitFor,
+} from "../integration/kube.js";
+import { BUNDLE, Guest, NODE, PF_ADDRESS } from "./support/guest.js";
+
+const DRIVER = "sriovnetwork.openshift.io";
+const DEVICE_CLASSES = "/apis/resource.k8s.io/v1/deviceclasses";
+const NUM_VFS = 4;
+/** The 82576's VFs: offset 128, stride 2 from the PF at 01:00.0. */
+const VF_ADDRESSES = [0, 1, 2, 3].map((index) => `0000:01:10.${index * 2}`);
+/** The daemon's directories in the guest: its fresh tmpfs /run, never the host's files. */
+const KUBELET_DIR = "/run/kubelet";
+const CDI_ROOT = "/run/cdi";
+const DAEMON_LOG = "/run/kubelet-plugin.log";
+const REGISTRATION_SOCKET = `${KUBELET_DIR}/plugins_registry/${DRIVER}-reg.sock`;
+const DRA_SOCKET = `${KUBELET_DIR}/plugins/${DRIVER}/dra.sock`;
+
+interface SliceList {
+  items: { spec: { devices: { name: string; attributes: Record<string, unknown> }[] } }[];
+}
+interface ClaimStatus {
+  status?: { devices?: { device: string; data?: Record<string, unknown> }[] };
+}
+
+const pciOf = (device: string) => device.replace(/^(\w{4})-(\w{2})-(\w{2})-(\w)$/, "$1:$2:$3.$4");
+const sysfsDevice = (pci: string) => `/sys/bus/pci/devices/${pci}`;
+
+/**
+ * The node daemon on a real kernel: a QEMU guest whose Intel 82576 (igb) makes real VFs
+ * (igbvf netdevs, IOMMU groups of their own), against the real control plane on the host.
+ * What the emulated host stands in for everywhere else is checked here against the kernel.
+ */
+describe("a real kernel with real VFs (QEMU igb)", () => {
+  let guest: Guest;
+  let client: KubeClient;
+  let kubelet: FakeKubelet;
+  let draEndpoint: string;
+  let nodeName: string;
+  let namespace: string;
+  let workDir: string;
+  let guestKubeconfig: string;
+  const vfioClass = `${uniqueName("vfio")}.${DRIVER}`;
+
+  /** The kubelet-plugin in the guest, as the DaemonSet runs it (no NRI: no runtime here). */
+  async function startDaemon(env: Record<string, string> = {}): Promise<void> {
+    // The kubelet makes its plugin registry; the daemon refuses to start without one.
+    await guest.sh(`mkdir -p ${KUBELET_DIR}/plugins_registry`);
+    await guest.spawnCli(
+      "daemon",
+      [
+        "kubelet-plugin",
+        ...["--node-name", nodeName, "--kubeconfig", guestKubeconfig],
+        ...["--namespace", namespace, "--kubelet-dir", KUBELET_DIR, "--cdi-root", CDI_ROOT],
+        ...["--nri-socket", "", "--cni-cache-dir", "/run/cni-cache", "--log-level", "debug"],
+      ],
+      { env, logFile: DAEMON_LOG },
+    );
+    const registration = await guest.relay(7001, REGISTRATION_SOCKET);
+    await waitFor(
+      "the daemon in the guest to register",
+      () => kubelet.register(registration).then(() => true),
+      120_000,
+    ).catch(async (error: unknown) => {
+      throw new Error(`${String(error)}\nthe daemon's log:\n${await daemonLog()}`);
+    });
+    kubelet.close();
+    kubelet = new FakeKubelet(loadKubeletProtos());
+    draEndpoint = await guest.relay(7002, DRA_SOCKET);
+  }
+
+  async function daemonLog(): Promise<string> {
+    return guest.read(DAEMON_LOG).catch((error: unknown) => String(error));
+  }
+
+  const driverOf = async (pci: string) =>
+    path.basename(
+      await guest.sh(`readlink ${sysfsDevice(pci)}/driver || true`).then((s) => s.trim()),
+    );
+  const netdevsOf = async (pci: string) =>
+    (await guest.sh(`ls ${sysfsDevice(pci)}/net 2>/dev/null || true`)).split("\n").filter(Boolean);
+
+  beforeAll(async () => {
+    client = testClient();
+    kubelet = new FakeKubelet(loadKubeletProtos());
+    nodeName = uniqueName("real-kernel");
+    namespace = uniqueName("real-kernel");
+    workDir = fs.mkdtempSync(path.join(os.tmpdir(), "dra-sriov-real-kernel-"));
+    // The guest reaches the API server at 10.0.2.2 (QEMU user networking), named
+    // "kubernetes" in its /etc/hosts: a name the serving certificate has.
+    const kubeconfig = fs.readFileSync(inject("kubeconfig"), "utf8");
+    guestKubeconfig = path.join(workDir, "kubeconfig");
+    fs.writeFileSync(
+      guestKubeconfig,
+      kubeconfig.replace(/https:\/\/127\.0\.0\.1:/g, "https://kubernetes:"),
+    );
+
+    guest = await Guest.boot({
+      kernel: inject("guestKernel"),
+      initramfs: inject("guestInitramfs"),
+      consoleLog: path.join(workDir, "console.log"),
+    });
+    process.stderr.write(
+      `real-kernel guest: agent answering ${guest.bootMs} ms after QEMU started\n`,
+    );
+    await guest.sh(`echo ${NUM_VFS} > ${sysfsDevice(PF_ADDRESS)}/sriov_numvfs`);
+
+    await createReadyNode(client, nodeName);
+    await createNamespace(client, namespace);
+    await createIfMissing(client, DEVICE_CLASSES, loadManifest("deployments/deviceclass.yaml"));
+    await client.request({
+      method: "POST",
+      path: DEVICE_CLASSES,
+      body: {
+        apiVersion: "resource.k8s.io/v1",
+        kind: "DeviceClass",
+        metadata: { name: vfioClass },
+        spec: {
+          selectors: [{ cel: { expression: `device.driver == "${DRIVER}"` } }],
+          config: [
+            {
+              opaque: {
+                driver: DRIVER,
+                parameters: { apiVersion: API_VERSION, kind: "VfConfig", driver: "vfio-pci" },
+              },
+            },
+          ],
+        },
+      },
+    });
+    await startDaemon();
+    await waitFor(
+      "the guest's slices",
+      async () => ((await listNodeSlices(client, DRIVER, nodeName)).length > 0 ? true : undefined),
+      60_000,
+    );
+  });
+
+  afterAll(async () => {
+    kubelet?.close();
+    if (guest) {
+      await guest.stop("daemon").catch(() => undefined);
+      await guest.shutdown();
+    }
+    if (client) {
+      await deleteTestNamespace(client, namespace);
+      await deleteIgnoringMissing(client, `${DEVICE_CLASSES}/${vfioClass}`);
+      await deleteIgnoringMissing(client, `/api/v1/nodes/${nodeName}`);
+    }
+    if (workDir) fs.rmSync(workDir, { recursive: true, force: true });
+  });
+
+  it("discovers on the real sysfs what the emulator's igb-82576 profile describes", async () => {
+    const discover = await guest.exec(
+      [NODE, BUNDLE, "discover", "--node-name", nodeName, "-o", "json"],
+      { timeoutMs: 60_000 },
+    );
+    expect(discover.stderr).toBe("");
+    const real = JSON.parse(discover.stdout) as SliceList;
+
+    const root = fs.mkdtempSync(path.join(workDir, "emulated-"));
+    await buildEmulatedHost({ root, profile: builtinProfiles["igb-82576"] });
+    const emulated = JSON.parse(
+      execFileSync(
+        NODE,
+        [BUNDLE, "discover", "--host-root", root, "--node-name", nodeName, "-o", "json"],
+        {
+          encoding: "utf8",
+        },
+      ),
+    ) as SliceList;
+    await destroyEmulatedHost(root);
+
+    const devices = (list: SliceList) => list.items.flatMap((slice) => slice.spec.devices);
+    expect(devices(real).map((device) => device.name)).toEqual(
+      VF_ADDRESSES.map((pci) => pci.replace(/[:.]/g, "-")),
+    );
+    const iommuGroup = `${DRIVER}/iommuGroup`;
+    for (const [index, device] of devices(real).entries()) {
+      // IOMMU groups are numbered in probe order on both, so the numbers depend on what
+      // else the machine has (QEMU's q35 probes a VGA, virtio and LPC functions before the
+      // card). What must hold: each VF's is the kernel's own group, one per VF.
+      const { [iommuGroup]: realGroup, ...realRest } = device.attributes;
+      const { [iommuGroup]: emulatedGroup, ...emulatedRest } = devices(emulated)[index]!.attributes;
+      expect(realRest).toEqual(emulatedRest);
+      expect(emulatedGroup).toEqual({ int: expect.any(Number) });
+      const kernelGroup = await guest.sh(
+        `basename $(readlink ${sysfsDevice(pciOf(device.name))}/iommu_group)`,
+      );
+      expect(realGroup).toEqual({ int: Number(kernelGroup.trim()) });
+    }
+    const groups = devices(real).map((device) => JSON.stringify(device.attributes[iommuGroup]));
+    expect(new Set(groups).size).toBe(NUM_VFS);
+  });
+
+  async function allocate(
+    className: string,
+  ): Promise<{ namespace: string; name: string; uid: string }> {
+    const claim = await allocateForPod(
+      client,
+      { namespace, nodeName },
+      { requests: [{ name: "vf", exactly: { deviceClassName: className } }] },
+    );
+    return { namespace: claim.namespace, name: claim.name, uid: claim.uid };
+  }
+
+  async function prepare(claim: { namespace: string; name: string; uid: string }): Promise<string> {
+    const response = await kubelet.prepare(draEndpoint, "v1", [claim], 60_000);
+    const result = response.claims[claim.uid]!;
+    if (result.error) throw new Error(`prepare failed: ${result.error}\n${await daemonLog()}`);
+    expect(result.devices).toHaveLength(1);
+    return pciOf(result.devices[0]!.device_name);
+  }
+
+  async function unprepare(claim: { namespace: string; name: string; uid: string }): Promise<void> {
+    const response = await kubelet.unprepare(draEndpoint, "v1", [claim]);
+    expect(response.claims[claim.uid]!.error ?? "").toBe("");
+  }
+
+  const cdiSpecs = async () =>
+    (await guest.sh(`ls ${CDI_ROOT} 2>/dev/null || true`)).split("\n").filter(Boolean);
+
+  it("prepares a claim on an igbvf VF and unprepares it", async () => {
+    const claim = await allocate(DRIVER);
+    const pci = await prepare(claim);
+    expect(VF_ADDRESSES).toContain(pci);
+    expect(await driverOf(pci)).toBe("igbvf");
+    expect(await cdiSpecs()).toEqual([`${DRIVER}-vf_${claim.uid}.json`]);
+    const read = await client.request<ClaimStatus>({
+      method: "GET",
+      path: `/apis/resource.k8s.io/v1/namespaces/${namespace}/resourceclaims/${claim.name}`,
+    });
+    expect(read.status?.devices?.[0]?.data).toEqual(
+      expect.objectContaining({ pciAddress: pci, driver: "igbvf" }),
+    );
+    await unprepare(claim);
+    expect(await cdiSpecs()).toEqual([]);
+    expect(await driverOf(pci)).toBe("igbvf");
+  });
+
+  it("binds a VF to vfio-pci (its /dev/vfio group appears) and gives it back to igbvf", async () => {
+    const claim = await allocate(vfioClass);
+    const pci = await prepare(claim);
+    expect(await driverOf(pci)).toBe("vfio-pci");
+    const group = (await guest.sh(`basename $(readlink ${sysfsDevice(pci)}/iommu_group)`)).trim();
+    expect(await guest.sh(`stat -c %F /dev/vfio/${group}`)).toBe("character special file\n");
+    expect(await netdevsOf(pci)).toEqual([]);
+    const spec = JSON.parse(await guest.read(`${CDI_ROOT}/${DRIVER}-vf_${claim.uid}.json`)) as {
+      devices: { containerEdits: { deviceNodes?: { path: string }[] } }[];
+    };
+    const nodes = spec.devices.flatMap((device) => device.containerEdits.deviceNodes ?? []);
+    expect(nodes.map((node) => node.path)).toEqual(
+      expect.arrayContaining(["/dev/vfio/vfio", `/dev/vfio/${group}`]),
+    );
+
+    await unprepare(claim);
+    expect(await driverOf(pci)).toBe("igbvf");
+    expect(await guest.read(`${sysfsDevice(pci)}/driver_override`)).toBe("(null)");
+    expect(await netdevsOf(pci)).toHaveLength(1);
+    expect(await cdiSpecs()).toEqual([]);
+  });
+
+  it("is killed between the vfio-pci bind steps and, restarted, leaves no VF on vfio-pci and no driver_override", async () => {
+    const claim = await allocate(vfioClass);
+    const { code } = await guest.stop("daemon");
+    expect(code).toBe(0);
+    await startDaemon({ DRA_SRIOV_FAULT: "after-driver-bound" });
+    await expect(kubelet.prepare(draEndpoint, "v1", [claim], 60_000)).rejects.toThrow();
+    // The fault kills the process as a crash would; stop() reports how it ended.
+    expect((await guest.stop("daemon")).signal).toBe("SIGKILL");
+    await startDaemon();
+    for (const pci of VF_ADDRESSES) {
+      expect({ pci, driver: await driverOf(pci) }).toEqual({ pci, driver: "igbvf" });
+      expect({ pci, override: await guest.read(`${sysfsDevice(pci)}/driver_override`) }).toEqual({
+        pci,
+        override: "(null)",
+      });
+    }
+    expect(await cdiSpecs()).toEqual([]);
+    const pci = await prepare(claim);
+    expect(await driverOf(pci)).toBe("vfio-pci");
+    await unprepare(claim);
+    expect(await driverOf(pci)).toBe("igbvf");
+  });
+});

