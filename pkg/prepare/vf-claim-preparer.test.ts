@@ -2,7 +2,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { pino } from "pino";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { API_VERSION } from "../../api/v1alpha1/group.js";
 import type { CdiSpec } from "../cdi/spec.js";
 import { CheckpointStore } from "../checkpoint/checkpoint.js";
@@ -94,8 +94,8 @@ beforeEach(async () => {
   checkpointFile = path.join(root, "var/lib/kubelet/plugins", DRIVER, "checkpoint.json");
 });
 
-async function startKernel(): Promise<void> {
-  const kernel = new EmulatedKernel({ root, bindDelayMs: 1 });
+async function startKernel(probeDurationMs = 0): Promise<void> {
+  const kernel = new EmulatedKernel({ root, bindDelayMs: 1, probeDurationMs });
   await kernel.start();
   cleanups.push(() => kernel.stop());
 }
@@ -264,6 +264,26 @@ describe("VfClaimPreparer", () => {
 
     expect((await preparer.unprepare([ref], never)).get(ref.uid)).toEqual({});
     expect(currentDriver(paths, VF1)).toBe("iavf");
+    expect(hostState()).toMatchObject({ cdiSpecs: [], claims: [] });
+  });
+
+  it("prepares and unprepares a vfio-pci claim on a kernel whose probes take 1.5 s", async () => {
+    await startKernel(1_500);
+    const preparer = newPreparer({ bindTimeoutMs: 10_000 });
+    const ref = addClaim({ devices: [{ pci: VF1 }], configs: [vfConfig({ driver: "vfio-pci" })] });
+    devicesOf(await prepareOne(preparer, ref));
+    expect(currentDriver(paths, VF1)).toBe("vfio-pci");
+    expect(fs.existsSync(path.join(root, "dev/vfio", String(iommuGroupOf(VF1))))).toBe(true);
+    expect((await preparer.unprepare([ref], never)).get(ref.uid)).toEqual({});
+    expect(currentDriver(paths, VF1)).toBe("iavf");
+    expect(fs.existsSync(path.join(paths.pciDevice(VF1), "net/ens1f0v1"))).toBe(true);
+    await vi.waitFor(
+      () =>
+        expect(fs.readFileSync(path.join(paths.pciDevice(VF1), "driver_override"), "utf8")).toBe(
+          "(null)\n",
+        ),
+      { timeout: 5_000, interval: 5 },
+    );
     expect(hostState()).toMatchObject({ cdiSpecs: [], claims: [] });
   });
 
