@@ -7,7 +7,7 @@ export PATH := $(NODE_BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 CLI := node dist/cmd/dra-driver-sriov/main.js
 DEMO_ROOT ?= /tmp/dra-sriov-demo
 
-.PHONY: all deps build bundle test-fuzz fuzz k8s-binaries containerd-binaries images helm-binary cni-binaries image driver-image generate lint format typecheck test test-unit test-integration test-e2e bench bench-pod-start demo demo-discover clean
+.PHONY: all deps build bundle test-fuzz fuzz k8s-binaries containerd-binaries images helm-binary cni-binaries guest-image image driver-image generate lint format typecheck test test-unit test-integration test-e2e test-real-kernel bench bench-pod-start demo demo-discover clean
 
 all: build
 
@@ -107,6 +107,15 @@ test-integration: build bundle k8s-binaries containerd-binaries images helm-bina
 test-e2e: build bundle k8s-binaries containerd-binaries images helm-binary cni-binaries
 	vitest run --project e2e
 
+# The real-kernel tier: the node daemon in a QEMU guest (TCG) whose Intel 82576 (igb) makes
+# real VFs, against a real control plane on the host (test/real-kernel/). The guest's kernel
+# and initramfs come from Debian's packages, cached (hack/real-kernel/build-guest.sh).
+guest-image:
+	bash hack/real-kernel/build-guest.sh >/dev/null
+
+test-real-kernel: build bundle k8s-binaries containerd-binaries images cni-binaries guest-image
+	vitest run --project real-kernel
+
 # What demo and test need on this machine (root, Go, disk, cgroups, /dev/kmsg, overlayfs),
 # checked in seconds before any long build, and the Debian packages, installed when missing.
 .PHONY: prereqs
@@ -116,11 +125,11 @@ prereqs:
 # Under make -j too, everything demo and test build waits for prereqs (a new build step
 # they depend on belongs in this list).
 ifneq ($(filter demo test,$(MAKECMDGOALS)),)
-node_modules/.installed build bundle k8s-binaries containerd-binaries images helm-binary cni-binaries: | prereqs
+node_modules/.installed build bundle k8s-binaries containerd-binaries images helm-binary cni-binaries guest-image: | prereqs
 endif
 
 # Everything CI runs.
-test: prereqs lint typecheck test-unit test-fuzz test-integration test-e2e
+test: prereqs lint typecheck test-unit test-fuzz test-integration test-e2e test-real-kernel
 
 # The daemon is measured as the image runs it: the bundle, with the image's Node flags.
 bench: build bundle

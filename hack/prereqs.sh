@@ -11,7 +11,8 @@
 #   - /dev/kmsg (the kubelet's OOM watcher opens it) and overlayfs (containerd's
 #     snapshotter);
 #   - npm (the Makefile fetches the pinned Node.js with it);
-#   - the Debian packages below, and the commands and files that prove each.
+#   - the Debian packages below, and the commands and files that prove each;
+#   - QEMU >= 8 (the igb device of the real-kernel tier), from bookworm-backports.
 # Missing packages are installed with apt-get (one `apt-get update` first, only
 # when something is missing); everything else is reported with its fix.
 #
@@ -67,6 +68,10 @@ PACKAGES=(
   "busybox-static /bin/busybox"
   # the nftables table that routes the kubernetes Service to the API server (hack/lib/driver-pods.sh)
   "nftables nft"
+  # the real-kernel tier's guest: depmod and modprobe resolve the kernel modules'
+  # dependencies, cpio packs the initramfs (hack/real-kernel/build-guest.sh)
+  "kmod depmod modprobe"
+  "cpio cpio"
   # .ci/run ends with make test
   "make make"
   # the driver image's revision label (hack/images/build-driver.sh, for the local cluster)
@@ -80,9 +85,12 @@ PACKAGES=(
   "grep grep"
   "sed sed"
 )
-# Not needed: kmod (overlay is built in or loaded on most kernels; below and
-# hack/containerd.sh try modprobe when it is there, and a container cannot load
-# modules anyway), dpkg-dev (hack/images/build-driver.sh's apt-get download and
+# QEMU for the real-kernel tier (test/real-kernel/): it must emulate the Intel
+# 82576 SR-IOV NIC (`-device igb`, QEMU >= 8). Debian 12's own QEMU is 7.2; its
+# backports suite, served by the same Debian mirror, has 10.x: the suite is
+# added to apt's sources when missing and the package taken from it.
+QEMU_PACKAGE="qemu-system-x86"
+# Not needed: dpkg-dev (hack/images/build-driver.sh's apt-get download and
 # dpkg-deb come with apt and dpkg, always there), file.
 
 # Free disk (GiB) a first build needs, by where it goes. Measured (du -sh,
@@ -353,6 +361,55 @@ check_proofs() {
   done
 }
 
+qemu_has_igb() {
+  command -v qemu-system-x86_64 >/dev/null 2>&1 &&
+    qemu-system-x86_64 -device help 2>/dev/null | grep -q 'name "igb"'
+}
+
+# backports_suite: <codename>-backports of this Debian release.
+backports_suite() {
+  local codename
+  codename="$(. /etc/os-release && printf '%s' "${VERSION_CODENAME:-}")"
+  [[ -n "${codename}" ]] || return 1
+  printf '%s-backports\n' "${codename}"
+}
+
+# add_backports_source SUITE: a deb822 source for SUITE on the mirror apt uses for
+# Debian's main suite.
+add_backports_source() {
+  local suite="$1" mirror
+  mirror="$(apt-get indextargets --format '$(REPO_URI) $(RELEASE)' 2>/dev/null |
+    awk -v release="${suite%-backports}" '$2 == release { print $1; exit }')"
+  [[ -n "${mirror}" ]] || mirror="http://deb.debian.org/debian/"
+  say "adding ${suite} from ${mirror} to apt's sources (for ${QEMU_PACKAGE} >= 8)"
+  printf 'Types: deb\nURIs: %s\nSuites: %s\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+    "${mirror}" "${suite}" >/etc/apt/sources.list.d/dra-driver-sriov-backports.sources
+}
+
+check_qemu() {
+  qemu_has_igb && return 0
+  local fix="apt-get install -t bookworm-backports ${QEMU_PACKAGE} (QEMU >= 8 emulates the Intel 82576, -device igb, that the real-kernel tier boots)"
+  if ${CHECK_ONLY} || ! command -v apt-get >/dev/null 2>&1; then
+    problem "qemu-system-x86_64 with the igb device is not there: ${fix}"
+    return 0
+  fi
+  local suite
+  suite="$(backports_suite)" || {
+    problem "not a Debian release with a backports suite: ${fix}"
+    return 0
+  }
+  [[ -n "${APT_LOG}" ]] || {
+    APT_LOG="$(mktemp)"
+    TMP_PATHS+=("${APT_LOG}")
+  }
+  apt-cache policy 2>/dev/null | grep -q " ${suite}/" || add_backports_source "${suite}"
+  say "apt-get update"
+  apt_get update -qq
+  say "installing ${QEMU_PACKAGE} from ${suite}"
+  apt_get install -y -qq --no-install-recommends -t "${suite}" "${QEMU_PACKAGE}"
+  qemu_has_igb || problem "${QEMU_PACKAGE} from ${suite} has no igb device: ${fix}"
+}
+
 ### Main ######################################################################
 
 main() {
@@ -385,9 +442,10 @@ main() {
   fi
   ${have_dpkg} || say "no dpkg/apt-get here: checking commands only (install the equivalents of the Debian packages in hack/prereqs.sh)"
   check_proofs
+  check_qemu
   check_go_version
   [[ ${#PROBLEMS[@]} -eq 0 ]] || report_and_exit "fix the above, then run it again"
-  say "ok: root, Go ${GO_VERSION} (Kubernetes ${K8S_VERSION} needs ${GO_VERSION_WANTED}), ${CGROUPS}, /dev/kmsg, overlayfs, ${#PACKAGES[@]} Debian packages, ${DISK}"
+  say "ok: root, Go ${GO_VERSION} (Kubernetes ${K8S_VERSION} needs ${GO_VERSION_WANTED}), ${CGROUPS}, /dev/kmsg, overlayfs, ${#PACKAGES[@]} Debian packages, QEMU with igb, ${DISK}"
 }
 
 main "$@"
