@@ -9,7 +9,7 @@ import {
   builtinProfiles,
   destroyEmulatedHost,
 } from "../../pkg/emulator/index.js";
-import type { KubeClient } from "../../pkg/kube/client.js";
+import { isNotFound, type KubeClient } from "../../pkg/kube/client.js";
 import { loadKubeletProtos } from "../../pkg/kubeletplugin/protos.js";
 import { FakeKubelet } from "../../pkg/kubeletplugin/testing/fake-kubelet.js";
 import {
@@ -42,6 +42,15 @@ const DRA_SOCKET = `${KUBELET_DIR}/plugins/${DRIVER}/dra.sock`;
 interface SliceList {
   items: { spec: { devices: { name: string; attributes: Record<string, unknown> }[] } }[];
 }
+/** A claim the real scheduler allocated, and the pod it was made for. */
+interface Claim {
+  namespace: string;
+  name: string;
+  uid: string;
+  podName: string;
+}
+/** The claim as the kubelet names it to the driver. */
+const wireOf = ({ namespace, name, uid }: Claim) => ({ namespace, name, uid });
 interface ClaimStatus {
   status?: { devices?: { device: string; data?: Record<string, unknown> }[] };
 }
@@ -76,6 +85,8 @@ describe("a real kernel with real VFs (QEMU igb)", () => {
         ...["--node-name", nodeName, "--kubeconfig", guestKubeconfig],
         ...["--namespace", namespace, "--kubelet-dir", KUBELET_DIR, "--cdi-root", CDI_ROOT],
         ...["--nri-socket", "", "--cni-cache-dir", "/run/cni-cache", "--log-level", "debug"],
+        // Rediscovery sees VFs come and go within seconds here (default 30 s).
+        ...["--rediscovery-interval-seconds", "2"],
       ],
       { env, logFile: DAEMON_LOG },
     );
@@ -216,28 +227,47 @@ describe("a real kernel with real VFs (QEMU igb)", () => {
     expect(new Set(groups).size).toBe(NUM_VFS);
   });
 
-  async function allocate(
-    className: string,
-  ): Promise<{ namespace: string; name: string; uid: string }> {
+  /** A claim for one VF of the class, optionally that VF index only. */
+  async function allocate(className: string, vfIndex?: number): Promise<Claim> {
+    const selectors =
+      vfIndex === undefined
+        ? []
+        : [{ cel: { expression: `device.attributes["${DRIVER}"].vfID == ${vfIndex}` } }];
     const claim = await allocateForPod(
       client,
       { namespace, nodeName },
-      { requests: [{ name: "vf", exactly: { deviceClassName: className } }] },
+      { requests: [{ name: "vf", exactly: { deviceClassName: className, selectors } }] },
     );
-    return { namespace: claim.namespace, name: claim.name, uid: claim.uid };
+    return claim;
   }
 
-  async function prepare(claim: { namespace: string; name: string; uid: string }): Promise<string> {
-    const response = await kubelet.prepare(draEndpoint, "v1", [claim], 60_000);
+  async function prepare(claim: Claim): Promise<string> {
+    const response = await kubelet.prepare(draEndpoint, "v1", [wireOf(claim)], 60_000);
     const result = response.claims[claim.uid]!;
     if (result.error) throw new Error(`prepare failed: ${result.error}\n${await daemonLog()}`);
     expect(result.devices).toHaveLength(1);
     return pciOf(result.devices[0]!.device_name);
   }
 
-  async function unprepare(claim: { namespace: string; name: string; uid: string }): Promise<void> {
-    const response = await kubelet.unprepare(draEndpoint, "v1", [claim]);
+  /**
+   * Unprepares like the kubelet after the pod ended, then deletes the pod: the garbage
+   * collector removes its claim, and the scheduler may give the VF to the next test.
+   */
+  async function unprepare(claim: Claim): Promise<void> {
+    const response = await kubelet.unprepare(draEndpoint, "v1", [wireOf(claim)]);
     expect(response.claims[claim.uid]!.error ?? "").toBe("");
+    await deleteIgnoringMissing(client, `/api/v1/namespaces/${namespace}/pods/${claim.podName}`);
+    await waitFor(`claim ${claim.name} to be deleted`, () =>
+      client
+        .request({
+          method: "GET",
+          path: `/apis/resource.k8s.io/v1/namespaces/${namespace}/resourceclaims/${claim.name}`,
+        })
+        .then(
+          () => undefined,
+          (error: unknown) => (isNotFound(error) ? true : Promise.reject(error)),
+        ),
+    );
   }
 
   const cdiSpecs = async () =>
@@ -263,6 +293,7 @@ describe("a real kernel with real VFs (QEMU igb)", () => {
 
   it("binds a VF to vfio-pci (its /dev/vfio group appears) and gives it back to igbvf", async () => {
     const claim = await allocate(vfioClass);
+    const published = await publishedDevices();
     const pci = await prepare(claim);
     expect(await driverOf(pci)).toBe("vfio-pci");
     const group = (await guest.sh(`basename $(readlink ${sysfsDevice(pci)}/iommu_group)`)).trim();
@@ -281,6 +312,8 @@ describe("a real kernel with real VFs (QEMU igb)", () => {
     expect(await guest.read(`${sysfsDevice(pci)}/driver_override`)).toBe("(null)");
     expect(await netdevsOf(pci)).toHaveLength(1);
     expect(await cdiSpecs()).toEqual([]);
+    // igbvf makes up a new MAC at every probe (the PF set none): the device is the same.
+    expect(await publishedDevices()).toEqual(published);
   });
 
   it("is killed between the vfio-pci bind steps and, restarted, leaves no VF on vfio-pci and no driver_override", async () => {
@@ -288,7 +321,7 @@ describe("a real kernel with real VFs (QEMU igb)", () => {
     const { code } = await guest.stop("daemon");
     expect(code).toBe(0);
     await startDaemon({ DRA_SRIOV_FAULT: "after-driver-bound" });
-    await expect(kubelet.prepare(draEndpoint, "v1", [claim], 60_000)).rejects.toThrow();
+    await expect(kubelet.prepare(draEndpoint, "v1", [wireOf(claim)], 60_000)).rejects.toThrow();
     // The fault kills the process as a crash would; stop() reports how it ended.
     expect((await guest.stop("daemon")).signal).toBe("SIGKILL");
     await startDaemon();
@@ -304,5 +337,63 @@ describe("a real kernel with real VFs (QEMU igb)", () => {
     expect(await driverOf(pci)).toBe("vfio-pci");
     await unprepare(claim);
     expect(await driverOf(pci)).toBe("igbvf");
+  });
+
+  /** The device names of this node's published slices. */
+  const publishedDevices = async () =>
+    (
+      await listNodeSlices<SliceList["items"][number] & { metadata?: object }>(
+        client,
+        DRIVER,
+        nodeName,
+      )
+    )
+      .flatMap((slice) => slice.spec.devices)
+      .map((device) => device.name);
+
+  /** Sets the PF's VF count as an operator does: through 0, as the kernel demands. */
+  async function setNumVfs(count: number): Promise<void> {
+    const file = `${sysfsDevice(PF_ADDRESS)}/sriov_numvfs`;
+    await guest.sh(`echo 0 > ${file}; echo ${count} > ${file}`);
+  }
+
+  it("refuses sriov_numvfs changes the way the kernel does: not from one count to another, not past totalvfs", async () => {
+    const file = `${sysfsDevice(PF_ADDRESS)}/sriov_numvfs`;
+    expect((await guest.exec(["sh", "-c", `echo 3 > ${file}`])).code).not.toBe(0);
+    expect((await guest.exec(["sh", "-c", `echo 8 > ${file}`])).code).not.toBe(0);
+    expect(await guest.read(file)).toBe(String(NUM_VFS));
+  });
+
+  it("lets a prepared vfio-pci VF vanish with sriov_numvfs: unprepare cleans up, the slice drops it and takes it back", async () => {
+    const vf3 = VF_ADDRESSES[3]!;
+    const claim = await allocate(vfioClass, 3);
+    expect(await prepare(claim)).toBe(vf3);
+    expect(await driverOf(vf3)).toBe("vfio-pci");
+    // The kernel removes a VF on vfio-pci that no process holds open (it took 2 s here).
+    await setNumVfs(3);
+    expect((await guest.exec(["test", "-e", sysfsDevice(vf3)])).code).not.toBe(0);
+    await waitFor("the slice without the vanished VF", async () =>
+      (await publishedDevices()).includes("0000-01-10-6") ? undefined : true,
+    );
+    await unprepare(claim);
+    expect(await cdiSpecs()).toEqual([]);
+
+    await setNumVfs(NUM_VFS);
+    expect(await driverOf(vf3)).toBe("igbvf");
+    expect(await guest.read(`${sysfsDevice(vf3)}/driver_override`)).toBe("(null)");
+    await waitFor("the slice with the VF again", async () =>
+      (await publishedDevices()).includes("0000-01-10-6") ? true : undefined,
+    );
+  });
+
+  it("gives a VF unbound from vfio-pci behind its back to igbvf on unprepare", async () => {
+    const claim = await allocate(vfioClass);
+    const pci = await prepare(claim);
+    await guest.sh(`echo ${pci} > ${sysfsDevice(pci)}/driver/unbind`);
+    expect(await driverOf(pci)).toBe("");
+    await unprepare(claim);
+    expect(await driverOf(pci)).toBe("igbvf");
+    expect(await guest.read(`${sysfsDevice(pci)}/driver_override`)).toBe("(null)");
+    expect(await netdevsOf(pci)).toHaveLength(1);
   });
 });
