@@ -93,8 +93,8 @@ describe("planClaim", () => {
       device("0000-3b-02-1", {}, { network }),
     ]);
     expect(claim.devices.map((vf) => vf.cniConfig?.plugins[0])).toEqual([
-      { type: "sriov", deviceID: "0000:3b:02.0" },
-      { type: "sriov", deviceID: "0000:3b:02.1" },
+      { type: "sriov", deviceID: "0000:3b:02.0", pciBusID: "0000:3b:02.0" },
+      { type: "sriov", deviceID: "0000:3b:02.1", pciBusID: "0000:3b:02.1" },
     ]);
     expect(claim.devices[0]!.netAttachDef).toEqual({ namespace: "ns", name: "net" });
   });

@@ -94,20 +94,22 @@ describe("withDeviceId", () => {
     plugins: types.map((type) => ({ type })),
   });
 
-  it("sets deviceID on the sriov plugin, wherever it is in the list", () => {
+  it("sets deviceID and pciBusID on the sriov plugin, wherever it is in the list", () => {
     const input = list(["tuning", "sriov", "sbr"]);
     expect(deviceIdPluginIndex(input)).toBe(1);
     expect(withDeviceId(input, "0000:3b:02.1").plugins).toEqual([
       { type: "tuning" },
-      { type: "sriov", deviceID: "0000:3b:02.1" },
+      { type: "sriov", deviceID: "0000:3b:02.1", pciBusID: "0000:3b:02.1" },
       { type: "sbr" },
     ]);
     expect(input.plugins[1]).toEqual({ type: "sriov" });
   });
 
   it("falls back to the first plugin, the list's main one", () => {
+    // host-device finds the VF by pciBusID (it ignores deviceID), as the real kernel's
+    // test showed: both keys, as Multus injects them, serve the SR-IOV CNI and host-device.
     expect(withDeviceId(list(["host-device", "tuning"]), "0000:3b:02.1").plugins).toEqual([
-      { type: "host-device", deviceID: "0000:3b:02.1" },
+      { type: "host-device", deviceID: "0000:3b:02.1", pciBusID: "0000:3b:02.1" },
       { type: "tuning" },
     ]);
   });

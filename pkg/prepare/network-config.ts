@@ -116,13 +116,17 @@ export function deviceIdPluginIndex(list: CniConfigList): number {
   return sriov === -1 ? 0 : sriov;
 }
 
-/** The list with `deviceID` set to the VF's PCI address; the input is not changed. */
+/**
+ * The list with the VF's PCI address as `deviceID` and `pciBusID`; the input is not changed.
+ * Both keys, as Multus injects them: the SR-IOV CNI reads `deviceID`, the reference
+ * host-device plugin ignores it and finds the device by `pciBusID`.
+ */
 export function withDeviceId(list: CniConfigList, pciAddress: string): CniConfigList {
   const target = deviceIdPluginIndex(list);
   return {
     ...list,
     plugins: list.plugins.map((plugin, index) =>
-      index === target ? { ...plugin, deviceID: pciAddress } : plugin,
+      index === target ? { ...plugin, deviceID: pciAddress, pciBusID: pciAddress } : plugin,
     ),
   };
 }

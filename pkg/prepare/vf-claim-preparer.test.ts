@@ -367,7 +367,7 @@ describe("VfClaimPreparer", () => {
     expect(vf.cniConfig).toEqual({
       cniVersion: "1.0.0",
       name: "sriov-net",
-      plugins: [{ type: "sriov", vlan: 10, deviceID: VF0 }, { type: "tuning" }],
+      plugins: [{ type: "sriov", vlan: 10, deviceID: VF0, pciBusID: VF0 }, { type: "tuning" }],
     });
     expect(readSpec(ref.uid).containerEdits?.env).toContain(
       "SRIOVNETWORK_NET_ATTACH_DEF_NAME=ns/sriov-net",

@@ -12,6 +12,9 @@
 // The configuration keys it consumes (and does not pass on):
 //
 //	deviceID   PCI address of the VF, e.g. 0000:3b:02.1 (injected by the driver)
+//	pciBusID   the same address, injected beside deviceID for host-device on real
+//	           hardware; dropped here, as host-device would look for it in the real
+//	           sysfs
 //	hostRoot   root directory of the emulated host (`--host-root`), default "/"
 //
 // host-device gets this process's environment, stdout and stderr, and its exit
@@ -212,6 +215,8 @@ func main() {
 	if raw := popKey(config, "deviceID"); raw != nil && json.Unmarshal(raw, &deviceID) != nil {
 		fail(cniVersion, codeInvalidConf, "deviceID is not a string", "it is the VF's PCI address, e.g. 0000:3b:02.1")
 	}
+	// host-device would look the emulated VF's address up in the real sysfs.
+	popKey(config, "pciBusID")
 	hostRoot := "/"
 	if raw := popKey(config, "hostRoot"); raw != nil && json.Unmarshal(raw, &hostRoot) != nil {
 		fail(cniVersion, codeInvalidConf, "hostRoot is not a string", "it is the root directory of the emulated host")
