@@ -62,6 +62,7 @@ function vf(nodeIndex: number, pfIndex: number, vfID: number): VfDevice {
       driver: intel ? "iavf" : "mlx5_core",
       iommuGroup: 100 + pfIndex * 8 + vfID,
       netdev: undefined,
+      rdmaCapable: false,
     },
     pf: {
       pciAddress: `0000:${bus}:00.0`,

@@ -138,6 +138,7 @@ const device: VfDevice = {
     driver: "iavf",
     iommuGroup: 42,
     netdev: "ens1f0v1",
+    rdmaCapable: false,
   },
   pf: x710Pf(),
   resourceName: "eth0_resource",

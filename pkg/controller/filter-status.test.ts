@@ -32,7 +32,14 @@ function vf(pfIndex: number, vfID: number): VfDevice {
   const pciAddress = `0000:${bus}:02.${vfID}`;
   return {
     name: pciAddress.replace(/[:.]/g, "-"),
-    vf: { pciAddress, vfID, driver: "iavf", iommuGroup: undefined, netdev: undefined },
+    vf: {
+      pciAddress,
+      vfID,
+      driver: "iavf",
+      iommuGroup: undefined,
+      netdev: undefined,
+      rdmaCapable: false,
+    },
     pf: {
       pciAddress: `0000:${bus}:00.0`,
       netdev: `eth${pfIndex}`,

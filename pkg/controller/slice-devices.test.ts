@@ -57,6 +57,7 @@ const vfDevices: fc.Arbitrary<VfDevice> = fc
         driver: r.driver,
         iommuGroup: r.iommuGroup,
         netdev: `vf${r.vfID}`,
+        rdmaCapable: false,
       },
       pf: {
         pciAddress: r.pfPciAddress,

@@ -96,6 +96,7 @@ export function vfDeviceFromAttributes(
   }
   const linkType = text(own("linkType"));
   const eswitchMode = text(own("EswitchMode"));
+  const rdmaCapable = boolAttribute(attributes, own("rdmaCapable")) ?? false;
   const device: VfDevice = {
     name,
     vf: {
@@ -104,6 +105,7 @@ export function vfDeviceFromAttributes(
       driver: strings.driver,
       iommuGroup: intAttribute(attributes, own("iommuGroup")),
       netdev: undefined,
+      rdmaCapable,
     },
     pf: {
       pciAddress: strings.pfPciAddress,
@@ -117,7 +119,7 @@ export function vfDeviceFromAttributes(
       pcieRoot: text(`${KUBERNETES}/pcieRoot`) ?? "",
       linkType: LINK_TYPES.find((known) => known === linkType) ?? "unknown",
       eswitchMode: ESWITCH_MODES.find((known) => known === eswitchMode) ?? "legacy",
-      rdmaCapable: boolAttribute(attributes, own("rdmaCapable")) ?? false,
+      rdmaCapable,
       totalVfs: 0,
       numVfs: 0,
     },

@@ -34,7 +34,7 @@ export function deviceAttributes(
     [own("vfID")]: { int: vf.vfID },
     [own("EswitchMode")]: { string: pf.eswitchMode },
     [own("linkType")]: { string: pf.linkType },
-    [own("rdmaCapable")]: { bool: pf.rdmaCapable },
+    [own("rdmaCapable")]: { bool: vf.rdmaCapable },
     [own("driver")]: { string: vf.driver },
     [own("numaNode")]: { int: pf.numaNode },
     [`${KUBERNETES}/pcieRoot`]: { string: pf.pcieRoot },

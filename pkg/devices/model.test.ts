@@ -8,13 +8,21 @@ const inventory: HostInventory = {
     {
       ...x710Pf({ numVfs: 2 }),
       vfs: [
-        { pciAddress: "0000:3b:02.0", vfID: 0, driver: "iavf", iommuGroup: 4, netdev: "ens1f0v0" },
+        {
+          pciAddress: "0000:3b:02.0",
+          vfID: 0,
+          driver: "iavf",
+          iommuGroup: 4,
+          netdev: "ens1f0v0",
+          rdmaCapable: false,
+        },
         {
           pciAddress: "0000:3b:02.1",
           vfID: 1,
           driver: "vfio-pci",
           iommuGroup: 5,
           netdev: undefined,
+          rdmaCapable: false,
         },
       ],
     },

@@ -164,6 +164,7 @@ describe("expectedInventory", () => {
       driver: "iavf",
       iommuGroup: 6,
       netdev: "ens1f0v0",
+      rdmaCapable: false,
     });
     expect(port1!.vfs[6]).toEqual({
       pciAddress: "0000:3b:0a.6",
@@ -171,6 +172,7 @@ describe("expectedInventory", () => {
       driver: "vfio-pci",
       iommuGroup: 20,
       netdev: undefined,
+      rdmaCapable: false,
     });
   });
 

@@ -377,6 +377,8 @@ export interface ExpectedVf {
   driver: string;
   iommuGroup: number;
   netdev: string | undefined;
+  /** An RDMA device of its own: on its native driver of an RDMA-capable card. */
+  rdmaCapable: boolean;
 }
 
 /** Field for field what discovery should find for a PF on a freshly built host. */
@@ -417,6 +419,7 @@ export function expectedInventory(profile: HostProfile): ExpectedInventory {
         driver: driver!,
         iommuGroup,
         netdev: hasNetdev(spec, driver) ? spec.netdev : undefined,
+        rdmaCapable: rdmaDevicePrefix(spec, driver!) !== undefined,
       }));
     return {
       pciAddress: pf.pciAddress,

@@ -19,7 +19,7 @@ function vf(pfIndex: number, vfID: number, driver = "iavf"): VfDevice {
   const pciAddress = `0000:${(0x3b + pfIndex).toString(16)}:02.${vfID}`;
   return {
     name: pciAddress.replace(/[:.]/g, "-"),
-    vf: { pciAddress, vfID, driver, iommuGroup: undefined, netdev: undefined },
+    vf: { pciAddress, vfID, driver, iommuGroup: undefined, netdev: undefined, rdmaCapable: false },
     pf: {
       pciAddress: `0000:${(0x3b + pfIndex).toString(16)}:00.0`,
       netdev: `eth${pfIndex}`,

@@ -11,7 +11,14 @@ function vf(pf: number, id: number): VfDevice {
   const pciAddress = `0000:${(0x3b + pf).toString(16)}:02.${id}`;
   return {
     name: pciAddress.replace(/[:.]/g, "-"),
-    vf: { pciAddress, vfID: id, driver: "iavf", iommuGroup: undefined, netdev: undefined },
+    vf: {
+      pciAddress,
+      vfID: id,
+      driver: "iavf",
+      iommuGroup: undefined,
+      netdev: undefined,
+      rdmaCapable: false,
+    },
     pf: x710Pf({ pciAddress: `0000:${(0x3b + pf).toString(16)}:00.0`, netdev: `eth${pf}` }),
   };
 }

@@ -24,6 +24,7 @@ function vf(traits: VfTraits = {}): VfDevice {
       driver: traits.driver ?? "iavf",
       iommuGroup: 1,
       netdev: undefined,
+      rdmaCapable: false,
     },
     pf: {
       pciAddress: traits.pfPciAddress ?? "0000:3b:00.0",

@@ -49,6 +49,17 @@ describe("discoverHost on emulated hosts", () => {
     expect(found.pfs.map((pf) => pf.pciAddress)).toEqual(["0000:3b:00.0"]);
   });
 
+  it("tells per VF whether it has an RDMA device: none while it sits on vfio-pci", async () => {
+    const cx6 = builtinProfiles.cx6dx;
+    await build({ ...cx6, pfs: [{ ...cx6.pfs[0]!, numVfs: 2, vfDrivers: { 1: "vfio-pci" } }] });
+    const [pf] = discoverHost(new HostPaths({ root })).pfs;
+    expect(pf!.rdmaCapable).toBe(true);
+    expect(pf!.vfs.map((vf) => [vf.driver, vf.rdmaCapable])).toEqual([
+      ["mlx5_core", true],
+      ["vfio-pci", false],
+    ]);
+  });
+
   it("reads the eswitch mode from compat/devlink/mode, legacy where the driver has no such file", async () => {
     const cx6 = builtinProfiles.cx6dx;
     await build({ ...cx6, pfs: [{ ...cx6.pfs[0]!, eswitchMode: "switchdev" }, cx6.pfs[1]!] });

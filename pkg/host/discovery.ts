@@ -24,6 +24,8 @@ export interface DiscoveredVf {
   iommuGroup: number | undefined;
   /** Kernel netdev name while bound to a network driver. */
   netdev: string | undefined;
+  /** The VF has an RDMA device of its own now (none while it sits on vfio-pci). */
+  rdmaCapable: boolean;
 }
 
 export interface DiscoveredPf {
@@ -216,6 +218,7 @@ function readVf(
     driver: readDriverName(path.join(dir, "driver")),
     iommuGroup,
     netdev: firstEntry(path.join(dir, "net")),
+    rdmaCapable: listDirectory(path.join(dir, "infiniband")) !== undefined,
   };
 }
 

@@ -20,6 +20,7 @@ function device(routing: number, overrides: Partial<VfDevice> = {}): VfDevice {
       driver: "iavf",
       iommuGroup: routing,
       netdev: `ens1f0v${routing % 256}`,
+      rdmaCapable: false,
     },
     pf: x710Pf(),
     ...overrides,

@@ -31,7 +31,14 @@ function vf(pfIndex: number, vfID: number): VfDevice {
   const pciAddress = `0000:${bus}:02.${vfID}`;
   return {
     name: pciAddress.replace(/[:.]/g, "-"),
-    vf: { pciAddress, vfID, driver: "iavf", iommuGroup: 40 + vfID, netdev: undefined },
+    vf: {
+      pciAddress,
+      vfID,
+      driver: "iavf",
+      iommuGroup: 40 + vfID,
+      netdev: undefined,
+      rdmaCapable: false,
+    },
     pf: x710Pf({ pciAddress: `0000:${bus}:00.0`, netdev: `eth${pfIndex}`, totalVfs: 8, numVfs: 4 }),
   };
 }
