@@ -13,7 +13,7 @@ const RUNTIME_MODULES = ["bridge", "veth"] as const;
  */
 export async function prepareGuestForContainers(guest: Guest): Promise<void> {
   const release = (await guest.sh("uname -r")).trim();
-  const modules = guestKernelModules(release, RUNTIME_MODULES);
+  const modules = await guestKernelModules(release, RUNTIME_MODULES);
   const load = modules
     .map((file) => {
       const name = path.basename(file, ".ko").replaceAll("-", "_");

@@ -1,7 +1,10 @@
-import { execFileSync } from "node:child_process";
+import { execFile } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { promisify } from "node:util";
+
+const run = promisify(execFile);
 
 /** The cache the hack/ build scripts use (hack/lib/common.sh). */
 const CACHE_ROOT =
@@ -14,8 +17,13 @@ const CACHE_ROOT =
  * guest reads over its 9p root, in the order `insmod` takes them (dependencies first).
  * They come from the Debian package of that kernel (`apt-get download`, as
  * hack/real-kernel/build-guest.sh gets the kernel), cached per kernel release and module set.
+ * Asynchronous: a test talking to a guest keeps its event loop, so its kept-alive
+ * connections to the agent see the agent close them instead of being reused half-closed.
  */
-export function guestKernelModules(release: string, modules: readonly string[]): string[] {
+export async function guestKernelModules(
+  release: string,
+  modules: readonly string[],
+): Promise<string[]> {
   if (!/^[0-9][0-9A-Za-z.+_-]*$/.test(release))
     throw new Error(`unexpected kernel release ${release}`);
   const dir = path.join(CACHE_ROOT, "guest-modules", release, [...modules].sort().join("+"));
@@ -24,25 +32,20 @@ export function guestKernelModules(release: string, modules: readonly string[]):
     fs.mkdirSync(path.dirname(dir), { recursive: true });
     const tmp = fs.mkdtempSync(path.join(path.dirname(dir), ".build-"));
     try {
-      execFileSync("apt-get", ["download", "-q", `linux-image-${release}`], {
-        cwd: tmp,
-        stdio: ["ignore", "ignore", "pipe"],
-      });
+      await run("apt-get", ["download", "-q", `linux-image-${release}`], { cwd: tmp });
       const deb = fs.readdirSync(tmp).find((name) => name.endsWith(".deb"));
       if (deb === undefined)
         throw new Error(`apt-get download linux-image-${release} left no .deb`);
       const tree = path.join(tmp, "kernel");
-      execFileSync("dpkg-deb", ["-x", path.join(tmp, deb), tree]);
-      execFileSync("depmod", ["-b", tree, release]);
+      await run("dpkg-deb", ["-x", path.join(tmp, deb), tree]);
+      await run("depmod", ["-b", tree, release]);
       const out = path.join(tmp, "out");
       fs.mkdirSync(out);
       const order: string[] = [];
       for (const module of modules) {
-        const shown = execFileSync(
-          "modprobe",
-          ["-d", tree, "-S", release, "--show-depends", module],
-          { encoding: "utf8" },
-        );
+        const { stdout: shown } = await run("modprobe", [
+          ...["-d", tree, "-S", release, "--show-depends", module],
+        ]);
         for (const [, file] of shown.matchAll(/^insmod (\S+)/gm)) {
           const name = path.basename(file!);
           if (order.includes(name)) continue;
