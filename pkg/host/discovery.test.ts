@@ -49,6 +49,20 @@ describe("discoverHost on emulated hosts", () => {
     expect(found.pfs.map((pf) => pf.pciAddress)).toEqual(["0000:3b:00.0"]);
   });
 
+  it("names the PF by its uplink's physical port name when representors sit beside it", async () => {
+    await build(builtinProfiles.cx6dx);
+    const netDir = path.join(new HostPaths({ root }).pciDevice("0000:d8:00.0"), "net");
+    // switchdev: a VF representor (sorting before the uplink) under the PF's net/
+    fs.mkdirSync(path.join(netDir, "ens3f0_0"));
+    fs.writeFileSync(path.join(netDir, "ens3f0_0", "phys_port_name"), "pf0vf0\n");
+    fs.writeFileSync(path.join(netDir, "ens3f0np0", "phys_port_name"), "p0\n");
+    const pfNames = () => discoverHost(new HostPaths({ root })).pfs.map((pf) => pf.netdev);
+    expect(pfNames()).toEqual(["ens3f0np0", "ens3f1np1"]);
+    // Without port names (drivers that have none) the first entry, as before.
+    fs.rmSync(path.join(netDir, "ens3f0np0", "phys_port_name"));
+    expect(pfNames()).toEqual(["ens3f0_0", "ens3f1np1"]);
+  });
+
   it("tells per VF whether it has an RDMA device: none while it sits on vfio-pci", async () => {
     const cx6 = builtinProfiles.cx6dx;
     await build({ ...cx6, pfs: [{ ...cx6.pfs[0]!, numVfs: 2, vfDrivers: { 1: "vfio-pci" } }] });

@@ -121,7 +121,7 @@ function readPf(
   totalVfsText: string,
   warnings: DiscoveryWarning[],
 ): DiscoveredPf {
-  const netdev = firstEntry(path.join(dir, "net"));
+  const netdev = pfNetdevOf(path.join(dir, "net"));
   if (netdev !== undefined && interfaceNameRule.check(netdev) !== undefined) {
     throw new HostDataError(
       path.join(dir, "net"),
@@ -242,6 +242,23 @@ function linkTypeOf(arphrd: string | undefined): LinkType {
 
 function firstEntry(dir: string): string | undefined {
   return listDirectory(dir)?.sort()[0];
+}
+
+/** The physical port name of an uplink (a PF's own port): p0, p1, ... */
+const UPLINK_PORT_NAME = /^p\d+$/;
+
+/**
+ * The PF's own netdev. A PF can list several under net/: in switchdev mode the VF
+ * representors (phys_port_name pf0vf3, ...) sit beside the uplink (p0). The uplink by its
+ * physical port name, else (drivers without port names, one netdev) the first entry.
+ */
+function pfNetdevOf(netDir: string): string | undefined {
+  const entries = listDirectory(netDir)?.sort();
+  if (entries === undefined || entries.length <= 1) return entries?.[0];
+  const uplink = entries.find((entry) =>
+    UPLINK_PORT_NAME.test(readAttribute(path.join(netDir, entry, "phys_port_name")) ?? ""),
+  );
+  return uplink ?? entries[0];
 }
 
 /**
