@@ -3,7 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { API_VERSION } from "../../api/v1alpha1/group.js";
-import type { KubeClient } from "../../pkg/kube/client.js";
+import { isNotFound, type KubeClient } from "../../pkg/kube/client.js";
 import { loadKubeletProtos } from "../../pkg/kubeletplugin/protos.js";
 import { FakeKubelet } from "../../pkg/kubeletplugin/testing/fake-kubelet.js";
 import { CriClient, type PodSandboxConfig } from "../support/cri/client.js";
@@ -44,6 +44,9 @@ const ATTACHMENTS = `${KUBELET_DIR}/plugins/${DRIVER}/attachments.json`;
 const CNI_BIN_DIR = "/usr/lib/cni";
 const NETWORK = "vf-static";
 const ADDRESS = { local: "10.56.0.10", prefixlen: 24 };
+/** Static IPAM taking the addresses from each VfConfig's `ips` (runtimeConfig). */
+const PER_POD_IPS = "vf-per-pod-ips";
+const BROKEN_IPAM = "vf-broken-ipam";
 
 /** `ip -j -d addr` of one link, the fields the test reads. */
 interface Link {
@@ -79,9 +82,12 @@ describe("pod networks on real VFs (QEMU igb, containerd in the guest)", () => {
   let cri: CriClient;
   let forwarder: { close(): Promise<void> } | undefined;
   let draEndpoint: string;
+  /** The host's address of containerd's socket (relay port 7001, once the daemon registered). */
+  let criEndpoint: string;
   let nodeName: string;
   let namespace: string;
   let workDir: string;
+  let guestKubeconfig: string;
   const timings: string[] = [];
 
   const daemonLog = () => guest.read(DAEMON_LOG).catch((error: unknown) => String(error));
@@ -124,13 +130,155 @@ describe("pod networks on real VFs (QEMU igb, containerd in the guest)", () => {
     return result;
   }
 
+  /**
+   * The kubelet-plugin in the guest as the DaemonSet runs it, with containerd's NRI socket;
+   * registered with the kubelet (the relay port 7001 is lent back to the registration
+   * socket for that, then given to CRI again) and synchronized with containerd.
+   */
+  async function startDaemon(env: Record<string, string> = {}): Promise<void> {
+    const started = (await daemonLog()).split("synchronizing with the runtime").length;
+    await guest.spawnCli(
+      "daemon",
+      [
+        "kubelet-plugin",
+        ...["--node-name", nodeName, "--kubeconfig", guestKubeconfig],
+        ...["--namespace", namespace, "--kubelet-dir", KUBELET_DIR, "--cdi-root", CDI_ROOT],
+        ...["--nri-socket", NRI_SOCKET, "--cni-bin-dir", CNI_BIN_DIR],
+        ...["--cni-cache-dir", CNI_CACHE, "--log-level", "debug"],
+      ],
+      { env, logFile: DAEMON_LOG },
+    );
+    const registration = await guest.relay(7001, REGISTRATION_SOCKET);
+    await waitFor(
+      "the daemon in the guest to register",
+      () => kubelet.register(registration).then(() => true),
+      180_000,
+    ).catch(async (error: unknown) => {
+      throw new Error(`${String(error)}\nthe daemon's log:\n${await daemonLog()}`);
+    });
+    kubelet.close();
+    kubelet = new FakeKubelet(loadKubeletProtos());
+    draEndpoint = await guest.relay(7002, DRA_SOCKET);
+    criEndpoint = await guest.relay(7001, CRI_SOCKET);
+    await waitFor(
+      "the daemon's NRI plugin to synchronize with containerd",
+      async () =>
+        (await daemonLog()).split("synchronizing with the runtime").length > started
+          ? true
+          : undefined,
+      120_000,
+    ).catch(async (error: unknown) => {
+      throw new Error(`${String(error)}\nthe daemon's log:\n${await daemonLog()}`);
+    });
+  }
+
+  async function createNetwork(name: string, plugin: Record<string, unknown>): Promise<void> {
+    await client.request({
+      method: "POST",
+      path: `/apis/k8s.cni.cncf.io/v1/namespaces/${namespace}/network-attachment-definitions`,
+      body: {
+        apiVersion: "k8s.cni.cncf.io/v1",
+        kind: "NetworkAttachmentDefinition",
+        metadata: { name },
+        spec: {
+          config: JSON.stringify({ cniVersion: "1.0.0", name, type: "host-device", ...plugin }),
+        },
+      },
+    });
+  }
+
+  interface PreparedClaim {
+    wire: { namespace: string; name: string; uid: string };
+    podName: string;
+    podUid: string;
+    /** The VFs' PCI addresses, in request order. */
+    vfs: string[];
+  }
+
+  /** A claim the scheduler allocated, prepared like the kubelet does before a pod starts. */
+  async function preparedClaim(
+    requests: { name: string; config: Record<string, unknown> }[],
+  ): Promise<PreparedClaim> {
+    const claim = await allocateForPod(
+      client,
+      { namespace, nodeName },
+      {
+        requests: requests.map(({ name }) => ({ name, exactly: { deviceClassName: DRIVER } })),
+        config: requests.map(({ name, config }) => ({
+          requests: [name],
+          opaque: {
+            driver: DRIVER,
+            parameters: { apiVersion: API_VERSION, kind: "VfConfig", ...config },
+          },
+        })),
+      },
+    );
+    const wire = { namespace: claim.namespace, name: claim.name, uid: claim.uid };
+    const prepared = await kubelet.prepare(draEndpoint, "v1", [wire], 120_000);
+    const result = prepared.claims[claim.uid]!;
+    if (result.error) throw new Error(`prepare failed: ${result.error}\n${await daemonLog()}`);
+    const pod = await client.request<{ metadata: { uid: string } }>({
+      method: "GET",
+      path: `/api/v1/namespaces/${namespace}/pods/${claim.podName}`,
+    });
+    const byRequest = new Map(result.devices.map((d) => [d.request_names[0], d.device_name]));
+    const vfs = requests.map(({ name }) => pciOf(byRequest.get(name)!));
+    return { wire, podName: claim.podName, podUid: pod.metadata.uid, vfs };
+  }
+
+  /**
+   * Unprepares like the kubelet after the pod ended, then deletes the pod: the garbage
+   * collector removes its claim and the scheduler may give the VFs to the next test.
+   */
+  async function release(claim: PreparedClaim): Promise<void> {
+    const unprepared = await kubelet.unprepare(draEndpoint, "v1", [claim.wire]);
+    expect(unprepared.claims[claim.wire.uid]!.error ?? "").toBe("");
+    await deleteIgnoringMissing(client, `/api/v1/namespaces/${namespace}/pods/${claim.podName}`);
+    await waitFor(`claim ${claim.wire.name} to be deleted`, () =>
+      client
+        .request({
+          method: "GET",
+          path: `/apis/resource.k8s.io/v1/namespaces/${namespace}/resourceclaims/${claim.wire.name}`,
+        })
+        .then(
+          () => undefined,
+          (error: unknown) => (isNotFound(error) ? true : Promise.reject(error)),
+        ),
+    );
+  }
+
+  /** The sandbox of the pod the claim is reserved for, as the kubelet asks for it. */
+  function sandboxConfig(claim: PreparedClaim): PodSandboxConfig {
+    return {
+      metadata: { name: claim.podName, uid: claim.podUid, namespace, attempt: 0 },
+      hostname: claim.podName,
+      linux: {
+        security_context: { namespace_options: { network: "POD", pid: "CONTAINER", ipc: "POD" } },
+      },
+    };
+  }
+
+  const claimStatus = (claim: PreparedClaim) =>
+    client.request<ClaimStatus>({
+      method: "GET",
+      path: `/apis/resource.k8s.io/v1/namespaces/${namespace}/resourceclaims/${claim.wire.name}`,
+    });
+
+  /** The guest's links of a VF, by its PCI address. */
+  const hostLinksOf = async (pci: string) =>
+    (await links()).filter((link) => link.parentdev === pci);
+  const inet = (link: Link | undefined) =>
+    (link?.addr_info ?? [])
+      .filter((a) => a.family === "inet")
+      .map((a) => `${a.local}/${a.prefixlen}`);
+
   beforeAll(async () => {
     client = testClient();
     kubelet = new FakeKubelet(loadKubeletProtos());
     nodeName = uniqueName("real-kernel-net");
     namespace = uniqueName("real-kernel-net");
     workDir = fs.mkdtempSync(path.join(os.tmpdir(), "dra-sriov-rk-net-"));
-    const guestKubeconfig = path.join(workDir, "kubeconfig");
+    guestKubeconfig = path.join(workDir, "kubeconfig");
     fs.writeFileSync(
       guestKubeconfig,
       fs
@@ -160,63 +308,18 @@ describe("pod networks on real VFs (QEMU igb, containerd in the guest)", () => {
       "/apis/resource.k8s.io/v1/deviceclasses",
       loadManifest("deployments/deviceclass.yaml"),
     );
-    await client.request({
-      method: "POST",
-      path: `/apis/k8s.cni.cncf.io/v1/namespaces/${namespace}/network-attachment-definitions`,
-      body: {
-        apiVersion: "k8s.cni.cncf.io/v1",
-        kind: "NetworkAttachmentDefinition",
-        metadata: { name: NETWORK },
-        spec: {
-          config: JSON.stringify({
-            cniVersion: "1.0.0",
-            name: NETWORK,
-            type: "host-device",
-            ipam: {
-              type: "static",
-              addresses: [{ address: `${ADDRESS.local}/${ADDRESS.prefixlen}` }],
-            },
-          }),
-        },
-      },
+    await createNetwork(NETWORK, {
+      ipam: { type: "static", addresses: [{ address: `${ADDRESS.local}/${ADDRESS.prefixlen}` }] },
     });
-
+    await createNetwork(PER_POD_IPS, { capabilities: { ips: true }, ipam: { type: "static" } });
+    await createNetwork(BROKEN_IPAM, {
+      ipam: { type: "static", addresses: [{ address: "not-an-address" }] },
+    });
     await guest.sh(`mkdir -p ${KUBELET_DIR}/plugins_registry`);
-    await time("daemon start to NRI synchronized", async () => {
-      await guest.spawnCli(
-        "daemon",
-        [
-          "kubelet-plugin",
-          ...["--node-name", nodeName, "--kubeconfig", guestKubeconfig],
-          ...["--namespace", namespace, "--kubelet-dir", KUBELET_DIR, "--cdi-root", CDI_ROOT],
-          ...["--nri-socket", NRI_SOCKET, "--cni-bin-dir", CNI_BIN_DIR],
-          ...["--cni-cache-dir", CNI_CACHE, "--log-level", "debug"],
-        ],
-        { logFile: DAEMON_LOG },
-      );
-      const registration = await guest.relay(7001, REGISTRATION_SOCKET);
-      await waitFor(
-        "the daemon in the guest to register",
-        () => kubelet.register(registration).then(() => true),
-        180_000,
-      ).catch(async (error: unknown) => {
-        throw new Error(`${String(error)}\nthe daemon's log:\n${await daemonLog()}`);
-      });
-      kubelet.close();
-      kubelet = new FakeKubelet(loadKubeletProtos());
-      draEndpoint = await guest.relay(7002, DRA_SOCKET);
-      await waitFor(
-        "the daemon's NRI plugin to synchronize with containerd",
-        async () =>
-          (await daemonLog()).includes("synchronizing with the runtime") ? true : undefined,
-        120_000,
-      ).catch(async (error: unknown) => {
-        throw new Error(`${String(error)}\nthe daemon's log:\n${await daemonLog()}`);
-      });
-    });
-    // The registration socket is done with: the port now reaches containerd's CRI.
+    await time("daemon start to NRI synchronized", () => startDaemon());
+    // CRI through a unix socket on the host, for the CriClient: relay port 7001 to containerd.
     const criSocket = path.join(workDir, "cri.sock");
-    forwarder = await unixSocketForwarder(criSocket, await guest.relay(7001, CRI_SOCKET));
+    forwarder = await unixSocketForwarder(criSocket, criEndpoint);
     cri = new CriClient(criSocket, { callTimeoutMs: 180_000 });
     await waitFor(
       "the guest's slices",
@@ -245,74 +348,29 @@ describe("pod networks on real VFs (QEMU igb, containerd in the guest)", () => {
   });
 
   it("moves the VF's igbvf netdev into the sandbox as net1 with the static address, reports it, and gives it back on stop", async () => {
-    const allocated = await allocateForPod(
-      client,
-      { namespace, nodeName },
-      {
-        requests: [{ name: "vf", exactly: { deviceClassName: DRIVER } }],
-        config: [
-          {
-            requests: ["vf"],
-            opaque: {
-              driver: DRIVER,
-              parameters: {
-                apiVersion: API_VERSION,
-                kind: "VfConfig",
-                ifName: "net1",
-                netAttachDefName: NETWORK,
-              },
-            },
-          },
-        ],
-      },
-    );
-    const claim = { namespace, name: allocated.name, uid: allocated.uid };
-    const prepared = await kubelet.prepare(draEndpoint, "v1", [claim], 120_000);
-    const result = prepared.claims[claim.uid]!;
-    if (result.error) throw new Error(`prepare failed: ${result.error}\n${await daemonLog()}`);
-    const pci = pciOf(result.devices[0]!.device_name);
-    const [hostName, ...others] = await netdevsOf(pci);
+    const claim = await preparedClaim([
+      { name: "vf", config: { ifName: "net1", netAttachDefName: NETWORK } },
+    ]);
+    const pci = claim.vfs[0]!;
+    const [before, ...others] = await hostLinksOf(pci);
     expect(others).toEqual([]);
-    const before = (await links()).find((link) => link.ifname === hostName)!;
-    expect(before).toMatchObject({ parentbus: "pci", parentdev: pci });
-    const mac = before.address;
-    expect(await listing(CDI_ROOT)).toEqual([`${DRIVER}-vf_${claim.uid}.json`]);
+    expect(await netdevsOf(pci)).toEqual([before!.ifname]);
+    const { ifname: hostName, address: mac } = before!;
+    expect(await listing(CDI_ROOT)).toEqual([`${DRIVER}-vf_${claim.wire.uid}.json`]);
 
-    // The sandbox of the pod the claim is reserved for, as the kubelet asks for it.
-    const pod = await client.request<{ metadata: { uid: string } }>({
-      method: "GET",
-      path: `/api/v1/namespaces/${namespace}/pods/${allocated.podName}`,
-    });
-    const config: PodSandboxConfig = {
-      metadata: { name: allocated.podName, uid: pod.metadata.uid, namespace, attempt: 0 },
-      hostname: allocated.podName,
-      linux: {
-        security_context: { namespace_options: { network: "POD", pid: "CONTAINER", ipc: "POD" } },
-      },
-    };
     const sandbox = await time("RunPodSandbox with the VF", () =>
-      cri.runPodSandbox(config).catch(async (error: unknown) => {
+      cri.runPodSandbox(sandboxConfig(claim)).catch(async (error: unknown) => {
         throw new Error(`${String(error)}\nthe daemon's log:\n${await daemonLog()}`);
       }),
     );
-    const netns = await sandboxNetns(sandbox);
-
-    const inPod = await links(netns);
-    const net1 = inPod.find((link) => link.ifname === "net1");
+    const net1 = (await links(await sandboxNetns(sandbox))).find((link) => link.ifname === "net1");
     expect(net1).toMatchObject({ parentbus: "pci", parentdev: pci, address: mac });
-    expect(net1!.addr_info!.filter((a) => a.family === "inet")).toEqual([
-      expect.objectContaining(ADDRESS),
-    ]);
-    const inHost = await links();
-    expect(inHost.filter((link) => link.parentdev === pci)).toEqual([]);
-    expect(inHost.map((link) => link.ifname)).not.toContain(hostName);
+    expect(inet(net1)).toEqual([`${ADDRESS.local}/${ADDRESS.prefixlen}`]);
+    expect(await hostLinksOf(pci)).toEqual([]);
+    expect((await links()).map((link) => link.ifname)).not.toContain(hostName);
 
     const reported = await waitFor("networkData on the claim", async () => {
-      const read = await client.request<ClaimStatus>({
-        method: "GET",
-        path: `/apis/resource.k8s.io/v1/namespaces/${namespace}/resourceclaims/${claim.name}`,
-      });
-      const device = read.status?.devices?.[0];
+      const device = (await claimStatus(claim)).status?.devices?.[0];
       return device?.networkData ? device : undefined;
     });
     expect(reported.networkData).toEqual({
@@ -326,19 +384,83 @@ describe("pod networks on real VFs (QEMU igb, containerd in the guest)", () => {
     ]);
 
     await time("StopPodSandbox", () => cri.stopPodSandbox(sandbox));
-    const back = (await links()).filter((link) => link.parentdev === pci);
+    const back = await hostLinksOf(pci);
     expect(back.map((link) => ({ ifname: link.ifname, address: link.address }))).toEqual([
       { ifname: hostName, address: mac },
     ]);
-    expect(back[0]!.addr_info ?? []).toEqual([]);
+    expect(inet(back[0])).toEqual([]);
     expect(await netdevsOf(pci)).toEqual([hostName]);
     expect(await attachments()).toEqual({});
     await cri.removePodSandbox(sandbox);
 
-    const unprepared = await kubelet.unprepare(draEndpoint, "v1", [claim]);
-    expect(unprepared.claims[claim.uid]!.error ?? "").toBe("");
+    await release(claim);
     expect(await listing(CDI_ROOT)).toEqual([]);
     expect(await listing(`${CNI_CACHE}/results`)).toEqual([]);
     expect(await netdevsOf(pci)).toEqual([hostName]);
+  });
+
+  it("plugs two VFs of one pod side by side, each with the address its VfConfig asks for", async () => {
+    const claim = await preparedClaim([
+      { name: "a", config: { netAttachDefName: PER_POD_IPS, ips: ["10.57.0.11/24"] } },
+      { name: "b", config: { netAttachDefName: PER_POD_IPS, ips: ["10.57.1.12/24"] } },
+    ]);
+    const names = await Promise.all(claim.vfs.map(netdevsOf));
+    const sandbox = await time("RunPodSandbox with two VFs", () =>
+      cri.runPodSandbox(sandboxConfig(claim)),
+    );
+    const inPod = await links(await sandboxNetns(sandbox));
+    const plugged = ["net1", "net2"].map((ifname) => inPod.find((link) => link.ifname === ifname));
+    expect(plugged.map((link) => link?.parentdev)).toEqual(claim.vfs);
+    expect(plugged.map(inet)).toEqual([["10.57.0.11/24"], ["10.57.1.12/24"]]);
+    await cri.stopPodSandbox(sandbox);
+    await cri.removePodSandbox(sandbox);
+    expect(await Promise.all(claim.vfs.map(netdevsOf))).toEqual(names);
+    await release(claim);
+    expect(await listing(`${CNI_CACHE}/results`)).toEqual([]);
+  });
+
+  it("fails the sandbox when the IPAM fails after host-device moved the VF, and has the VF back on the host", async () => {
+    const claim = await preparedClaim([{ name: "vf", config: { netAttachDefName: BROKEN_IPAM } }]);
+    const pci = claim.vfs[0]!;
+    const [hostName] = await netdevsOf(pci);
+    await expect(cri.runPodSandbox(sandboxConfig(claim))).rejects.toThrow(
+      `cannot attach VF ${pci} of claim ${namespace}/${claim.wire.name} as net1 (network ${BROKEN_IPAM})`,
+    );
+    expect(await netdevsOf(pci)).toEqual([hostName]);
+    expect(await attachments()).toEqual({});
+    const failed = await waitFor("the failure on the claim", async () => {
+      const device = (await claimStatus(claim)).status?.devices?.[0];
+      return device?.conditions ? device : undefined;
+    });
+    expect(failed.conditions!.map((c) => `${c.type}=${c.status}`)).toEqual([
+      "Ready=False",
+      "NetworkReady=False",
+    ]);
+    await release(claim);
+    expect(await listing(`${CNI_CACHE}/results`)).toEqual([]);
+  });
+
+  it("attaches a sandbox that started while the daemon was down, once it is back", async () => {
+    const claim = await preparedClaim([
+      { name: "vf", config: { ifName: "late0", netAttachDefName: NETWORK } },
+    ]);
+    const pci = claim.vfs[0]!;
+    const [hostName] = await netdevsOf(pci);
+    expect((await guest.stop("daemon")).code).toBe(0);
+    const sandbox = await cri.runPodSandbox(sandboxConfig(claim));
+    const netns = await sandboxNetns(sandbox);
+    expect((await links(netns)).map((link) => link.ifname)).toEqual(["lo", "eth0"]);
+    await time("daemon restart to NRI synchronized", () => startDaemon());
+    const late0 = await waitFor("the VF in the pod", async () =>
+      (await links(netns)).find((link) => link.ifname === "late0"),
+    );
+    expect(late0).toMatchObject({ parentdev: pci });
+    expect(inet(late0)).toEqual([`${ADDRESS.local}/${ADDRESS.prefixlen}`]);
+    // Synchronize told containerd about the pod: its stop reaches the daemon again.
+    await cri.stopPodSandbox(sandbox);
+    expect(await netdevsOf(pci)).toEqual([hostName]);
+    expect(await attachments()).toEqual({});
+    await cri.removePodSandbox(sandbox);
+    await release(claim);
   });
 });
