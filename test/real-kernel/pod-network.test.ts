@@ -105,10 +105,10 @@ describe("pod networks on real VFs (QEMU igb, containerd in the guest)", () => {
       .filter(Boolean);
   const listing = async (dir: string) =>
     (await guest.sh(`ls ${dir} 2>/dev/null || true`)).split("\n").filter(Boolean);
-  const attachments = async (): Promise<Record<string, unknown>> =>
+  const attachments = async (): Promise<Record<string, { state?: string }>> =>
     (
       JSON.parse(await guest.sh(`cat ${ATTACHMENTS} 2>/dev/null || echo '{"entries":{}}'`)) as {
-        entries: Record<string, unknown>;
+        entries: Record<string, { state?: string }>;
       }
     ).entries;
 
@@ -462,5 +462,40 @@ describe("pod networks on real VFs (QEMU igb, containerd in the guest)", () => {
     expect(await attachments()).toEqual({});
     await cri.removePodSandbox(sandbox);
     await release(claim);
+  });
+
+  it("finishes an attach the daemon was killed in the middle of (host-device's ADD done), once it is back", async () => {
+    const claim = await preparedClaim([
+      { name: "vf", config: { ifName: "net1", netAttachDefName: NETWORK } },
+    ]);
+    const pci = claim.vfs[0]!;
+    const [hostName] = await netdevsOf(pci);
+    expect((await guest.stop("daemon")).code).toBe(0);
+    await startDaemon({ DRA_SRIOV_FAULT: "during-attach-after-add" });
+    // The fault kills the daemon right after the ADD; containerd then starts the sandbox
+    // without its plugin.
+    const sandbox = await cri.runPodSandbox(sandboxConfig(claim));
+    expect((await guest.stop("daemon")).signal).toBe("SIGKILL");
+    expect(await attachments()).toEqual({
+      [sandbox]: expect.objectContaining({ state: "Attaching" }),
+    });
+    const netns = await sandboxNetns(sandbox);
+    expect((await links(netns)).find((link) => link.ifname === "net1")).toMatchObject({
+      parentdev: pci,
+    });
+
+    await startDaemon();
+    await waitFor("the attach to be finished", async () =>
+      (await attachments())[sandbox]?.state === "Attached" ? true : undefined,
+    );
+    const net1 = (await links(netns)).find((link) => link.ifname === "net1");
+    expect(net1).toMatchObject({ parentdev: pci });
+    expect(inet(net1)).toEqual([`${ADDRESS.local}/${ADDRESS.prefixlen}`]);
+    await cri.stopPodSandbox(sandbox);
+    expect(await netdevsOf(pci)).toEqual([hostName]);
+    expect(await attachments()).toEqual({});
+    await cri.removePodSandbox(sandbox);
+    await release(claim);
+    expect(await listing(`${CNI_CACHE}/results`)).toEqual([]);
   });
 });
