@@ -4,7 +4,12 @@ import path from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { EmulatedKernelOptions, HostProfile } from "../emulator/index.js";
 import { EmulatedKernel, buildEmulatedHost, builtinProfiles } from "../emulator/index.js";
-import { DriverBindError, bindDriver, currentDriver } from "./driver-binding.js";
+import {
+  DriverBindError,
+  bindDriver,
+  currentDriver,
+  refuseSharedIommuGroup,
+} from "./driver-binding.js";
 import { HostPaths } from "./paths.js";
 
 /** x710: ens1f0's VFs 0000:3b:02.0-7 are on iavf. */
@@ -69,13 +74,13 @@ describe("bindDriver on an emulated kernel", () => {
     await waitForNoOverride(paths, VF0);
   });
 
-  it("refuses vfio-pci for a VF whose IOMMU group holds other devices, touching nothing", async () => {
+  it("tells a VF whose IOMMU group holds other devices unfit for vfio-pci, touching nothing", async () => {
     const paths = await emulatedHost({
       ...builtinProfiles.x710,
       sharedIommuGroups: [[VF0, VF1]],
     });
     const group = path.basename(fs.readlinkSync(path.join(paths.pciDevice(VF0), "iommu_group")));
-    await expect(bindDriver(paths, VF0, "vfio-pci", { timeoutMs: 5_000 })).rejects.toThrow(
+    expect(() => refuseSharedIommuGroup(paths, VF0)).toThrow(
       new DriverBindError(
         `${VF0} shares IOMMU group ${group} with ${VF1}: vfio-pci hands out whole groups, so a pod given /dev/vfio/${group} could reach every device in it; use VFs with a group of their own (ACS on the PCIe path)`,
       ),

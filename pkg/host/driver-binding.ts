@@ -4,7 +4,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { HostPaths } from "./paths.js";
 import { listDirectory, readLinkName } from "./sysfs.js";
 
-const VFIO_PCI = "vfio-pci";
+export const VFIO_PCI = "vfio-pci";
 
 export interface BindOptions {
   /** How long to wait for the kernel to show the new driver link. */
@@ -26,9 +26,8 @@ export function currentDriver(paths: HostPaths, pciAddress: string): string {
  * the target, then clear driver_override (the kernel then shows "(null)"; we never read
  * it). The kernel returns the probe write only after the probe; since an emulated one may
  * not, every step waits for the link (bounded) rather than assuming. `target` "" leaves the
- * device unbound. A device that shares its IOMMU group is not moved to vfio-pci (see
- * refuseSharedIommuGroup). On failure the device is put back on the driver it had, as far
- * as the kernel lets us, before the error is thrown.
+ * device unbound. On failure the device is put back on the driver it had, as far as the
+ * kernel lets us, before the error is thrown.
  */
 export async function bindDriver(
   paths: HostPaths,
@@ -38,7 +37,6 @@ export async function bindDriver(
 ): Promise<{ previous: string }> {
   const previous = currentDriver(paths, pciAddress);
   if (previous === target) return { previous };
-  if (target === VFIO_PCI) refuseSharedIommuGroup(paths, pciAddress);
   try {
     await moveDriver(paths, pciAddress, previous, target, options);
   } catch (error) {
@@ -59,10 +57,10 @@ export async function bindDriver(
  * used only when every device of the group is on vfio-pci or unbound: one device of a shared
  * group on vfio-pci is unusable while a peer keeps its driver, and with its peers unbound
  * the pod would reach them too (and a second claim on a peer would get the same group). So
- * only a device alone in its group goes to vfio-pci; one without a group is left to the
- * kernel's own refusal.
+ * only a device alone in its group may be handed out on vfio-pci, whether we bind it or it
+ * sits there already; one without a group is left to the kernel's own refusal.
  */
-function refuseSharedIommuGroup(paths: HostPaths, pciAddress: string): void {
+export function refuseSharedIommuGroup(paths: HostPaths, pciAddress: string): void {
   const group = readLinkName(path.join(paths.pciDevice(pciAddress), "iommu_group"));
   if (group === undefined) return;
   const peers = (listDirectory(path.join(paths.iommuGroups, group, "devices")) ?? [])

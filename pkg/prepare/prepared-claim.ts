@@ -1,4 +1,5 @@
 import type { CniConfigList } from "../cni/config.js";
+import { VFIO_PCI } from "../host/driver-binding.js";
 
 export interface NetAttachDefRef {
   namespace: string;
@@ -59,7 +60,7 @@ export interface PreparedClaim {
   cdiSpecFile: string;
 }
 
-export const VFIO_PCI = "vfio-pci";
+export { VFIO_PCI };
 
 export function isVfio(vf: Pick<PreparedVf, "targetDriver">): boolean {
   return vf.targetDriver === VFIO_PCI;

@@ -267,6 +267,26 @@ describe("VfClaimPreparer", () => {
     expect(hostState()).toMatchObject({ cdiSpecs: [], claims: [] });
   });
 
+  it("refuses a vfio-pci claim on a VF already on vfio-pci that shares its IOMMU group", async () => {
+    // ens1f1's VF 6 sits on vfio-pci from boot; here its group also holds VF 5.
+    fs.rmSync(root, { recursive: true, force: true });
+    await buildEmulatedHost({
+      root,
+      profile: { ...builtinProfiles.x710, sharedIommuGroups: [["0000:3b:0a.5", "0000:3b:0a.6"]] },
+    });
+    await startKernel();
+    const preparer = newPreparer();
+    const ref = addClaim({
+      devices: [{ pci: "0000:3b:0a.6" }],
+      configs: [vfConfig({ driver: "vfio-pci" })],
+    });
+    expect(errorOf(await prepareOne(preparer, ref))).toMatch(
+      /0000:3b:0a\.6 shares IOMMU group \d+ with 0000:3b:0a\.5/,
+    );
+    expect(hostState()).toMatchObject({ cdiSpecs: [], claims: [] });
+    expect(currentDriver(paths, "0000:3b:0a.6")).toBe("vfio-pci");
+  });
+
   it("prepares and unprepares a vfio-pci claim on a kernel whose probes take 1.5 s", async () => {
     await startKernel(1_500);
     const preparer = newPreparer({ bindTimeoutMs: 10_000 });

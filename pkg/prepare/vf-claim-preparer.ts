@@ -5,7 +5,7 @@ import { CheckpointStore } from "../checkpoint/checkpoint.js";
 import { CheckpointedMap } from "../checkpoint/checkpointed-map.js";
 import { InterProcessLock } from "../checkpoint/file-lock.js";
 import type { InstanceLiveness } from "../checkpoint/live-instance.js";
-import { bindDriver, DriverBindError } from "../host/driver-binding.js";
+import { bindDriver, DriverBindError, refuseSharedIommuGroup } from "../host/driver-binding.js";
 import type { HostPaths } from "../host/paths.js";
 import type {
   ClaimPreparer,
@@ -35,7 +35,7 @@ import {
 import { PerKeyQueue } from "../util/per-key-queue.js";
 import type { CniConfigList } from "../cni/config.js";
 import type { NetAttachDefRef, PreparedClaim } from "./prepared-claim.js";
-import { rebindsDriver } from "./prepared-claim.js";
+import { isVfio, rebindsDriver } from "./prepared-claim.js";
 import type { HostAction, HostSnapshot } from "./recovery.js";
 import { recoveryDecision, redoActions, undoActions } from "./recovery.js";
 import { decodeRequestConfigs, vfConfigFor } from "./vf-configs.js";
@@ -406,6 +406,9 @@ export class VfClaimPreparer implements ClaimPreparer {
     let spec: CdiSpec;
     try {
       await this.fault("after-checkpoint-started", ref.uid);
+      for (const vf of plan.devices.filter(isVfio)) {
+        refuseSharedIommuGroup(this.options.paths, vf.pciAddress);
+      }
       for (const vf of plan.devices.filter(rebindsDriver)) {
         await bindDriver(this.options.paths, vf.pciAddress, vf.targetDriver, {
           timeoutMs: this.options.bindTimeoutMs ?? DEFAULT_BIND_TIMEOUT_MS,
