@@ -1,7 +1,7 @@
 import type { Logger } from "pino";
 import type { VfDevice } from "../devices/model.js";
 import { planSlices, type PublishedSlice } from "../slices/plan.js";
-import { renderSlices, type ResourceSlice } from "../slices/render.js";
+import { renderSlices, type DeviceTaint, type ResourceSlice } from "../slices/render.js";
 import { isConflict, isNotFound, type KubeClient, type KubeObject } from "./client.js";
 import { ListWatch } from "./list-watch.js";
 import { CoalescingRunner } from "../util/coalescing-runner.js";
@@ -37,6 +37,7 @@ export interface PublisherStats {
 export class SlicePublisher {
   private readonly watch: ListWatch;
   private devices: readonly VfDevice[] | undefined;
+  private taints: ReadonlyMap<string, readonly DeviceTaint[]> = new Map();
   private nodeUid: string | undefined;
   private readonly runner = new CoalescingRunner(() => this.reconcileOnce());
   private retryTimer: NodeJS.Timeout | undefined;
@@ -62,9 +63,16 @@ export class SlicePublisher {
     this.watch.start();
   }
 
-  /** Sets what to publish; returns when the attempt it triggers (or a later one) has finished. */
-  publish(devices: readonly VfDevice[]): Promise<void> {
+  /**
+   * Sets what to publish (the devices, and the taints of those that have any); returns when
+   * the attempt it triggers (or a later one) has finished.
+   */
+  publish(
+    devices: readonly VfDevice[],
+    taints: ReadonlyMap<string, readonly DeviceTaint[]> = new Map(),
+  ): Promise<void> {
     this.devices = devices;
+    this.taints = taints;
     return this.schedule();
   }
 
@@ -127,7 +135,12 @@ export class SlicePublisher {
       return;
     }
     const published = [...this.watch.items.values()] as unknown as PublishedSlice[];
-    const desired = renderSlices(devices, { driverName, nodeName, generation: 0 });
+    const desired = renderSlices(devices, {
+      driverName,
+      nodeName,
+      generation: 0,
+      taints: this.taints,
+    });
     const plan = planSlices(desired, published);
     const writes = plan.create.length + plan.update.length + plan.delete.length;
     if (writes > 0) {

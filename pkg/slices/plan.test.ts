@@ -95,6 +95,36 @@ describe("planSlices", () => {
     expect(plan.generation).toBe(2);
   });
 
+  it("rewrites the pool when a taint comes or goes, and not when the server echoes one", () => {
+    const taint = {
+      key: "d/unhealthy",
+      value: "PFLinkDown",
+      effect: "NoSchedule" as const,
+      timeAdded: "2026-12-04T22:00:00Z",
+    };
+    const plain = slice("s0", ["a"]);
+    const tainted: ResourceSlice = {
+      ...plain,
+      spec: { ...plain.spec, devices: [{ ...plain.spec.devices[0]!, taints: [taint] }] },
+    };
+    const echo = (desired: ResourceSlice): PublishedSlice => {
+      const base = published(desired, 1);
+      return {
+        ...base,
+        spec: {
+          ...base.spec,
+          devices: desired.spec.devices.map((d) => ({
+            ...d,
+            taints: d.taints?.map((t) => ({ ...t })),
+          })),
+        },
+      };
+    };
+    expect(planSlices([tainted], [echo(tainted)]).update).toEqual([]);
+    expect(planSlices([tainted], [published(plain, 1)]).update).toHaveLength(1);
+    expect(planSlices([plain], [echo(tainted)]).update).toHaveLength(1);
+  });
+
   it("compares JSON independent of key order", () => {
     expect(canonical({ b: 1, a: { d: [1, { y: 1, x: 2 }], c: 2 } })).toBe(
       canonical({ a: { c: 2, d: [1, { x: 2, y: 1 }] }, b: 1 }),

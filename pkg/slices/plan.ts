@@ -8,7 +8,7 @@ export interface PublishedSlice {
     driver: string;
     nodeName?: string;
     pool: { name: string; generation: number; resourceSliceCount: number };
-    devices?: { name: string; attributes?: Record<string, unknown> }[];
+    devices?: { name: string; attributes?: Record<string, unknown>; taints?: unknown[] }[];
   };
 }
 
@@ -63,7 +63,7 @@ function withGeneration(slice: ResourceSlice, generation: number): ResourceSlice
   return { ...slice, spec: { ...slice.spec, pool: { ...slice.spec.pool, generation } } };
 }
 
-/** Same driver, node, pool name and size, and devices — generation aside. */
+/** Same driver, node, pool name and size, and devices (attributes, taints) — generation aside. */
 function sameContent(desired: ResourceSlice, published: PublishedSlice): boolean {
   const a = desired.spec;
   const b = published.spec;
@@ -74,7 +74,11 @@ function sameContent(desired: ResourceSlice, published: PublishedSlice): boolean
     a.pool.resourceSliceCount === b.pool.resourceSliceCount &&
     canonical(a.devices) ===
       canonical(
-        (b.devices ?? []).map(({ name, attributes }) => ({ name, attributes: attributes ?? {} })),
+        (b.devices ?? []).map(({ name, attributes, taints }) => ({
+          name,
+          attributes: attributes ?? {},
+          ...(taints !== undefined && taints.length > 0 ? { taints } : {}),
+        })),
       )
   );
 }

@@ -32,6 +32,27 @@ const deviceSets = fc
   .map((ids) => ids.map((id) => device(id)));
 
 describe("renderSlices", () => {
+  it("renders a device's taints, and at most 64 devices per slice while any device has one", () => {
+    const devices = Array.from({ length: 130 }, (_, index) => device(index));
+    const taint = {
+      key: `${DRIVER}/unhealthy`,
+      value: "PFLinkDown",
+      effect: "NoSchedule" as const,
+      timeAdded: "2026-12-04T22:00:00Z",
+    };
+    const render = (taints: ReadonlyMap<string, readonly (typeof taint)[]>) =>
+      renderSlices(devices, { driverName: DRIVER, nodeName: "node-a", generation: 1, taints });
+    expect(render(new Map()).map((slice) => slice.spec.devices.length)).toEqual([128, 2]);
+    const tainted = render(new Map([[devices[129]!.name, [taint]]]));
+    expect(tainted.map((slice) => slice.spec.devices.length)).toEqual([64, 64, 2]);
+    const rendered = tainted.flatMap((slice) => slice.spec.devices);
+    expect(rendered.filter((d) => d.taints !== undefined)).toEqual([
+      expect.objectContaining({ name: devices[129]!.name, taints: [taint] }),
+    ]);
+    // An empty list is no taint: the slices stay as without one.
+    expect(render(new Map([[devices[0]!.name, []]]))).toEqual(render(new Map()));
+  });
+
   it("publishes every device exactly once, within the per-slice limit, in PCI order", () => {
     fc.assert(
       fc.property(

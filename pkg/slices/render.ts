@@ -6,9 +6,23 @@ export const MAX_DEVICES_PER_SLICE = 128;
 /** Lower limit the API applies once devices carry taints or consume counters. */
 export const MAX_DEVICES_PER_SLICE_WITH_TAINTS_OR_COUNTERS = 64;
 
+/** A `resource.k8s.io/v1` DeviceTaint: the scheduler keeps claims off the device unless they tolerate it. */
+export interface DeviceTaint {
+  key: string;
+  value: string;
+  effect: "NoSchedule" | "NoExecute";
+  /**
+   * RFC 3339, whole seconds. Set by us, never left to the API server: a server-set time would
+   * make every rendering differ from what is published and rewrite the pool forever.
+   */
+  timeAdded: string;
+}
+
 export interface SliceDevice {
   name: string;
   attributes: Record<string, AttributeValue>;
+  /** Only when the device has any (an empty list would differ from the server's absent one). */
+  taints?: DeviceTaint[];
 }
 
 /** A `resource.k8s.io/v1` ResourceSlice, as much of it as this driver writes. */
@@ -30,22 +44,30 @@ export interface RenderOptions {
   /** Pool generation; bumped by the publisher whenever the pool's content changes. */
   generation: number;
   maxDevicesPerSlice?: number;
+  /** Taints by device name (an unhealthy device's); none by default. */
+  taints?: ReadonlyMap<string, readonly DeviceTaint[]>;
 }
 
 /**
  * Renders a node's devices as the slices of one pool named after the node.
  * Pure and deterministic: devices sorted by PCI address, split into slices of at most
- * `maxDevicesPerSlice`, slice names derived from node, driver and index. A node with no
- * devices still gets one empty slice, so consumers can tell "no devices" from "not published".
+ * `maxDevicesPerSlice` (64 while any device of the pool has a taint, the API's limit then),
+ * slice names derived from node, driver and index. A node with no devices still gets one
+ * empty slice, so consumers can tell "no devices" from "not published".
  */
 export function renderSlices(
   devices: readonly VfDevice[],
   options: RenderOptions,
 ): ResourceSlice[] {
-  const limit = options.maxDevicesPerSlice ?? MAX_DEVICES_PER_SLICE;
-  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_DEVICES_PER_SLICE) {
-    throw new Error(`maxDevicesPerSlice must be 1..${MAX_DEVICES_PER_SLICE}, got ${limit}`);
+  const requested = options.maxDevicesPerSlice ?? MAX_DEVICES_PER_SLICE;
+  if (!Number.isInteger(requested) || requested < 1 || requested > MAX_DEVICES_PER_SLICE) {
+    throw new Error(`maxDevicesPerSlice must be 1..${MAX_DEVICES_PER_SLICE}, got ${requested}`);
   }
+  const taints = options.taints ?? new Map<string, readonly DeviceTaint[]>();
+  const tainted = devices.some((device) => (taints.get(device.name)?.length ?? 0) > 0);
+  const limit = tainted
+    ? Math.min(requested, MAX_DEVICES_PER_SLICE_WITH_TAINTS_OR_COUNTERS)
+    : requested;
   const sorted = [...devices].sort((a, b) => compare(a.vf.pciAddress, b.vf.pciAddress));
   const chunks: VfDevice[][] = [];
   for (let start = 0; start < sorted.length; start += limit) {
@@ -64,10 +86,14 @@ export function renderSlices(
         generation: options.generation,
         resourceSliceCount: chunks.length,
       },
-      devices: chunk.map((device) => ({
-        name: device.name,
-        attributes: deviceAttributes(device, options.driverName),
-      })),
+      devices: chunk.map((device) => {
+        const deviceTaints = taints.get(device.name) ?? [];
+        return {
+          name: device.name,
+          attributes: deviceAttributes(device, options.driverName),
+          ...(deviceTaints.length > 0 ? { taints: [...deviceTaints] } : {}),
+        };
+      }),
     },
   }));
 }
