@@ -282,7 +282,7 @@ describe("preparing claims the real scheduler allocated, on an emulated host", (
       cniVersion: "1.0.0",
       name: "sriov-net",
       plugins: [
-        { type: "sriov", vlan: 100, ipam: { type: "static" }, deviceID: pci },
+        { type: "sriov", vlan: 100, ipam: { type: "static" }, deviceID: pci, pciBusID: pci },
         { type: "tuning", mtu: 9000 },
       ],
     });
