@@ -43,6 +43,9 @@ export const MAX_HEALTH_MESSAGE_CHARS = 1024;
 export interface HealthSource {
   /** Every published device's health now. */
   current(): readonly DeviceHealth[];
-  /** Calls `listener` with the devices whose health changed; returns the unsubscribe. */
+  /**
+   * Calls `listener` with the devices whose health changed (an empty list when devices only
+   * left the node's pool); returns the unsubscribe.
+   */
   subscribe(listener: (changed: readonly DeviceHealth[]) => void): () => void;
 }

@@ -115,13 +115,15 @@ export class HealthMonitor implements HealthSource {
       if (step.changed) changed.push(step.tracker.committed);
     }
     // Devices no longer published (a filter change, a VF removed and rediscovered) leave.
+    let left = false;
     for (const name of this.trackers.keys()) {
       if (!seen.has(name)) {
         this.trackers.delete(name);
         this.vfCache.delete(name);
+        left = true;
       }
     }
-    if (changed.length === 0) return;
+    if (changed.length === 0 && !left) return;
     for (const health of changed) {
       const log = health.state === "Healthy" ? "info" : "warn";
       this.options.logger[log](

@@ -254,6 +254,18 @@ export class VfClaimPreparer implements ClaimPreparer {
     return drivers;
   }
 
+  /**
+   * The driver each VF of a prepared claim is meant to be on (PCI address → driver): the
+   * health monitor accepts it besides the VF's own.
+   */
+  preparedDrivers(): Map<string, string> {
+    const drivers = new Map<string, string>();
+    for (const claim of this.checkpoint.all().values()) {
+      for (const vf of claim.devices) drivers.set(vf.pciAddress, vf.targetDriver);
+    }
+    return drivers;
+  }
+
   /** Whether a still-running other instance (rolling update) has this claim's work under way. */
   private async inOtherHands(claim: PreparedClaim): Promise<boolean> {
     if (claim.state === "PrepareCompleted" || claim.owner === undefined) return false;

@@ -13,6 +13,7 @@ import { Rediscovery } from "../host/rediscovery.js";
 import type { KubeClient } from "../kube/client.js";
 import { ListWatch } from "../kube/list-watch.js";
 import { SlicePublisher } from "../kube/slice-publisher.js";
+import type { DeviceTaint } from "../slices/render.js";
 
 export interface NodePublisherOptions {
   paths: HostPaths;
@@ -39,6 +40,7 @@ export class NodeDevicePublisher {
   private readonly node: ListWatch;
   readonly slices: SlicePublisher;
   private inventory: HostInventory | undefined;
+  private taints: ReadonlyMap<string, readonly DeviceTaint[]> = new Map();
   /** The last filter outcome, for logs and metrics. */
   lastResult: NodeFilterResult | undefined;
 
@@ -79,6 +81,15 @@ export class NodeDevicePublisher {
     this.filters.start();
     this.node.start();
     this.rediscovery.start();
+  }
+
+  /**
+   * Taints by device name (the unhealthy devices'); the pool is re-published with them. Taints
+   * of devices the node does not publish are ignored.
+   */
+  setTaints(taints: ReadonlyMap<string, readonly DeviceTaint[]>): void {
+    this.taints = taints;
+    if (this.lastResult) void this.slices.publish(this.lastResult.devices, this.taints);
   }
 
   /** The resourceName this node publishes a device under, from memory; undefined if none. */
@@ -127,7 +138,7 @@ export class NodeDevicePublisher {
         "invalid SriovResourceFilter takes no VFs",
       );
     }
-    void this.slices.publish(result.devices);
+    void this.slices.publish(result.devices, this.taints);
   }
 
   /** Every filter object, unreadable ones failing closed (filterObjectOf). */

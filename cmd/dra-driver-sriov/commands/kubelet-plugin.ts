@@ -23,6 +23,9 @@ import { startHttpEndpoints } from "../../../pkg/observability/http-endpoints.js
 import { MetricsRegistry } from "../../../pkg/observability/metrics.js";
 import { FAULT_ENV, VfClaimPreparer, faultHookFromEnv } from "../../../pkg/prepare/index.js";
 import { NodeDevicePublisher } from "../../../pkg/publishing/node-publisher.js";
+import { HealthMonitor } from "../../../pkg/health/monitor.js";
+import { registerHealthMetrics } from "../../../pkg/health/metrics.js";
+import { taintsOf } from "../../../pkg/health/taints.js";
 import { clusterFlags, hostFlags, loggingFlags, nodeFlags } from "../common-flags.js";
 import { shutdownSignal } from "../shutdown.js";
 import type { Command } from "./command.js";
@@ -97,6 +100,19 @@ const flags = {
     type: "integer",
     description: "port of /healthz, /readyz and /metrics on the node (host network)",
     default: 51515,
+  },
+  "device-health-interval-ms": {
+    type: "integer",
+    description:
+      "how often each PF's link is read for device health (each VF's driver and presence: every 5 such intervals)",
+    default: 1_000,
+  },
+  "unhealthy-taint-effect": {
+    type: "string",
+    description:
+      "taint on unhealthy devices in the ResourceSlices: NoSchedule keeps new claims off them; NoExecute also evicts the pods using them; none publishes no taints",
+    default: "NoSchedule",
+    choices: ["NoSchedule", "NoExecute", "none"],
   },
   ...loggingFlags,
 } as const satisfies FlagSpecs;
@@ -214,6 +230,25 @@ export const kubeletPluginCommand: Command<typeof flags> = {
     const preparer = scope.resolve(VfClaimPreparer);
 
     publisher.start();
+    const health = new HealthMonitor({
+      paths,
+      devices: () => publisher.lastResult?.devices ?? [],
+      preparedDrivers: () => preparer.preparedDrivers(),
+      pollIntervalMs: options["device-health-interval-ms"],
+      vfCheckIntervalMs: options["device-health-interval-ms"] * 5,
+      // A link must stay down 2 s to taint, and up 10 s to clear: a flapping link keeps
+      // its taint instead of rewriting the pool every second.
+      debounce: { unhealthyAfterMs: 2_000, healthyAfterMs: 10_000 },
+      logger: logger.child({ component: "health" }),
+    });
+    const taintEffect = options["unhealthy-taint-effect"];
+    if (taintEffect === "NoSchedule" || taintEffect === "NoExecute") {
+      health.subscribe(() =>
+        publisher.setTaints(taintsOf(health.current(), driverName, taintEffect)),
+      );
+    }
+    registerHealthMetrics(metrics, health);
+    health.start();
     // Host state first: finish or undo what a crash interrupted before the kubelet calls again.
     const recovery = await preparer.recover();
     logger.info({ ...recovery }, "checkpoint recovered");
@@ -288,6 +323,7 @@ export const kubeletPluginCommand: Command<typeof flags> = {
     const signal = await shutdownSignal();
     logger.info({ signal }, "stopping: deregistering and letting running calls finish");
     await plugin.stop();
+    health.stop();
     await nri?.stop();
     await preparer.statusWritesSettled();
     preparer.close();
