@@ -25,7 +25,8 @@ import {
   prepareGuestForContainers,
   unixSocketForwarder,
 } from "./support/containerd.js";
-import { Guest, PF_ADDRESS } from "./support/guest.js";
+import { enableVfs } from "./support/sriov.js";
+import { Guest } from "./support/guest.js";
 
 const DRIVER = "sriovnetwork.openshift.io";
 const NUM_VFS = 4;
@@ -292,7 +293,7 @@ describe("pod networks on real VFs (QEMU igb, containerd in the guest)", () => {
       consoleLog: path.join(workDir, "console.log"),
     });
     timings.push(`guest boot: ${guest.bootMs} ms`);
-    await guest.sh(`echo ${NUM_VFS} > /sys/bus/pci/devices/${PF_ADDRESS}/sriov_numvfs`);
+    await enableVfs(guest, NUM_VFS);
     await time("bridge/veth modules and cgroup2", () => prepareGuestForContainers(guest));
     // Under TCG the plugin answers NRI in seconds, not containerd's default 2 s.
     const { ms } = await containerdUpInGuest(guest, CONTAINERD_STATE, {

@@ -25,6 +25,7 @@ import {
   uniqueName,
   waitFor,
 } from "../integration/kube.js";
+import { enableVfs } from "./support/sriov.js";
 import { BUNDLE, Guest, NODE, PF_ADDRESS } from "./support/guest.js";
 
 const DRIVER = "sriovnetwork.openshift.io";
@@ -137,7 +138,7 @@ describe("a real kernel with real VFs (QEMU igb)", () => {
     process.stderr.write(
       `real-kernel guest: agent answering ${guest.bootMs} ms after QEMU started\n`,
     );
-    await guest.sh(`echo ${NUM_VFS} > ${sysfsDevice(PF_ADDRESS)}/sriov_numvfs`);
+    await enableVfs(guest, NUM_VFS);
 
     await createReadyNode(client, nodeName);
     await createNamespace(client, namespace);
