@@ -266,6 +266,20 @@ export class VfClaimPreparer implements ClaimPreparer {
     return drivers;
   }
 
+  /** The prepared claims holding each device (device name → claims), for health events. */
+  claimsHoldingDevices(): Map<string, ClaimRef[]> {
+    const holders = new Map<string, ClaimRef[]>();
+    for (const [uid, claim] of this.checkpoint.all()) {
+      if (claim.state !== "PrepareCompleted") continue;
+      for (const vf of claim.devices) {
+        const claims = holders.get(vf.device) ?? [];
+        claims.push({ namespace: claim.namespace, name: claim.name, uid });
+        holders.set(vf.device, claims);
+      }
+    }
+    return holders;
+  }
+
   /** Whether a still-running other instance (rolling update) has this claim's work under way. */
   private async inOtherHands(claim: PreparedClaim): Promise<boolean> {
     if (claim.state === "PrepareCompleted" || claim.owner === undefined) return false;

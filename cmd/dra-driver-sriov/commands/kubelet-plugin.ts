@@ -26,6 +26,8 @@ import { NodeDevicePublisher } from "../../../pkg/publishing/node-publisher.js";
 import { HealthMonitor } from "../../../pkg/health/monitor.js";
 import { registerHealthMetrics } from "../../../pkg/health/metrics.js";
 import { taintsOf } from "../../../pkg/health/taints.js";
+import { postClaimEventsOnHealthChange } from "../../../pkg/health/claim-events.js";
+import { recordEvent } from "../../../pkg/kube/events.js";
 import { clusterFlags, hostFlags, loggingFlags, nodeFlags } from "../common-flags.js";
 import { shutdownSignal } from "../shutdown.js";
 import type { Command } from "./command.js";
@@ -248,6 +250,14 @@ export const kubeletPluginCommand: Command<typeof flags> = {
       );
     }
     registerHealthMetrics(metrics, health);
+    postClaimEventsOnHealthChange({
+      source: health,
+      holders: () => preparer.claimsHoldingDevices(),
+      record: (event) => recordEvent(scope.resolve(KubeClient), event),
+      driverName,
+      nodeName: options["node-name"],
+      logger: logger.child({ component: "health" }),
+    });
     health.start();
     // Host state first: finish or undo what a crash interrupted before the kubelet calls again.
     const recovery = await preparer.recover();
