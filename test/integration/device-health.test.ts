@@ -74,6 +74,17 @@ describe("device health: taints for the scheduler", () => {
         .map((device) => [device.name, device.taints ?? []]),
     );
 
+  const draSocket = () => path.join(paths.kubeletPluginsDir, DRIVER, "dra.sock");
+  const claimEvents = async (claimName: string) =>
+    (
+      await client.request<{
+        items: { reason: string; type: string; note: string; reportingController: string }[];
+      }>({
+        method: "GET",
+        path: `/apis/events.k8s.io/v1/namespaces/${namespace}/events?fieldSelector=${encodeURIComponent(`regarding.name=${claimName},regarding.kind=ResourceClaim`)}`,
+      })
+    ).items;
+
   beforeAll(async () => {
     if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing: run "make build" first`);
     client = testClient();
@@ -121,6 +132,23 @@ describe("device health: taints for the scheduler", () => {
     expect([...before.values()].every((taints) => taints.length === 0)).toBe(true);
     const ens1f0Vfs = [...before.keys()].filter((name) => name.startsWith("0000-3b-02-"));
 
+    // A pod already holds a VF of ens1f0: its claim is prepared.
+    const holder = await allocateForPod(
+      client,
+      { namespace, nodeName },
+      {
+        requests: [
+          {
+            name: "vf",
+            exactly: { deviceClassName: DRIVER, selectors: [{ cel: { expression: ON_ENS1F0 } }] },
+          },
+        ],
+      },
+    );
+    const holderWire = { namespace, name: holder.name, uid: holder.uid };
+    const prepared = await kubelet.prepare(draSocket(), "v1", [holderWire]);
+    expect(prepared.claims[holder.uid]!.error ?? "").toBe("");
+
     setPfLink("0", "down");
     const tainted = await waitFor("taints on ens1f0's VFs", async () => {
       const now = await taintsByDevice();
@@ -140,6 +168,15 @@ describe("device health: taints for the scheduler", () => {
     for (const [name, taints] of tainted) {
       if (!ens1f0Vfs.includes(name)) expect({ name, taints }).toEqual({ name, taints: [] });
     }
+
+    // Its owner is told, on the claim.
+    const warning = await waitFor("the Warning event on the held claim", async () =>
+      (await claimEvents(holder.name)).find((event) => event.reason === "DeviceUnhealthy"),
+    );
+    expect(warning).toMatchObject({ type: "Warning", reportingController: DRIVER });
+    expect(warning.note).toMatch(
+      /unhealthy \(PFLinkDown\): PF ens1f0 \(0000:3b:00\.0\) has no link/,
+    );
 
     // A claim that wants an ens1f0 VF and does not tolerate the taint waits.
     const pending = uniqueName("pending");
@@ -216,6 +253,10 @@ describe("device health: taints for the scheduler", () => {
         [...(await taintsByDevice()).values()].every((t) => t.length === 0) ? true : undefined,
       30_000,
     );
+    await waitFor("the Normal event on the held claim", async () =>
+      (await claimEvents(holder.name)).find((event) => event.reason === "DeviceHealthy"),
+    );
+    await kubelet.unprepare(draSocket(), "v1", [holderWire]);
     await waitFor(
       "the waiting pod to be scheduled",
       async () => {
