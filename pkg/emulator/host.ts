@@ -15,6 +15,12 @@ import { isMissing, listDirectory, readText } from "./sysfs-tree.js";
 export const MARKER_FILE = ".dra-sriov-emulated-host";
 /** Holds the pid of the emulated kernel serving a root. */
 const KERNEL_LOCK_FILE = ".dra-sriov-emulated-kernel";
+/** The serving emulated kernel's socket for host changes (changes.ts). */
+const KERNEL_SOCKET_FILE = ".dra-sriov-emulated-kernel.sock";
+
+export function kernelSocketPath(root: string): string {
+  return path.join(root, KERNEL_SOCKET_FILE);
+}
 
 export interface BuildOptions {
   /** Directory to build the host in: new, empty, or an earlier emulated host (rebuilt). */
@@ -88,7 +94,8 @@ async function createProcNet(
   hostUsed: readonly HostUsedNetdev[],
 ): Promise<void> {
   for (const netdev of hostUsed) {
-    machine.tree.setOperstate(machine.layout.byAddress.get(netdev.pciAddress)!, "up");
+    const device = machine.layout.byAddress.get(netdev.pciAddress)!;
+    machine.tree.writeLink(device, { adminUp: true, cablePlugged: true });
   }
   const procNet = path.join(root, "proc/net");
   fs.mkdirSync(path.dirname(procNet), { recursive: true });
@@ -130,7 +137,7 @@ async function removeEmulatedHost(root: string, purpose: "rebuild" | "destroy"):
         : `refusing to delete ${root}: it has no ${MARKER_FILE}, so it is not an emulated host`,
     );
   }
-  const kernelPid = runningKernelPid(root);
+  const kernelPid = servingKernelPid(root);
   if (kernelPid !== undefined) {
     throw new Error(
       `cannot ${purpose} ${root}: an emulated kernel (pid ${kernelPid}) is serving it; stop it first`,
@@ -216,7 +223,7 @@ export function readHostRecord(root: string): HostRecord {
 }
 
 /** The pid of a live emulated kernel serving `root`, if any. */
-function runningKernelPid(root: string): number | undefined {
+export function servingKernelPid(root: string): number | undefined {
   const pid = Number(readText(path.join(root, KERNEL_LOCK_FILE))?.trim());
   if (!Number.isInteger(pid) || pid <= 0) return undefined;
   try {
@@ -229,7 +236,7 @@ function runningKernelPid(root: string): number | undefined {
 
 /** Claims `root` for an emulated kernel; throws if another live one holds it. */
 export function lockKernel(root: string): void {
-  const pid = runningKernelPid(root);
+  const pid = servingKernelPid(root);
   if (pid !== undefined) {
     throw new Error(
       `an emulated kernel (pid ${pid}${pid === process.pid ? ", this process" : ""}) already serves ${root}`,

@@ -3,6 +3,8 @@
  * from a real kernel's, optional veth netdevs, and an emulated kernel answering writes.
  * Only the `emulate` command and tests import this.
  */
+export type { HostChange } from "./changes.js";
+export { HostChangeError, changeEmulatedHost, parseChangeList } from "./changes.js";
 export type { BuildOptions, BuildSummary } from "./host.js";
 export { MARKER_FILE, buildEmulatedHost, destroyEmulatedHost } from "./host.js";
 export type { EmulatedKernelOptions } from "./kernel.js";

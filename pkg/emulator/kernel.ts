@@ -4,7 +4,15 @@ import net from "node:net";
 import path from "node:path";
 import { promisify } from "node:util";
 import { isPciAddress } from "../host/pci-address.js";
-import { lockKernel, readHostRecord, resolveHostRoot, unlockKernel } from "./host.js";
+import type { ChangeReply, HostChange } from "./changes.js";
+import { applyHostChange, parseHostChange } from "./changes.js";
+import {
+  kernelSocketPath,
+  lockKernel,
+  readHostRecord,
+  resolveHostRoot,
+  unlockKernel,
+} from "./host.js";
 import type { DeviceSpec } from "./layout.js";
 import { hostLayout } from "./layout.js";
 import type { EmulatorLogger } from "./logger.js";
@@ -14,6 +22,10 @@ import type { ControlFile } from "./sysfs-tree.js";
 import { readText } from "./sysfs-tree.js";
 
 const execFileAsync = promisify(execFile);
+/** sun_path holds 108 bytes with the terminating NUL. */
+const MAX_SOCKET_PATH_BYTES = 107;
+/** A change request is one short JSON line. */
+const MAX_REQUEST_BYTES = 4096;
 
 export interface EmulatedKernelOptions {
   /** Root of a built emulated host. */
@@ -49,6 +61,13 @@ export interface EmulatedKernelOptions {
  * - A cleared `driver_override` ("\n") reads `(null)` once the watch has seen the write,
  *   a few milliseconds later, not at once. An empty write ("") is taken for a writer's
  *   O_TRUNC with its write still to come and shows as empty until the next bind or probe.
+ *
+ * Changes behind the driver's back (a PF's cable or netdev state, a VF removed or moved to
+ * another driver: HostChange) come through `change()` or, from other processes
+ * (`emulate --set-link` and the like, changeEmulatedHost), through a unix socket at the
+ * root's `.dra-sriov-emulated-kernel.sock`: one JSON HostChange a connection, answered with
+ * `{"done": "<what was done>"}` or `{"error": "<why not>"}` once the change shows in the
+ * tree. They run in the same order as the writes answered here, after the device's probe.
  */
 export class EmulatedKernel {
   private readonly root: string;
@@ -64,6 +83,10 @@ export class EmulatedKernel {
   /** Devices whose probe runs, with the promise of its end. */
   private readonly probing = new Map<string, Promise<void>>();
   private readonly timers = new Set<NodeJS.Timeout>();
+  /** Rejects the changes still waiting, when the kernel stops. */
+  private readonly pendingChanges = new Set<(error: Error) => void>();
+  private server: net.Server | undefined;
+  private readonly connections = new Set<net.Socket>();
   private tail: Promise<void> = Promise.resolve();
 
   constructor(options: EmulatedKernelOptions) {
@@ -95,6 +118,7 @@ export class EmulatedKernel {
         this.watchers.push(watcher);
       }
       this.watchOverrides();
+      await this.serveChanges();
     } catch (error) {
       await this.stop();
       throw error;
@@ -111,6 +135,17 @@ export class EmulatedKernel {
     for (const watcher of [...this.watchers, ...this.overrideWatchers.values()]) watcher.close();
     for (const timer of this.timers) clearTimeout(timer);
     for (const reader of this.readers) reader.destroy();
+    for (const reject of this.pendingChanges) {
+      reject(new Error(`the emulated kernel for ${this.root} stopped before the change`));
+    }
+    this.pendingChanges.clear();
+    if (this.server !== undefined) {
+      const closed = new Promise((resolve) => this.server!.close(resolve));
+      for (const connection of this.connections) connection.destroy();
+      await closed;
+      this.server = undefined;
+      fs.rmSync(kernelSocketPath(this.root), { force: true });
+    }
     this.watchers = [];
     this.overrideWatchers.clear();
     this.probing.clear();
@@ -125,6 +160,94 @@ export class EmulatedKernel {
     this.machine = undefined;
     unlockKernel(this.root);
     this.logger.info({ root: this.root }, "emulated kernel stopped");
+  }
+
+  /**
+   * Makes a change behind the driver's back, in order with the writes this kernel answers
+   * and after the device's probe; resolves to what was done once the tree shows it.
+   */
+  change(change: HostChange): Promise<string> {
+    const machine = this.machine;
+    if (machine === undefined) {
+      return Promise.reject(new Error(`the emulated kernel for ${this.root} is not running`));
+    }
+    return new Promise<string>((resolve, reject) => {
+      this.pendingChanges.add(reject);
+      const operation = async () => {
+        try {
+          resolve(await applyHostChange(machine, change));
+          this.logger.info({ change }, "host changed behind the driver's back");
+        } catch (error) {
+          reject(error instanceof Error ? error : new Error(String(error)));
+        } finally {
+          this.pendingChanges.delete(reject);
+          this.watchOverrides();
+        }
+      };
+      if (change.kind === "remove-vf" || change.kind === "rebind") {
+        this.onDevice(change.vf, operation);
+      } else {
+        void this.enqueue(operation);
+      }
+    });
+  }
+
+  /** The socket other processes send changes to (see the class comment). */
+  private async serveChanges(): Promise<void> {
+    const socket = kernelSocketPath(this.root);
+    fs.rmSync(socket, { force: true });
+    if (Buffer.byteLength(socket) > MAX_SOCKET_PATH_BYTES) {
+      this.logger.warn(
+        { socket },
+        "no socket for host changes: the path is longer than a unix socket's; use a shorter root",
+      );
+      return;
+    }
+    // Half-open: a client ends its side after its request and still reads the reply.
+    const server = net.createServer({ allowHalfOpen: true }, (connection) =>
+      this.onChangeRequest(connection),
+    );
+    server.on("error", (error) =>
+      this.logger.warn({ socket, error: error.message }, "host change socket failed"),
+    );
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(socket, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+    this.server = server;
+  }
+
+  private onChangeRequest(connection: net.Socket): void {
+    let request = "";
+    this.connections.add(connection);
+    connection.on("close", () => this.connections.delete(connection));
+    connection.setEncoding("utf8");
+    connection.on("error", () => undefined);
+    const answer = (reply: ChangeReply) => connection.end(`${JSON.stringify(reply)}\n`);
+    const fail = (error: unknown) =>
+      answer({ error: error instanceof Error ? error.message : String(error) });
+    connection.on("data", (chunk: string) => {
+      request += chunk;
+      if (request.length > MAX_REQUEST_BYTES) {
+        connection.removeAllListeners("data");
+        fail(new Error(`a change request is one JSON line under ${MAX_REQUEST_BYTES} bytes`));
+        return;
+      }
+      const newline = request.indexOf("\n");
+      if (newline === -1) return;
+      connection.removeAllListeners("data");
+      let change: HostChange;
+      try {
+        change = parseHostChange(JSON.parse(request.slice(0, newline)) as unknown);
+      } catch (error) {
+        fail(error);
+        return;
+      }
+      this.change(change).then((done) => answer({ done }), fail);
+    });
   }
 
   /** Reads a FIFO through a read-write descriptor: we are always a writer, so no EOF. */

@@ -116,6 +116,29 @@ export class EmulatedMachine {
     for (const vf of vfs) this.tree.removeDevice(vf);
   }
 
+  /**
+   * One VF gone as `echo 1 > /sys/bus/pci/devices/<vf>/remove` takes it: unbound, its
+   * directory, bus link, virtfnN link and (if it was the last in it) IOMMU group gone,
+   * sriov_numvfs unchanged.
+   */
+  async removeVf(vf: DeviceSpec): Promise<void> {
+    await this.unbind([vf]);
+    this.tree.removeDevice(vf);
+  }
+
+  /**
+   * Moves a device to `driver` as an administrator would behind the driver's back:
+   * driver_override names the driver (or is cleared for the device's own), unbind, probe.
+   */
+  async rebind(device: DeviceSpec, driver: string): Promise<void> {
+    this.tree.setDriverOverride(
+      device.address,
+      driver === device.nativeDriver ? undefined : driver,
+    );
+    await this.unbind([device]);
+    await this.bind([{ device, driver }]);
+  }
+
   /** Shows `count` in sriov_numvfs as the kernel prints it; adding or removing VFs does not. */
   writeNumVfs(pf: DeviceSpec, count: number): void {
     const file = this.tree.numVfsFile(pf);

@@ -13,6 +13,30 @@ const NO_OVERRIDE = "(null)";
 /** sysfs file modes as the kernel sets them: read-only attributes, and ones root may write. */
 const READ_ONLY = 0o444;
 const READ_WRITE = 0o644;
+/** A netdev's `flags`: IFF_UP | IFF_BROADCAST | IFF_MULTICAST, and without IFF_UP. */
+const FLAGS_UP = "0x1003";
+const FLAGS_DOWN = "0x1002";
+/** Where the emulated host keeps which PFs' cables are unplugged (PCI addresses, one a line). */
+export const UNPLUGGED_CABLES_FILE = ".dra-sriov-emulated-unplugged";
+
+/**
+ * A netdev's link: administratively up (`ip link set up`, IFF_UP) and with a cable that
+ * carries a link. What sysfs shows for each, as the igb PF on a real kernel showed it
+ * (test/real-kernel/link.test.ts):
+ *
+ * | state                       | carrier                | operstate | flags    |
+ * | --------------------------- | ---------------------- | --------- | -------- |
+ * | administratively down       | read fails with EINVAL | `down`    | `0x1002` |
+ * | up, link                    | `1`                    | `up`      | `0x1003` |
+ * | up, cable unplugged         | `0`                    | `down`    | `0x1003` |
+ *
+ * A regular file cannot fail a read with EINVAL: here `carrier` is absent while the netdev
+ * is down, so a reader gets no value either way and goes by operstate.
+ */
+export interface LinkState {
+  adminUp: boolean;
+  cablePlugged: boolean;
+}
 
 /** A write the kernel answers: each driver's bind and unbind, and the bus's drivers_probe. */
 export interface ControlFile {
@@ -31,8 +55,11 @@ export interface ControlFile {
 export class SysfsTree {
   private readonly sys: string;
 
+  private readonly unpluggedFile: string;
+
   constructor(root: string) {
     this.sys = path.join(root, "sys");
+    this.unpluggedFile = path.join(root, UNPLUGGED_CABLES_FILE);
   }
 
   private at(...parts: string[]): string {
@@ -191,8 +218,53 @@ export class SysfsTree {
     });
   }
 
-  setOperstate(device: DeviceSpec, operstate: "up" | "down"): void {
-    writeAttributes(path.join(this.deviceDir(device), "net", device.netdev!), { operstate });
+  private netdevDir(device: DeviceSpec): string {
+    return path.join(this.deviceDir(device), "net", device.netdev!);
+  }
+
+  /** Whether the device has its netdev now (bound to a network driver). */
+  hasNetdev(device: DeviceSpec): boolean {
+    return device.netdev !== undefined && fs.existsSync(this.netdevDir(device));
+  }
+
+  /** Shows a netdev's link state in its carrier, operstate and flags. */
+  writeLink(device: DeviceSpec, state: LinkState): void {
+    const netDir = this.netdevDir(device);
+    writeAttributes(netDir, {
+      operstate: state.adminUp && state.cablePlugged ? "up" : "down",
+      flags: state.adminUp ? FLAGS_UP : FLAGS_DOWN,
+    });
+    if (state.adminUp) writeAttributes(netDir, { carrier: state.cablePlugged ? 1 : 0 });
+    else fs.rmSync(path.join(netDir, "carrier"), { force: true });
+  }
+
+  /** A netdev's link state as its files show it (the cable from the unplugged list). */
+  linkOf(device: DeviceSpec): LinkState {
+    const netDir = this.netdevDir(device);
+    const flags = readText(path.join(netDir, "flags"));
+    return {
+      adminUp:
+        flags === undefined
+          ? readText(path.join(netDir, "operstate"))?.trim() === "up"
+          : (parseInt(flags, 16) & 1) === 1,
+      cablePlugged: !this.unpluggedCables().has(device.address),
+    };
+  }
+
+  /** PCI addresses of the PFs whose cable is unplugged; it stays so across unbind and bind. */
+  unpluggedCables(): Set<string> {
+    return new Set(
+      readText(this.unpluggedFile)
+        ?.split("\n")
+        .filter((line) => line !== ""),
+    );
+  }
+
+  setCablePlugged(device: DeviceSpec, plugged: boolean): void {
+    const unplugged = this.unpluggedCables();
+    if (plugged) unplugged.delete(device.address);
+    else unplugged.add(device.address);
+    fs.writeFileSync(this.unpluggedFile, [...unplugged].map((address) => `${address}\n`).join(""));
   }
 
   private createNetdev(device: DeviceSpec, dir: string): void {
@@ -202,9 +274,12 @@ export class SysfsTree {
     writeAttributes(netDir, {
       address: hardwareAddress(device),
       type: infiniband ? ARPHRD_INFINIBAND : ARPHRD_ETHER,
-      // A PF carries the node's uplink; nothing has configured a fresh VF yet.
-      operstate: device.role === "vf" ? "down" : "up",
       mtu: infiniband ? 2044 : 1500,
+    });
+    // A PF carries the node's uplink; nothing has configured a fresh VF yet.
+    this.writeLink(device, {
+      adminUp: device.role !== "vf",
+      cablePlugged: !this.unpluggedCables().has(device.address),
     });
     // Literal rather than computed: `../..` would resolve alike but not name the device.
     fs.symlinkSync(`../../../${device.address}`, path.join(netDir, "device"));
@@ -255,6 +330,11 @@ export class SysfsTree {
     this.showClearedOverride(address);
     const text = readText(this.overrideFile(address))?.trim();
     return text === undefined || text === "" || text === NO_OVERRIDE ? undefined : text;
+  }
+
+  /** Writes driver_override as the kernel prints it; undefined clears it. */
+  setDriverOverride(address: string, driver: string | undefined): void {
+    fs.writeFileSync(this.overrideFile(address), `${driver ?? NO_OVERRIDE}\n`);
   }
 
   /**
