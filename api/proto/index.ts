@@ -58,6 +58,8 @@ export const PROTO_FILES = {
   draV1: "kubelet/dra/v1/dra.proto",
   draV1beta1: "kubelet/dra/v1beta1/dra.proto",
   health: "grpc/health/v1/health.proto",
+  draHealthV1: "kubelet/dra-health/v1/health.proto",
+  draHealthV1alpha1: "kubelet/dra-health/v1alpha1/health.proto",
 } as const;
 
 /** Fully qualified gRPC service names, as they appear in method paths on the wire. */
@@ -66,6 +68,8 @@ export const SERVICE_NAMES = {
   draV1: "k8s.io.kubelet.pkg.apis.dra.v1.DRAPlugin",
   draV1beta1: "k8s.io.kubelet.pkg.apis.dra.v1beta1.DRAPlugin",
   health: "grpc.health.v1.Health",
+  draHealthV1: "v1.DRAResourceHealth",
+  draHealthV1alpha1: "v1alpha1.DRAResourceHealth",
 } as const;
 
 /** `PluginInfo.type` of a DRA driver. */
@@ -77,3 +81,15 @@ export const DRA_PLUGIN_TYPE = "DRAPlugin";
  * entry it supports, so the newest comes first.
  */
 export const DRA_SUPPORTED_VERSIONS = ["v1.DRAPlugin", "v1beta1.DRAPlugin"] as const;
+
+/**
+ * What a DRA plugin adds to `PluginInfo.supported_versions` when it serves device health
+ * (k8s.io/kubelet pkg/apis/dra-health/{v1,v1alpha1} DRAResourceHealthService): the entry is
+ * the service's full name, whose package is just the version. The kubelet (≥ 1.37) takes
+ * the first of its own list, v1 then v1alpha1, that the plugin lists; older kubelets know
+ * only v1alpha1. The service is optional: without an entry the kubelet asks for no health.
+ */
+export const DRA_HEALTH_SUPPORTED_VERSIONS = [
+  SERVICE_NAMES.draHealthV1,
+  SERVICE_NAMES.draHealthV1alpha1,
+] as const;

@@ -36,7 +36,35 @@ describe("the kubelet's wire format", () => {
       "/k8s.io.kubelet.pkg.apis.dra.v1beta1.DRAPlugin/NodeUnprepareResources",
     );
     expect(protos.health.Check.path).toBe("/grpc.health.v1.Health/Check");
+    expect(protos.draHealthV1.NodeWatchResources.path).toBe(
+      "/v1.DRAResourceHealth/NodeWatchResources",
+    );
+    expect(protos.draHealthV1alpha1.NodeWatchResources.path).toBe(
+      "/v1alpha1.DRAResourceHealth/NodeWatchResources",
+    );
+    expect(protos.draHealthV1.NodeWatchResources.responseStream).toBe(true);
   });
+
+  it.each(["draHealthV1", "draHealthV1alpha1"] as const)(
+    "numbers %s DeviceHealth fields 1-5 and its device's pool 1, name 2",
+    (version) => {
+      const bytes = protos[version].NodeWatchResources.responseSerialize({
+        devices: [
+          {
+            device: { pool_name: "n", device_name: "d" },
+            health: "UNHEALTHY",
+            last_updated_time: "1700000000",
+            health_check_timeout_seconds: "30",
+            message: "m",
+          },
+        ],
+      });
+      const device = "0a06" + "0a016e" + "120164";
+      // health UNHEALTHY = 2, time as a varint, timeout 30, message "m"
+      const health = device + "1002" + "1880e2cfaa06" + "201e" + "2a016d";
+      expect(bytes.toString("hex")).toBe("0a15" + health);
+    },
+  );
 
   it("numbers Claim fields namespace=1, uid=2, name=3", () => {
     const bytes = protos.draV1.NodePrepareResources.requestSerialize({

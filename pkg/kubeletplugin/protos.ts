@@ -77,6 +77,24 @@ export interface HealthCheckResponse {
   status: ServingStatus;
 }
 
+export type NodeWatchResourcesRequest = Record<string, never>;
+
+export type WireHealthStatus = "UNKNOWN" | "HEALTHY" | "UNHEALTHY";
+
+export interface WireDeviceHealth {
+  device: { pool_name: string; device_name: string };
+  health: WireHealthStatus;
+  /** int64 unix seconds; proto-loader reads int64 as a decimal string (longs: String). */
+  last_updated_time: string;
+  /** int64 seconds, as a decimal string. */
+  health_check_timeout_seconds: string;
+  message: string;
+}
+
+export interface NodeWatchResourcesResponse {
+  devices: WireDeviceHealth[];
+}
+
 export interface RegistrationService extends ServiceDefinition {
   GetInfo: MethodDefinition<InfoRequest, PluginInfo>;
   NotifyRegistrationStatus: MethodDefinition<RegistrationStatus, RegistrationStatusResponse>;
@@ -95,11 +113,18 @@ export interface HealthService extends ServiceDefinition {
   Check: MethodDefinition<HealthCheckRequest, HealthCheckResponse>;
 }
 
+/** v1 and v1alpha1 carry the same messages, so one type describes both. */
+export interface DraHealthService extends ServiceDefinition {
+  NodeWatchResources: MethodDefinition<NodeWatchResourcesRequest, NodeWatchResourcesResponse>;
+}
+
 export interface KubeletProtos {
   registration: RegistrationService;
   draV1: DraService;
   draV1beta1: DraService;
   health: HealthService;
+  draHealthV1: DraHealthService;
+  draHealthV1alpha1: DraHealthService;
 }
 
 const DRA_METHODS = ["NodePrepareResources", "NodeUnprepareResources"];
@@ -126,6 +151,12 @@ export function loadKubeletProtos(protoDir?: string): KubeletProtos {
     draV1: service<DraService>(definitions, SERVICE_NAMES.draV1, DRA_METHODS),
     draV1beta1: service<DraService>(definitions, SERVICE_NAMES.draV1beta1, DRA_METHODS),
     health: service<HealthService>(definitions, SERVICE_NAMES.health, ["Check"]),
+    draHealthV1: service<DraHealthService>(definitions, SERVICE_NAMES.draHealthV1, [
+      "NodeWatchResources",
+    ]),
+    draHealthV1alpha1: service<DraHealthService>(definitions, SERVICE_NAMES.draHealthV1alpha1, [
+      "NodeWatchResources",
+    ]),
   };
   loaded.set(dir, protos);
   return protos;
