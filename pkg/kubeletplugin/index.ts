@@ -1,5 +1,5 @@
 // The kubelet plugin's public surface for cmd/: the DRA node service behind one
-// ClaimPreparer, and kubelet registration.
+// ClaimPreparer, device health for the kubelet from a HealthSource, and kubelet registration.
 export type {
   ClaimPreparer,
   ClaimRef,
@@ -10,5 +10,6 @@ export type {
 export {
   startKubeletPlugin,
   type KubeletPlugin,
+  type KubeletDeviceHealthOptions,
   type KubeletPluginOptions,
 } from "./kubelet-plugin.js";

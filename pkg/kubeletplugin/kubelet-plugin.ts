@@ -2,7 +2,9 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import type { Logger } from "pino";
 import { SERVICE_NAMES } from "../../api/proto/index.js";
+import type { HealthSource } from "../health/model.js";
 import type { ClaimPreparer } from "./claim-preparer.js";
+import { DeviceHealthService } from "./device-health-service.js";
 import { healthHandlers } from "./health-service.js";
 import type { ReadinessCheck } from "../observability/http-endpoints.js";
 import type { MetricsRegistry } from "../observability/metrics.js";
@@ -39,6 +41,19 @@ export interface KubeletPluginOptions {
   stopGraceMs?: number;
   /** Delay before re-creating the registration socket after the kubelet rejected it. */
   reRegisterDelay?: RetryDelay;
+  /**
+   * Device health for the kubelet: with it the DRA socket serves DRAResourceHealth (v1 and
+   * v1alpha1) and registration advertises both; without it neither.
+   */
+  deviceHealth?: KubeletDeviceHealthOptions;
+}
+
+export interface KubeletDeviceHealthOptions {
+  source: HealthSource;
+  /** The pool the devices are published in: the node's name (the slice publisher's pool). */
+  poolName: string;
+  /** How often the whole picture is repeated without a change; tests shorten it. */
+  resendEveryMs?: number;
 }
 
 export interface KubeletPlugin {
@@ -56,9 +71,10 @@ const DEFAULT_STOP_GRACE_MS = 20_000;
 const DEFAULT_RE_REGISTER_DELAY: RetryDelay = { initialMs: 1_000, maxMs: 60_000 };
 
 /**
- * Serves the DRA node service (v1 and v1beta1, plus gRPC health) on a socket in the
- * driver's plugin directory, then announces it to the kubelet through a registration
- * socket. The DRA service comes first so it is ready when the kubelet connects.
+ * Serves the DRA node service (v1 and v1beta1, plus gRPC health, plus DRAResourceHealth
+ * when given a health source) on a socket in the driver's plugin directory, then announces
+ * it to the kubelet through a registration socket. The DRA service comes first so it is
+ * ready when the kubelet connects.
  */
 export async function startKubeletPlugin(options: KubeletPluginOptions): Promise<KubeletPlugin> {
   const { driverName, podUid, logger } = options;
@@ -83,8 +99,19 @@ export async function startKubeletPlugin(options: KubeletPluginOptions): Promise
   const protos = loadKubeletProtos(options.protoDir);
   const metrics = registerPluginMetrics(options.metrics);
   const nodeService = new NodeService(options.preparer, log, metrics);
+  const deviceHealth =
+    options.deviceHealth &&
+    new DeviceHealthService({
+      ...options.deviceHealth,
+      logger: log.child({ service: "device-health" }),
+    });
   // The server answers while it runs; once stopping it takes no new calls at all.
-  const servedNames = new Set(["", SERVICE_NAMES.draV1, SERVICE_NAMES.draV1beta1]);
+  const servedNames = new Set([
+    "",
+    SERVICE_NAMES.draV1,
+    SERVICE_NAMES.draV1beta1,
+    ...(deviceHealth ? [SERVICE_NAMES.draHealthV1, SERVICE_NAMES.draHealthV1alpha1] : []),
+  ]);
   const draServer = await UnixGrpcServer.start(
     path.join(pluginDir, draName),
     [
@@ -94,6 +121,15 @@ export async function startKubeletPlugin(options: KubeletPluginOptions): Promise
         definition: protos.health,
         implementation: healthHandlers((name) => (servedNames.has(name) ? "SERVING" : undefined)),
       },
+      ...(deviceHealth
+        ? [
+            { definition: protos.draHealthV1, implementation: deviceHealth.handlers("v1") },
+            {
+              definition: protos.draHealthV1alpha1,
+              implementation: deviceHealth.handlers("v1alpha1"),
+            },
+          ]
+        : []),
     ],
     log,
   );
@@ -102,6 +138,7 @@ export async function startKubeletPlugin(options: KubeletPluginOptions): Promise
     socketPath: path.join(options.registryDir, registrationName),
     driverName,
     draEndpoint: draServer.socketPath,
+    servesDeviceHealth: deviceHealth !== undefined,
     service: protos.registration,
     logger: log,
     registeredGauge: metrics.registered,
@@ -110,6 +147,7 @@ export async function startKubeletPlugin(options: KubeletPluginOptions): Promise
   try {
     await registration.start();
   } catch (error) {
+    deviceHealth?.endAll();
     await draServer.stop(0);
     throw error;
   }
@@ -118,6 +156,8 @@ export async function startKubeletPlugin(options: KubeletPluginOptions): Promise
   const stop = async () => {
     // Deregister first so the kubelet sends no new calls while the DRA service drains.
     await registration.stop();
+    // Health streams never end by themselves; ended here, they do not hold up the drain.
+    deviceHealth?.endAll();
     const graceful = await draServer.stop(options.stopGraceMs ?? DEFAULT_STOP_GRACE_MS);
     if (!graceful) nodeService.abort("the plugin is stopping");
     log.info({ graceful }, "kubelet plugin stopped");

@@ -1,6 +1,10 @@
 import type { handleUnaryCall, UntypedServiceImplementation } from "@grpc/grpc-js";
 import type { Logger } from "pino";
-import { DRA_PLUGIN_TYPE, DRA_SUPPORTED_VERSIONS } from "../../api/proto/index.js";
+import {
+  DRA_HEALTH_SUPPORTED_VERSIONS,
+  DRA_PLUGIN_TYPE,
+  DRA_SUPPORTED_VERSIONS,
+} from "../../api/proto/index.js";
 import type { Gauge } from "../observability/metrics.js";
 import type {
   InfoRequest,
@@ -11,13 +15,26 @@ import type {
 } from "./protos.js";
 import { UnixGrpcServer } from "./unix-grpc-server.js";
 
-/** What GetInfo tells the kubelet: a DRA driver serving both DRAPlugin versions at `endpoint`. */
-export function pluginInfoOf(driverName: string, endpoint: string): PluginInfo {
+/**
+ * What GetInfo tells the kubelet: a DRA driver serving both DRAPlugin versions at
+ * `endpoint`, and both DRAResourceHealth versions after them when it serves device health.
+ * The kubelet picks the DRA service and the health service each from its own list, so the
+ * order between the two kinds does not matter; DRAPlugin first keeps older kubelets, which
+ * take the first entry they know, on the service they need.
+ */
+export function pluginInfoOf(
+  driverName: string,
+  endpoint: string,
+  servesDeviceHealth = false,
+): PluginInfo {
   return {
     type: DRA_PLUGIN_TYPE,
     name: driverName,
     endpoint,
-    supported_versions: [...DRA_SUPPORTED_VERSIONS],
+    supported_versions: [
+      ...DRA_SUPPORTED_VERSIONS,
+      ...(servesDeviceHealth ? DRA_HEALTH_SUPPORTED_VERSIONS : []),
+    ],
   };
 }
 
@@ -36,6 +53,8 @@ export interface KubeletRegistrationOptions {
   driverName: string;
   /** The DRA service socket, as the kubelet sees it. */
   draEndpoint: string;
+  /** Whether the DRA socket serves DRAResourceHealth, so registration advertises it. */
+  servesDeviceHealth?: boolean;
   service: RegistrationService;
   logger: Logger;
   registeredGauge: Gauge;
@@ -86,7 +105,14 @@ export class KubeletRegistration {
   private handlers(): UntypedServiceImplementation {
     const getInfo: handleUnaryCall<InfoRequest, PluginInfo> = (_call, callback) => {
       this.options.logger.debug("kubelet asked for plugin info");
-      callback(null, pluginInfoOf(this.options.driverName, this.options.draEndpoint));
+      callback(
+        null,
+        pluginInfoOf(
+          this.options.driverName,
+          this.options.draEndpoint,
+          this.options.servesDeviceHealth ?? false,
+        ),
+      );
     };
     const notify: handleUnaryCall<RegistrationStatus, RegistrationStatusResponse> = (
       call,
