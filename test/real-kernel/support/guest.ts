@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import net from "node:net";
+import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 
@@ -22,6 +23,8 @@ export type RelayPort = (typeof RELAY_PORTS)[number];
 export const PF_ADDRESS = "0000:01:00.0";
 /** Where the card sits: the root port, as an add-in card sits. */
 const ROOT_PORT_SLOT = "0x4";
+/** QEMU's id of the card's backend: what `set_link` names to cut the card's wire. */
+const WIRE_NETDEV = "wire";
 
 export interface ExecResult {
   code: number | null;
@@ -61,6 +64,8 @@ export class Guest {
     private readonly qemu: ChildProcess,
     private readonly controlPort: number,
     private readonly relayPorts: Record<RelayPort, number>,
+    /** QEMU's QMP socket (and the directory holding it). */
+    private readonly qmpSocket: string,
     readonly consoleLog: string,
     /** Boot to the agent answering, in ms. */
     readonly bootMs: number,
@@ -73,6 +78,8 @@ export class Guest {
       `hostfwd=tcp:127.0.0.1:${controlPort}-:${CONTROL_PORT}`,
       ...RELAY_PORTS.map((port) => `hostfwd=tcp:127.0.0.1:${relayPorts[port]}-:${port}`),
     ].join(",");
+    // Its own short directory: a unix socket path has at most 107 bytes.
+    const qmpSocket = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "dra-sriov-qmp-")), "qmp");
     const args = [
       ...["-M", "q35", "-accel", "tcg", "-cpu", "max", "-smp", "2"],
       ...["-m", String(options.memoryMiB ?? 2048), "-nographic", "-no-reboot"],
@@ -81,11 +88,13 @@ export class Guest {
       `console=ttyS0 intel_iommu=on panic=-1 quiet dra.node=${NODE} dra.agent=${AGENT}`,
       ...["-device", "intel-iommu,intremap=off"],
       ...["-device", `pcie-root-port,id=rp1,bus=pcie.0,chassis=1,addr=${ROOT_PORT_SLOT}`],
-      // The card's wire goes nowhere: no test sends traffic through it.
-      ...["-netdev", "user,id=wire,restrict=on", "-device", "igb,bus=rp1,netdev=wire"],
+      // The card's wire goes nowhere: no test sends traffic through it. setLink cuts it.
+      ...["-netdev", `user,id=${WIRE_NETDEV},restrict=on`],
+      ...["-device", `igb,bus=rp1,netdev=${WIRE_NETDEV}`],
       ...["-netdev", `user,id=mgmt,${forwards}`],
       ...["-device", "virtio-net-pci,netdev=mgmt,mac=52:54:00:d5:00:01"],
       ...["-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on"],
+      ...["-qmp", `unix:${qmpSocket},server=on,wait=off`],
     ];
     const console = fs.openSync(options.consoleLog, "w");
     const qemu = spawn("qemu-system-x86_64", args, { stdio: ["ignore", console, console] });
@@ -107,7 +116,14 @@ export class Guest {
       }
       await sleep(250);
     }
-    return new Guest(qemu, controlPort, relayPorts, options.consoleLog, Date.now() - started);
+    return new Guest(
+      qemu,
+      controlPort,
+      relayPorts,
+      qmpSocket,
+      options.consoleLog,
+      Date.now() - started,
+    );
   }
 
   private async call<T>(route: string, body: unknown): Promise<T> {
@@ -167,11 +183,78 @@ export class Guest {
     return `127.0.0.1:${this.relayPorts[port]}`;
   }
 
+  /**
+   * Plugs or unplugs the igb card's cable, as QEMU's `set_link` does: the card's link
+   * status bit follows and the card raises its link-change interrupt, so the guest's igb
+   * sees the carrier go or come as a real cable pulled or a switch port down would show.
+   */
+  async setLink(up: boolean): Promise<void> {
+    await qmp(this.qmpSocket, "set_link", { name: WIRE_NETDEV, up });
+  }
+
   async shutdown(): Promise<void> {
-    if (this.qemu.exitCode !== null || this.qemu.signalCode !== null) return;
-    const exited = new Promise((resolve) => this.qemu.once("exit", resolve));
-    this.qemu.kill("SIGTERM");
-    await exited;
+    if (this.qemu.exitCode === null && this.qemu.signalCode === null) {
+      const exited = new Promise((resolve) => this.qemu.once("exit", resolve));
+      this.qemu.kill("SIGTERM");
+      await exited;
+    }
+    fs.rmSync(path.dirname(this.qmpSocket), { recursive: true, force: true });
+  }
+}
+
+/**
+ * One QMP command on a fresh connection: QEMU greets, `qmp_capabilities` leaves
+ * negotiation, then the command's `return` (or `error`). Events in between are skipped.
+ */
+async function qmp(socket: string, command: string, args: object): Promise<unknown> {
+  const connection = net.createConnection(socket);
+  try {
+    const replies = qmpReplies(connection);
+    const next = async () => {
+      const { value, done } = await replies.next();
+      if (done === true) throw new Error(`QMP ${command}: QEMU closed the connection`);
+      return value;
+    };
+    await next(); // the greeting
+    for (const [execute, argumentsOf] of [
+      ["qmp_capabilities", {}],
+      [command, args],
+    ] as const) {
+      connection.write(`${JSON.stringify({ execute, arguments: argumentsOf })}\n`);
+      const reply = await next();
+      if ("error" in reply) {
+        throw new Error(
+          `QMP ${execute} ${JSON.stringify(argumentsOf)}: ${JSON.stringify(reply.error)}`,
+        );
+      }
+      if (execute === command) return reply.return;
+    }
+    return undefined;
+  } finally {
+    connection.destroy();
+  }
+}
+
+/** QMP's greeting and replies (not its events), one JSON object a line. */
+interface QmpMessage {
+  QMP?: unknown;
+  return?: unknown;
+  error?: unknown;
+  event?: unknown;
+}
+
+async function* qmpReplies(connection: net.Socket): AsyncGenerator<QmpMessage> {
+  let buffered = "";
+  for await (const chunk of connection) {
+    buffered += (chunk as Buffer).toString("utf8");
+    let newline: number;
+    while ((newline = buffered.indexOf("\n")) >= 0) {
+      const line = buffered.slice(0, newline).trim();
+      buffered = buffered.slice(newline + 1);
+      if (line === "") continue;
+      const message = JSON.parse(line) as QmpMessage;
+      if (message.event === undefined) yield message;
+    }
   }
 }
 
