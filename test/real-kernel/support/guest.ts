@@ -103,6 +103,7 @@ export class Guest {
     const deadline = started + (options.bootTimeoutMs ?? 180_000);
     for (;;) {
       if (qemu.exitCode !== null || qemu.signalCode !== null) {
+        fs.rmSync(path.dirname(qmpSocket), { recursive: true, force: true });
         throw new Error(`QEMU ended while booting:\n${tail(options.consoleLog)}`);
       }
       const ready = await fetch(`http://127.0.0.1:${controlPort}/ready`).then(
@@ -112,6 +113,7 @@ export class Guest {
       if (ready) break;
       if (Date.now() > deadline) {
         qemu.kill("SIGKILL");
+        fs.rmSync(path.dirname(qmpSocket), { recursive: true, force: true });
         throw new Error(`the guest's agent did not answer in time:\n${tail(options.consoleLog)}`);
       }
       await sleep(250);
