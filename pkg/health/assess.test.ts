@@ -135,6 +135,34 @@ describe("track", () => {
     expect(new Set(run(steps).seen)).toEqual(new Set(["Unhealthy"]));
   });
 
+  it("ignores one short glitch, but turns unhealthy at the third problem within the healthy time", () => {
+    const glitch = run([
+      [0, healthy],
+      [1_000, down],
+      [2_000, healthy],
+      [15_000, down],
+      [16_000, healthy],
+    ]);
+    expect(new Set(glitch.seen)).toEqual(new Set(["Healthy"]));
+    const flapping = run([
+      [0, healthy],
+      [1_000, down],
+      [2_000, healthy],
+      [3_000, down],
+      [4_000, healthy],
+      [5_000, down],
+    ]);
+    expect(flapping.seen).toEqual([
+      "Healthy",
+      "Healthy",
+      "Healthy",
+      "Healthy",
+      "Healthy",
+      "Unhealthy",
+    ]);
+    expect(flapping.last.sinceMs).toBe(5_000);
+  });
+
   it("recovers after the link stayed up for the longer healthy time", () => {
     const { seen } = run([
       [0, down],

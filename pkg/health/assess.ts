@@ -105,16 +105,21 @@ export function boundMessage(message: string): string {
 
 /** How long a new state must hold before it counts (hysteresis against flapping links). */
 export interface Debounce {
-  /** Healthy → Unhealthy, or one reason to another. */
+  /** Healthy → Unhealthy, or one reason to another: a glitch shorter than this is no news. */
   unhealthyAfterMs: number;
   /** Unhealthy → Healthy: longer, so a flapping link stays tainted instead of rewriting the pool. */
   healthyAfterMs: number;
 }
 
+/** Problems that start this often within `healthyAfterMs` make a flapping device unhealthy at once. */
+export const FLAPS_TO_UNHEALTHY = 3;
+
 /** A device's committed health and the different state seen since, if any. */
 export interface HealthTracker {
   committed: DeviceHealth;
   pending?: { assessment: Assessment; sinceMs: number };
+  /** When problems began while the device was committed healthy (within healthyAfterMs). */
+  problemStartsMs?: number[];
 }
 
 const sameAssessment = (a: Assessment, b: Assessment) =>
@@ -123,9 +128,11 @@ const sameAssessment = (a: Assessment, b: Assessment) =>
 /**
  * One observation folded into a tracker at `nowMs`: a state that differs from the committed
  * one becomes committed once it has been seen without interruption for the debounce time
- * (its `sinceMs` is when it was first seen). A first observation commits at once: a daemon
- * that just started must not call a broken VF healthy for seconds. Returns the new tracker
- * and whether the committed health changed.
+ * (its `sinceMs` is when it was first seen). A healthy device whose problems keep coming
+ * back (FLAPS_TO_UNHEALTHY starts within healthyAfterMs) turns unhealthy at the last one,
+ * however short each was: a flapping link is tainted once and stays so until it is steady.
+ * A first observation commits at once: a daemon that just started must not call a broken VF
+ * healthy for seconds. Returns the new tracker and whether the committed health changed.
  */
 export function track(
   tracker: HealthTracker | undefined,
@@ -143,15 +150,29 @@ export function track(
       tracker.committed.message === assessment.message
         ? tracker.committed
         : { ...tracker.committed, message: assessment.message };
-    return { tracker: { committed }, changed: false };
+    // The problems that began recently are kept: they count toward flapping.
+    const problemStartsMs = tracker.problemStartsMs?.filter(
+      (start) => nowMs - start < debounce.healthyAfterMs,
+    );
+    return {
+      tracker: { committed, ...(problemStartsMs?.length ? { problemStartsMs } : {}) },
+      changed: false,
+    };
   }
-  const pending =
-    tracker.pending && sameAssessment(tracker.pending.assessment, assessment)
-      ? { assessment, sinceMs: tracker.pending.sinceMs }
-      : { assessment, sinceMs: nowMs };
+  const continues = tracker.pending && sameAssessment(tracker.pending.assessment, assessment);
+  const pending = continues
+    ? { assessment, sinceMs: tracker.pending!.sinceMs }
+    : { assessment, sinceMs: nowMs };
+  let problemStartsMs = (tracker.problemStartsMs ?? []).filter(
+    (start) => nowMs - start < debounce.healthyAfterMs,
+  );
+  const problemBegins =
+    !continues && tracker.committed.state === "Healthy" && assessment.state === "Unhealthy";
+  if (problemBegins) problemStartsMs = [...problemStartsMs, nowMs];
+  const flapping = problemBegins && problemStartsMs.length >= FLAPS_TO_UNHEALTHY;
   const wait = assessment.state === "Healthy" ? debounce.healthyAfterMs : debounce.unhealthyAfterMs;
-  if (nowMs - pending.sinceMs < wait) {
-    return { tracker: { committed: tracker.committed, pending }, changed: false };
+  if (nowMs - pending.sinceMs < wait && !flapping) {
+    return { tracker: { committed: tracker.committed, pending, problemStartsMs }, changed: false };
   }
   return {
     tracker: { committed: { device, ...assessment, sinceMs: pending.sinceMs } },
