@@ -26,7 +26,10 @@ export interface DeviceHealth {
   state: HealthState;
   /** Set when state is Unhealthy. */
   reason?: UnhealthyReason;
-  /** What is wrong and what to do, ≤ 1,024 characters (the kubelet's limit). */
+  /**
+   * What is wrong and what to do, ≤ 1,024 characters; the kubelet's limit is 1,024 bytes,
+   * which the health service enforces when it sends (pkg/kubeletplugin).
+   */
   message: string;
   /** When the device entered this state, ms since the epoch. */
   sinceMs: number;

@@ -397,4 +397,55 @@ describe("a real kernel with real VFs (QEMU igb)", () => {
     expect(await guest.read(`${sysfsDevice(pci)}/driver_override`)).toBe("(null)");
     expect(await netdevsOf(pci)).toHaveLength(1);
   });
+
+  it("taints the VFs of a PF whose cable is cut and tells the kubelet, with a message; both recover when it returns", async () => {
+    const taintsOf = async () =>
+      new Map(
+        (
+          await listNodeSlices<
+            SliceList["items"][number] & { metadata?: object } & {
+              spec: { devices: { name: string; taints?: { value: string }[] }[] };
+            }
+          >(client, DRIVER, nodeName)
+        )
+          .flatMap((slice) => slice.spec.devices)
+          .map((device) => [device.name, (device.taints ?? []).map((taint) => taint.value)]),
+      );
+    const devices = VF_ADDRESSES.map((pci) => pci.replace(/[:.]/g, "-"));
+    const watch = kubelet.watchHealth(draEndpoint, "v1");
+    try {
+      const seen = (health: string) => () =>
+        devices.every((device) => watch.deviceHealth(nodeName, device).health === health);
+      await watch.until(seen("HEALTHY"), 60_000);
+
+      const cut = Date.now();
+      await guest.setLink(false);
+      await watch.until(seen("UNHEALTHY"), 60_000);
+      const toKubelet = Date.now() - cut;
+      expect(watch.deviceHealth(nodeName, devices[0]!).message).toMatch(
+        /PF eth0 \(0000:01:00\.0\) has no link \(carrier 0, operstate down\)/,
+      );
+      await waitFor("taints on the VFs", async () => {
+        const taints = await taintsOf();
+        return devices.every((device) => taints.get(device)?.[0] === "PFLinkDown")
+          ? true
+          : undefined;
+      });
+      const toSlices = Date.now() - cut;
+      process.stderr.write(
+        `real-kernel: cable cut → kubelet's view Unhealthy ${toKubelet} ms, slices tainted ${toSlices} ms\n`,
+      );
+
+      await guest.setLink(true);
+      await watch.until(seen("HEALTHY"), 60_000);
+      await waitFor(
+        "the taints to go",
+        async () =>
+          [...(await taintsOf()).values()].every((t) => t.length === 0) ? true : undefined,
+        60_000,
+      );
+    } finally {
+      watch.cancel();
+    }
+  });
 });

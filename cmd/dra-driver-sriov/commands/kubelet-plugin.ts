@@ -291,6 +291,8 @@ export const kubeletPluginCommand: Command<typeof flags> = {
       },
       logger,
       metrics,
+      // Health to the kubelet, shown in the pods' allocatedResourcesStatus.
+      deviceHealth: { source: health, poolName: options["node-name"] },
     });
     if (options["nri-socket"] !== "") {
       // After recovery: the runtime's first synchronize attaches what prepared claims need.
