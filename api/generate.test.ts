@@ -40,13 +40,15 @@ describe("generated files", () => {
     }
   });
 
-  it.each(generatedFiles().map((file) => [file.path, file.contents]))(
-    "%s is formatted as Prettier formats it",
-    async (file, contents) => {
-      const parser = file.endsWith(".md") ? "markdown" : "yaml";
-      expect(await format(contents, { parser, printWidth: 100 })).toBe(contents);
-    },
-  );
+  // Helm templates are not YAML until rendered; Prettier leaves them alone (.prettierignore).
+  it.each(
+    generatedFiles()
+      .filter((file) => !file.path.includes("/templates/"))
+      .map((file) => [file.path, file.contents]),
+  )("%s is formatted as Prettier formats it", async (file, contents) => {
+    const parser = file.endsWith(".md") ? "markdown" : "yaml";
+    expect(await format(contents, { parser, printWidth: 100 })).toBe(contents);
+  });
 });
 
 describe("SriovResourceFilter CRD", () => {

@@ -1,5 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
+import { renderVfConfigAdmissionPolicy, VF_CONFIG_POLICY_PATH } from "./admission.js";
 import { renderSriovResourceFilterCrd, SRIOV_RESOURCE_FILTER_CRD_PATH } from "./crd.js";
 import { REFERENCE_PATH, renderReference } from "./reference.js";
 
@@ -19,6 +20,7 @@ export function generatedFiles(): GeneratedFile[] {
       contents: renderSriovResourceFilterCrd(),
     },
     { path: REFERENCE_PATH, contents: renderReference() },
+    { path: VF_CONFIG_POLICY_PATH, contents: renderVfConfigAdmissionPolicy() },
   ];
 }
 

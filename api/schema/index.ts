@@ -7,6 +7,8 @@ export {
   string,
   type AnySchema,
   type CelRule,
+  type ObjectNode,
+  type SchemaNode,
   type Infer,
   type ObjectSchema,
   type Pattern,

@@ -76,8 +76,10 @@ const MAX_IFNAME_BYTES = 15;
 // What the kernel refuses in a name ("/", ":", whitespace), what no C string can carry or a
 // terminal should print (control characters), and "%", which `ip link` and the kernel's
 // name allocation take as a template ("net%d").
-// eslint-disable-next-line no-control-regex
-const IFNAME_FORBIDDEN = /[/:\s\x00-\x1f\x7f%]/;
+// The kernel's isspace() is ASCII: space, and \t \n \v \f \r among the control characters.
+// One character class, the same in JavaScript and RE2 (the admission policy's CEL).
+const IFNAME_FORBIDDEN_CLASS = "[/:% \\x00-\\x1f\\x7f]";
+const IFNAME_FORBIDDEN = new RegExp(IFNAME_FORBIDDEN_CLASS);
 
 /** A string as JSON shows it, DEL escaped too. */
 function quoted(text: string): string {
@@ -86,6 +88,9 @@ function quoted(text: string): string {
 
 export const interfaceNameRule: Refinement<string> = {
   description: `a Linux interface name: 1-${MAX_IFNAME_BYTES} bytes, no "/", ":", "%", whitespace or control characters, not "." or ".."`,
+  cel:
+    `size(bytes(self)) >= 1 && size(bytes(self)) <= ${MAX_IFNAME_BYTES} && ` +
+    `self != '.' && self != '..' && !self.matches('${IFNAME_FORBIDDEN_CLASS.replaceAll("\\", "\\\\")}')`,
   check(name) {
     const bytes = Buffer.byteLength(name, "utf8");
     if (bytes === 0) return "must not be empty";
@@ -105,6 +110,8 @@ export const interfaceNameRule: Refinement<string> = {
 /** `10.56.217.10/24` or `fd00::10/64`: an address with its prefix length, as CNI takes it. */
 export const ipCidrRule: Refinement<string> = {
   description: 'an IP address with its prefix length, e.g. "10.56.217.10/24" or "fd00::10/64"',
+  // Kubernetes' CEL network library (isCIDR takes an address with host bits set, as we do).
+  cel: "isCIDR(self)",
   check(value) {
     const [address = "", prefix, ...rest] = value.split("/");
     const family = isIP(address);

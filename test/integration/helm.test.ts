@@ -7,6 +7,7 @@ import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { parse, parseAllDocuments } from "yaml";
 import { generatedFiles } from "../../api/generate.js";
+import { fromBuildScript } from "../support/build-scripts.js";
 import { cliCommands } from "../../cmd/dra-driver-sriov/flags-reference.js";
 import { DEFAULT_LEASE_NAME, FilterStatusController } from "../../pkg/controller/controller.js";
 import { buildEmulatedHost, builtinProfiles } from "../../pkg/emulator/index.js";
@@ -96,19 +97,6 @@ interface Claim extends KubeObject {
 }
 interface Filter extends KubeObject {
   status?: { matchedNodes?: number; conditions?: { type: string; status: string }[] };
-}
-
-/** `KEY=value` printed by a hack/ build script; the script builds what is missing first. */
-function fromBuildScript(script: string, key: string, args: string[] = []): string {
-  const result = spawnSync("bash", [path.join(repoRoot, "hack", script), ...args], {
-    encoding: "utf8",
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const value = new RegExp(`^${key}=(.*)$`, "m").exec(result.stdout)?.[1];
-  if (result.status !== 0 || value === undefined) {
-    throw new Error(`hack/${script} ${args.join(" ")} failed (exit ${result.status})`);
-  }
-  return value;
 }
 
 function run(command: string, args: string[], input?: string) {
@@ -452,6 +440,10 @@ describe("the Helm chart", () => {
         // class whenever they need it; the chart's own class is checked by rendering.
         "--set",
         "deviceClass.create=false",
+        // A cluster-wide admission policy would refuse the bad VfConfigs other files send
+        // to prepare on purpose; admission.test.ts checks the policy in a namespace of its own.
+        "--set",
+        "admission.vfConfigPolicy=false",
       );
       const rbac = render(defaultRelease, defaultNamespace).filter((o) =>
         ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"].includes(
