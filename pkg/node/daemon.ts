@@ -1,0 +1,294 @@
+import fs from "node:fs";
+import path from "node:path";
+import { container, instanceCachingFactory } from "tsyringe";
+import { CheckpointStore } from "../checkpoint/checkpoint.js";
+import { CheckpointedMap } from "../checkpoint/checkpointed-map.js";
+import { InterProcessLock } from "../checkpoint/file-lock.js";
+import { LiveInstance } from "../checkpoint/live-instance.js";
+import { CniExecutor } from "../cni/index.js";
+import { postClaimEventsOnHealthChange } from "../health/claim-events.js";
+import { registerHealthMetrics } from "../health/metrics.js";
+import { HealthMonitor } from "../health/monitor.js";
+import { taintsOf } from "../health/taints.js";
+import { HostPaths } from "../host/paths.js";
+import { KubeClient } from "../kube/client.js";
+import { recordEvent } from "../kube/events.js";
+import { startKubeletPlugin } from "../kubeletplugin/index.js";
+import type { Logger } from "../log/logger.js";
+import { startNriPlugin, type NriPlugin } from "../nri/index.js";
+import { startHttpEndpoints } from "../observability/http-endpoints.js";
+import { MetricsRegistry } from "../observability/metrics.js";
+import {
+  PodNetworkAttacher,
+  podNetworkNriHandlers,
+  registerPodNetworkMetrics,
+  type SandboxAttachment,
+} from "../podnetwork/index.js";
+import { ClaimStatusWriter } from "../prepare/claim-status.js";
+import { FAULT_ENV, VfClaimPreparer, faultHookFromEnv } from "../prepare/index.js";
+import { NodeDevicePublisher } from "../publishing/node-publisher.js";
+import { NodeDriver } from "./node-driver.js";
+
+/** The node daemon's settings, as `kubelet-plugin`'s flags give them (see its --help). */
+export interface NodeDaemonOptions {
+  driverName: string;
+  nodeName: string;
+  hostRoot: string;
+  kubeconfig: string | undefined;
+  /** Namespace whose SriovResourceFilters apply. */
+  namespace: string;
+  cdiRoot: string;
+  kubeletDir: string;
+  podUid: string | undefined;
+  interfacePrefix: string;
+  allowCrossNamespaceNetworks: boolean;
+  bindTimeoutMs: number;
+  rediscoveryIntervalSeconds: number;
+  publishHostUsedVfs: boolean;
+  /** "" runs no NRI hook (no CNI). */
+  nriSocket: string;
+  nriPluginIndex: string;
+  cniBinDirs: string[];
+  cniCacheDir: string;
+  /** 0: the runtime's NRI request timeout less a margin. */
+  cniTimeoutMs: number;
+  healthPort: number;
+  deviceHealthIntervalMs: number;
+  unhealthyTaintEffect: "NoSchedule" | "NoExecute" | "none";
+  logger: Logger;
+}
+
+export interface NodeDaemon {
+  /** Deregisters, lets running calls finish, and stops every part. */
+  stop(): Promise<void>;
+}
+
+const LOGGER = Symbol("Logger");
+
+/**
+ * The node daemon, composed in one place: the tsyringe container of its parts (host paths,
+ * API client, metrics, publisher, preparer, pod-network step), then the start order that
+ * keeps the host consistent: publish, recover the checkpoint (finish or undo what a crash
+ * interrupted) before the kubelet can call, register with the kubelet, connect to the
+ * runtime's NRI, serve the health port.
+ */
+export async function startNodeDaemon(options: NodeDaemonOptions): Promise<NodeDaemon> {
+  const { driverName } = options;
+  const scope = container.createChildContainer();
+  scope.register(LOGGER, { useValue: options.logger.child({ node: options.nodeName }) });
+  scope.register(HostPaths, {
+    useValue: new HostPaths({
+      root: options.hostRoot,
+      cdiRoot: options.cdiRoot,
+      kubeletDir: options.kubeletDir,
+    }),
+  });
+  scope.register(KubeClient, {
+    useFactory: instanceCachingFactory(() => KubeClient.load(options.kubeconfig)),
+  });
+  scope.register(MetricsRegistry, {
+    useFactory: instanceCachingFactory(() => new MetricsRegistry()),
+  });
+  scope.register(NodeDevicePublisher, {
+    useFactory: instanceCachingFactory(
+      (c) =>
+        new NodeDevicePublisher(c.resolve(KubeClient), {
+          paths: c.resolve(HostPaths),
+          driverName,
+          nodeName: options.nodeName,
+          filterNamespace: options.namespace,
+          publishHostUsedVfs: options.publishHostUsedVfs,
+          rediscoveryIntervalMs: options.rediscoveryIntervalSeconds * 1000,
+          logger: c.resolve<Logger>(LOGGER).child({ component: "publisher" }),
+          originalDrivers: () => c.resolve(VfClaimPreparer).originalDrivers(),
+        }),
+    ),
+  });
+  // One crash-test hook (DRA_SRIOV_FAULT) for prepare and attach: warned about once.
+  const faultHook = faultHookFromEnv(process.env[FAULT_ENV], scope.resolve<Logger>(LOGGER));
+  // Seen by the other instance of a rolling update for as long as this process runs.
+  const instance = await LiveInstance.start(
+    path.join(scope.resolve(HostPaths).kubeletPluginsDir, driverName, "instances"),
+  );
+  scope.register(VfClaimPreparer, {
+    useFactory: instanceCachingFactory((c) => {
+      const paths = c.resolve(HostPaths);
+      return new VfClaimPreparer({
+        client: c.resolve(KubeClient),
+        paths,
+        driverName,
+        nodeName: options.nodeName,
+        checkpointFile: path.join(paths.kubeletPluginsDir, driverName, "checkpoint.json"),
+        instance,
+        ...(faultHook ? { faultHook } : {}),
+        bootId: readBootId(paths),
+        interfacePrefix: options.interfacePrefix,
+        allowCrossNamespaceNetworks: options.allowCrossNamespaceNetworks,
+        bindTimeoutMs: options.bindTimeoutMs,
+        // What this node publishes is in memory already: no API read per prepare.
+        resourceNameOf: (device) => c.resolve(NodeDevicePublisher).resourceNameOf(device),
+        logger: c.resolve<Logger>(LOGGER).child({ component: "prepare" }),
+      });
+    }),
+  });
+
+  scope.register(PodNetworkAttacher, {
+    useFactory: instanceCachingFactory((c) => {
+      const logger = c.resolve<Logger>(LOGGER).child({ component: "pod-network" });
+      const file = path.join(
+        c.resolve(HostPaths).kubeletPluginsDir,
+        driverName,
+        "attachments.json",
+      );
+      const attachments = new CheckpointedMap<SandboxAttachment>(
+        // Not fsynced: network namespaces, and so what this file records, die with a reboot.
+        new CheckpointStore(file, readBootId(c.resolve(HostPaths)), false),
+        new InterProcessLock(`${file}.lock`),
+      );
+      const loaded = attachments.load();
+      if (loaded.setAside) {
+        logger.error(
+          loaded.setAside,
+          "the pod-network checkpoint was unreadable and is set aside: interfaces it recorded are detached by nobody; check the pods' network namespaces by hand",
+        );
+      }
+      return new PodNetworkAttacher({
+        claims: c.resolve(VfClaimPreparer),
+        cni: new CniExecutor({
+          pluginDirs: options.cniBinDirs,
+          cacheDir: options.cniCacheDir,
+          timeoutMs: () => cniTimeoutMs(options.cniTimeoutMs, nri?.requestTimeoutMs()),
+          logger,
+        }),
+        attachments,
+        status: new ClaimStatusWriter(c.resolve(KubeClient), { driverName, logger }),
+        driverName,
+        logger,
+        ...(faultHook ? { faultHook } : {}),
+      });
+    }),
+  });
+  let nri: NriPlugin | undefined;
+
+  const logger = scope.resolve<Logger>(LOGGER);
+  const paths = scope.resolve(HostPaths);
+  const metrics = scope.resolve(MetricsRegistry);
+  const publisher = scope.resolve(NodeDevicePublisher);
+  const preparer = scope.resolve(VfClaimPreparer);
+
+  publisher.start();
+  const health = new HealthMonitor({
+    paths,
+    devices: () => publisher.lastResult?.devices ?? [],
+    preparedDrivers: () => preparer.preparedDrivers(),
+    pollIntervalMs: options.deviceHealthIntervalMs,
+    vfCheckIntervalMs: options.deviceHealthIntervalMs * 5,
+    // A link must stay down 2 s to taint, and up 10 s to clear: a flapping link keeps
+    // its taint instead of rewriting the pool every second.
+    debounce: { unhealthyAfterMs: 2_000, healthyAfterMs: 10_000 },
+    logger: logger.child({ component: "health" }),
+  });
+  const taintEffect = options.unhealthyTaintEffect;
+  if (taintEffect === "NoSchedule" || taintEffect === "NoExecute") {
+    health.subscribe(() =>
+      publisher.setTaints(taintsOf(health.current(), driverName, taintEffect)),
+    );
+  }
+  registerHealthMetrics(metrics, health);
+  postClaimEventsOnHealthChange({
+    source: health,
+    holders: () => preparer.claimsHoldingDevices(),
+    record: (event) => recordEvent(scope.resolve(KubeClient), event),
+    driverName,
+    nodeName: options.nodeName,
+    logger: logger.child({ component: "health" }),
+  });
+  health.start();
+  // Host state first: finish or undo what a crash interrupted before the kubelet calls again.
+  const recovery = await preparer.recover();
+  logger.info({ ...recovery }, "checkpoint recovered");
+  const plugin = await startKubeletPlugin({
+    driverName,
+    registryDir: paths.kubeletRegistryDir,
+    pluginsDir: paths.kubeletPluginsDir,
+    ...(options.podUid ? { podUid: options.podUid } : {}),
+    // No rediscovery after prepare or unprepare: a VF rebound to vfio-pci is published
+    // with its original driver (see originalDrivers), so what the node shows is the same.
+    preparer: new NodeDriver(
+      preparer,
+      () => (nri === undefined ? undefined : scope.resolve(PodNetworkAttacher)),
+      logger,
+    ),
+    logger,
+    metrics,
+    // Health to the kubelet, shown in the pods' allocatedResourcesStatus.
+    deviceHealth: { source: health, poolName: options.nodeName },
+  });
+  if (options.nriSocket !== "") {
+    // After recovery: the runtime's first synchronize attaches what prepared claims need.
+    nri = startNriPlugin({
+      socketPath: options.nriSocket,
+      pluginName: "dra-driver-sriov",
+      pluginIndex: options.nriPluginIndex,
+      handlers: podNetworkNriHandlers(
+        scope.resolve(PodNetworkAttacher),
+        registerPodNetworkMetrics(metrics),
+        logger.child({ component: "nri" }),
+      ),
+      logger: logger.child({ component: "nri" }),
+    });
+  } else {
+    logger.warn("no NRI socket given: VFs are prepared but never plugged into pods by CNI");
+  }
+  const http = await startHttpEndpoints({
+    port: options.healthPort,
+    logger,
+    metrics,
+    readinessChecks: [
+      plugin.readinessCheck,
+      { name: "slices-published", isReady: () => publisher.slices.stats.published },
+      { name: "checkpoint-loaded", isReady: () => true },
+      // Without the runtime's events, pods would start without their VFs' networks.
+      ...(nri ? [{ name: "nri-connected", isReady: () => nri?.connected() ?? false }] : []),
+    ],
+  });
+  logger.info(
+    {
+      driver: driverName,
+      draSocket: plugin.draSocket,
+      registrationSocket: plugin.registrationSocket,
+      healthPort: http.port,
+    },
+    "kubelet plugin running",
+  );
+
+  return {
+    async stop() {
+      await plugin.stop();
+      health.stop();
+      await nri?.stop();
+      await preparer.statusWritesSettled();
+      preparer.close();
+      await instance.close();
+      await publisher.stop();
+      await http.close();
+    },
+  };
+}
+
+function readBootId(paths: HostPaths): string {
+  try {
+    return fs.readFileSync(paths.bootId, "utf8").trim();
+  } catch (error) {
+    throw new Error(
+      `cannot read the boot id at ${paths.bootId} (${(error as Error).message}): is /proc mounted under --host-root?`,
+      { cause: error },
+    );
+  }
+}
+
+/** The CNI timeout: as set, or what the runtime gives an NRI call less a margin to answer in. */
+function cniTimeoutMs(flag: number, runtimeRequestTimeoutMs: number | undefined): number {
+  if (flag > 0) return flag;
+  return Math.max(250, (runtimeRequestTimeoutMs ?? 2_000) - 250);
+}
