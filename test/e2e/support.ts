@@ -173,19 +173,38 @@ export function e2eNamespace(namespace: string): string {
  */
 export function scenarioManifests(scenario: string): string {
   const dir = path.join(repoRoot, "demo", scenario);
-  const hostRoot = clusterEnv().hostRoot;
-  const stateDir = path.dirname(hostRoot);
-  const text = fs
+  const files = fs
     .readdirSync(dir)
     .filter((file) => /\.ya?ml$/.test(file))
-    .sort()
-    .map((file) =>
-      fs
-        .readFileSync(path.join(dir, file), "utf8")
-        .replaceAll(path.dirname(DEMO_HOST_ROOT), stateDir),
-    )
+    .sort();
+  return forThisCluster(
+    scenario,
+    files.map((file) => readManifest(path.join(dir, file))).join("\n---\n"),
+  );
+}
+
+/**
+ * One manifest of a scenario that is not applied with its directory (`later/pod1.yaml`: a
+ * step of its README), made this cluster's and the suite's as scenarioManifests does.
+ */
+export function scenarioFile(scenario: string, file: string): string {
+  return forThisCluster(scenario, readManifest(path.join(repoRoot, "demo", scenario, file)));
+}
+
+function readManifest(file: string): string {
+  const stateDir = path.dirname(clusterEnv().hostRoot);
+  return fs.readFileSync(file, "utf8").replaceAll(path.dirname(DEMO_HOST_ROOT), stateDir);
+}
+
+/** Renames the namespaces the scenario's directory declares to the suite's (e2eNamespace). */
+function forThisCluster(scenario: string, text: string): string {
+  const dir = path.join(repoRoot, "demo", scenario);
+  const declared = fs
+    .readdirSync(dir)
+    .filter((file) => /\.ya?ml$/.test(file))
+    .map((file) => fs.readFileSync(path.join(dir, file), "utf8"))
     .join("\n---\n");
-  const namespaces = [...text.matchAll(/^kind: Namespace\nmetadata:\n {2}name: (\S+)$/gm)].map(
+  const namespaces = [...declared.matchAll(/^kind: Namespace\nmetadata:\n {2}name: (\S+)$/gm)].map(
     (match) => match[1]!,
   );
   if (namespaces.length === 0) throw new Error(`demo/${scenario} declares no Namespace`);
