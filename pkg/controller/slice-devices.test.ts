@@ -246,9 +246,36 @@ describe("publishedDevicesByNode", () => {
     expect(published.unreadable).toEqual([
       {
         slice: rendered[0]!.metadata.name,
+        node: "node-a",
         device: bad!.name,
         problem: `missing or mistyped attributes: ${DRIVER}/pciAddress`,
       },
     ]);
+  });
+
+  it("reads each device's taints and which node publishes each pool, skipping malformed taints", () => {
+    const [a, b] = sample(8, 2);
+    const taint = {
+      key: `${DRIVER}/unhealthy`,
+      value: "LinkDown",
+      effect: "NoSchedule" as const,
+      timeAdded: "2026-01-01T00:00:00Z",
+    };
+    const rendered = overTheWire(
+      renderSlices([a!, b!], {
+        driverName: DRIVER,
+        nodeName: "node-a",
+        generation: 1,
+        taints: new Map([[a!.name, [taint]]]),
+      }),
+    ) as unknown as { spec: { devices: { name: string; taints?: unknown[] }[] } }[];
+    const other = rendered[0]!.spec.devices.find((d) => d.name === b!.name)!;
+    other.taints = [{ key: 7, effect: "NoSchedule" }, "x", { key: "k".repeat(400), effect: "E" }];
+    const published = publishedDevicesByNode(rendered as unknown as KubeObject[], DRIVER);
+    expect(published.taints.get("node-a")).toEqual(
+      new Map([[a!.name, [{ key: taint.key, value: "LinkDown", effect: "NoSchedule" }]]]),
+    );
+    expect(published.poolNodes).toEqual(new Map([["node-a", "node-a"]]));
+    expect(published.byNode.get("node-a")).toHaveLength(2);
   });
 });

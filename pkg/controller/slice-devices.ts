@@ -5,15 +5,32 @@ import type { KubeObject } from "../kube/client.js";
 /** A published device the controller could not read back; it is left out of conflict checks. */
 export interface UnreadableDevice {
   slice: string;
+  node: string;
   device: string;
   problem: string;
+}
+
+/** A device taint as read back from a slice (its time left out; every field checked). */
+export interface PublishedTaint {
+  key: string;
+  value: string;
+  effect: string;
 }
 
 export interface PublishedDevices {
   /** Node name → the VFs its pool publishes. */
   byNode: Map<string, VfDevice[]>;
+  /** Node name → device name → its taints; only devices that have any. */
+  taints: Map<string, Map<string, PublishedTaint[]>>;
+  /** Pool name → the node that publishes it (what an allocation result names). */
+  poolNodes: Map<string, string>;
   unreadable: UnreadableDevice[];
 }
+
+/** Taints read per device; the API allows a handful, more is not something to print. */
+const MAX_TAINTS_PER_DEVICE = 16;
+/** Longest taint key (prefix + name) and value kept; the API's limits are lower. */
+const MAX_TAINT_TEXT = 320;
 
 /** The part of a ResourceSlice read here; everything is checked, since it comes off the wire. */
 interface SliceFields {
@@ -22,7 +39,7 @@ interface SliceFields {
   nodeName: string;
   poolName: string;
   generation: number;
-  devices: { name: string; attributes: Record<string, unknown> }[];
+  devices: { name: string; attributes: Record<string, unknown>; taints: PublishedTaint[] }[];
 }
 
 const KUBERNETES = "resource.kubernetes.io";
@@ -48,9 +65,15 @@ export function publishedDevicesByNode(
     if (kept === undefined || slice.generation > keptGeneration) newestByPool.set(pool, [slice]);
     else if (slice.generation === keptGeneration) kept.push(slice);
   }
-  const result: PublishedDevices = { byNode: new Map(), unreadable: [] };
+  const result: PublishedDevices = {
+    byNode: new Map(),
+    taints: new Map(),
+    poolNodes: new Map(),
+    unreadable: [],
+  };
   for (const pool of newestByPool.values()) {
     for (const slice of pool) {
+      result.poolNodes.set(slice.poolName, slice.nodeName);
       let devices = result.byNode.get(slice.nodeName);
       if (devices === undefined) {
         devices = [];
@@ -59,8 +82,22 @@ export function publishedDevicesByNode(
       for (const device of slice.devices) {
         const read = vfDeviceFromAttributes(device.name, device.attributes, driverName);
         if (typeof read === "string") {
-          result.unreadable.push({ slice: slice.name, device: device.name, problem: read });
-        } else devices.push(read);
+          result.unreadable.push({
+            slice: slice.name,
+            node: slice.nodeName,
+            device: device.name,
+            problem: read,
+          });
+          continue;
+        }
+        devices.push(read);
+        if (device.taints.length === 0) continue;
+        let taints = result.taints.get(slice.nodeName);
+        if (taints === undefined) {
+          taints = new Map();
+          result.taints.set(slice.nodeName, taints);
+        }
+        taints.set(device.name, device.taints);
       }
     }
   }
@@ -206,11 +243,28 @@ function sliceFields(object: KubeObject): SliceFields | undefined {
             {
               name: device["name"],
               attributes: isRecord(device["attributes"]) ? device["attributes"] : {},
+              taints: taintsOf(device["taints"]),
             },
           ]
         : [],
     ),
   };
+}
+
+/** The well-formed taints of a device, at most MAX_TAINTS_PER_DEVICE; others are skipped. */
+function taintsOf(value: unknown): PublishedTaint[] {
+  if (!Array.isArray(value)) return [];
+  const text = (member: unknown) =>
+    typeof member === "string" && member.length <= MAX_TAINT_TEXT ? member : undefined;
+  return value.slice(0, MAX_TAINTS_PER_DEVICE).flatMap((taint: unknown) => {
+    if (!isRecord(taint)) return [];
+    const key = text(taint["key"]);
+    const effect = text(taint["effect"]);
+    const taintValue = taint["value"] === undefined ? "" : text(taint["value"]);
+    return key === undefined || effect === undefined || taintValue === undefined
+      ? []
+      : [{ key, value: taintValue, effect }];
+  });
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

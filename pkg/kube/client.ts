@@ -89,11 +89,28 @@ export class KubeClient {
 
   constructor(private readonly config: KubeConfig) {}
 
-  /** Kubeconfig file if given, else $KUBECONFIG, ~/.kube/config or the in-cluster service account. */
-  static load(kubeconfig?: string): KubeClient {
+  /**
+   * Kubeconfig file if given, else $KUBECONFIG, ~/.kube/config or the in-cluster service
+   * account; `context` (kubectl's `--context`) instead of the file's current context.
+   */
+  static load(kubeconfig?: string, context?: string): KubeClient {
     const config = new KubeConfig();
     if (kubeconfig) config.loadFromFile(kubeconfig);
     else config.loadFromDefault();
+    return KubeClient.fromConfig(config, context);
+  }
+
+  /** A loaded kubeconfig, switched to `context` when given (which must exist). */
+  static fromConfig(config: KubeConfig, context?: string): KubeClient {
+    if (context !== undefined && context !== "") {
+      if (config.getContextObject(context) === null) {
+        const known = config.getContexts().map((c) => c.name);
+        throw new Error(
+          `context "${context}" is not in the kubeconfig (contexts: ${known.join(", ") || "none"})`,
+        );
+      }
+      config.setCurrentContext(context);
+    }
     if (!config.getCurrentCluster()) {
       throw new Error(
         "no Kubernetes cluster configured: pass --kubeconfig or run in a pod with a service account",

@@ -7,11 +7,10 @@ import type {
 } from "../../api/v1alpha1/sriov-resource-filter.js";
 import { DEFAULT_LEASE_NAME, FilterStatusController } from "../../pkg/controller/controller.js";
 import { formatMicroTime } from "../../pkg/controller/leader-election.js";
-import type { VfDevice } from "../../pkg/devices/model.js";
 import { KubeApiError, type KubeClient, type KubeObject } from "../../pkg/kube/client.js";
 import { renderSlices } from "../../pkg/slices/render.js";
 import { createNamespace, deleteIgnoringMissing, testClient, uniqueName, waitFor } from "./kube.js";
-import { x710Pf } from "../../pkg/devices/testing/fixtures.js";
+import { x710Vf as vf } from "../../pkg/devices/testing/fixtures.js";
 
 const logger = pino({ level: process.env["TEST_LOG_LEVEL"] ?? "silent" });
 const SLICES = "/apis/resource.k8s.io/v1/resourceslices";
@@ -23,24 +22,6 @@ const RUN_LABEL = "dra-sriov-test/run";
 interface Filter extends KubeObject {
   spec: SriovResourceFilterSpec;
   status?: SriovResourceFilterStatus;
-}
-
-/** VF `vfID` of PF eth<pfIndex>, as discovery would report it. */
-function vf(pfIndex: number, vfID: number): VfDevice {
-  const bus = (0x3b + pfIndex).toString(16);
-  const pciAddress = `0000:${bus}:02.${vfID}`;
-  return {
-    name: pciAddress.replace(/[:.]/g, "-"),
-    vf: {
-      pciAddress,
-      vfID,
-      driver: "iavf",
-      iommuGroup: 40 + vfID,
-      netdev: undefined,
-      rdmaCapable: false,
-    },
-    pf: x710Pf({ pciAddress: `0000:${bus}:00.0`, netdev: `eth${pfIndex}`, totalVfs: 8, numVfs: 4 }),
-  };
 }
 
 /** eth0 and eth1, four VFs each: what every test node publishes. */

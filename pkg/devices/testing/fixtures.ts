@@ -1,4 +1,5 @@
 import type { DiscoveredPf } from "../../host/discovery.js";
+import type { VfDevice } from "../model.js";
 
 /** Port 0 of an Intel X710 as discovery reports it, without its VFs: a fixture for tests. */
 export function x710Pf(overrides: Partial<DiscoveredPf> = {}): Omit<DiscoveredPf, "vfs"> {
@@ -18,5 +19,26 @@ export function x710Pf(overrides: Partial<DiscoveredPf> = {}): Omit<DiscoveredPf
     totalVfs: 64,
     numVfs: 8,
     ...overrides,
+  };
+}
+
+/**
+ * VF `vfID` of X710 PF eth<pfIndex> (PCI bus 0x3b + pfIndex, 4 of 8 VFs enabled), as
+ * discovery reports it: a fixture for tests that need a few nodes' worth of devices.
+ */
+export function x710Vf(pfIndex: number, vfID: number): VfDevice {
+  const bus = (0x3b + pfIndex).toString(16);
+  const pciAddress = `0000:${bus}:02.${vfID}`;
+  return {
+    name: pciAddress.replace(/[:.]/g, "-"),
+    vf: {
+      pciAddress,
+      vfID,
+      driver: "iavf",
+      iommuGroup: 40 + vfID,
+      netdev: undefined,
+      rdmaCapable: false,
+    },
+    pf: x710Pf({ pciAddress: `0000:${bus}:00.0`, netdev: `eth${pfIndex}`, totalVfs: 8, numVfs: 4 }),
   };
 }
