@@ -27,6 +27,10 @@ bundle: deps
 	esbuild cmd/dra-driver-sriov/main.ts --bundle --platform=node --format=esm --target=node24 \
 	  --outfile=dist/bundle/dra-driver-sriov.mjs --log-level=warning \
 	  "--banner:js=import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);"
+	esbuild cmd/kubectl-sriov/main.ts --bundle --platform=node --format=esm --target=node24 \
+	  --outfile=dist/bundle/kubectl-sriov.mjs --log-level=warning \
+	  "--banner:js=import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);"
+	chmod +x dist/bundle/kubectl-sriov.mjs
 
 # Regenerates the CRD YAML, API and flag references from their sources (unit tests fail
 # when they drift).
