@@ -9,6 +9,7 @@ import {
   cdiSpecs,
   claimOfPod,
   clusterEnv,
+  deleteScenario,
   deleteScenarioLeavingNothing,
   e2eNamespace,
   expectNothingLeaked,
@@ -315,6 +316,7 @@ describe("demo/device-health", () => {
     "opted in to NoExecute (helm upgrade): the device taint eviction controller evicts the pod using the VF, whose VF is unprepared cleanly",
     async () => {
       const env = clusterEnv();
+      await deleteScenario(SCENARIO); // what a failed first test left
       const status = JSON.parse(
         await helm(["status", env.helmRelease, "-n", env.driverNamespace, "-o", "json"]),
       ) as { version: number };
