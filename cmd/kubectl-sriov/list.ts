@@ -10,7 +10,7 @@ export const MAX_LISTED = 20_000;
  * beyond which it fails with what to narrow.
  */
 export async function listAll(
-  client: KubeClient,
+  client: Pick<KubeClient, "request">,
   path: string,
   query: Query = {},
   max = MAX_LISTED,
