@@ -7,7 +7,7 @@ export PATH := $(NODE_BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 CLI := node dist/cmd/dra-driver-sriov/main.js
 DEMO_ROOT ?= /tmp/dra-sriov-demo
 
-.PHONY: all deps build bundle test-fuzz fuzz k8s-binaries containerd-binaries images helm-binary cni-binaries guest-image image driver-image generate lint format typecheck test test-unit test-integration test-e2e test-real-kernel bench bench-pod-start demo demo-discover clean
+.PHONY: all deps build bundle test-fuzz fuzz k8s-binaries containerd-binaries images helm-binary cni-binaries guest-image image driver-image generate lint format typecheck test test-unit test-component test-integration test-e2e test-real-kernel bench bench-pod-start demo demo-discover clean
 
 all: build
 
@@ -72,8 +72,14 @@ lint: deps
 format: deps
 	prettier --write .
 
+# Pure code, seconds.
 test-unit: deps
 	vitest run --project unit
+
+# One part of the daemon against an emulated host, sockets, temp dirs and subprocesses (the
+# CNI plugins of Debian's containernetworking-plugins): a few minutes.
+test-component: deps
+	vitest run --project component
 
 # Generated hostile input: the decoders, discovery of randomly corrupted emulated hosts,
 # the health port (a few hundred inputs each, under a minute). `make fuzz`: 20 times more.
@@ -133,7 +139,7 @@ node_modules/.installed build bundle k8s-binaries containerd-binaries images hel
 endif
 
 # Everything CI runs.
-test: prereqs lint typecheck test-unit test-fuzz test-integration test-e2e test-real-kernel
+test: prereqs lint typecheck test-unit test-component test-fuzz test-integration test-e2e test-real-kernel
 
 # The daemon is measured as the image runs it: the bundle, with the image's Node flags.
 bench: build bundle

@@ -1,15 +1,28 @@
 import { defineConfig } from "vitest/config";
 
-// Five suites: unit tests sit beside the code; fuzz tests generate hostile input;
+// Six suites: unit and component tests sit beside the code (component: emulated host,
+// sockets, processes); fuzz tests generate hostile input;
 // integration tests talk to a real control plane; end-to-end tests need the real kubelet
 // and containerd; the real-kernel tier runs the node daemon in a QEMU guest on real VFs.
 export default defineConfig({
   test: {
     projects: [
       {
+        // Pure code beside it: no emulated host, temp dirs, sockets or processes.
         test: {
           name: "unit",
           include: ["{pkg,api,cmd}/**/*.test.ts"],
+          exclude: ["**/*.component.test.ts", "**/node_modules/**"],
+        },
+      },
+      {
+        // One part of the daemon against an emulated host, real sockets, temp dirs and
+        // subprocesses (the CNI plugins, the emulated kernel): `*.component.test.ts`.
+        test: {
+          name: "component",
+          include: ["{pkg,api,cmd}/**/*.component.test.ts"],
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
         },
       },
       {
