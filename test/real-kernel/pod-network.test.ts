@@ -25,6 +25,12 @@ import {
   prepareGuestForContainers,
   unixSocketForwarder,
 } from "./support/containerd.js";
+import {
+  guestDaemonLog,
+  KUBELET_DIR,
+  startGuestDaemon,
+  writeGuestKubeconfig,
+} from "./support/daemon.js";
 import { enableVfs } from "./support/sriov.js";
 import { Guest } from "./support/guest.js";
 
@@ -35,11 +41,7 @@ const CONTAINERD_STATE = "/run/ctrd";
 const CDI_ROOT = `${CONTAINERD_STATE}/cdi`;
 const NRI_SOCKET = `${CONTAINERD_STATE}/nri/nri.sock`;
 const CRI_SOCKET = `${CONTAINERD_STATE}/containerd.sock`;
-const KUBELET_DIR = "/run/kubelet";
 const CNI_CACHE = "/run/cni-cache";
-const DAEMON_LOG = "/run/kubelet-plugin.log";
-const REGISTRATION_SOCKET = `${KUBELET_DIR}/plugins_registry/${DRIVER}-reg.sock`;
-const DRA_SOCKET = `${KUBELET_DIR}/plugins/${DRIVER}/dra.sock`;
 const ATTACHMENTS = `${KUBELET_DIR}/plugins/${DRIVER}/attachments.json`;
 /** Debian's CNI plugins: the real host-device, with static IPAM. */
 const CNI_BIN_DIR = "/usr/lib/cni";
@@ -91,7 +93,7 @@ describe("pod networks on real VFs (QEMU igb, containerd in the guest)", () => {
   let guestKubeconfig: string;
   const timings: string[] = [];
 
-  const daemonLog = () => guest.read(DAEMON_LOG).catch((error: unknown) => String(error));
+  const daemonLog = () => guestDaemonLog(guest);
 
   /** `ip -j -d addr` in a network namespace (the guest's own when none is given). */
   async function links(netns?: string): Promise<Link[]> {
@@ -138,28 +140,18 @@ describe("pod networks on real VFs (QEMU igb, containerd in the guest)", () => {
    */
   async function startDaemon(env: Record<string, string> = {}): Promise<void> {
     const started = (await daemonLog()).split("synchronizing with the runtime").length;
-    await guest.spawnCli(
-      "daemon",
-      [
-        "kubelet-plugin",
-        ...["--node-name", nodeName, "--kubeconfig", guestKubeconfig],
-        ...["--namespace", namespace, "--kubelet-dir", KUBELET_DIR, "--cdi-root", CDI_ROOT],
-        ...["--nri-socket", NRI_SOCKET, "--cni-bin-dir", CNI_BIN_DIR],
-        ...["--cni-cache-dir", CNI_CACHE, "--log-level", "debug"],
+    kubelet?.close();
+    ({ kubelet, draEndpoint } = await startGuestDaemon(guest, {
+      nodeName,
+      namespace,
+      kubeconfig: guestKubeconfig,
+      args: [
+        ...["--cdi-root", CDI_ROOT, "--nri-socket", NRI_SOCKET, "--cni-bin-dir", CNI_BIN_DIR],
+        ...["--cni-cache-dir", CNI_CACHE],
       ],
-      { env, logFile: DAEMON_LOG },
-    );
-    const registration = await guest.relay(7001, REGISTRATION_SOCKET);
-    await waitFor(
-      "the daemon in the guest to register",
-      () => kubelet.register(registration).then(() => true),
-      180_000,
-    ).catch(async (error: unknown) => {
-      throw new Error(`${String(error)}\nthe daemon's log:\n${await daemonLog()}`);
-    });
-    kubelet.close();
-    kubelet = new FakeKubelet(loadKubeletProtos());
-    draEndpoint = await guest.relay(7002, DRA_SOCKET);
+      env,
+      registrationTimeoutMs: 180_000,
+    }));
     criEndpoint = await guest.relay(7001, CRI_SOCKET);
     await waitFor(
       "the daemon's NRI plugin to synchronize with containerd",
@@ -279,13 +271,7 @@ describe("pod networks on real VFs (QEMU igb, containerd in the guest)", () => {
     nodeName = uniqueName("real-kernel-net");
     namespace = uniqueName("real-kernel-net");
     workDir = fs.mkdtempSync(path.join(os.tmpdir(), "dra-sriov-rk-net-"));
-    guestKubeconfig = path.join(workDir, "kubeconfig");
-    fs.writeFileSync(
-      guestKubeconfig,
-      fs
-        .readFileSync(inject("kubeconfig"), "utf8")
-        .replace(/https:\/\/127\.0\.0\.1:/g, "https://kubernetes:"),
-    );
+    guestKubeconfig = writeGuestKubeconfig(inject("kubeconfig"), workDir);
 
     guest = await Guest.boot({
       kernel: inject("guestKernel"),

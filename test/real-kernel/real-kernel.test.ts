@@ -26,6 +26,7 @@ import {
   waitFor,
 } from "../integration/kube.js";
 import { enableVfs } from "./support/sriov.js";
+import { guestDaemonLog, startGuestDaemon, writeGuestKubeconfig } from "./support/daemon.js";
 import { BUNDLE, Guest, NODE, PF_ADDRESS } from "./support/guest.js";
 
 const DRIVER = "sriovnetwork.openshift.io";
@@ -34,11 +35,7 @@ const NUM_VFS = 4;
 /** The 82576's VFs: offset 128, stride 2 from the PF at 01:00.0. */
 const VF_ADDRESSES = [0, 1, 2, 3].map((index) => `0000:01:10.${index * 2}`);
 /** The daemon's directories in the guest: its fresh tmpfs /run, never the host's files. */
-const KUBELET_DIR = "/run/kubelet";
 const CDI_ROOT = "/run/cdi";
-const DAEMON_LOG = "/run/kubelet-plugin.log";
-const REGISTRATION_SOCKET = `${KUBELET_DIR}/plugins_registry/${DRIVER}-reg.sock`;
-const DRA_SOCKET = `${KUBELET_DIR}/plugins/${DRIVER}/dra.sock`;
 
 interface SliceList {
   items: { spec: { devices: { name: string; attributes: Record<string, unknown> }[] } }[];
@@ -77,36 +74,22 @@ describe("a real kernel with real VFs (QEMU igb)", () => {
 
   /** The kubelet-plugin in the guest, as the DaemonSet runs it (no NRI: no runtime here). */
   async function startDaemon(env: Record<string, string> = {}): Promise<void> {
-    // The kubelet makes its plugin registry; the daemon refuses to start without one.
-    await guest.sh(`mkdir -p ${KUBELET_DIR}/plugins_registry`);
-    await guest.spawnCli(
-      "daemon",
-      [
-        "kubelet-plugin",
-        ...["--node-name", nodeName, "--kubeconfig", guestKubeconfig],
-        ...["--namespace", namespace, "--kubelet-dir", KUBELET_DIR, "--cdi-root", CDI_ROOT],
-        ...["--nri-socket", "", "--cni-cache-dir", "/run/cni-cache", "--log-level", "debug"],
+    kubelet?.close();
+    ({ kubelet, draEndpoint } = await startGuestDaemon(guest, {
+      nodeName,
+      namespace,
+      kubeconfig: guestKubeconfig,
+      args: [
+        ...["--cdi-root", CDI_ROOT, "--nri-socket", "", "--cni-cache-dir", "/run/cni-cache"],
         // Rediscovery sees VFs come and go within seconds here (default 30 s).
         ...["--rediscovery-interval-seconds", "2"],
       ],
-      { env, logFile: DAEMON_LOG },
-    );
-    const registration = await guest.relay(7001, REGISTRATION_SOCKET);
-    await waitFor(
-      "the daemon in the guest to register",
-      () => kubelet.register(registration).then(() => true),
-      120_000,
-    ).catch(async (error: unknown) => {
-      throw new Error(`${String(error)}\nthe daemon's log:\n${await daemonLog()}`);
-    });
-    kubelet.close();
-    kubelet = new FakeKubelet(loadKubeletProtos());
-    draEndpoint = await guest.relay(7002, DRA_SOCKET);
+      env,
+      registrationTimeoutMs: 120_000,
+    }));
   }
 
-  async function daemonLog(): Promise<string> {
-    return guest.read(DAEMON_LOG).catch((error: unknown) => String(error));
-  }
+  const daemonLog = () => guestDaemonLog(guest);
 
   const driverOf = async (pci: string) =>
     path.basename(
@@ -121,14 +104,7 @@ describe("a real kernel with real VFs (QEMU igb)", () => {
     nodeName = uniqueName("real-kernel");
     namespace = uniqueName("real-kernel");
     workDir = fs.mkdtempSync(path.join(os.tmpdir(), "dra-sriov-real-kernel-"));
-    // The guest reaches the API server at 10.0.2.2 (QEMU user networking), named
-    // "kubernetes" in its /etc/hosts: a name the serving certificate has.
-    const kubeconfig = fs.readFileSync(inject("kubeconfig"), "utf8");
-    guestKubeconfig = path.join(workDir, "kubeconfig");
-    fs.writeFileSync(
-      guestKubeconfig,
-      kubeconfig.replace(/https:\/\/127\.0\.0\.1:/g, "https://kubernetes:"),
-    );
+    guestKubeconfig = writeGuestKubeconfig(inject("kubeconfig"), workDir);
 
     guest = await Guest.boot({
       kernel: inject("guestKernel"),

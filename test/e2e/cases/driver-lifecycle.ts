@@ -58,7 +58,9 @@ async function upgradeToTag(tag: string): Promise<void> {
     CHART,
     "-n",
     driverNamespace,
-    "--reuse-values",
+    // The release's own values on the chart as it is now: plain --reuse-values would keep
+    // the installed chart's values and miss any value the chart gained since.
+    "--reset-then-reuse-values",
     "--set",
     `image.tag=${tag}`,
   ]);
