@@ -55,8 +55,6 @@ export class CniError extends Error {
   readonly network: string;
   readonly msg: string;
   readonly details: string;
-  /** On a failed ADD that was rolled back: the rollback's own failure, if it failed too. */
-  rollbackError?: Error;
 
   constructor(init: CniErrorInit) {
     super(formatMessage(init));

@@ -5,7 +5,7 @@ import { pino } from "pino";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { JsonObject } from "../util/json.js";
 import type { CniConfigList } from "./config.js";
-import { CniError, CniErrorCode } from "./errors.js";
+import { CniErrorCode } from "./errors.js";
 import { CniExecutor, type CniExecutorOptions } from "./executor.js";
 import type { CniRuntime } from "./invocation.js";
 import { failure } from "./testing/cni-error.js";
@@ -201,7 +201,6 @@ describe("CniExecutor with scripted plugins", () => {
       runtimeConfig: { mac: "02:00:00:00:00:09" },
       prevResult: { ...result, dns: { search: ["fake-a"] } },
     });
-    expect(await fx.executor.cachedResult(config, runtime)).toEqual(result);
     expect(fs.readdirSync(path.join(fx.cacheDir, "results"))).toEqual(["vf-net-pod-uid-1-net1"]);
   });
 
@@ -216,7 +215,7 @@ describe("CniExecutor with scripted plugins", () => {
     await fx.executor.del(config, runtime);
     expect(summary(calls())).toEqual(["CHECK fake-a", "CHECK fake-b", "DEL fake-b", "DEL fake-a"]);
     for (const call of calls()) expect(call.config["prevResult"]).toEqual(result);
-    expect(await fx.executor.cachedResult(config, runtime)).toBeNull();
+    expect(fs.readdirSync(path.join(fx.cacheDir, "results"))).toEqual([]);
 
     await fx.executor.del(config, runtime);
     expect(summary(calls().slice(4))).toEqual(["DEL fake-b", "DEL fake-a"]);
@@ -357,40 +356,19 @@ describe("CniExecutor with scripted plugins", () => {
     );
   });
 
-  it("addWithRollback undoes a failed ADD with DEL of the whole list and throws the ADD's error", async () => {
+  it("leaves a failed ADD's partial work to the caller's DEL, which undoes the whole list", async () => {
     const fx = fixture();
     const config = list([
       { type: "fake-a" },
       { type: "fake-b", fake: { ADD: { error: { code: 100, msg: "bad mac" } } } },
     ]);
     const runtime = runtimeOf(fx);
-    const error = await failure(fx.executor.addWithRollback(config, runtime));
+    const error = await failure(fx.executor.add(config, runtime));
     expect(error).toMatchObject({ command: "ADD", plugin: "fake-b", msg: "bad mac" });
-    expect(error.rollbackError).toBeUndefined();
+    // Nothing cached: there is no result for a later DEL to hand on.
+    expect(fs.existsSync(path.join(fx.cacheDir, "results"))).toBe(false);
+    await fx.executor.del(config, runtime);
     expect(summary(fx.calls())).toEqual(["ADD fake-a", "ADD fake-b", "DEL fake-b", "DEL fake-a"]);
-    expect(await fx.executor.cachedResult(config, runtime)).toBeNull();
-  });
-
-  it("addWithRollback keeps the ADD's error and attaches a failed rollback's", async () => {
-    const fx = fixture();
-    const config = list([
-      { type: "fake-a", fake: { DEL: { error: { code: 11, msg: "busy" } } } },
-      { type: "fake-b", fake: { ADD: { error: { code: 100, msg: "bad mac" } } } },
-    ]);
-    const error = await failure(fx.executor.addWithRollback(config, runtimeOf(fx)));
-    expect(error.msg).toBe("bad mac");
-    expect(error.rollbackError).toBeInstanceOf(CniError);
-    expect((error.rollbackError as CniError).code).toBe(CniErrorCode.TRY_AGAIN_LATER);
-  });
-
-  it("addWithRollback runs nothing for a request refused before any plugin ran", async () => {
-    const fx = fixture();
-    const error = await failure(
-      fx.executor.addWithRollback(list([{ type: "fake-a" }, { type: "sriov" }]), runtimeOf(fx)),
-    );
-    expect(error.code).toBe(CniErrorCode.PLUGIN_NOT_FOUND);
-    expect(error.rollbackError).toBeUndefined();
-    expect(fx.calls()).toEqual([]);
   });
 
   it("DEL leaves CNI_NETNS out once the network namespace is gone", async () => {

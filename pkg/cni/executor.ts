@@ -57,9 +57,9 @@ type PluginOperation = Operation & { command: CniCommand };
  * cache and a vanished network namespace; CHECK in order with the cached result.
  *
  * `add` does exactly ADD; a failed ADD can leave a plugin's changes behind (the spec leaves
- * the cleanup to the runtime's DEL), so callers that cannot DEL later themselves use
- * `addWithRollback`. Operations on one attachment run one at a time (spec: the runtime never
- * runs two for one container at once); different attachments run in parallel.
+ * the cleanup to the runtime's DEL), so the caller runs DEL after it, as the pod-network step
+ * does. Operations on one attachment run one at a time (spec: the runtime never runs two for
+ * one container at once); different attachments run in parallel.
  */
 export class CniExecutor {
   private readonly cache: ResultCache;
@@ -72,33 +72,6 @@ export class CniExecutor {
   /** ADD: runs the list's plugins in order and caches the final result for CHECK and DEL. */
   add(config: CniConfigList, runtime: CniRuntime): Promise<CniResult> {
     return this.serialized(config, runtime, () => this.addNow(config, runtime));
-  }
-
-  /**
-   * ADD, and on failure DEL of the same list and runtime at once, so nothing is left behind;
-   * the ADD's error is thrown, with `rollbackError` set when that DEL failed too (the caller
-   * must DEL again later).
-   */
-  addWithRollback(config: CniConfigList, runtime: CniRuntime): Promise<CniResult> {
-    return this.serialized(config, runtime, async () => {
-      const progress = { started: false };
-      try {
-        return await this.addNow(config, runtime, progress);
-      } catch (error) {
-        // A request refused before any plugin ran changed nothing (and DEL would refuse it too).
-        if (!progress.started) throw error;
-        try {
-          await this.delNow(config, runtime);
-        } catch (rollbackError) {
-          this.options.logger.warn(
-            { network: config.name, containerId: runtime.containerId, ifName: runtime.ifName },
-            `rolling back a failed CNI ADD failed: ${(rollbackError as Error).message}`,
-          );
-          if (error instanceof CniError) error.rollbackError = rollbackError as Error;
-        }
-        throw error;
-      }
-    });
   }
 
   /**
@@ -119,23 +92,10 @@ export class CniExecutor {
     return this.serialized(config, runtime, () => this.checkNow(config, runtime));
   }
 
-  /** The cached result of the attachment's last ADD, or null. */
-  async cachedResult(config: CniConfigList, runtime: CniRuntime): Promise<CniResult | null> {
-    const op: Operation = { command: "cache lookup", list: config, runtime };
-    this.validate(op);
-    const entry = await this.cachedEntry(op);
-    return entry === null ? null : parseResult(entry.result, config.cniVersion);
-  }
-
-  private async addNow(
-    list: CniConfigList,
-    runtime: CniRuntime,
-    progress = { started: false },
-  ): Promise<CniResult> {
+  private async addNow(list: CniConfigList, runtime: CniRuntime): Promise<CniResult> {
     const op: PluginOperation = { command: "ADD", list, runtime };
     this.validate(op);
     const files = await this.findPlugins(op);
-    progress.started = true;
     let prevResult: JsonObject | undefined;
     let result: CniResult | undefined;
     for (const [index, file] of files.entries()) {

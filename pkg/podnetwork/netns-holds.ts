@@ -36,8 +36,4 @@ export class NetnsHolds {
     this.fds.delete(sandboxId);
     fs.closeSync(fd);
   }
-
-  releaseAll(): void {
-    for (const sandboxId of [...this.fds.keys()]) this.release(sandboxId);
-  }
 }
