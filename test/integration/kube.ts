@@ -3,6 +3,7 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { inject } from "vitest";
 import { parse } from "yaml";
+import { API_VERSION } from "../../api/v1alpha1/group.js";
 import { KubeClient, isNotFound, type KubeObject } from "../../pkg/kube/client.js";
 export { createReadyNode } from "../support/nodes.js";
 
@@ -174,4 +175,35 @@ export async function deleteTestNamespace(client: KubeClient, namespace: string)
     })
     .catch(() => undefined);
   await deleteIgnoringMissing(client, `/api/v1/namespaces/${namespace}`);
+}
+
+/**
+ * A DeviceClass `name` of the driver's VFs whose config makes every VF it hands out a
+ * vfio-pci VF (a FromClass VfConfig).
+ */
+export async function createVfioDeviceClass(
+  client: KubeClient,
+  name: string,
+  driverName = "sriovnetwork.openshift.io",
+): Promise<void> {
+  await client.request({
+    method: "POST",
+    path: "/apis/resource.k8s.io/v1/deviceclasses",
+    body: {
+      apiVersion: "resource.k8s.io/v1",
+      kind: "DeviceClass",
+      metadata: { name },
+      spec: {
+        selectors: [{ cel: { expression: `device.driver == "${driverName}"` } }],
+        config: [
+          {
+            opaque: {
+              driver: driverName,
+              parameters: { apiVersion: API_VERSION, kind: "VfConfig", driver: "vfio-pci" },
+            },
+          },
+        ],
+      },
+    },
+  });
 }

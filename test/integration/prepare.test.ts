@@ -19,6 +19,7 @@ import {
   createIfMissing,
   createNamespace,
   createReadyNode,
+  createVfioDeviceClass,
   deleteIgnoringMissing,
   loadManifest,
   testClient,
@@ -72,20 +73,7 @@ describe("preparing claims the real scheduler allocated, on an emulated host", (
     await createReadyNode(client, nodeName);
     await createNamespace(client, namespace);
     await createIfMissing(client, DEVICE_CLASSES, loadManifest("deployments/deviceclass.yaml"));
-    // A class that makes every VF it hands out a vfio-pci VF (a FromClass config).
-    await client.request({
-      method: "POST",
-      path: DEVICE_CLASSES,
-      body: {
-        apiVersion: "resource.k8s.io/v1",
-        kind: "DeviceClass",
-        metadata: { name: vfioClass },
-        spec: {
-          selectors: [{ cel: { expression: `device.driver == "${DRIVER}"` } }],
-          config: [{ opaque: vfConfig({ driver: "vfio-pci" }) }],
-        },
-      },
-    });
+    await createVfioDeviceClass(client, vfioClass);
     publisher = new NodeDevicePublisher(client, {
       paths,
       driverName: DRIVER,

@@ -3,7 +3,6 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { API_VERSION } from "../../api/v1alpha1/group.js";
 import {
   buildEmulatedHost,
   builtinProfiles,
@@ -17,6 +16,7 @@ import {
   createIfMissing,
   createNamespace,
   createReadyNode,
+  createVfioDeviceClass,
   deleteIgnoringMissing,
   deleteTestNamespace,
   listNodeSlices,
@@ -119,26 +119,7 @@ describe("a real kernel with real VFs (QEMU igb)", () => {
     await createReadyNode(client, nodeName);
     await createNamespace(client, namespace);
     await createIfMissing(client, DEVICE_CLASSES, loadManifest("deployments/deviceclass.yaml"));
-    await client.request({
-      method: "POST",
-      path: DEVICE_CLASSES,
-      body: {
-        apiVersion: "resource.k8s.io/v1",
-        kind: "DeviceClass",
-        metadata: { name: vfioClass },
-        spec: {
-          selectors: [{ cel: { expression: `device.driver == "${DRIVER}"` } }],
-          config: [
-            {
-              opaque: {
-                driver: DRIVER,
-                parameters: { apiVersion: API_VERSION, kind: "VfConfig", driver: "vfio-pci" },
-              },
-            },
-          ],
-        },
-      },
-    });
+    await createVfioDeviceClass(client, vfioClass);
     await startDaemon();
     await waitFor(
       "the guest's slices",

@@ -3,7 +3,7 @@ import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
+import { waitFor } from "../../integration/kube.js";
 
 export const repoRoot = path.resolve(import.meta.dirname, "../../..");
 /** The Node.js the guest runs: the repo's pinned one, seen through the guest's 9p root. */
@@ -100,23 +100,22 @@ export class Guest {
     const qemu = spawn("qemu-system-x86_64", args, { stdio: ["ignore", console, console] });
     fs.closeSync(console);
     const started = Date.now();
-    const deadline = started + (options.bootTimeoutMs ?? 180_000);
-    for (;;) {
-      if (qemu.exitCode !== null || qemu.signalCode !== null) {
-        fs.rmSync(path.dirname(qmpSocket), { recursive: true, force: true });
-        throw new Error(`QEMU ended while booting:\n${tail(options.consoleLog)}`);
-      }
-      const ready = await fetch(`http://127.0.0.1:${controlPort}/ready`).then(
-        (response) => response.ok,
-        () => false,
-      );
-      if (ready) break;
-      if (Date.now() > deadline) {
-        qemu.kill("SIGKILL");
-        fs.rmSync(path.dirname(qmpSocket), { recursive: true, force: true });
-        throw new Error(`the guest's agent did not answer in time:\n${tail(options.consoleLog)}`);
-      }
-      await sleep(250);
+    const booted = await waitFor(
+      "the guest's agent",
+      async () => {
+        if (qemu.exitCode !== null || qemu.signalCode !== null) return "QEMU ended while booting";
+        const ready = await fetch(`http://127.0.0.1:${controlPort}/ready`).then(
+          (response) => response.ok,
+          () => false,
+        );
+        return ready ? "ready" : undefined;
+      },
+      options.bootTimeoutMs ?? 180_000,
+    ).catch(() => "the guest's agent did not answer in time");
+    if (booted !== "ready") {
+      qemu.kill("SIGKILL");
+      fs.rmSync(path.dirname(qmpSocket), { recursive: true, force: true });
+      throw new Error(`${booted}:\n${tail(options.consoleLog)}`);
     }
     return new Guest(
       qemu,
