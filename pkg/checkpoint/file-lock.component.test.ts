@@ -15,9 +15,11 @@ describe("InterProcessLock", () => {
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   it("lets one holder in at a time, across instances as across processes", async () => {
-    const first = new InterProcessLock(lockPath);
-    const second = new InterProcessLock(lockPath);
     const events: string[] = [];
+    const first = new InterProcessLock(lockPath);
+    const second = new InterProcessLock(lockPath, {
+      onWaiting: () => events.push("second waits"),
+    });
     let release!: () => void;
     const held = first.run(async () => {
       events.push("first in");
@@ -28,12 +30,11 @@ describe("InterProcessLock", () => {
     const waiting = second.run(async () => {
       events.push("second in");
     });
-    // The second instance polls while the first holds the lock.
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(events).toEqual(["first in"]);
+    // The second instance found the lock held and polls.
+    await waitUntil(() => events.includes("second waits"));
     release();
     await Promise.all([held, waiting]);
-    expect(events).toEqual(["first in", "first out", "second in"]);
+    expect(events).toEqual(["first in", "second waits", "first out", "second in"]);
     expect(fs.existsSync(lockPath)).toBe(false);
   });
 

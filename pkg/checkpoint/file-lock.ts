@@ -3,6 +3,16 @@ import net from "node:net";
 import nodePath from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 
+const DEFAULT_TIMEOUT_MS = 30_000;
+
+export interface InterProcessLockOptions {
+  /** How long to wait for another holder before failing; 30 s by default. */
+  timeoutMs?: number;
+  pollMs?: number;
+  /** Called once per acquisition that finds the lock held by another live process. */
+  onWaiting?: () => void;
+}
+
 /**
  * A lock shared by the processes of one node: whoever listens on the unix socket at `path`
  * holds it. Two plugin instances run side by side during a rolling update (the kubelet
@@ -15,7 +25,7 @@ export class InterProcessLock {
 
   constructor(
     readonly path: string,
-    private readonly options: { timeoutMs: number; pollMs?: number } = { timeoutMs: 30_000 },
+    private readonly options: InterProcessLockOptions = {},
   ) {}
 
   /** Runs `work` holding the lock; calls within this process queue behind each other. */
@@ -33,7 +43,8 @@ export class InterProcessLock {
   }
 
   private async acquire(): Promise<net.Server> {
-    const deadline = Date.now() + this.options.timeoutMs;
+    const timeoutMs = this.options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const deadline = Date.now() + timeoutMs;
     fs.mkdirSync(nodePath.dirname(this.path), { recursive: true, mode: 0o700 });
     for (let attempt = 0; ; attempt++) {
       const server = await listenOn(this.path);
@@ -42,9 +53,10 @@ export class InterProcessLock {
         fs.rmSync(this.path, { force: true });
         continue;
       }
+      if (attempt === 0) this.options.onWaiting?.();
       if (Date.now() >= deadline) {
         throw new Error(
-          `another process has held the lock ${this.path} for ${this.options.timeoutMs} ms: is a second plugin instance stuck? Look for it on this node`,
+          `another process has held the lock ${this.path} for ${timeoutMs} ms: is a second plugin instance stuck? Look for it on this node`,
         );
       }
       await sleep(Math.min(100, (this.options.pollMs ?? 2) * 2 ** Math.min(attempt, 6)));

@@ -143,7 +143,13 @@ export async function startNodeDaemon(options: NodeDaemonOptions): Promise<NodeD
       const attachments = new CheckpointedMap<SandboxAttachment>(
         // Not fsynced: network namespaces, and so what this file records, die with a reboot.
         new CheckpointStore(file, readBootId(c.resolve(HostPaths)), false),
-        new InterProcessLock(`${file}.lock`),
+        new InterProcessLock(`${file}.lock`, {
+          onWaiting: () =>
+            logger.info(
+              { lock: `${file}.lock` },
+              "another plugin instance holds the pod-network checkpoint (a rolling update?); waiting for it",
+            ),
+        }),
       );
       const loaded = attachments.load();
       if (loaded.setAside) {

@@ -137,7 +137,13 @@ export class VfClaimPreparer implements ClaimPreparer {
     this.cdiKind = options.cdiKind ?? `${options.driverName}/vf`;
     this.checkpoint = new CheckpointedMap(
       new CheckpointStore(options.checkpointFile, options.bootId),
-      new InterProcessLock(`${options.checkpointFile}.lock`),
+      new InterProcessLock(`${options.checkpointFile}.lock`, {
+        onWaiting: () =>
+          this.logger.info(
+            { lock: `${options.checkpointFile}.lock` },
+            "another plugin instance holds the claims checkpoint (a rolling update?); waiting for it",
+          ),
+      }),
     );
     this.cdi = new CdiSpecStore(options.paths.cdiRoot, this.cdiKind);
     this.status = new ClaimStatusWriter(options.client, {
