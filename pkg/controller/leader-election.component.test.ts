@@ -118,6 +118,8 @@ interface StoredLease {
 class FakeLeaseApi {
   lease: StoredLease | undefined;
   down = false;
+  /** Reads of the lease so far: each elector reads it once per retry period. */
+  reads = 0;
   private version = 0;
 
   readonly client = {
@@ -136,6 +138,7 @@ class FakeLeaseApi {
     const body = request.body as StoredLease | undefined;
     switch (request.method) {
       case "GET":
+        this.reads++;
         if (this.lease === undefined) throw new KubeApiError(404, "NotFound", "no lease");
         return structuredClone(this.lease);
       case "POST":
@@ -198,7 +201,9 @@ describe("LeaderElector", () => {
     a.start();
     b.start();
     await vi.waitFor(() => expect(a.isLeader || b.isLeader).toBe(true));
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // Several retry periods of both electors: the follower has looked at the held lease again.
+    const readsWhenElected = api.reads;
+    await vi.waitFor(() => expect(api.reads).toBeGreaterThanOrEqual(readsWhenElected + 6));
     const [leader, follower] = a.isLeader ? [a, b] : [b, a];
     expect(follower.isLeader).toBe(false);
 

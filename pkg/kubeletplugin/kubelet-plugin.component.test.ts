@@ -248,20 +248,22 @@ describe("kubelet plugin", () => {
 
   it("passes concurrent kubelet calls to the driver concurrently", async () => {
     const { plugin } = await start();
-    let active = 0;
-    let maxActive = 0;
+    // Each call waits inside the driver until the other has entered too: calls handled one
+    // after the other would never both get in, and the test would time out.
+    let entered = 0;
+    let bothIn!: () => void;
+    const together = new Promise<void>((resolve) => (bothIn = resolve));
     const slow = new FakePreparer().onPrepare;
     preparer.onPrepare = async (claims, signal) => {
-      maxActive = Math.max(maxActive, ++active);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      active--;
+      if (++entered === 2) bothIn();
+      await together;
       return slow(claims, signal);
     };
     await Promise.all([
       kubelet.prepare(plugin.draSocket, "v1", [claimA]),
       kubelet.prepare(plugin.draSocket, "v1beta1", [claimB]),
     ]);
-    expect(maxActive).toBe(2);
+    expect(entered).toBe(2);
     expect(preparer.prepared).toHaveLength(2);
   });
 

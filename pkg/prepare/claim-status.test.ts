@@ -1,5 +1,5 @@
 import { pino } from "pino";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished, vi } from "vitest";
 import type { KubeRequest } from "../kube/client.js";
 import { KubeApiError } from "../kube/client.js";
 import type { DeviceStatus } from "./claim-status.js";
@@ -169,15 +169,24 @@ describe("ClaimStatusWriter", () => {
       new KubeApiError(500, "InternalError", "etcd"),
       new KubeApiError(503, "ServiceUnavailable", "busy"),
     ]);
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
     api.writer.write(REF, ours);
     await expect(api.writer.settled()).resolves.toBeUndefined();
     expect(api.requests).toHaveLength(1);
-    await new Promise((resolve) => setTimeout(resolve, 60));
+    await vi.runAllTimersAsync();
     expect(api.requests).toHaveLength(3);
+    expect(vi.getTimerCount()).toBe(0);
     expect(api.stored.status.devices).toEqual([]);
   });
 
   it("does not retry a gone or refused claim, and stop() drops pending retries", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
     const gone = fakeApi([new KubeApiError(404, "NotFound", "gone")]);
     gone.writer.write(REF, ours);
     await gone.writer.settled();
@@ -187,8 +196,10 @@ describe("ClaimStatusWriter", () => {
     const stopped = fakeApi([new Error("down")]);
     stopped.writer.write(REF, ours);
     await stopped.writer.settled();
+    expect(vi.getTimerCount()).toBe(1);
     stopped.writer.stop();
-    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(vi.getTimerCount()).toBe(0);
+    await vi.runAllTimersAsync();
     expect([gone.methods(), invalid.methods(), stopped.methods()]).toEqual([
       ["GET"],
       ["GET", "PATCH"],
