@@ -45,6 +45,10 @@ export class Rediscovery {
     const fingerprint = JSON.stringify([inventory.pfs, inventory.hostUsedNetdevs]);
     if (fingerprint === this.last) return;
     this.last = fingerprint;
+    this.options.logger.debug(
+      { pfs: inventory.pfs.length, vfs: inventory.pfs.reduce((n, pf) => n + pf.vfs.length, 0) },
+      "the host's SR-IOV inventory changed",
+    );
     this.options.onChange(inventory);
   }
 

@@ -24,18 +24,29 @@ const DRIVER = "sriovnetwork.openshift.io";
 const SLICES = "/apis/resource.k8s.io/v1/resourceslices";
 
 /**
- * A TCP relay between the driver and the real API server that can cut every connection
- * and refuse new ones: an outage as the driver sees it, with nothing faked behind it.
+ * A TCP relay between the driver and the real API server that can cut every connection:
+ * an outage as the driver sees it, with nothing faked behind it. While cut it accepts
+ * connections and closes them at once, counting them, so a test sees the driver keep trying.
  */
 class Relay {
   private server: net.Server | undefined;
   private readonly sockets = new Set<net.Socket>();
+  private cutOff = false;
+  /** Connections closed unanswered since the last cut. */
+  refused = 0;
   port = 0;
 
   constructor(private readonly target: { host: string; port: number }) {}
 
   async open(): Promise<void> {
+    this.cutOff = false;
+    if (this.server) return;
     this.server = net.createServer((client) => {
+      if (this.cutOff) {
+        this.refused++;
+        client.destroy();
+        return;
+      }
       const upstream = net.connect(this.target);
       for (const socket of [client, upstream]) {
         this.sockets.add(socket);
@@ -46,15 +57,20 @@ class Relay {
     });
     await new Promise<void>((resolve, reject) => {
       this.server!.once("error", reject);
-      this.server!.listen(this.port, "127.0.0.1", resolve);
+      this.server!.listen(0, "127.0.0.1", resolve);
     });
     this.port = (this.server.address() as net.AddressInfo).port;
   }
 
-  async cut(): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.server!.close(() => resolve()));
+  cut(): void {
+    this.cutOff = true;
+    this.refused = 0;
     for (const socket of this.sockets) socket.destroy();
-    await closed;
+  }
+
+  async close(): Promise<void> {
+    this.cut();
+    await new Promise<void>((resolve) => this.server?.close(() => resolve()) ?? resolve());
   }
 }
 
@@ -106,7 +122,7 @@ describe("the slice publisher through an API server outage", () => {
 
   afterAll(async () => {
     await publisher?.stop();
-    await relay?.cut();
+    await relay?.close();
     await deleteIgnoringMissing(client, `/api/v1/namespaces/${namespace}`);
     await deleteIgnoringMissing(client, `/api/v1/nodes/${nodeName}`);
     fs.rmSync(tmp, { recursive: true, force: true });
@@ -114,10 +130,15 @@ describe("the slice publisher through an API server outage", () => {
 
   it("keeps running while the API server is unreachable and converges within seconds of its return", async () => {
     const [slice] = await sliceNames();
-    await relay.cut();
-    // While the driver is cut off, its slices go away behind its back.
+    relay.cut();
+    // While the driver is cut off, its slices go away behind its back. It keeps trying
+    // (several connections refused) and cannot put them back.
     await client.request({ method: "DELETE", path: `${SLICES}/${slice}` });
-    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    await waitFor(
+      "the driver to retry while cut off",
+      async () => (relay.refused >= 3 ? true : undefined),
+      30_000,
+    );
     expect(await sliceNames()).not.toContain(slice);
     await relay.open();
     await waitFor(

@@ -2,7 +2,6 @@ import type { ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { API_VERSION } from "../../api/v1alpha1/group.js";
 import { EmulatedKernel, buildEmulatedHost, builtinProfiles } from "../../pkg/emulator/index.js";
@@ -56,6 +55,7 @@ describe("dra-driver-sriov kubelet-plugin", () => {
         ...["--host-root", root, "--node-name", nodeName, "--namespace", namespace],
         ...["--kubeconfig", inject("kubeconfig"), "--health-port", "0"],
         ...["--bind-timeout-ms", "5000", "--rediscovery-interval-seconds", "1"],
+        ...["--log-level", "debug"],
       ],
       logFile,
       kubelet,
@@ -65,6 +65,13 @@ describe("dra-driver-sriov kubelet-plugin", () => {
   }
 
   const stopDaemon = () => stopProcess(daemon);
+
+  /** How often the daemon's rediscovery found the host changed (a debug line each time). */
+  const inventoryChanges = () =>
+    fs
+      .readFileSync(logFile, "utf8")
+      .split("\n")
+      .filter((line) => line.includes("the host's SR-IOV inventory changed")).length;
 
   const vfioClaim = () =>
     allocateForPod(
@@ -143,6 +150,7 @@ describe("dra-driver-sriov kubelet-plugin", () => {
   it("prepares a vfio-pci claim over v1, answers v1beta1 the same, and unprepares it", async () => {
     const claim = await vfioClaim();
     const wire = { namespace: claim.namespace, name: claim.name, uid: claim.uid };
+    const changesBeforePrepare = inventoryChanges();
     const v1 = await kubelet.prepare(draSocket(), "v1", [wire]);
     const answer = v1.claims[claim.uid]!;
     expect(answer.error ?? "").toBe("");
@@ -162,7 +170,9 @@ describe("dra-driver-sriov kubelet-plugin", () => {
 
     // Rediscovery (every second here) sees vfio-pci; the device keeps the attributes it
     // was allocated with, so it stays in its pool while the pod uses it.
-    await sleep(1_500);
+    await waitFor("rediscovery to see the VF on vfio-pci", async () =>
+      inventoryChanges() > changesBeforePrepare ? true : undefined,
+    );
     expect(await publishedDriver(device!.device_name)).toBe("iavf");
 
     const v1beta1 = await kubelet.prepare(draSocket(), "v1beta1", [wire]);
