@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { HostPaths } from "../host/paths.js";
 import type { BuildSummary } from "./host.js";
 import { MARKER_FILE, buildEmulatedHost, destroyEmulatedHost, resolveHostRoot } from "./host.js";
@@ -122,6 +122,8 @@ describe.each(Object.keys(builtinProfiles) as BuiltinProfileName[])("builtin %s"
       expect(links.filter((link) => link.split(" -> ")[1]!.startsWith("/"))).toEqual([]);
       const moved = `${root}-moved`;
       fs.renameSync(root, moved);
+      // Moved back whatever happens: the other tests of this profile share the tree.
+      onTestFinished(() => fs.renameSync(moved, root));
       const dangling = links
         .map((link) => link.split(" -> ")[0]!)
         .filter((link) => !fs.existsSync(path.join(moved, link)));
