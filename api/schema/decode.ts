@@ -246,7 +246,7 @@ export function unknownFieldMessage(key: string, known: readonly string[]): stri
 }
 
 /** The known name nearest to a misspelt one, if any is near enough to be a likely typo. */
-function closest(key: string, known: readonly string[]): string | undefined {
+export function closest(key: string, known: readonly string[]): string | undefined {
   // No field name is that long: no typo to guess, and no quadratic work on hostile input.
   if (key.length > MAX_SHOWN_KEY) return undefined;
   let best: string | undefined;

@@ -22,12 +22,19 @@ describe("parsePluginArgs", () => {
     });
     expect(parsed).toMatchObject({ context: "prod", kubeconfig: "/k" });
     expect(parsePluginArgs(["filters", "-n", "team"]).options.namespace).toBe("team");
+    expect(parsePluginArgs(["explain", "-f", "claim.yaml", "-o", "text"]).options).toMatchObject({
+      filename: "claim.yaml",
+      output: "text",
+      args: [],
+    });
+    expect(parsePluginArgs(["explain", "pod", "web-0"]).options.args).toEqual(["pod", "web-0"]);
   });
 
   it.each([
     [["nodes", "a", "b"], /too many arguments/],
     [["filters", "x"], /too many arguments/],
-    [["nodes", "-o", "xml"], /must be one of table, wide, json, yaml/],
+    [["nodes", "-o", "xml"], /must be one of table, wide, text, json, yaml/],
+    [["nodes", "-f", "claim.yaml"], /--filename is a flag of explain/],
     [["explode"], /unknown command "explode"/],
     [["filters", "-n", "a", "-A"], /exclude each other/],
     [["nodes", "--bogus"], /bogus/],

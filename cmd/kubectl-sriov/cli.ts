@@ -2,7 +2,7 @@ import { parseArgs } from "node:util";
 import { GROUP } from "../../api/v1alpha1/group.js";
 import { KubeClient } from "../../pkg/kube/client.js";
 
-export const OUTPUT_FORMATS = ["table", "wide", "json", "yaml"] as const;
+export const OUTPUT_FORMATS = ["table", "wide", "text", "json", "yaml"] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 
 /** What every subcommand is given: flags parsed, a client on the chosen context. */
@@ -13,6 +13,8 @@ export interface PluginOptions {
   namespace: string | undefined;
   /** Positional arguments after the subcommand. */
   args: string[];
+  /** `-f FILE` (explain). */
+  filename: string | undefined;
 }
 
 export interface Subcommand {
@@ -46,6 +48,14 @@ const subcommands: Subcommand[] = [
     run: async (client, options, out) =>
       (await import("./commands/filters.js")).runFilters(client, options, out),
   },
+  {
+    name: "explain",
+    usage: "explain (pod NAME | claim NAME | -f FILE)",
+    summary:
+      "why a claim is pending: its selectors evaluated on every published VF, per node, with the likely fix",
+    maxArgs: 2,
+    run: async (...args) => (await import("./commands/explain.js")).runExplain(...args),
+  },
 ];
 
 const OPTIONS = {
@@ -55,6 +65,7 @@ const OPTIONS = {
   "all-namespaces": { type: "boolean", short: "A" },
   output: { type: "string", short: "o" },
   "driver-name": { type: "string" },
+  filename: { type: "string", short: "f" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -69,8 +80,10 @@ export function pluginUsage(): string {
     ...subcommands.map((command) => `  ${command.usage.padEnd(width)}  ${command.summary}`),
     "",
     "Flags:",
-    "  -o, --output table|wide|json|yaml  output format (default table)",
-    "  -n, --namespace NAME               filters: only this namespace (default: all)",
+    "  -o, --output table|wide|json|yaml  output format (default table; explain: text or json)",
+    "  -n, --namespace NAME               filters: only this namespace (default: all);",
+    "                                     explain: the pod's or claim's (default: the context's)",
+    "  -f, --filename FILE                explain: a ResourceClaim or ResourceClaimTemplate manifest",
     "  -A, --all-namespaces               filters: all namespaces (the default)",
     "      --kubeconfig FILE              kubeconfig file (default: $KUBECONFIG, ~/.kube/config)",
     "      --context NAME                 kubeconfig context (default: the current one)",
@@ -103,6 +116,9 @@ export function parsePluginArgs(argv: readonly string[]): {
   if (command !== undefined && args.length > command.maxArgs) {
     throw new PluginUsageError(`too many arguments: usage is "kubectl sriov ${command.usage}"`);
   }
+  if (values.filename !== undefined && command !== undefined && command.name !== "explain") {
+    throw new PluginUsageError(`--filename is a flag of explain, not of ${command.name}`);
+  }
   const output = values.output ?? "table";
   if (!OUTPUT_FORMATS.some((format) => format === output)) {
     throw new PluginUsageError(`--output "${output}": must be one of ${OUTPUT_FORMATS.join(", ")}`);
@@ -117,6 +133,7 @@ export function parsePluginArgs(argv: readonly string[]): {
       driverName: values["driver-name"] ?? GROUP,
       namespace: values.namespace,
       args,
+      filename: values.filename,
     },
     kubeconfig: values.kubeconfig,
     context: values.context,

@@ -67,7 +67,8 @@ export function holdersByDevice(claims: Iterable<unknown>, driverName: string): 
   return holders;
 }
 
-function member(value: unknown, key: string): unknown {
+/** `value[key]` when `value` is a plain object that has it (read off the wire, so checked). */
+export function member(value: unknown, key: string): unknown {
   return typeof value === "object" &&
     value !== null &&
     !Array.isArray(value) &&
@@ -76,7 +77,8 @@ function member(value: unknown, key: string): unknown {
     : undefined;
 }
 
-function list(value: unknown): unknown[] {
+/** `value` when it is an array, else an empty one. */
+export function list(value: unknown): unknown[] {
   return Array.isArray(value) ? value : [];
 }
 

@@ -33,13 +33,18 @@ const MAX_TAINTS_PER_DEVICE = 16;
 const MAX_TAINT_TEXT = 320;
 
 /** The part of a ResourceSlice read here; everything is checked, since it comes off the wire. */
-interface SliceFields {
+export interface SliceFields {
   name: string;
   driver: string;
   nodeName: string;
   poolName: string;
   generation: number;
-  devices: { name: string; attributes: Record<string, unknown>; taints: PublishedTaint[] }[];
+  devices: {
+    name: string;
+    attributes: Record<string, unknown>;
+    capacity: Record<string, unknown>;
+    taints: PublishedTaint[];
+  }[];
 }
 
 const KUBERNETES = "resource.kubernetes.io";
@@ -55,23 +60,13 @@ export function publishedDevicesByNode(
   slices: Iterable<KubeObject>,
   driverName: string,
 ): PublishedDevices {
-  const newestByPool = new Map<string, SliceFields[]>();
-  for (const object of slices) {
-    const slice = sliceFields(object);
-    if (slice === undefined || slice.driver !== driverName) continue;
-    const pool = `${slice.nodeName}/${slice.poolName}`;
-    const kept = newestByPool.get(pool);
-    const keptGeneration = kept?.[0]?.generation ?? -1;
-    if (kept === undefined || slice.generation > keptGeneration) newestByPool.set(pool, [slice]);
-    else if (slice.generation === keptGeneration) kept.push(slice);
-  }
   const result: PublishedDevices = {
     byNode: new Map(),
     taints: new Map(),
     poolNodes: new Map(),
     unreadable: [],
   };
-  for (const pool of newestByPool.values()) {
+  for (const pool of newestPoolSlices(slices, driverName)) {
     for (const slice of pool) {
       result.poolNodes.set(slice.poolName, slice.nodeName);
       let devices = result.byNode.get(slice.nodeName);
@@ -102,6 +97,28 @@ export function publishedDevicesByNode(
     }
   }
   return result;
+}
+
+/**
+ * The readable slices of `driverName`, grouped by pool, keeping only each pool's newest
+ * generation: during a pool update, slices of the old generation may still be listed, and
+ * consumers must never mix the two. Pools and slices keep the order they were listed in.
+ */
+export function newestPoolSlices(
+  slices: Iterable<KubeObject>,
+  driverName: string,
+): SliceFields[][] {
+  const newestByPool = new Map<string, SliceFields[]>();
+  for (const object of slices) {
+    const slice = sliceFields(object);
+    if (slice === undefined || slice.driver !== driverName) continue;
+    const pool = `${slice.nodeName}/${slice.poolName}`;
+    const kept = newestByPool.get(pool);
+    const keptGeneration = kept?.[0]?.generation ?? -1;
+    if (kept === undefined || slice.generation > keptGeneration) newestByPool.set(pool, [slice]);
+    else if (slice.generation === keptGeneration) kept.push(slice);
+  }
+  return [...newestByPool.values()];
 }
 
 /**
@@ -243,6 +260,7 @@ function sliceFields(object: KubeObject): SliceFields | undefined {
             {
               name: device["name"],
               attributes: isRecord(device["attributes"]) ? device["attributes"] : {},
+              capacity: isRecord(device["capacity"]) ? device["capacity"] : {},
               taints: taintsOf(device["taints"]),
             },
           ]

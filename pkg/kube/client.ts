@@ -119,6 +119,11 @@ export class KubeClient {
     return new KubeClient(config);
   }
 
+  /** The current context's namespace, `default` when it names none (as kubectl). */
+  get namespace(): string {
+    return this.config.getContextObject(this.config.getCurrentContext())?.namespace || "default";
+  }
+
   get server(): string {
     return this.config.getCurrentCluster()!.server;
   }
