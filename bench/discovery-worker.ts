@@ -4,7 +4,7 @@
  */
 import { performance } from "node:perf_hooks";
 import { selectDevices } from "../pkg/devices/model.js";
-import { discoverHost } from "../pkg/host/discovery.js";
+import { scanHostSysfs } from "../pkg/host/discovery.js";
 import { HostPaths } from "../pkg/host/paths.js";
 import { renderSlices } from "../pkg/slices/render.js";
 
@@ -33,7 +33,7 @@ const sample: DiscoverySample = {
 };
 for (let i = 0; i < iterations; i++) {
   const start = performance.now();
-  const inventory = discoverHost(paths);
+  const inventory = scanHostSysfs(paths);
   const discovered = performance.now();
   const { devices } = selectDevices(inventory, false);
   const slices = renderSlices(devices, {

@@ -6,7 +6,7 @@ import { selectDevices } from "../pkg/devices/model.js";
 import { buildEmulatedHost, builtinProfiles } from "../pkg/emulator/index.js";
 import { HealthMonitor } from "../pkg/health/monitor.js";
 import { taintsOf } from "../pkg/health/taints.js";
-import { discoverHost } from "../pkg/host/discovery.js";
+import { scanHostSysfs } from "../pkg/host/discovery.js";
 import { HostPaths } from "../pkg/host/paths.js";
 import { renderSlices } from "../pkg/slices/render.js";
 import { canonical } from "../pkg/util/canonical-json.js";
@@ -25,7 +25,7 @@ export async function main(): Promise<void> {
   try {
     await buildEmulatedHost({ root, profile: builtinProfiles.scale });
     const paths = new HostPaths({ root });
-    const devices = selectDevices(discoverHost(paths), false).devices;
+    const devices = selectDevices(scanHostSysfs(paths), false).devices;
     const netDir = path.join(
       paths.pciDevice(devices[0]!.pf.pciAddress),
       "net",

@@ -5,7 +5,7 @@ import { pino } from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { selectDevices, type VfDevice } from "../devices/model.js";
 import { buildEmulatedHost, builtinProfiles } from "../emulator/index.js";
-import { discoverHost } from "../host/discovery.js";
+import { scanHostSysfs } from "../host/discovery.js";
 import { HostPaths } from "../host/paths.js";
 import type { DeviceHealth } from "./model.js";
 import { HealthMonitor } from "./monitor.js";
@@ -26,7 +26,7 @@ describe("HealthMonitor on an emulated X710 host", () => {
     root = fs.mkdtempSync(path.join(os.tmpdir(), "health-"));
     await buildEmulatedHost({ root, profile: builtinProfiles.x710 });
     paths = new HostPaths({ root });
-    devices = selectDevices(discoverHost(paths), false).devices;
+    devices = selectDevices(scanHostSysfs(paths), false).devices;
     now = 0;
     prepared = new Map();
     changes = [];

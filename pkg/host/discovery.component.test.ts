@@ -3,8 +3,10 @@ import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { buildEmulatedHost, builtinProfiles, type HostProfile } from "../emulator/index.js";
+import type { EswitchAnswer } from "./devlink.js";
 import {
   discoverHost,
+  scanHostSysfs,
   ipv4RouteDevices,
   ipv6AddressDevices,
   ipv6RouteDevices,
@@ -17,7 +19,7 @@ function overwrite(file: string, text: string): void {
   fs.writeFileSync(file, text);
 }
 
-describe("discoverHost on emulated hosts", () => {
+describe("scanHostSysfs on emulated hosts", () => {
   let root: string;
   beforeEach(() => {
     root = fs.mkdtempSync(path.join(os.tmpdir(), "discovery-"));
@@ -31,7 +33,7 @@ describe("discoverHost on emulated hosts", () => {
     "finds exactly what the %s profile's kernel shows",
     async (name) => {
       const expected = await build(builtinProfiles[name]);
-      const found = discoverHost(new HostPaths({ root }));
+      const found = scanHostSysfs(new HostPaths({ root }));
       expect(found.warnings).toEqual([]);
       const byAddress = (a: { pciAddress: string }, b: { pciAddress: string }) =>
         a.pciAddress < b.pciAddress ? -1 : 1;
@@ -45,7 +47,7 @@ describe("discoverHost on emulated hosts", () => {
     await build(builtinProfiles.x710);
     const paths = new HostPaths({ root });
     overwrite(path.join(paths.pciDevice("0000:3b:00.1"), "class"), "0x010802\n"); // NVMe
-    const found = discoverHost(paths);
+    const found = scanHostSysfs(paths);
     expect(found.pfs.map((pf) => pf.pciAddress)).toEqual(["0000:3b:00.0"]);
   });
 
@@ -56,7 +58,7 @@ describe("discoverHost on emulated hosts", () => {
     fs.mkdirSync(path.join(netDir, "ens3f0_0"));
     fs.writeFileSync(path.join(netDir, "ens3f0_0", "phys_port_name"), "pf0vf0\n");
     fs.writeFileSync(path.join(netDir, "ens3f0np0", "phys_port_name"), "p0\n");
-    const pfNames = () => discoverHost(new HostPaths({ root })).pfs.map((pf) => pf.netdev);
+    const pfNames = () => scanHostSysfs(new HostPaths({ root })).pfs.map((pf) => pf.netdev);
     expect(pfNames()).toEqual(["ens3f0np0", "ens3f1np1"]);
     // Without port names (drivers that have none) the first entry, as before.
     fs.rmSync(path.join(netDir, "ens3f0np0", "phys_port_name"));
@@ -66,7 +68,7 @@ describe("discoverHost on emulated hosts", () => {
   it("tells per VF whether it has an RDMA device: none while it sits on vfio-pci", async () => {
     const cx6 = builtinProfiles.cx6dx;
     await build({ ...cx6, pfs: [{ ...cx6.pfs[0]!, numVfs: 2, vfDrivers: { 1: "vfio-pci" } }] });
-    const [pf] = discoverHost(new HostPaths({ root })).pfs;
+    const [pf] = scanHostSysfs(new HostPaths({ root })).pfs;
     expect(pf!.rdmaCapable).toBe(true);
     expect(pf!.vfs.map((vf) => [vf.driver, vf.rdmaCapable])).toEqual([
       ["mlx5_core", true],
@@ -77,7 +79,7 @@ describe("discoverHost on emulated hosts", () => {
   it("reads the eswitch mode from compat/devlink/mode, legacy where the driver has no such file", async () => {
     const cx6 = builtinProfiles.cx6dx;
     await build({ ...cx6, pfs: [{ ...cx6.pfs[0]!, eswitchMode: "switchdev" }, cx6.pfs[1]!] });
-    expect(discoverHost(new HostPaths({ root })).pfs.map((pf) => pf.eswitchMode)).toEqual([
+    expect(scanHostSysfs(new HostPaths({ root })).pfs.map((pf) => pf.eswitchMode)).toEqual([
       "switchdev",
       "legacy",
     ]);
@@ -86,14 +88,78 @@ describe("discoverHost on emulated hosts", () => {
       await buildEmulatedHost({ root: other, profile: builtinProfiles.x710 });
       const paths = new HostPaths({ root: other });
       expect(fs.existsSync(path.join(paths.classNet, "ens1f0/compat"))).toBe(false);
-      expect(discoverHost(paths).pfs.map((pf) => pf.eswitchMode)).toEqual(["legacy", "legacy"]);
+      expect(scanHostSysfs(paths).pfs.map((pf) => pf.eswitchMode)).toEqual(["legacy", "legacy"]);
     } finally {
       fs.rmSync(other, { recursive: true, force: true });
     }
   });
 
+  describe("discoverHost: the e-switch mode from devlink first", () => {
+    /** cx6dx: PF 0000:d8:00.0 shows switchdev in compat/devlink/mode, 0000:d8:00.1 legacy. */
+    const buildCx6 = () => {
+      const cx6 = builtinProfiles.cx6dx;
+      return build({ ...cx6, pfs: [{ ...cx6.pfs[0]!, eswitchMode: "switchdev" }, cx6.pfs[1]!] });
+    };
+    const discoverWith = async (answers: Record<string, EswitchAnswer>) => {
+      const asked: string[] = [];
+      const inventory = await discoverHost(new HostPaths({ root }), (handle) => {
+        asked.push(handle);
+        return Promise.resolve(answers[handle] ?? { kind: "no-eswitch" });
+      });
+      return { asked, inventory, modes: inventory.pfs.map((pf) => pf.eswitchMode) };
+    };
+
+    it("asks devlink for each PF by its PCI handle, and its mode wins over the compat file", async () => {
+      await buildCx6();
+      const { asked, modes, inventory } = await discoverWith({
+        "pci/0000:d8:00.0": { kind: "mode", mode: "legacy" },
+        "pci/0000:d8:00.1": { kind: "mode", mode: "switchdev" },
+      });
+      expect(asked).toEqual(["pci/0000:d8:00.0", "pci/0000:d8:00.1"]);
+      expect(modes).toEqual(["legacy", "switchdev"]);
+      expect(inventory.warnings).toEqual([]);
+    });
+
+    it("falls back to the compat file, else legacy, where devlink has no instance or no devlink is here", async () => {
+      await buildCx6();
+      for (const fallback of [
+        { kind: "no-eswitch" },
+        { kind: "unavailable", reason: "devlink is not installed" },
+      ] satisfies EswitchAnswer[]) {
+        const { modes, inventory } = await discoverWith({
+          "pci/0000:d8:00.0": fallback,
+          "pci/0000:d8:00.1": fallback,
+        });
+        expect(modes).toEqual(["switchdev", "legacy"]);
+        expect(inventory.warnings).toEqual([]);
+      }
+    });
+
+    it("keeps the sysfs mode and warns when devlink fails for a PF", async () => {
+      await buildCx6();
+      const { modes, inventory } = await discoverWith({
+        "pci/0000:d8:00.0": { kind: "failed", reason: "devlink did not answer in time: killed" },
+        "pci/0000:d8:00.1": { kind: "mode", mode: "switchdev" },
+      });
+      expect(modes).toEqual(["switchdev", "switchdev"]);
+      expect(inventory.warnings).toEqual([
+        {
+          path: "devlink dev eswitch show pci/0000:d8:00.0",
+          message: "devlink did not answer in time: killed; e-switch mode switchdev from sysfs",
+        },
+      ]);
+    });
+
+    it("gives legacy for a PF whose driver has no compat file and no devlink instance (x710)", async () => {
+      await build(builtinProfiles.x710);
+      const { asked, modes } = await discoverWith({});
+      expect(asked).toEqual(["pci/0000:3b:00.0", "pci/0000:3b:00.1"]);
+      expect(modes).toEqual(["legacy", "legacy"]);
+    });
+  });
+
   it("fails with a clear error when the root has no PCI bus at all", () => {
-    expect(() => discoverHost(new HostPaths({ root }))).toThrow(
+    expect(() => scanHostSysfs(new HostPaths({ root }))).toThrow(
       /no PCI devices directory .* --host-root/,
     );
   });
@@ -103,7 +169,7 @@ describe("discoverHost on emulated hosts", () => {
       await build(builtinProfiles.x710);
       const paths = new HostPaths({ root });
       const damaged = damage(paths);
-      const found = discoverHost(paths);
+      const found = scanHostSysfs(paths);
       return { found, damaged };
     };
 
@@ -289,10 +355,10 @@ describe("discoverHost on emulated hosts", () => {
   it("sees VF count changes on the next look (rediscovery without restart)", async () => {
     await build(builtinProfiles.x710);
     const paths = new HostPaths({ root });
-    const before = discoverHost(paths);
+    const before = scanHostSysfs(paths);
     const pf = path.join(paths.pciDevice("0000:3b:00.0"));
     fs.rmSync(path.join(pf, "virtfn7"));
-    const after = discoverHost(paths);
+    const after = scanHostSysfs(paths);
     expect(after.pfs[0]!.vfs).toHaveLength(before.pfs[0]!.vfs.length - 1);
   });
 });

@@ -1,6 +1,12 @@
 import fs from "node:fs";
 import path from "node:path";
 import { interfaceNameRule } from "../../api/v1alpha1/formats.js";
+import {
+  pciDevlinkHandle,
+  type EswitchAnswer,
+  type EswitchMode,
+  type EswitchReader,
+} from "./devlink.js";
 import type { HostPaths } from "./paths.js";
 import { isPciAddress } from "./pci-address.js";
 import {
@@ -13,7 +19,7 @@ import {
 } from "./sysfs.js";
 
 export type LinkType = "ethernet" | "infiniband" | "unknown";
-export type EswitchMode = "legacy" | "switchdev";
+export type { EswitchMode } from "./devlink.js";
 
 export interface DiscoveredVf {
   pciAddress: string;
@@ -82,11 +88,54 @@ const NUMA_NODES = { min: -1, max: 1023 };
 const ARPHRD_INFINIBAND = "32";
 
 /**
- * Reads every SR-IOV capable network PF and its VFs from sysfs under the host root.
- * Bad data for one PF or VF skips it with a warning naming the path; only a host root
- * without a PCI bus at all is an error.
+ * Every SR-IOV capable network PF and its VFs: sysfs under the host root (scanHostSysfs),
+ * and each PF's e-switch mode as the kernel's devlink reports it. Where devlink has no
+ * answer for a PF (no devlink instance, no devlink here, or a failure, which is a warning)
+ * the mode stays what sysfs shows: MOFED's compat/devlink/mode, else legacy.
  */
-export function discoverHost(paths: HostPaths): HostInventory {
+export async function discoverHost(
+  paths: HostPaths,
+  readEswitch: EswitchReader,
+): Promise<HostInventory> {
+  const inventory = scanHostSysfs(paths);
+  const answers = new Map<string, EswitchAnswer>();
+  // One at a time: a host has a handful of PFs, and each is one short devlink run.
+  for (const pf of inventory.pfs) {
+    answers.set(pf.pciAddress, await readEswitch(pciDevlinkHandle(pf.pciAddress)));
+  }
+  return withEswitchAnswers(inventory, answers);
+}
+
+/**
+ * The inventory with devlink's answers applied: a PF's reported mode replaces what sysfs
+ * showed; a failure keeps it and adds a warning.
+ */
+export function withEswitchAnswers(
+  inventory: HostInventory,
+  answers: ReadonlyMap<string, EswitchAnswer>,
+): HostInventory {
+  const warnings = [...inventory.warnings];
+  const pfs = inventory.pfs.map((pf) => {
+    const answer = answers.get(pf.pciAddress);
+    if (answer?.kind === "mode") return { ...pf, eswitchMode: answer.mode };
+    if (answer?.kind === "failed") {
+      warnings.push({
+        path: `devlink dev eswitch show ${pciDevlinkHandle(pf.pciAddress)}`,
+        message: `${answer.reason}; e-switch mode ${pf.eswitchMode} from sysfs`,
+      });
+    }
+    return pf;
+  });
+  return { ...inventory, pfs, warnings };
+}
+
+/**
+ * Reads every SR-IOV capable network PF and its VFs from sysfs under the host root; the
+ * e-switch mode only as sysfs shows it (MOFED's compat/devlink/mode, else legacy):
+ * discoverHost adds devlink's. Bad data for one PF or VF skips it with a warning naming
+ * the path; only a host root without a PCI bus at all is an error.
+ */
+export function scanHostSysfs(paths: HostPaths): HostInventory {
   const addresses = listDirectory(paths.pciDevices);
   if (addresses === undefined) {
     throw new Error(

@@ -17,24 +17,35 @@ export interface RediscoveryOptions {
 export class Rediscovery {
   private timer: NodeJS.Timeout | undefined;
   private last: string | undefined;
+  /** The discovery running now: a tick while one runs is skipped, not stacked. */
+  private running: Promise<void> | undefined;
+  private stopped = false;
 
   constructor(
-    private readonly discover: () => HostInventory,
+    private readonly discover: () => Promise<HostInventory>,
     private readonly options: RediscoveryOptions,
   ) {}
 
   /** Discovers once, reports the inventory, and starts the interval. */
   start(): void {
-    this.check();
-    this.timer = setInterval(() => this.check(), this.options.intervalMs);
+    this.stopped = false;
+    void this.check();
+    this.timer = setInterval(() => void this.check(), this.options.intervalMs);
     this.timer.unref();
   }
 
-  /** Looks again now (after a prepare changed a driver, or a filter changed). */
-  check(): void {
+  /** Looks again now, unless a look is running (its result is the one the caller gets). */
+  check(): Promise<void> {
+    this.running ??= this.discoverOnce().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private async discoverOnce(): Promise<void> {
     let inventory: HostInventory;
     try {
-      inventory = this.discover();
+      inventory = await this.discover();
     } catch (error) {
       this.options.logger.error(
         { err: error },
@@ -42,6 +53,7 @@ export class Rediscovery {
       );
       return;
     }
+    if (this.stopped) return;
     const fingerprint = JSON.stringify([inventory.pfs, inventory.hostUsedNetdevs]);
     if (fingerprint === this.last) return;
     this.last = fingerprint;
@@ -53,6 +65,7 @@ export class Rediscovery {
   }
 
   stop(): void {
+    this.stopped = true;
     clearInterval(this.timer);
     this.timer = undefined;
   }

@@ -7,6 +7,7 @@ import {
   type NodeFilterResult,
 } from "../filters/apply.js";
 import { filterObjectOf } from "../filters/decode.js";
+import { devlinkEswitchReader, type EswitchReader } from "../host/devlink.js";
 import { discoverHost, type HostInventory } from "../host/discovery.js";
 import type { HostPaths } from "../host/paths.js";
 import { Rediscovery } from "../host/rediscovery.js";
@@ -26,6 +27,8 @@ export interface NodePublisherOptions {
   logger: Logger;
   /** Drivers VFs had before a prepared claim rebound them (PCI address → driver). */
   originalDrivers?: () => ReadonlyMap<string, string>;
+  /** Where PFs' e-switch modes come from: the running kernel's devlink unless given. */
+  readEswitch?: EswitchReader;
 }
 
 /**
@@ -54,7 +57,8 @@ export class NodeDevicePublisher {
       nodeName: options.nodeName,
       logger,
     });
-    this.rediscovery = new Rediscovery(() => discoverHost(options.paths), {
+    const readEswitch = options.readEswitch ?? devlinkEswitchReader(logger);
+    this.rediscovery = new Rediscovery(() => discoverHost(options.paths, readEswitch), {
       intervalMs: options.rediscoveryIntervalMs,
       logger,
       onChange: (inventory) => {

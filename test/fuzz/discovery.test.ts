@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { interfaceNameRule } from "../../api/v1alpha1/formats.js";
 import { deviceAttributes, MAX_ATTRIBUTE_STRING_LENGTH } from "../../pkg/devices/attributes.js";
 import { buildEmulatedHost, builtinProfiles } from "../../pkg/emulator/index.js";
-import { discoverHost } from "../../pkg/host/discovery.js";
+import { scanHostSysfs } from "../../pkg/host/discovery.js";
 import { HostPaths } from "../../pkg/host/paths.js";
 import { isPciAddress } from "../../pkg/host/pci-address.js";
 import { fuzzRuns } from "./runs.js";
@@ -116,7 +116,7 @@ describe("fuzz: discovery of corrupted hosts", () => {
         fs.rmSync(work, { recursive: true, force: true });
         fs.cpSync(pristine, work, { recursive: true, verbatimSymlinks: true });
         for (const d of damages) apply(work, entries, d);
-        const inventory = discoverHost(new HostPaths({ root: work }));
+        const inventory = scanHostSysfs(new HostPaths({ root: work }));
         warned += inventory.warnings.length > 0 ? 1 : 0;
         const pfAddresses = new Set(inventory.pfs.map((pf) => pf.pciAddress));
         const vfAddresses = new Set<string>();

@@ -2,6 +2,7 @@ import { stringify } from "yaml";
 import { formatInventoryTable } from "../../../pkg/devices/inventory-table.js";
 import { selectDevices } from "../../../pkg/devices/model.js";
 import type { FlagSpecs, ParsedFlags } from "../../../pkg/flags/flags.js";
+import { devlinkEswitchReader } from "../../../pkg/host/devlink.js";
 import { discoverHost } from "../../../pkg/host/discovery.js";
 import { HostPaths } from "../../../pkg/host/paths.js";
 import { createLogger } from "../../../pkg/log/logger.js";
@@ -24,14 +25,17 @@ const flags = {
 
 export const discoverCommand: Command<typeof flags> = {
   flags,
-  run(options: ParsedFlags<typeof flags>, out: NodeJS.WritableStream): Promise<number> {
+  async run(options: ParsedFlags<typeof flags>, out: NodeJS.WritableStream): Promise<number> {
     const logger = createLogger({ level: options["log-level"], format: options["log-format"] });
-    const inventory = discoverHost(new HostPaths({ root: options["host-root"] }));
+    const inventory = await discoverHost(
+      new HostPaths({ root: options["host-root"] }),
+      devlinkEswitchReader(logger),
+    );
     for (const warning of inventory.warnings) logger.warn(warning, "skipped host data");
     const selection = selectDevices(inventory, options["publish-host-used-vfs"]);
     if (options.output === "table") {
       out.write(formatInventoryTable(selection, inventory.warnings) + "\n");
-      return Promise.resolve(0);
+      return 0;
     }
     const slices = renderSlices(selection.devices, {
       driverName: options["driver-name"],
@@ -40,6 +44,6 @@ export const discoverCommand: Command<typeof flags> = {
     });
     const list = { apiVersion: "v1", kind: "List", items: slices };
     out.write(options.output === "json" ? JSON.stringify(list, null, 2) + "\n" : stringify(list));
-    return Promise.resolve(0);
+    return 0;
   },
 };
