@@ -42,8 +42,9 @@ PACKAGES=(
   "ca-certificates /etc/ssl/certs/ca-certificates.crt"
   # certificates of the control plane and the kubelet (hack/control-plane.sh, hack/lib/kubelet.sh)
   "openssl openssl"
-  # veth pairs, network namespaces and bridges (hack/containerd.sh, hack/lib/vf-switch.sh, the tests)
-  "iproute2 ip bridge"
+  # veth pairs, network namespaces and bridges (hack/containerd.sh, hack/lib/vf-switch.sh, the tests);
+  # devlink: the driver reads e-switch modes with it (the real-kernel guest runs this machine's)
+  "iproute2 ip bridge devlink"
   # unshare and findmnt (the kubelet's mount namespace), flock (build and state locks), setsid
   "util-linux unshare findmnt flock setsid"
   # mount and umount (hack/lib/kubelet.sh, hack/lib/process.sh)
@@ -72,6 +73,9 @@ PACKAGES=(
   # dependencies, cpio packs the initramfs (hack/real-kernel/build-guest.sh)
   "kmod depmod modprobe"
   "cpio cpio"
+  # netdevsim, built for the guest's kernel with the compiler that built the kernel
+  # (hack/real-kernel/build-guest.sh; its kbuild tools link libelf1, which iproute2 brings)
+  "gcc-12 gcc-12"
   # .ci/run ends with make test
   "make make"
   # the driver image's revision label (hack/images/build-driver.sh, for the local cluster)

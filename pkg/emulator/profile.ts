@@ -86,7 +86,8 @@ export class ProfileError extends Error {
 
 /**
  * The only driver with `net/<pf>/compat/devlink/mode`, MOFED's mlx5_core: the file through
- * which the emulator shows, and discovery reads, an eswitch mode.
+ * which the emulator shows an eswitch mode. Discovery asks devlink first and reads the file
+ * where the kernel has no devlink instance for the PF, as for every emulated PF.
  */
 export const COMPAT_DEVLINK_DRIVER = "mlx5_core";
 

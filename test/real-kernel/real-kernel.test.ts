@@ -2,6 +2,7 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import {
   buildEmulatedHost,
@@ -27,9 +28,11 @@ import {
 } from "../integration/kube.js";
 import { enableVfs } from "./support/sriov.js";
 import { guestDaemonLog, startGuestDaemon, writeGuestKubeconfig } from "./support/daemon.js";
-import { BUNDLE, Guest, NODE, PF_ADDRESS } from "./support/guest.js";
+import { BUNDLE, Guest, NODE, PF_ADDRESS, repoRoot } from "./support/guest.js";
 
 const DRIVER = "sriovnetwork.openshift.io";
+/** The driver's devlink reader as `make build` compiles it, run in the guest over its 9p root. */
+const DEVLINK_MODULE = path.join(repoRoot, "dist/pkg/host/devlink.js");
 const DEVICE_CLASSES = "/apis/resource.k8s.io/v1/deviceclasses";
 const NUM_VFS = 4;
 /** The 82576's VFs: offset 128, stride 2 from the PF at 01:00.0. */
@@ -175,6 +178,8 @@ describe("a real kernel with real VFs (QEMU igb)", () => {
       const { [iommuGroup]: realGroup, ...realRest } = device.attributes;
       const { [iommuGroup]: emulatedGroup, ...emulatedRest } = devices(emulated)[index]!.attributes;
       expect(realRest).toEqual(emulatedRest);
+      // devlink was asked (the next test shows what it answers for this PF): no instance.
+      expect(realRest[`${DRIVER}/EswitchMode`]).toEqual({ string: "legacy" });
       expect(emulatedGroup).toEqual({ int: expect.any(Number) });
       const kernelGroup = await guest.sh(
         `basename $(readlink ${sysfsDevice(pciOf(device.name))}/iommu_group)`,
@@ -183,6 +188,39 @@ describe("a real kernel with real VFs (QEMU igb)", () => {
     }
     const groups = devices(real).map((device) => JSON.stringify(device.attributes[iommuGroup]));
     expect(new Set(groups).size).toBe(NUM_VFS);
+  });
+
+  it("reads e-switch modes through the kernel's devlink: netdevsim's switchdev and legacy, none for igb", async () => {
+    // The driver's reader (dist/, as `make build` compiled it) in the guest, with a handle.
+    const readEswitch = async (handle: string): Promise<unknown> => {
+      const script = `const { readEswitchMode } = await import(${JSON.stringify(pathToFileURL(DEVLINK_MODULE).href)});
+        process.stdout.write(JSON.stringify(await readEswitchMode(process.argv[1])));`;
+      const run = await guest.exec([NODE, "--input-type=module", "-e", script, handle]);
+      expect(run.stderr).toBe("");
+      return JSON.parse(run.stdout);
+    };
+    // igb registers no devlink instance: the kernel answers ENODEV, discovery's fallback.
+    const igb = await guest.exec(["devlink", "-j", "dev", "eswitch", "show", `pci/${PF_ADDRESS}`]);
+    expect(igb).toMatchObject({ code: 1, stderr: "kernel answers: No such device\n" });
+    expect(await readEswitch(`pci/${PF_ADDRESS}`)).toEqual({ kind: "no-eswitch" });
+
+    // netdevsim (built for the guest's kernel: hack/real-kernel/build-guest.sh) with 2 VFs.
+    const nsim = "/sys/bus/netdevsim/devices/netdevsim10";
+    await guest.sh(`echo "10 1" > /sys/bus/netdevsim/new_device && echo 2 > ${nsim}/sriov_numvfs`);
+    try {
+      const handle = "netdevsim/netdevsim10";
+      expect(await readEswitch(handle)).toEqual({ kind: "mode", mode: "legacy" });
+      await guest.sh(`devlink dev eswitch set ${handle} mode switchdev`);
+      expect(await readEswitch(handle)).toEqual({ kind: "mode", mode: "switchdev" });
+      // In switchdev the device shows a representor per VF beside its uplink.
+      const ports = await guest.sh(`cat ${nsim}/net/*/phys_port_name | sort`);
+      expect(ports.split("\n").filter(Boolean)).toEqual(["p1", "pf0vf0", "pf0vf1"]);
+      await guest.sh(`devlink dev eswitch set ${handle} mode legacy`);
+      expect(await readEswitch(handle)).toEqual({ kind: "mode", mode: "legacy" });
+    } finally {
+      await guest.sh("echo 10 > /sys/bus/netdevsim/del_device");
+    }
+    expect(await readEswitch("netdevsim/netdevsim10")).toEqual({ kind: "no-eswitch" });
   });
 
   /** A claim for one VF of the class, optionally that VF index only. */
