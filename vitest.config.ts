@@ -11,7 +11,7 @@ export default defineConfig({
         // Pure code beside it: no emulated host, temp dirs, sockets or processes.
         test: {
           name: "unit",
-          include: ["{pkg,api,cmd}/**/*.test.ts"],
+          include: ["{lib,pkg,api,cmd}/**/*.test.ts"],
           exclude: ["**/*.component.test.ts", "**/node_modules/**"],
         },
       },
@@ -20,7 +20,7 @@ export default defineConfig({
         // subprocesses (the CNI plugins, the emulated kernel): `*.component.test.ts`.
         test: {
           name: "component",
-          include: ["{pkg,api,cmd}/**/*.component.test.ts"],
+          include: ["{lib,pkg,api,cmd}/**/*.component.test.ts"],
           testTimeout: 60_000,
           hookTimeout: 120_000,
         },

@@ -32,7 +32,7 @@ import {
 import { publishedDevicesByNode } from "../pkg/controller/slice-devices.js";
 import type { VfDevice } from "../pkg/devices/model.js";
 import { applyResourceFilters, type FilterObject } from "../pkg/filters/apply.js";
-import { KubeClient, type KubeObject } from "../pkg/kube/client.js";
+import { KubeClient, type KubeObject } from "../lib/kube/client.js";
 import { renderSlices, type ResourceSlice } from "../pkg/slices/render.js";
 import { median, ms, table } from "./stats.js";
 

@@ -9,7 +9,7 @@ import { taintsOf } from "../pkg/health/taints.js";
 import { scanHostSysfs } from "../pkg/host/discovery.js";
 import { HostPaths } from "../pkg/host/paths.js";
 import { renderSlices } from "../pkg/slices/render.js";
-import { canonical } from "../pkg/util/canonical-json.js";
+import { canonical } from "../lib/util/canonical-json.js";
 import { median, ms, percentile, table } from "./stats.js";
 
 const POLLS = 50;

@@ -16,7 +16,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
-import { KubeClient, isNotFound, type KubeObject } from "../pkg/kube/client.js";
+import { KubeClient, isNotFound, type KubeObject } from "../lib/kube/client.js";
 import { median, ms, percentile, table } from "./stats.js";
 import { DRIVER, REPO, createBenchNet, createNamespace, createVfClaimTemplate } from "./support.js";
 

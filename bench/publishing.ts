@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import { pino } from "pino";
 import { buildEmulatedHost, builtinProfiles } from "../pkg/emulator/index.js";
 import { HostPaths } from "../pkg/host/paths.js";
-import { KubeClient, type KubeList } from "../pkg/kube/client.js";
+import { KubeClient, type KubeList } from "../lib/kube/client.js";
 import { NodeDevicePublisher } from "../pkg/publishing/node-publisher.js";
 import { withControlPlane } from "./control-plane.js";
 import { median, ms, table } from "./stats.js";

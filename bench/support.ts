@@ -1,7 +1,7 @@
 /** What the benchmarks that run the daemon against a control plane share. */
 import { fileURLToPath } from "node:url";
 import { API_VERSION } from "../api/v1alpha1/group.js";
-import type { KubeClient } from "../pkg/kube/client.js";
+import type { KubeClient } from "../lib/kube/client.js";
 
 export const DRIVER = "sriovnetwork.openshift.io";
 export const REPO = fileURLToPath(new URL("../../", import.meta.url));

@@ -15,7 +15,7 @@ describe("findProtoDir", () => {
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   it("finds api/proto from the source tree", () => {
-    expect(findProtoDir(path.join(repoProtoDir, "../../pkg/kubeletplugin"), MARKER)).toBe(
+    expect(findProtoDir(path.join(repoProtoDir, "../../lib/kubeletplugin"), MARKER)).toBe(
       repoProtoDir,
     );
   });

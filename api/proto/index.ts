@@ -2,7 +2,7 @@
  * The protocols the node plugin speaks (kubelet gRPC, NRI over ttrpc), described by the
  * `.proto` files beside this module. tsc does not copy `.proto` files into dist/, so
  * programs find them on disk at run time (findProtoDir); the constants here say which
- * files and services the kubelet's protocols use (NRI's are in pkg/nri and pkg/ttrpc).
+ * files and services the kubelet's protocols use (NRI's are in lib/nri and lib/ttrpc).
  */
 import fs from "node:fs";
 import path from "node:path";

@@ -1,4 +1,4 @@
-import { formatFlagHelp, parseFlags, UsageError, type FlagSpecs } from "../../pkg/flags/flags.js";
+import { formatFlagHelp, parseFlags, UsageError, type FlagSpecs } from "../../lib/flags/flags.js";
 import type { Command } from "./commands/command.js";
 
 interface CommandEntry {

@@ -1,6 +1,6 @@
 import os from "node:os";
-import type { FlagSpecs } from "../../pkg/flags/flags.js";
-import { LOG_FORMATS, LOG_LEVELS } from "../../pkg/log/logger.js";
+import type { FlagSpecs } from "../../lib/flags/flags.js";
+import { LOG_FORMATS, LOG_LEVELS } from "../../lib/log/logger.js";
 
 export const DEFAULT_DRIVER_NAME = "sriovnetwork.openshift.io";
 

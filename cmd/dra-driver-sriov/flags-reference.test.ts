@@ -3,7 +3,7 @@ import os from "node:os";
 import { fileURLToPath } from "node:url";
 import { format } from "prettier";
 import { describe, expect, it } from "vitest";
-import { envName } from "../../pkg/flags/flags.js";
+import { envName } from "../../lib/flags/flags.js";
 import {
   cliCommands,
   FLAGS_REFERENCE_PATH,

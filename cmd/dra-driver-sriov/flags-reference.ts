@@ -4,7 +4,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { renderTable } from "../../api/schema/markdown.js";
-import { envName, type FlagSpec, type FlagSpecs } from "../../pkg/flags/flags.js";
+import { envName, type FlagSpec, type FlagSpecs } from "../../lib/flags/flags.js";
 import { usage } from "./cli.js";
 import { controllerCommand } from "./commands/controller.js";
 import { discoverCommand } from "./commands/discover.js";

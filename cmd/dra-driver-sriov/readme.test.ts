@@ -6,8 +6,8 @@ import { describe, expect, it } from "vitest";
 import { deviceAttributes, type AttributeValue } from "../../pkg/devices/attributes.js";
 import type { VfDevice } from "../../pkg/devices/model.js";
 import { x710Pf } from "../../pkg/devices/testing/fixtures.js";
-import { registerPluginMetrics } from "../../pkg/kubeletplugin/plugin-metrics.js";
-import { MetricsRegistry } from "../../pkg/observability/metrics.js";
+import { registerPluginMetrics } from "../../lib/kubeletplugin/plugin-metrics.js";
+import { MetricsRegistry } from "../../lib/observability/metrics.js";
 
 // The README's metrics and attribute tables are written by hand; these tests fail when the
 // code registers a metric or publishes an attribute the tables do not list, or the other way
@@ -64,11 +64,11 @@ interface RegisteredMetric {
 }
 
 /**
- * Every metric the driver registers: each `dra_sriov_*` name in pkg/ and cmd/ (tests and
+ * Every metric the driver registers: each `dra_sriov_*` name in lib/, pkg/ and cmd/ (tests and
  * test helpers left out), with its type and labels read off the registration call.
  */
 function registeredMetrics(): RegisteredMetric[] {
-  const sources = ["pkg", "cmd"]
+  const sources = ["lib", "pkg", "cmd"]
     .flatMap((dir) => sourceFiles(path.join(REPO_ROOT, dir)))
     .map((file) => fs.readFileSync(file, "utf8"));
   const names = new Set(

@@ -1,6 +1,6 @@
 import { parseArgs } from "node:util";
 import { GROUP } from "../../api/v1alpha1/group.js";
-import { KubeClient } from "../../pkg/kube/client.js";
+import { KubeClient } from "../../lib/kube/client.js";
 
 export const OUTPUT_FORMATS = ["table", "wide", "text", "json", "yaml"] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { KubeRequest } from "../../pkg/kube/client.js";
+import type { KubeRequest } from "../../lib/kube/client.js";
 import { listAll } from "./list.js";
 
 /** A collection of `total` items served in pages, recording each request. */

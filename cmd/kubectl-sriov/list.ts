@@ -1,4 +1,4 @@
-import type { KubeClient, Query } from "../../pkg/kube/client.js";
+import type { KubeClient, Query } from "../../lib/kube/client.js";
 
 /** Objects read per request. */
 const PAGE_SIZE = 500;

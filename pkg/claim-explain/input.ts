@@ -1,5 +1,5 @@
 import { list, member } from "../cluster-inventory/claims.js";
-import type { KubeObject } from "../kube/client.js";
+import type { KubeObject } from "../../lib/kube/client.js";
 import { newestPoolSlices, type PublishedTaint } from "../controller/slice-devices.js";
 import type { CelAttribute, CelDevice } from "./cel.js";
 import { Quantity, parseQuantity, parseSemver } from "./cel-library.js";

@@ -7,8 +7,8 @@ import {
 } from "../../api/v1alpha1/sriov-resource-filter.js";
 import { API_VERSION } from "../../api/v1alpha1/group.js";
 import { formatFilterRef } from "../filters/apply.js";
-import { isConflict, isNotFound, KubeApiError, type KubeClient } from "../kube/client.js";
-import { ListWatch } from "../kube/list-watch.js";
+import { isConflict, isNotFound, KubeApiError, type KubeClient } from "../../lib/kube/client.js";
+import { ListWatch } from "../../lib/kube/list-watch.js";
 import {
   statusWrite,
   statusWrites,
@@ -17,7 +17,7 @@ import {
 } from "./filter-status.js";
 import { LeaderElector } from "./leader-election.js";
 import { publishedDevicesByNode, type UnreadableDevice } from "./slice-devices.js";
-import { CoalescingRunner } from "../util/coalescing-runner.js";
+import { CoalescingRunner } from "../../lib/util/coalescing-runner.js";
 
 export interface FilterStatusControllerOptions {
   /** Namespace of the SriovResourceFilters the node plugins apply. */

@@ -5,7 +5,7 @@ import type {
   SriovResourceFilterStatus,
 } from "../../api/v1alpha1/sriov-resource-filter.js";
 import type { VfDevice } from "../devices/model.js";
-import type { KubeObject } from "../kube/client.js";
+import type { KubeObject } from "../../lib/kube/client.js";
 import {
   desiredFilterStatuses,
   formatTime,

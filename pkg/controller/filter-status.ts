@@ -17,8 +17,8 @@ import {
 } from "../filters/apply.js";
 import { compileConfig, type VfPredicate } from "../filters/match.js";
 import { validateFilterSpec } from "../filters/validate.js";
-import type { KubeObject } from "../kube/client.js";
-import { canonical } from "../util/canonical-json.js";
+import type { KubeObject } from "../../lib/kube/client.js";
+import { canonical } from "../../lib/util/canonical-json.js";
 
 /** A SriovResourceFilter as the API server returns it: spec and status unchecked. */
 export interface FilterResource extends KubeObject {

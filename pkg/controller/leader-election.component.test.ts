@@ -1,6 +1,6 @@
 import { pino } from "pino";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { KubeApiError, type KubeClient, type KubeRequest } from "../kube/client.js";
+import { KubeApiError, type KubeClient, type KubeRequest } from "../../lib/kube/client.js";
 import {
   decideLease,
   formatMicroTime,

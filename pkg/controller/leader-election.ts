@@ -1,7 +1,7 @@
 import { performance } from "node:perf_hooks";
 import { setTimeout as delay } from "node:timers/promises";
 import type { Logger } from "pino";
-import { isConflict, isNotFound, type KubeClient, type ObjectMeta } from "../kube/client.js";
+import { isConflict, isNotFound, type KubeClient, type ObjectMeta } from "../../lib/kube/client.js";
 
 /** `coordination.k8s.io/v1` LeaseSpec, the fields leader election uses. */
 export interface LeaseRecord {

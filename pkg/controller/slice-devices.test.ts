@@ -4,7 +4,7 @@ import type { ResourceFilter } from "../../api/v1alpha1/sriov-resource-filter.js
 import { deviceAttributes } from "../devices/attributes.js";
 import { deviceName, type VfDevice } from "../devices/model.js";
 import { compileResourceFilter } from "../filters/match.js";
-import type { KubeObject } from "../kube/client.js";
+import type { KubeObject } from "../../lib/kube/client.js";
 import { renderSlices } from "../slices/render.js";
 import { publishedDevicesByNode, vfDeviceFromAttributes } from "./slice-devices.js";
 

@@ -1,6 +1,6 @@
 import type { VfDevice } from "../devices/model.js";
 import type { EswitchMode, LinkType } from "../host/discovery.js";
-import type { KubeObject } from "../kube/client.js";
+import type { KubeObject } from "../../lib/kube/client.js";
 
 /** A published device the controller could not read back; it is left out of conflict checks. */
 export interface UnreadableDevice {

@@ -1,7 +1,7 @@
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
-import type { EventRecord } from "../kube/events.js";
-import { eventObject } from "../kube/events.js";
+import type { EventRecord } from "../../lib/kube/events.js";
+import { eventObject } from "../../lib/kube/events.js";
 import { postClaimEventsOnHealthChange } from "./claim-events.js";
 import type { DeviceHealth, HealthSource } from "./model.js";
 

@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import type { EventRecord } from "../kube/events.js";
+import type { EventRecord } from "../../lib/kube/events.js";
 import type { DeviceHealth, HealthSource, HealthState } from "./model.js";
 
 /** A prepared claim, as the kubelet names it. */

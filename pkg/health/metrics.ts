@@ -1,4 +1,4 @@
-import type { Gauge, MetricsRegistry } from "../observability/metrics.js";
+import type { Gauge, MetricsRegistry } from "../../lib/observability/metrics.js";
 import { countByState } from "./assess.js";
 import type { HealthSource, HealthState } from "./model.js";
 

@@ -2,10 +2,18 @@
  * Device health as the node daemon tells it to the scheduler (a taint on the device in its
  * ResourceSlice), to the kubelet (DRAResourceHealth, shown in the pod's
  * allocatedResourcesStatus) and to operators (metrics, events): one state per published
- * device, with a reason an operator can act on.
+ * device, with a reason an operator can act on. The shape is the kubelet service's
+ * (lib/kubeletplugin/device-health.ts); the reasons are the driver's.
  */
+import type {
+  DeviceHealth as ServiceDeviceHealth,
+  HealthSource as ServiceHealthSource,
+} from "../../lib/kubeletplugin/device-health.js";
 
-export type HealthState = "Healthy" | "Unhealthy" | "Unknown";
+export {
+  MAX_HEALTH_MESSAGE_CHARS,
+  type HealthState,
+} from "../../lib/kubeletplugin/device-health.js";
 
 /** Why a device is unhealthy. Each is also the value of its taint (a label value). */
 export type UnhealthyReason =
@@ -20,35 +28,15 @@ export type UnhealthyReason =
   /** A VF a claim put on vfio-pci has no IOMMU group any more. */
   | "IOMMUGroupMissing";
 
-export interface DeviceHealth {
+export interface DeviceHealth extends ServiceDeviceHealth {
   /** The device's name in this node's pool (`0000-3b-02-0`). */
   device: string;
-  state: HealthState;
   /** Set when state is Unhealthy. */
   reason?: UnhealthyReason;
-  /**
-   * What is wrong and what to do, ≤ 1,024 characters; the kubelet's limit is 1,024 bytes,
-   * which the health service enforces when it sends (pkg/kubeletplugin).
-   */
-  message: string;
-  /** When the device entered this state, ms since the epoch. */
-  sinceMs: number;
 }
-
-/** The kubelet's limit on a device health message. */
-export const MAX_HEALTH_MESSAGE_CHARS = 1024;
 
 /**
- * Where the node's current device health comes from: the health monitor. Consumers read
- * the whole picture and are called after every change (debounced: a flapping link does not
- * call them every second).
+ * Where the node's current device health comes from: the health monitor. Debounced: a
+ * flapping link does not call its listeners every second.
  */
-export interface HealthSource {
-  /** Every published device's health now. */
-  current(): readonly DeviceHealth[];
-  /**
-   * Calls `listener` with the devices whose health changed (an empty list when devices only
-   * left the node's pool); returns the unsubscribe.
-   */
-  subscribe(listener: (changed: readonly DeviceHealth[]) => void): () => void;
-}
+export type HealthSource = ServiceHealthSource<DeviceHealth>;

@@ -1,23 +1,23 @@
 import fs from "node:fs";
 import path from "node:path";
 import { container, instanceCachingFactory } from "tsyringe";
-import { CheckpointStore } from "../checkpoint/checkpoint.js";
-import { CheckpointedMap } from "../checkpoint/checkpointed-map.js";
-import { InterProcessLock } from "../checkpoint/file-lock.js";
-import { LiveInstance } from "../checkpoint/live-instance.js";
-import { CniExecutor } from "../cni/index.js";
+import { CheckpointStore } from "../../lib/checkpoint/checkpoint.js";
+import { CheckpointedMap } from "../../lib/checkpoint/checkpointed-map.js";
+import { InterProcessLock } from "../../lib/checkpoint/file-lock.js";
+import { LiveInstance } from "../../lib/checkpoint/live-instance.js";
+import { CniExecutor } from "../../lib/cni/index.js";
 import { postClaimEventsOnHealthChange } from "../health/claim-events.js";
 import { registerHealthMetrics } from "../health/metrics.js";
 import { HealthMonitor } from "../health/monitor.js";
 import { taintsOf } from "../health/taints.js";
 import { HostPaths } from "../host/paths.js";
-import { KubeClient } from "../kube/client.js";
-import { recordEvent } from "../kube/events.js";
-import { startKubeletPlugin } from "../kubeletplugin/index.js";
-import type { Logger } from "../log/logger.js";
-import { startNriPlugin, type NriPlugin } from "../nri/index.js";
-import { startHttpEndpoints } from "../observability/http-endpoints.js";
-import { MetricsRegistry } from "../observability/metrics.js";
+import { KubeClient } from "../../lib/kube/client.js";
+import { recordEvent } from "../../lib/kube/events.js";
+import { startKubeletPlugin } from "../../lib/kubeletplugin/index.js";
+import type { Logger } from "../../lib/log/logger.js";
+import { startNriPlugin, type NriPlugin } from "../../lib/nri/index.js";
+import { startHttpEndpoints } from "../../lib/observability/http-endpoints.js";
+import { MetricsRegistry } from "../../lib/observability/metrics.js";
 import {
   PodNetworkAttacher,
   podNetworkNriHandlers,

@@ -1,6 +1,6 @@
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
-import type { ClaimPreparer, ClaimRef } from "../kubeletplugin/index.js";
+import type { ClaimPreparer, ClaimRef } from "../../lib/kubeletplugin/index.js";
 import { NodeDriver } from "./node-driver.js";
 
 const never = new AbortController().signal;

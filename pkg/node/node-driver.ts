@@ -4,7 +4,7 @@ import type {
   ClaimRef,
   PrepareOutcome,
   UnprepareOutcome,
-} from "../kubeletplugin/index.js";
+} from "../../lib/kubeletplugin/index.js";
 
 /** What the node driver needs of the pod-network step: taking a claim's VFs out of its pods. */
 export interface ClaimNetworkDetacher {

@@ -1,5 +1,5 @@
-import type { CniConfigList } from "../cni/config.js";
-import type { PodInterface } from "../cni/result.js";
+import type { CniConfigList } from "../../lib/cni/config.js";
+import type { PodInterface } from "../../lib/cni/result.js";
 import type { PreparedClaim, PreparedVf } from "../prepare/prepared-claim.js";
 
 /** A pod sandbox as the runtime announces it, reduced to what attaching needs. */

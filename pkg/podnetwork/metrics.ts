@@ -1,4 +1,4 @@
-import type { Counter, Histogram, MetricsRegistry } from "../observability/metrics.js";
+import type { Counter, Histogram, MetricsRegistry } from "../../lib/observability/metrics.js";
 
 export interface PodNetworkMetrics {
   operations: Counter<"operation" | "result">;

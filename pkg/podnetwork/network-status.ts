@@ -1,4 +1,4 @@
-import type { PodInterface } from "../cni/result.js";
+import type { PodInterface } from "../../lib/cni/result.js";
 import { deviceStatusesOf, type DeviceStatus } from "../prepare/claim-status.js";
 import type { PreparedClaim } from "../prepare/prepared-claim.js";
 

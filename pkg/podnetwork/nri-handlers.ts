@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import type { NriPluginHandlers, PodSandbox } from "../nri/index.js";
+import type { NriPluginHandlers, PodSandbox } from "../../lib/nri/index.js";
 import type { SandboxRef } from "./attachment.js";
 import type { PodNetworkMetrics } from "./metrics.js";
 import type { PodNetworkAttacher } from "./pod-network-attacher.js";

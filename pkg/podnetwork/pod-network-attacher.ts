@@ -1,13 +1,13 @@
 import fs from "node:fs";
 import type { Logger } from "pino";
-import type { CheckpointedMap } from "../checkpoint/checkpointed-map.js";
-import type { CniConfigList } from "../cni/config.js";
-import type { CniRuntime } from "../cni/invocation.js";
-import { podInterfaceOf, type CniResult } from "../cni/result.js";
+import type { CheckpointedMap } from "../../lib/checkpoint/checkpointed-map.js";
+import type { CniConfigList } from "../../lib/cni/config.js";
+import type { CniRuntime } from "../../lib/cni/invocation.js";
+import { podInterfaceOf, type CniResult } from "../../lib/cni/result.js";
 import type { ClaimStatusWriter } from "../prepare/claim-status.js";
 import type { FaultHook } from "../prepare/faults.js";
 import { messageOf } from "../prepare/claim-error.js";
-import { PerKeyQueue } from "../util/per-key-queue.js";
+import { PerKeyQueue } from "../../lib/util/per-key-queue.js";
 import {
   interfacesToAttach,
   type AttachedInterface,
@@ -18,7 +18,7 @@ import {
 import { NetnsHolds } from "./netns-holds.js";
 import { networkStatusesOf, type NetworkOutcome } from "./network-status.js";
 
-/** The CNI operations attaching needs (pkg/cni's CniExecutor). */
+/** The CNI operations attaching needs (lib/cni's CniExecutor). */
 export interface CniRunner {
   add(config: CniConfigList, runtime: CniRuntime): Promise<CniResult>;
   del(config: CniConfigList, runtime: CniRuntime): Promise<void>;

@@ -1,7 +1,7 @@
 import { pino } from "pino";
 import { describe, expect, it, onTestFinished, vi } from "vitest";
-import type { KubeRequest } from "../kube/client.js";
-import { KubeApiError } from "../kube/client.js";
+import type { KubeRequest } from "../../lib/kube/client.js";
+import { KubeApiError } from "../../lib/kube/client.js";
 import type { DeviceStatus } from "./claim-status.js";
 import {
   ClaimStatusWriter,

@@ -1,7 +1,7 @@
 import type { Logger } from "pino";
-import type { ClaimRef } from "../kubeletplugin/claim-preparer.js";
-import { isConflict, KubeApiError, type KubeClient } from "../kube/client.js";
-import { canonical } from "../util/canonical-json.js";
+import type { ClaimRef } from "../../lib/kubeletplugin/claim-preparer.js";
+import { isConflict, KubeApiError, type KubeClient } from "../../lib/kube/client.js";
+import { canonical } from "../../lib/util/canonical-json.js";
 import { messageOf } from "./claim-error.js";
 import type { PreparedClaim } from "./prepared-claim.js";
 

@@ -1,7 +1,7 @@
 import type { VfConfig } from "../../api/v1alpha1/vf-config.js";
 import { ClaimError } from "./claim-error.js";
-import type { CniConfigList } from "../cni/config.js";
-import { isJsonObject, nestsDeeperThan, type JsonObject } from "../util/json.js";
+import type { CniConfigList } from "../../lib/cni/config.js";
+import { isJsonObject, nestsDeeperThan, type JsonObject } from "../../lib/util/json.js";
 import type { NetAttachDefRef } from "./prepared-claim.js";
 
 /** The parts of a `k8s.cni.cncf.io/v1` NetworkAttachmentDefinition this driver reads. */

@@ -1,10 +1,10 @@
 import type { Logger } from "pino";
-import { CdiSpecStore } from "../cdi/store.js";
-import type { CdiSpec } from "../cdi/spec.js";
-import { CheckpointStore } from "../checkpoint/checkpoint.js";
-import { CheckpointedMap } from "../checkpoint/checkpointed-map.js";
-import { InterProcessLock } from "../checkpoint/file-lock.js";
-import type { InstanceLiveness } from "../checkpoint/live-instance.js";
+import { CdiSpecStore } from "../../lib/cdi/store.js";
+import type { CdiSpec } from "../../lib/cdi/spec.js";
+import { CheckpointStore } from "../../lib/checkpoint/checkpoint.js";
+import { CheckpointedMap } from "../../lib/checkpoint/checkpointed-map.js";
+import { InterProcessLock } from "../../lib/checkpoint/file-lock.js";
+import type { InstanceLiveness } from "../../lib/checkpoint/live-instance.js";
 import { bindDriver, DriverBindError, refuseSharedIommuGroup } from "../host/driver-binding.js";
 import type { HostPaths } from "../host/paths.js";
 import type {
@@ -12,8 +12,8 @@ import type {
   ClaimRef,
   PrepareOutcome,
   UnprepareOutcome,
-} from "../kubeletplugin/claim-preparer.js";
-import { isNotFound, type KubeClient } from "../kube/client.js";
+} from "../../lib/kubeletplugin/claim-preparer.js";
+import { isNotFound, type KubeClient } from "../../lib/kube/client.js";
 import type { ResourceClaim } from "./allocation.js";
 import { nodeAllocationOf } from "./allocation.js";
 import { claimCdiSpec, deviceNodePaths, preparedDevicesOf } from "./cdi-edits.js";
@@ -32,8 +32,8 @@ import {
   netAttachDefPath,
   netAttachDefRefOf,
 } from "./network-config.js";
-import { PerKeyQueue } from "../util/per-key-queue.js";
-import type { CniConfigList } from "../cni/config.js";
+import { PerKeyQueue } from "../../lib/util/per-key-queue.js";
+import type { CniConfigList } from "../../lib/cni/config.js";
 import type { NetAttachDefRef, PreparedClaim } from "./prepared-claim.js";
 import { isVfio, rebindsDriver } from "./prepared-claim.js";
 import type { HostAction, HostSnapshot } from "./recovery.js";

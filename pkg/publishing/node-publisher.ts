@@ -11,9 +11,9 @@ import { devlinkEswitchReader, type EswitchReader } from "../host/devlink.js";
 import { discoverHost, type HostInventory } from "../host/discovery.js";
 import type { HostPaths } from "../host/paths.js";
 import { Rediscovery } from "../host/rediscovery.js";
-import type { KubeClient } from "../kube/client.js";
-import { ListWatch } from "../kube/list-watch.js";
-import { SlicePublisher } from "../kube/slice-publisher.js";
+import type { KubeClient } from "../../lib/kube/client.js";
+import { ListWatch } from "../../lib/kube/list-watch.js";
+import { SlicePublisher } from "./slice-publisher.js";
 import type { DeviceTaint } from "../slices/render.js";
 
 export interface NodePublisherOptions {

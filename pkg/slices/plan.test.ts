@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { canonical } from "../util/canonical-json.js";
+import { canonical } from "../../lib/util/canonical-json.js";
 import { planSlices, type PublishedSlice } from "./plan.js";
 import type { ResourceSlice } from "./render.js";
 

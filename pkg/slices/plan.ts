@@ -1,4 +1,4 @@
-import { canonical } from "../util/canonical-json.js";
+import { canonical } from "../../lib/util/canonical-json.js";
 import type { ResourceSlice } from "./render.js";
 
 /** A ResourceSlice as read back from the API server (only what the plan compares). */

@@ -4,7 +4,7 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, inject } from "vitest";
-import { KubeClient, isNotFound, type KubeObject } from "../../pkg/kube/client.js";
+import { KubeClient, isNotFound, type KubeObject } from "../../lib/kube/client.js";
 
 const execFileAsync = promisify(execFile);
 

@@ -5,11 +5,11 @@ import path from "node:path";
 import fc from "fast-check";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ClaimPreparer, ClaimRef } from "../../pkg/kubeletplugin/claim-preparer.js";
-import { startKubeletPlugin, type KubeletPlugin } from "../../pkg/kubeletplugin/kubelet-plugin.js";
-import { loadKubeletProtos } from "../../pkg/kubeletplugin/protos.js";
-import { FakeKubelet } from "../../pkg/kubeletplugin/testing/fake-kubelet.js";
-import { MetricsRegistry } from "../../pkg/observability/metrics.js";
+import type { ClaimPreparer, ClaimRef } from "../../lib/kubeletplugin/claim-preparer.js";
+import { startKubeletPlugin, type KubeletPlugin } from "../../lib/kubeletplugin/kubelet-plugin.js";
+import { loadKubeletProtos } from "../../lib/kubeletplugin/protos.js";
+import { FakeKubelet } from "../../lib/kubeletplugin/testing/fake-kubelet.js";
+import { MetricsRegistry } from "../../lib/observability/metrics.js";
 import { fuzzRuns } from "./runs.js";
 
 /** Sends raw bytes to a unix socket and waits until either side closes it. */

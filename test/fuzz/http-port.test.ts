@@ -2,8 +2,8 @@ import net from "node:net";
 import fc from "fast-check";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startHttpEndpoints, type HttpEndpoints } from "../../pkg/observability/http-endpoints.js";
-import { MetricsRegistry } from "../../pkg/observability/metrics.js";
+import { startHttpEndpoints, type HttpEndpoints } from "../../lib/observability/http-endpoints.js";
+import { MetricsRegistry } from "../../lib/observability/metrics.js";
 import { fuzzRuns } from "./runs.js";
 
 /** Sends raw bytes and collects what comes back until the server closes the connection. */

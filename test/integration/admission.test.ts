@@ -5,7 +5,7 @@ import { parseAllDocuments } from "yaml";
 import { API_VERSION, UPSTREAM_API_VERSION } from "../../api/v1alpha1/group.js";
 import { decodeVfConfig } from "../../api/v1alpha1/vf-config.js";
 import { fromBuildScript } from "../support/build-scripts.js";
-import { KubeApiError, type KubeClient, type KubeObject } from "../../pkg/kube/client.js";
+import { KubeApiError, type KubeClient, type KubeObject } from "../../lib/kube/client.js";
 import {
   createNamespace,
   deleteIgnoringMissing,

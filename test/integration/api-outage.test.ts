@@ -8,7 +8,7 @@ import { inject } from "vitest";
 import { parse, stringify } from "yaml";
 import { buildEmulatedHost, builtinProfiles } from "../../pkg/emulator/index.js";
 import { HostPaths } from "../../pkg/host/paths.js";
-import { KubeClient } from "../../pkg/kube/client.js";
+import { KubeClient } from "../../lib/kube/client.js";
 import { NodeDevicePublisher } from "../../pkg/publishing/node-publisher.js";
 import {
   createNamespace,

@@ -2,8 +2,8 @@ import { execFileSync } from "node:child_process";
 import path from "node:path";
 import { pino } from "pino";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { CniExecutor } from "../../pkg/cni/executor.js";
-import { podInterfaceOf } from "../../pkg/cni/result.js";
+import { CniExecutor } from "../../lib/cni/executor.js";
+import { podInterfaceOf } from "../../lib/cni/result.js";
 import {
   Cleanups,
   PLUGIN_DIRS,
@@ -11,15 +11,15 @@ import {
   linkIn,
   podRuntime,
   staticIpam,
-} from "../../pkg/cni/testing/real-plugins.js";
-import { failure } from "../../pkg/cni/testing/cni-error.js";
+} from "../../lib/cni/testing/real-plugins.js";
+import { failure } from "../../lib/cni/testing/cni-error.js";
 import {
   buildEmulatedHost,
   destroyEmulatedHost,
   macAddress,
   parseProfile,
 } from "../../pkg/emulator/index.js";
-import type { JsonObject } from "../../pkg/util/json.js";
+import type { JsonObject } from "../../lib/util/json.js";
 import { cniTestBinDir } from "../support/cni.js";
 
 // hack/cni/emulated-vf (built by hack/build-cni.sh) in front of Debian's reference plugins

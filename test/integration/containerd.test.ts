@@ -3,8 +3,8 @@ import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CdiSpecStore } from "../../pkg/cdi/store.js";
-import { minimumCdiVersion, qualifiedDeviceName, type CdiSpec } from "../../pkg/cdi/spec.js";
+import { CdiSpecStore } from "../../lib/cdi/store.js";
+import { minimumCdiVersion, qualifiedDeviceName, type CdiSpec } from "../../lib/cdi/spec.js";
 import { CriClient, type ContainerConfig, type PodSandboxConfig } from "../support/cri/client.js";
 import {
   containerdDown,

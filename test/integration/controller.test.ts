@@ -7,7 +7,7 @@ import type {
 } from "../../api/v1alpha1/sriov-resource-filter.js";
 import { DEFAULT_LEASE_NAME, FilterStatusController } from "../../pkg/controller/controller.js";
 import { formatMicroTime } from "../../pkg/controller/leader-election.js";
-import { KubeApiError, type KubeClient, type KubeObject } from "../../pkg/kube/client.js";
+import { KubeApiError, type KubeClient, type KubeObject } from "../../lib/kube/client.js";
 import { renderSlices } from "../../pkg/slices/render.js";
 import { createNamespace, deleteIgnoringMissing, testClient, uniqueName, waitFor } from "./kube.js";
 import { x710Vf as vf } from "../../pkg/devices/testing/fixtures.js";

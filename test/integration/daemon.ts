@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import type { FakeKubelet } from "../../pkg/kubeletplugin/testing/fake-kubelet.js";
+import type { FakeKubelet } from "../../lib/kubeletplugin/testing/fake-kubelet.js";
 import { repoRoot, waitFor } from "./kube.js";
 
 /** The built CLI, as the suites run the node daemon. */

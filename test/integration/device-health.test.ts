@@ -5,9 +5,9 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { buildEmulatedHost, builtinProfiles } from "../../pkg/emulator/index.js";
 import { HostPaths } from "../../pkg/host/paths.js";
-import type { KubeClient, KubeObject } from "../../pkg/kube/client.js";
-import { loadKubeletProtos } from "../../pkg/kubeletplugin/protos.js";
-import { FakeKubelet } from "../../pkg/kubeletplugin/testing/fake-kubelet.js";
+import type { KubeClient, KubeObject } from "../../lib/kube/client.js";
+import { loadKubeletProtos } from "../../lib/kubeletplugin/protos.js";
+import { FakeKubelet } from "../../lib/kubeletplugin/testing/fake-kubelet.js";
 import {
   allocateForPod,
   createIfMissing,

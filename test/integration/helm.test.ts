@@ -11,10 +11,10 @@ import { fromBuildScript } from "../support/build-scripts.js";
 import { cliCommands } from "../../cmd/dra-driver-sriov/flags-reference.js";
 import { DEFAULT_LEASE_NAME, FilterStatusController } from "../../pkg/controller/controller.js";
 import { buildEmulatedHost, builtinProfiles } from "../../pkg/emulator/index.js";
-import { envName, parseFlags } from "../../pkg/flags/flags.js";
+import { envName, parseFlags } from "../../lib/flags/flags.js";
 import { HostPaths } from "../../pkg/host/paths.js";
-import { KubeApiError, KubeClient, type KubeObject } from "../../pkg/kube/client.js";
-import { LOG_FORMATS, LOG_LEVELS } from "../../pkg/log/logger.js";
+import { KubeApiError, KubeClient, type KubeObject } from "../../lib/kube/client.js";
+import { LOG_FORMATS, LOG_LEVELS } from "../../lib/log/logger.js";
 import { ClaimStatusWriter } from "../../pkg/prepare/claim-status.js";
 import { NodeDevicePublisher } from "../../pkg/publishing/node-publisher.js";
 import {

@@ -4,7 +4,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { inject } from "vitest";
 import { parse } from "yaml";
 import { API_VERSION } from "../../api/v1alpha1/group.js";
-import { KubeClient, isNotFound, type KubeObject } from "../../pkg/kube/client.js";
+import { KubeClient, isNotFound, type KubeObject } from "../../lib/kube/client.js";
 export { createReadyNode } from "../support/nodes.js";
 
 export const repoRoot = path.resolve(import.meta.dirname, "../..");

@@ -12,7 +12,7 @@ import type { NodeInventory } from "../../pkg/cluster-inventory/nodes.js";
 import { FilterStatusController } from "../../pkg/controller/controller.js";
 import { buildEmulatedHost, builtinProfiles } from "../../pkg/emulator/index.js";
 import { HostPaths } from "../../pkg/host/paths.js";
-import type { KubeClient, KubeObject } from "../../pkg/kube/client.js";
+import type { KubeClient, KubeObject } from "../../lib/kube/client.js";
 import { NodeDevicePublisher } from "../../pkg/publishing/node-publisher.js";
 import {
   allocateForPod,

@@ -7,9 +7,9 @@ import { API_VERSION } from "../../api/v1alpha1/group.js";
 import { EmulatedKernel, buildEmulatedHost, builtinProfiles } from "../../pkg/emulator/index.js";
 import { currentDriver } from "../../pkg/host/driver-binding.js";
 import { HostPaths } from "../../pkg/host/paths.js";
-import type { KubeClient, KubeObject } from "../../pkg/kube/client.js";
-import { loadKubeletProtos } from "../../pkg/kubeletplugin/protos.js";
-import { FakeKubelet } from "../../pkg/kubeletplugin/testing/fake-kubelet.js";
+import type { KubeClient, KubeObject } from "../../lib/kube/client.js";
+import { loadKubeletProtos } from "../../lib/kubeletplugin/protos.js";
+import { FakeKubelet } from "../../lib/kubeletplugin/testing/fake-kubelet.js";
 import {
   allocateForPod,
   createIfMissing,

@@ -4,7 +4,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startNriPlugin, type NriPlugin, type PodSandbox } from "../../pkg/nri/index.js";
+import { startNriPlugin, type NriPlugin, type PodSandbox } from "../../lib/nri/index.js";
 import { CriClient, type PodSandboxConfig } from "../support/cri/client.js";
 import {
   containerdDown,

@@ -11,9 +11,9 @@ import {
   destroyEmulatedHost,
 } from "../../pkg/emulator/index.js";
 import { HostPaths } from "../../pkg/host/paths.js";
-import type { KubeClient } from "../../pkg/kube/client.js";
-import { loadKubeletProtos } from "../../pkg/kubeletplugin/protos.js";
-import { FakeKubelet } from "../../pkg/kubeletplugin/testing/fake-kubelet.js";
+import type { KubeClient } from "../../lib/kube/client.js";
+import { loadKubeletProtos } from "../../lib/kubeletplugin/protos.js";
+import { FakeKubelet } from "../../lib/kubeletplugin/testing/fake-kubelet.js";
 import { cniTestBinDir } from "../support/cni.js";
 import { CriClient, type PodSandboxConfig } from "../support/cri/client.js";
 import {

@@ -3,9 +3,9 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { API_VERSION } from "../../api/v1alpha1/group.js";
-import { isNotFound, type KubeClient } from "../../pkg/kube/client.js";
-import { loadKubeletProtos } from "../../pkg/kubeletplugin/protos.js";
-import { FakeKubelet } from "../../pkg/kubeletplugin/testing/fake-kubelet.js";
+import { isNotFound, type KubeClient } from "../../lib/kube/client.js";
+import { loadKubeletProtos } from "../../lib/kubeletplugin/protos.js";
+import { FakeKubelet } from "../../lib/kubeletplugin/testing/fake-kubelet.js";
 import { CriClient, type PodSandboxConfig } from "../support/cri/client.js";
 import {
   allocateForPod,

@@ -9,9 +9,9 @@ import {
   builtinProfiles,
   destroyEmulatedHost,
 } from "../../pkg/emulator/index.js";
-import { isNotFound, type KubeClient } from "../../pkg/kube/client.js";
-import { loadKubeletProtos } from "../../pkg/kubeletplugin/protos.js";
-import { FakeKubelet } from "../../pkg/kubeletplugin/testing/fake-kubelet.js";
+import { isNotFound, type KubeClient } from "../../lib/kube/client.js";
+import { loadKubeletProtos } from "../../lib/kubeletplugin/protos.js";
+import { FakeKubelet } from "../../lib/kubeletplugin/testing/fake-kubelet.js";
 import {
   allocateForPod,
   createIfMissing,

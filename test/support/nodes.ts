@@ -1,4 +1,4 @@
-import type { KubeClient, KubeObject } from "../../pkg/kube/client.js";
+import type { KubeClient, KubeObject } from "../../lib/kube/client.js";
 
 // Free of vitest, so the benchmarks (built into dist/ with tsconfig.build.json) use it too.
 

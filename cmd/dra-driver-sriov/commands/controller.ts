@@ -1,11 +1,11 @@
 import os from "node:os";
 import { container, instanceCachingFactory } from "tsyringe";
 import { FilterStatusController } from "../../../pkg/controller/controller.js";
-import type { FlagSpecs, ParsedFlags } from "../../../pkg/flags/flags.js";
-import { KubeClient } from "../../../pkg/kube/client.js";
-import { createLogger, type Logger } from "../../../pkg/log/logger.js";
-import { startHttpEndpoints } from "../../../pkg/observability/http-endpoints.js";
-import { MetricsRegistry } from "../../../pkg/observability/metrics.js";
+import type { FlagSpecs, ParsedFlags } from "../../../lib/flags/flags.js";
+import { KubeClient } from "../../../lib/kube/client.js";
+import { createLogger, type Logger } from "../../../lib/log/logger.js";
+import { startHttpEndpoints } from "../../../lib/observability/http-endpoints.js";
+import { MetricsRegistry } from "../../../lib/observability/metrics.js";
 import { clusterFlags, DEFAULT_DRIVER_NAME, healthFlags, loggingFlags } from "../common-flags.js";
 import { shutdownSignal } from "../shutdown.js";
 import type { Command } from "./command.js";

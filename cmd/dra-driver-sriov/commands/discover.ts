@@ -1,11 +1,11 @@
 import { stringify } from "yaml";
 import { formatInventoryTable } from "../../../pkg/devices/inventory-table.js";
 import { selectDevices } from "../../../pkg/devices/model.js";
-import type { FlagSpecs, ParsedFlags } from "../../../pkg/flags/flags.js";
+import type { FlagSpecs, ParsedFlags } from "../../../lib/flags/flags.js";
 import { devlinkEswitchReader } from "../../../pkg/host/devlink.js";
 import { discoverHost } from "../../../pkg/host/discovery.js";
 import { HostPaths } from "../../../pkg/host/paths.js";
-import { createLogger } from "../../../pkg/log/logger.js";
+import { createLogger } from "../../../lib/log/logger.js";
 import { renderSlices } from "../../../pkg/slices/render.js";
 import { hostFlags, loggingFlags, nodeFlags } from "../common-flags.js";
 import type { Command } from "./command.js";

@@ -10,8 +10,8 @@ import {
   loadProfile,
   parseChangeList,
 } from "../../../pkg/emulator/index.js";
-import { UsageError, type FlagSpecs, type ParsedFlags } from "../../../pkg/flags/flags.js";
-import { createLogger } from "../../../pkg/log/logger.js";
+import { UsageError, type FlagSpecs, type ParsedFlags } from "../../../lib/flags/flags.js";
+import { createLogger } from "../../../lib/log/logger.js";
 import { loggingFlags } from "../common-flags.js";
 import type { Command } from "./command.js";
 

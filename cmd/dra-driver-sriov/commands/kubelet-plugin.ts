@@ -1,5 +1,5 @@
-import type { FlagSpecs, ParsedFlags } from "../../../pkg/flags/flags.js";
-import { createLogger } from "../../../pkg/log/logger.js";
+import type { FlagSpecs, ParsedFlags } from "../../../lib/flags/flags.js";
+import { createLogger } from "../../../lib/log/logger.js";
 import { startNodeDaemon } from "../../../pkg/node/daemon.js";
 import { clusterFlags, hostFlags, loggingFlags, nodeFlags } from "../common-flags.js";
 import { shutdownSignal } from "../shutdown.js";

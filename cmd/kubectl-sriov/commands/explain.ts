@@ -8,7 +8,7 @@ import {
 } from "../../../pkg/claim-explain/explain.js";
 import { formatExplanation } from "../../../pkg/claim-explain/format.js";
 import { devicesByNode, readClaimSpec, readSelectors } from "../../../pkg/claim-explain/input.js";
-import { KubeApiError, type KubeClient, type KubeObject } from "../../../pkg/kube/client.js";
+import { KubeApiError, type KubeClient, type KubeObject } from "../../../lib/kube/client.js";
 import type { PluginOptions } from "../cli.js";
 import { listAll } from "../list.js";
 import { render } from "../output.js";

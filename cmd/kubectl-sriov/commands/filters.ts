@@ -1,7 +1,7 @@
 import { API_VERSION } from "../../../api/v1alpha1/group.js";
 import { buildFilterReports, formatFilterTable } from "../../../pkg/cluster-inventory/filters.js";
 import { publishedDevicesByNode } from "../../../pkg/controller/slice-devices.js";
-import type { KubeClient, KubeObject } from "../../../pkg/kube/client.js";
+import type { KubeClient, KubeObject } from "../../../lib/kube/client.js";
 import type { PluginOptions } from "../cli.js";
 import { listAll } from "../list.js";
 import { render } from "../output.js";

@@ -4,7 +4,7 @@ import {
 } from "../../../pkg/cluster-inventory/nodes.js";
 import { holdersByDevice } from "../../../pkg/cluster-inventory/claims.js";
 import { publishedDevicesByNode } from "../../../pkg/controller/slice-devices.js";
-import { KubeApiError, type KubeClient, type KubeObject } from "../../../pkg/kube/client.js";
+import { KubeApiError, type KubeClient, type KubeObject } from "../../../lib/kube/client.js";
 import type { PluginOptions } from "../cli.js";
 import { listAll } from "../list.js";
 import { render } from "../output.js";

@@ -1,6 +1,6 @@
 import { x710Vf } from "../../devices/testing/fixtures.js";
 import type { VfDevice } from "../../devices/model.js";
-import type { KubeObject } from "../../kube/client.js";
+import type { KubeObject } from "../../../lib/kube/client.js";
 import { renderSlices, type DeviceTaint } from "../../slices/render.js";
 
 export const DRIVER = "sriovnetwork.openshift.io";

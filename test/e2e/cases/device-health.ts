@@ -1,8 +1,8 @@
 import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import type { KubeObject } from "../../../pkg/kube/client.js";
-import { isNotFound } from "../../../pkg/kube/client.js";
+import type { KubeObject } from "../../../lib/kube/client.js";
+import { isNotFound } from "../../../lib/kube/client.js";
 import {
   apiClient,
   applyScenarioForClaim,

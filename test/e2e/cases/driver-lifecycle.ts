@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { KubeObject } from "../../../pkg/kube/client.js";
+import type { KubeObject } from "../../../lib/kube/client.js";
 import {
   apiClient,
   applyScenario,

@@ -1,5 +1,5 @@
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { KubeObject } from "../../../pkg/kube/client.js";
+import type { KubeObject } from "../../../lib/kube/client.js";
 import {
   apiClient,
   applyScenario,

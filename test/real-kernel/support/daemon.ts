@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
-import { loadKubeletProtos } from "../../../pkg/kubeletplugin/protos.js";
-import { FakeKubelet } from "../../../pkg/kubeletplugin/testing/fake-kubelet.js";
+import { loadKubeletProtos } from "../../../lib/kubeletplugin/protos.js";
+import { FakeKubelet } from "../../../lib/kubeletplugin/testing/fake-kubelet.js";
 import { waitFor } from "../../integration/kube.js";
 import type { Guest } from "./guest.js";
 

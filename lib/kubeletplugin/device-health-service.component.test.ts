@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { DeviceHealth } from "../health/model.js";
+import type { DeviceHealth } from "./device-health.js";
 import {
   cutMessage,
   HEALTH_CHECK_TIMEOUT_SECONDS,

@@ -6,7 +6,7 @@ import {
   type DeviceHealth,
   type HealthSource,
   type HealthState,
-} from "../health/model.js";
+} from "./device-health.js";
 import type {
   NodeWatchResourcesRequest,
   NodeWatchResourcesResponse,

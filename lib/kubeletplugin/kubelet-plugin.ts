@@ -2,7 +2,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import type { Logger } from "pino";
 import { SERVICE_NAMES } from "../../api/proto/index.js";
-import type { HealthSource } from "../health/model.js";
+import type { HealthSource } from "./device-health.js";
 import type { ClaimPreparer } from "./claim-preparer.js";
 import { DeviceHealthService } from "./device-health-service.js";
 import { healthHandlers } from "./health-service.js";

@@ -2,9 +2,9 @@ import type { Logger } from "pino";
 import type { VfDevice } from "../devices/model.js";
 import { planSlices, type PublishedSlice } from "../slices/plan.js";
 import { renderSlices, type DeviceTaint, type ResourceSlice } from "../slices/render.js";
-import { isConflict, isNotFound, type KubeClient, type KubeObject } from "./client.js";
-import { ListWatch } from "./list-watch.js";
-import { CoalescingRunner } from "../util/coalescing-runner.js";
+import { isConflict, isNotFound, type KubeClient, type KubeObject } from "../../lib/kube/client.js";
+import { ListWatch } from "../../lib/kube/list-watch.js";
+import { CoalescingRunner } from "../../lib/util/coalescing-runner.js";
 
 const SLICES_PATH = "/apis/resource.k8s.io/v1/resourceslices";
 const UNSEEN_WRITES_TIMEOUT_MS = 5_000;

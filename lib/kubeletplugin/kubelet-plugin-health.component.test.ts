@@ -6,7 +6,7 @@ import path from "node:path";
 import { status } from "@grpc/grpc-js";
 import { pino } from "pino";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { DeviceHealth, HealthSource } from "../health/model.js";
+import type { DeviceHealth, HealthSource } from "./device-health.js";
 import type { ClaimPreparer } from "./claim-preparer.js";
 import { MAX_HEALTH_STREAMS } from "./device-health-service.js";
 import {
