@@ -1,5 +1,6 @@
 import { formatFlagHelp, parseFlags, UsageError, type FlagSpecs } from "../../lib/flags/flags.js";
 import type { Command } from "./commands/command.js";
+import { messageOf } from "../../lib/util/errors.js";
 
 interface CommandEntry {
   name: string;
@@ -95,7 +96,7 @@ export async function runCli(
       err.write(`error: ${error.message}\n\n${commandUsage(entry, command)}\n`);
       return EXIT_USAGE;
     }
-    err.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
+    err.write(`error: ${messageOf(error)}\n`);
     return EXIT_FAILURE;
   }
 }

@@ -1,6 +1,7 @@
 import { parseArgs } from "node:util";
 import { GROUP } from "../../api/v1alpha1/group.js";
 import { KubeClient } from "../../lib/kube/client.js";
+import { messageOf } from "../../lib/util/errors.js";
 
 export const OUTPUT_FORMATS = ["table", "wide", "text", "json", "yaml"] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
@@ -105,7 +106,7 @@ export function parsePluginArgs(argv: readonly string[]): {
   try {
     parsed = parseArgs({ args: [...argv], options: OPTIONS, strict: true, allowPositionals: true });
   } catch (error) {
-    throw new PluginUsageError(error instanceof Error ? error.message : String(error));
+    throw new PluginUsageError(messageOf(error));
   }
   const { values, positionals } = parsed;
   const [name, ...args] = positionals;
@@ -164,7 +165,7 @@ export async function runPlugin(
     const client = connect(parsed.kubeconfig, parsed.context);
     return await parsed.command.run(client, parsed.options, out, err);
   } catch (error) {
-    err.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
+    err.write(`error: ${messageOf(error)}\n`);
     return 1;
   }
 }

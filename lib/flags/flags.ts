@@ -1,4 +1,5 @@
 import { parseArgs } from "node:util";
+import { messageOf } from "../util/errors.js";
 
 export type FlagType = "string" | "boolean" | "integer";
 
@@ -61,7 +62,7 @@ export function parseFlags<T extends FlagSpecs>(
       allowNegative: true,
     }));
   } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
+    throw new UsageError(messageOf(error));
   }
   const parsed: Record<string, string | boolean | number | undefined> = {};
   for (const [name, spec] of Object.entries(specs)) {

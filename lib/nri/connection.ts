@@ -13,6 +13,7 @@ import { ConnectionId, Multiplexer } from "./mux.js";
 import type { OrderedRunner } from "./ordering.js";
 import { podKey, podLogFields, toPodSandbox, type PodSandbox } from "./pod.js";
 import type { ConfigureRequest, Empty, NriProtos, WirePodSandbox } from "./protos.js";
+import { messageOf } from "../util/errors.js";
 
 export interface NriPluginHandlers {
   /** Every (re)connection: the runtime's current pod sandboxes (split messages already joined). */
@@ -231,6 +232,6 @@ function positiveNumber(decimal: string): number | undefined {
 function prefixed(error: unknown, what: string): TtrpcError {
   if (error instanceof TtrpcError)
     return new TtrpcError(error.code, `${what}: ${error.statusMessage}`);
-  const reason = error instanceof Error ? error.message : String(error);
+  const reason = messageOf(error);
   return new TtrpcError(Code.UNKNOWN, `${what}: ${reason}`);
 }

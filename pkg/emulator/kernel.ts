@@ -20,6 +20,7 @@ import { silentLogger } from "./logger.js";
 import { EmulatedMachine } from "./machine.js";
 import type { ControlFile } from "./sysfs-tree.js";
 import { readText } from "./sysfs-tree.js";
+import { messageOf } from "../../lib/util/errors.js";
 
 const execFileAsync = promisify(execFile);
 /** sun_path holds 108 bytes with the terminating NUL. */
@@ -227,8 +228,7 @@ export class EmulatedKernel {
     connection.setEncoding("utf8");
     connection.on("error", () => undefined);
     const answer = (reply: ChangeReply) => connection.end(`${JSON.stringify(reply)}\n`);
-    const fail = (error: unknown) =>
-      answer({ error: error instanceof Error ? error.message : String(error) });
+    const fail = (error: unknown) => answer({ error: messageOf(error) });
     connection.on("data", (chunk: string) => {
       request += chunk;
       if (request.length > MAX_REQUEST_BYTES) {
@@ -331,7 +331,7 @@ export class EmulatedKernel {
   /** Runs operations one after another in arrival order; resolves when this one is done. */
   private enqueue(operation: () => Promise<void>): Promise<void> {
     this.tail = this.tail.then(operation).catch((error: unknown) => {
-      const message = error instanceof Error ? error.message : String(error);
+      const message = messageOf(error);
       this.logger.warn({ error: message }, "emulated kernel operation failed");
     });
     return this.tail;

@@ -6,6 +6,7 @@ import {
   routingId,
   vfAddress,
 } from "../host/pci-address.js";
+import { messageOf } from "../../lib/util/errors.js";
 
 export type LinkType = "ethernet" | "infiniband";
 export type EswitchMode = "legacy" | "switchdev";
@@ -112,7 +113,7 @@ export function parseProfile(text: string, source: string): HostProfile {
   try {
     document = parse(text);
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
+    const reason = messageOf(error);
     throw new ProfileError(source, [`not valid YAML: ${reason}`]);
   }
   return validateProfile(document, source);

@@ -2,6 +2,7 @@ import { SchemaError } from "../../api/schema/decode.js";
 import { decodeSriovResourceFilter } from "../../api/v1alpha1/sriov-resource-filter.js";
 import type { FilterObject } from "./apply.js";
 import type { FilterProblem } from "./validate.js";
+import { messageOf } from "../../lib/util/errors.js";
 
 /**
  * A SriovResourceFilter object from the API server as the node applies it. Its status is
@@ -45,7 +46,7 @@ export function filterObjectOf(object: unknown, defaultNamespace: string): Filte
 
 function problemsOf(error: unknown): FilterProblem[] {
   if (error instanceof SchemaError) return [...error.issues];
-  return [{ path: "", message: error instanceof Error ? error.message : String(error) }];
+  return [{ path: "", message: messageOf(error) }];
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -17,6 +17,7 @@ import {
   readAttribute,
   readLinkName,
 } from "./sysfs.js";
+import { messageOf } from "../../lib/util/errors.js";
 
 export type LinkType = "ethernet" | "infiniband" | "unknown";
 export type { EswitchMode } from "./devlink.js";
@@ -369,7 +370,7 @@ function parseCount(file: string, text: string | undefined, range: Range): numbe
 
 function toWarning(error: unknown, fallbackPath: string): DiscoveryWarning {
   if (error instanceof HostDataError) return { path: error.path, message: error.message };
-  const message = error instanceof Error ? error.message : String(error);
+  const message = messageOf(error);
   return { path: fallbackPath, message };
 }
 
@@ -389,7 +390,7 @@ export function readHostUsedNetdevs(paths: HostPaths, warnings: DiscoveryWarning
         warnings.push({ path: file, message: "missing: cannot tell which VFs the host uses" });
       return text ?? "";
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
+      const message = messageOf(error);
       warnings.push({ path: file, message: `${message}: cannot tell which VFs the host uses` });
       return "";
     }

@@ -24,8 +24,9 @@ import {
   registerPodNetworkMetrics,
   type SandboxAttachment,
 } from "../podnetwork/index.js";
-import { ClaimStatusWriter } from "../prepare/claim-status.js";
-import { FAULT_ENV, VfClaimPreparer, faultHookFromEnv } from "../prepare/index.js";
+import { ClaimStatusWriter } from "../claimstatus/claim-status.js";
+import { FAULT_ENV, faultHookFromEnv } from "../faults/faults.js";
+import { PreparedClaimStore, VfClaimPreparer } from "../prepare/index.js";
 import { NodeDevicePublisher } from "../publishing/node-publisher.js";
 import { NodeDriver } from "./node-driver.js";
 
@@ -100,7 +101,28 @@ export async function startNodeDaemon(options: NodeDaemonOptions): Promise<NodeD
           publishHostUsedVfs: options.publishHostUsedVfs,
           rediscoveryIntervalMs: options.rediscoveryIntervalSeconds * 1000,
           logger: c.resolve<Logger>(LOGGER).child({ component: "publisher" }),
-          originalDrivers: () => c.resolve(VfClaimPreparer).originalDrivers(),
+          originalDrivers: () => c.resolve(PreparedClaimStore).originalDrivers(),
+        }),
+    ),
+  });
+  // The node's state, each piece with one owner: the prepared claims (checkpointed), and
+  // one writer of claim status for prepare and the pod-network step alike.
+  scope.register(PreparedClaimStore, {
+    useFactory: instanceCachingFactory((c) => {
+      const paths = c.resolve(HostPaths);
+      return new PreparedClaimStore({
+        file: path.join(paths.kubeletPluginsDir, driverName, "checkpoint.json"),
+        bootId: readBootId(paths),
+        logger: c.resolve<Logger>(LOGGER).child({ component: "prepare" }),
+      });
+    }),
+  });
+  scope.register(ClaimStatusWriter, {
+    useFactory: instanceCachingFactory(
+      (c) =>
+        new ClaimStatusWriter(c.resolve(KubeClient), {
+          driverName,
+          logger: c.resolve<Logger>(LOGGER).child({ component: "claim-status" }),
         }),
     ),
   });
@@ -118,10 +140,10 @@ export async function startNodeDaemon(options: NodeDaemonOptions): Promise<NodeD
         paths,
         driverName,
         nodeName: options.nodeName,
-        checkpointFile: path.join(paths.kubeletPluginsDir, driverName, "checkpoint.json"),
+        claims: c.resolve(PreparedClaimStore),
+        status: c.resolve(ClaimStatusWriter),
         instance,
         ...(faultHook ? { faultHook } : {}),
-        bootId: readBootId(paths),
         interfacePrefix: options.interfacePrefix,
         allowCrossNamespaceNetworks: options.allowCrossNamespaceNetworks,
         bindTimeoutMs: options.bindTimeoutMs,
@@ -159,7 +181,7 @@ export async function startNodeDaemon(options: NodeDaemonOptions): Promise<NodeD
         );
       }
       return new PodNetworkAttacher({
-        claims: c.resolve(VfClaimPreparer),
+        claims: c.resolve(PreparedClaimStore),
         cni: new CniExecutor({
           pluginDirs: options.cniBinDirs,
           cacheDir: options.cniCacheDir,
@@ -167,7 +189,7 @@ export async function startNodeDaemon(options: NodeDaemonOptions): Promise<NodeD
           logger,
         }),
         attachments,
-        status: new ClaimStatusWriter(c.resolve(KubeClient), { driverName, logger }),
+        status: c.resolve(ClaimStatusWriter),
         driverName,
         logger,
         ...(faultHook ? { faultHook } : {}),
@@ -181,12 +203,14 @@ export async function startNodeDaemon(options: NodeDaemonOptions): Promise<NodeD
   const metrics = scope.resolve(MetricsRegistry);
   const publisher = scope.resolve(NodeDevicePublisher);
   const preparer = scope.resolve(VfClaimPreparer);
+  const preparedClaims = scope.resolve(PreparedClaimStore);
+  const claimStatus = scope.resolve(ClaimStatusWriter);
 
   publisher.start();
   const health = new HealthMonitor({
     paths,
     devices: () => publisher.lastResult?.devices ?? [],
-    preparedDrivers: () => preparer.preparedDrivers(),
+    preparedDrivers: () => preparedClaims.preparedDrivers(),
     pollIntervalMs: options.deviceHealthIntervalMs,
     vfCheckIntervalMs: options.deviceHealthIntervalMs * 5,
     // A link must stay down 2 s to taint, and up 10 s to clear: a flapping link keeps
@@ -203,7 +227,7 @@ export async function startNodeDaemon(options: NodeDaemonOptions): Promise<NodeD
   registerHealthMetrics(metrics, health);
   postClaimEventsOnHealthChange({
     source: health,
-    holders: () => preparer.claimsHoldingDevices(),
+    holders: () => preparedClaims.claimsHoldingDevices(),
     record: (event) => recordEvent(scope.resolve(KubeClient), event),
     driverName,
     nodeName: options.nodeName,
@@ -273,8 +297,9 @@ export async function startNodeDaemon(options: NodeDaemonOptions): Promise<NodeD
       await plugin.stop();
       health.stop();
       await nri?.stop();
-      await preparer.statusWritesSettled();
-      preparer.close();
+      // Prepare's and the pod-network step's status writes alike: one writer.
+      await claimStatus.settled();
+      claimStatus.stop();
       await instance.close();
       await publisher.stop();
       await http.close();

@@ -1,5 +1,5 @@
 import type { PodInterface } from "../../lib/cni/result.js";
-import { deviceStatusesOf, type DeviceStatus } from "../prepare/claim-status.js";
+import { deviceStatusesOf, type DeviceStatus } from "../claimstatus/claim-status.js";
 import type { PreparedClaim } from "../prepare/prepared-claim.js";
 
 /** A `metav1.Condition` as the API takes it in `status.devices[].conditions`. */

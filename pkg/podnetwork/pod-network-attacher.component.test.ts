@@ -9,7 +9,7 @@ import { InterProcessLock } from "../../lib/checkpoint/file-lock.js";
 import type { CniConfigList } from "../../lib/cni/config.js";
 import type { CniRuntime } from "../../lib/cni/invocation.js";
 import type { CniResult } from "../../lib/cni/result.js";
-import type { DeviceStatus } from "../prepare/claim-status.js";
+import type { DeviceStatus } from "../claimstatus/claim-status.js";
 import { preparedClaim, preparedVf } from "../prepare/testing/fixtures.js";
 import type { ClaimOfPod, SandboxAttachment, SandboxRef } from "./attachment.js";
 import { PodNetworkAttacher, type CniRunner } from "./pod-network-attacher.js";

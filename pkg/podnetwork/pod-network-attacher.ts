@@ -4,9 +4,9 @@ import type { CheckpointedMap } from "../../lib/checkpoint/checkpointed-map.js";
 import type { CniConfigList } from "../../lib/cni/config.js";
 import type { CniRuntime } from "../../lib/cni/invocation.js";
 import { podInterfaceOf, type CniResult } from "../../lib/cni/result.js";
-import type { ClaimStatusWriter } from "../prepare/claim-status.js";
-import type { FaultHook } from "../prepare/faults.js";
-import { messageOf } from "../prepare/claim-error.js";
+import type { ClaimStatusWriter } from "../claimstatus/claim-status.js";
+import type { FaultHook } from "../faults/faults.js";
+import { messageOf } from "../../lib/util/errors.js";
 import { PerKeyQueue } from "../../lib/util/per-key-queue.js";
 import {
   interfacesToAttach,

@@ -5,7 +5,3 @@
 export class ClaimError extends Error {
   override readonly name = "ClaimError";
 }
-
-export function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}

@@ -5,11 +5,5 @@ export {
   type ResourceNameLookup,
   type VfClaimPreparerOptions,
 } from "./vf-claim-preparer.js";
-export {
-  FAULT_ENV,
-  FAULT_STEPS,
-  faultHookFromEnv,
-  type FaultHook,
-  type FaultStep,
-} from "./faults.js";
+export { PreparedClaimStore } from "./prepared-claim-store.js";
 export type { ClaimState, NetAttachDefRef, PreparedClaim, PreparedVf } from "./prepared-claim.js";

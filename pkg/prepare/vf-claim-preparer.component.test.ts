@@ -13,14 +13,15 @@ import { HostPaths } from "../host/paths.js";
 import type { ClaimRef, PrepareOutcome } from "../../lib/kubeletplugin/claim-preparer.js";
 import { KubeApiError, type KubeRequest } from "../../lib/kube/client.js";
 import type { AllocationConfig, ResourceClaim } from "./allocation.js";
-import type { FaultHook, FaultStep } from "./faults.js";
+import type { FaultHook, FaultStep } from "../faults/faults.js";
+import { ClaimStatusWriter } from "../claimstatus/claim-status.js";
 import type { PreparedClaim } from "./prepared-claim.js";
+import { PreparedClaimStore } from "./prepared-claim-store.js";
 import { VfClaimPreparer, type VfClaimPreparerOptions } from "./vf-claim-preparer.js";
 
 const DRIVER = "sriovnetwork.openshift.io";
 const NODE = "node-a";
 const BOOT = "boot-1";
-const SLICES = "/apis/resource.k8s.io/v1/resourceslices";
 const logger = pino({ level: process.env["TEST_LOG_LEVEL"] ?? "silent" });
 const never = new AbortController().signal;
 
@@ -32,7 +33,7 @@ const device = (pci: string) => pci.replace(/[:.]/g, "-");
 
 /** An API server of plain objects by path; records every request. */
 class FakeApi {
-  readonly objects = new Map<string, unknown>([[SLICES, { items: [] }]]);
+  readonly objects = new Map<string, unknown>();
   readonly requests: KubeRequest[] = [];
 
   request<T>(request: KubeRequest): Promise<T> {
@@ -100,21 +101,33 @@ async function startKernel(probeDurationMs = 0): Promise<void> {
   cleanups.push(() => kernel.stop());
 }
 
-function newPreparer(options: Partial<VfClaimPreparerOptions> = {}): VfClaimPreparer {
+/** The claim status writer each preparer was given. */
+const statusWriters = new WeakMap<VfClaimPreparer, ClaimStatusWriter>();
+
+/** Resolves when the status writes this preparer started have had their first try. */
+const statusWritesSettled = (preparer: VfClaimPreparer) => statusWriters.get(preparer)!.settled();
+
+function newPreparer(
+  options: Partial<VfClaimPreparerOptions> & { bootId?: string } = {},
+): VfClaimPreparer {
+  const { bootId = BOOT, ...overrides } = options;
+  const client = overrides.client ?? api;
+  const status = new ClaimStatusWriter(client, { driverName: DRIVER, logger, retryDelaysMs: [] });
   const preparer = new VfClaimPreparer({
-    client: api,
+    client,
     paths,
     driverName: DRIVER,
     nodeName: NODE,
-    checkpointFile,
-    bootId: BOOT,
+    claims: new PreparedClaimStore({ file: checkpointFile, bootId, logger }),
+    status,
+    resourceNameOf: () => undefined,
     bindTimeoutMs: 2_000,
     logger,
     faultHook: () => undefined,
-    statusRetryDelaysMs: [],
-    ...options,
+    ...overrides,
   });
-  cleanups.push(() => preparer.close());
+  statusWriters.set(preparer, status);
+  cleanups.push(() => status.stop());
   return preparer;
 }
 
@@ -234,7 +247,7 @@ describe("VfClaimPreparer", () => {
       ["net2", "iavf", "iavf"],
     ]);
     expect(currentDriver(paths, VF0)).toBe("iavf");
-    await preparer.statusWritesSettled();
+    await statusWritesSettled(preparer);
     expect(api.statusWrites).toHaveLength(1);
     expect(api.statusWrites[0]!.path).toBe(`${claimPath(ref)}/status`);
   });
@@ -392,7 +405,7 @@ describe("VfClaimPreparer", () => {
     expect(readSpec(ref.uid).containerEdits?.env).toContain(
       "SRIOVNETWORK_NET_ATTACH_DEF_NAME=ns/sriov-net",
     );
-    await preparer.statusWritesSettled();
+    await statusWritesSettled(preparer);
     expect(api.statusWrites[0]!.body).toMatchObject({
       status: {
         devices: [
@@ -406,30 +419,13 @@ describe("VfClaimPreparer", () => {
   });
 
   it("names PCIDEVICE_ variables after the resourceName the node published", async () => {
-    api.objects.set(SLICES, {
-      items: [
-        {
-          spec: {
-            pool: { name: NODE },
-            devices: [
-              {
-                name: device(VF0),
-                attributes: { [`${DRIVER}/resourceName`]: { string: "eth0_resource" } },
-              },
-            ],
-          },
-        },
-      ],
-    });
+    const published = (name: string) => (name === device(VF0) ? "eth0_resource" : undefined);
     const ref = addClaim({ devices: [{ pci: VF0 }, { pci: VF1 }] });
-    devicesOf(await prepareOne(newPreparer(), ref));
+    devicesOf(await prepareOne(newPreparer({ resourceNameOf: published }), ref));
     expect(readSpec(ref.uid).containerEdits?.env?.slice(0, 2)).toEqual([
       `PCIDEVICE_ETH0_RESOURCE=${VF0}`,
       `PCIDEVICE_VF=${VF1}`,
     ]);
-    const injected = addClaim({ devices: [{ pci: VF2 }] });
-    devicesOf(await prepareOne(newPreparer({ resourceNameOf: () => "injected" }), injected));
-    expect(readSpec(injected.uid).containerEdits?.env?.[0]).toBe(`PCIDEVICE_INJECTED=${VF2}`);
   });
 
   it("never fails a prepare because the claim status cannot be written", async () => {
@@ -548,7 +544,7 @@ describe("VfClaimPreparer", () => {
         const ref = makeClaim();
         expect(errorOf(await prepareOne(preparer, ref))).toMatch(expected);
         expect(hostState()).toEqual(before);
-        await preparer.statusWritesSettled();
+        await statusWritesSettled(preparer);
         expect(api.statusWrites).toEqual([]);
       });
     }

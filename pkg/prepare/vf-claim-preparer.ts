@@ -1,9 +1,6 @@
 import type { Logger } from "pino";
 import { CdiSpecStore } from "../../lib/cdi/store.js";
 import type { CdiSpec } from "../../lib/cdi/spec.js";
-import { CheckpointStore } from "../../lib/checkpoint/checkpoint.js";
-import { CheckpointedMap } from "../../lib/checkpoint/checkpointed-map.js";
-import { InterProcessLock } from "../../lib/checkpoint/file-lock.js";
 import type { InstanceLiveness } from "../../lib/checkpoint/live-instance.js";
 import { bindDriver, DriverBindError, refuseSharedIommuGroup } from "../host/driver-binding.js";
 import type { HostPaths } from "../host/paths.js";
@@ -17,12 +14,17 @@ import { isNotFound, type KubeClient } from "../../lib/kube/client.js";
 import type { ResourceClaim } from "./allocation.js";
 import { nodeAllocationOf } from "./allocation.js";
 import { claimCdiSpec, deviceNodePaths, preparedDevicesOf } from "./cdi-edits.js";
-import { ClaimError, messageOf } from "./claim-error.js";
+import { ClaimError } from "./claim-error.js";
+import { messageOf } from "../../lib/util/errors.js";
 import type { DevicePlanInput } from "./claim-plan.js";
 import { pciAddressOfDevice, planClaim } from "./claim-plan.js";
-import { ClaimStatusWriter, claimPath, deviceStatusesOf } from "./claim-status.js";
-import type { FaultHook, FaultStep } from "./faults.js";
-import { FAULT_ENV, faultHookFromEnv } from "./faults.js";
+import {
+  claimPath,
+  deviceStatusesOf,
+  type ClaimStatusWriter,
+} from "../claimstatus/claim-status.js";
+import type { FaultHook, FaultStep } from "../faults/faults.js";
+import { FAULT_ENV, faultHookFromEnv } from "../faults/faults.js";
 import { missingDeviceNodes, readVfOnHost } from "./host-state.js";
 import { interfaceNamesInPods } from "./interface-names.js";
 import type { NetworkAttachmentDefinition } from "./network-config.js";
@@ -35,6 +37,7 @@ import {
 import { PerKeyQueue } from "../../lib/util/per-key-queue.js";
 import type { CniConfigList } from "../../lib/cni/config.js";
 import type { NetAttachDefRef, PreparedClaim } from "./prepared-claim.js";
+import type { PreparedClaimStore } from "./prepared-claim-store.js";
 import { isVfio, rebindsDriver } from "./prepared-claim.js";
 import type { HostAction, HostSnapshot } from "./recovery.js";
 import { recoveryDecision, redoActions, undoActions } from "./recovery.js";
@@ -52,15 +55,15 @@ export interface VfClaimPreparerOptions {
   driverName: string;
   /** This node; our pool has its name. */
   nodeName: string;
-  /** Checkpoint file in the plugin's data directory. */
-  checkpointFile: string;
+  /** The node's prepared claims, checkpointed (shared with the publisher and pod networks). */
+  claims: PreparedClaimStore;
+  /** Writes what was applied into the claim's status (shared with the pod-network step). */
+  status: Pick<ClaimStatusWriter, "write">;
   /**
    * This instance and how to tell whether another still runs (rolling updates); default:
    * an instance alone on the node.
    */
   instance?: InstanceLiveness;
-  /** Current boot id (HostPaths.bootId's content). */
-  bootId: string;
   /** CDI kind of our specs; default `<driverName>/vf`. */
   cdiKind?: string;
   /** Default interface names are `<prefix>1`, `<prefix>2`, ...; default `net`. */
@@ -72,10 +75,8 @@ export interface VfClaimPreparerOptions {
   logger: Logger;
   /** Crash-test hook; default: what `DRA_SRIOV_FAULT` asks for, if set. */
   faultHook?: FaultHook;
-  /** Default: read the `resourceName` attribute from this node's ResourceSlices. */
-  resourceNameOf?: ResourceNameLookup;
-  /** Waits before retrying a failed claim status write; default 1, 2, 4, 8, 16 s. */
-  statusRetryDelaysMs?: readonly number[];
+  /** The `resourceName` this node published for a device (the publisher knows it). */
+  resourceNameOf: ResourceNameLookup;
 }
 
 export interface RecoveryReport {
@@ -99,15 +100,6 @@ interface PlanInputs {
 }
 
 const DEFAULT_BIND_TIMEOUT_MS = 10_000;
-const SLICES = "/apis/resource.k8s.io/v1/resourceslices";
-
-interface SliceForLookup {
-  spec: {
-    pool: { name: string };
-    devices?: { name: string; attributes?: Record<string, { string?: string }> }[];
-  };
-}
-
 /**
  * Prepares ResourceClaims of SR-IOV VFs on this node: reads the claim's allocation and
  * VfConfigs, plans every VF (driver, IOMMU group, interface name, network, CDI name),
@@ -120,9 +112,8 @@ interface SliceForLookup {
  */
 export class VfClaimPreparer implements ClaimPreparer {
   private readonly queue = new PerKeyQueue();
-  private readonly checkpoint: CheckpointedMap<PreparedClaim>;
+  private readonly claims: PreparedClaimStore;
   private readonly cdi: CdiSpecStore;
-  private readonly status: ClaimStatusWriter;
   private readonly faultHook: FaultHook | undefined;
   private readonly cdiKind: string;
   private readonly logger: Logger;
@@ -135,22 +126,8 @@ export class VfClaimPreparer implements ClaimPreparer {
     };
     this.logger = options.logger.child({ component: "prepare" });
     this.cdiKind = options.cdiKind ?? `${options.driverName}/vf`;
-    this.checkpoint = new CheckpointedMap(
-      new CheckpointStore(options.checkpointFile, options.bootId),
-      new InterProcessLock(`${options.checkpointFile}.lock`, {
-        onWaiting: () =>
-          this.logger.info(
-            { lock: `${options.checkpointFile}.lock` },
-            "another plugin instance holds the claims checkpoint (a rolling update?); waiting for it",
-          ),
-      }),
-    );
+    this.claims = options.claims;
     this.cdi = new CdiSpecStore(options.paths.cdiRoot, this.cdiKind);
-    this.status = new ClaimStatusWriter(options.client, {
-      driverName: options.driverName,
-      logger: this.logger,
-      ...(options.statusRetryDelaysMs ? { retryDelaysMs: options.statusRetryDelaysMs } : {}),
-    });
     this.faultHook = options.faultHook ?? faultHookFromEnv(process.env[FAULT_ENV], this.logger);
   }
 
@@ -187,7 +164,7 @@ export class VfClaimPreparer implements ClaimPreparer {
    * no claim owns. A corrupt checkpoint is set aside and reported, not fatal.
    */
   async recover(): Promise<RecoveryReport> {
-    const loaded = this.checkpoint.load();
+    const loaded = this.claims.load();
     const report: RecoveryReport = {
       rolledBack: [],
       reapplied: [],
@@ -204,7 +181,7 @@ export class VfClaimPreparer implements ClaimPreparer {
     }
     for (const uid of loaded.entries.keys()) {
       await this.queue.run(uid, async () => {
-        const claim = this.checkpoint.get(uid);
+        const claim = this.claims.get(uid);
         if (claim === undefined) return; // finished meanwhile by another instance
         const log = this.claimLogger(uid, claim);
         if (await this.inOtherHands(claim)) {
@@ -234,8 +211,8 @@ export class VfClaimPreparer implements ClaimPreparer {
       });
     }
     // Saving records this boot, so the next start knows the entries are from this one.
-    await this.checkpoint.update(() => undefined);
-    const known = this.checkpoint.all();
+    await this.claims.update(() => undefined);
+    const known = this.claims.all();
     for (const uid of this.cdi.claims()) {
       if (known.has(uid)) continue;
       this.cdi.remove(uid);
@@ -245,74 +222,16 @@ export class VfClaimPreparer implements ClaimPreparer {
     return report;
   }
 
-  /**
-   * The driver each VF had before a prepared claim rebound it (PCI address → driver). The
-   * node keeps publishing that one: a VF on vfio-pci for a pod is still the iavf VF the
-   * scheduler allocated, and must not change attributes or pools while it is in use.
-   */
-  originalDrivers(): Map<string, string> {
-    const drivers = new Map<string, string>();
-    for (const claim of this.checkpoint.all().values()) {
-      for (const vf of claim.devices) {
-        if (rebindsDriver(vf)) drivers.set(vf.pciAddress, vf.originalDriver);
-      }
-    }
-    return drivers;
-  }
-
-  /**
-   * The driver each VF of a prepared claim is meant to be on (PCI address → driver): the
-   * health monitor accepts it besides the VF's own.
-   */
-  preparedDrivers(): Map<string, string> {
-    const drivers = new Map<string, string>();
-    for (const claim of this.checkpoint.all().values()) {
-      for (const vf of claim.devices) drivers.set(vf.pciAddress, vf.targetDriver);
-    }
-    return drivers;
-  }
-
-  /** The prepared claims holding each device (device name → claims), for health events. */
-  claimsHoldingDevices(): Map<string, ClaimRef[]> {
-    const holders = new Map<string, ClaimRef[]>();
-    for (const [uid, claim] of this.checkpoint.all()) {
-      if (claim.state !== "PrepareCompleted") continue;
-      for (const vf of claim.devices) {
-        const claims = holders.get(vf.device) ?? [];
-        claims.push({ namespace: claim.namespace, name: claim.name, uid });
-        holders.set(vf.device, claims);
-      }
-    }
-    return holders;
-  }
-
   /** Whether a still-running other instance (rolling update) has this claim's work under way. */
   private async inOtherHands(claim: PreparedClaim): Promise<boolean> {
     if (claim.state === "PrepareCompleted" || claim.owner === undefined) return false;
     return claim.owner !== this.instance.id && (await this.instance.isAlive(claim.owner));
   }
 
-  /** Claims prepared for the pod with this UID, for the step that plugs their VFs in. */
-  preparedClaimsOfPod(podUid: string): { uid: string; claim: PreparedClaim }[] {
-    return [...this.checkpoint.all()]
-      .filter(([, claim]) => claim.state === "PrepareCompleted" && claim.podUids.includes(podUid))
-      .map(([uid, claim]) => ({ uid, claim }));
-  }
-
-  /** Resolves when the claim status writes started so far have had their first try. */
-  statusWritesSettled(): Promise<void> {
-    return this.status.settled();
-  }
-
-  /** Stops background work (claim status retries). */
-  close(): void {
-    this.status.stop();
-  }
-
   private async prepareOne(ref: ClaimRef, signal: AbortSignal): Promise<PrepareOutcome> {
     const log = this.claimLogger(ref.uid, ref);
     try {
-      const existing = this.checkpoint.get(ref.uid);
+      const existing = this.claims.get(ref.uid);
       if (existing?.state === "PrepareCompleted") {
         return { devices: await this.reapply(ref.uid, existing, log) };
       }
@@ -342,7 +261,7 @@ export class VfClaimPreparer implements ClaimPreparer {
   private async unprepareOne(ref: ClaimRef, signal: AbortSignal): Promise<UnprepareOutcome> {
     const log = this.claimLogger(ref.uid, ref);
     try {
-      const existing = this.checkpoint.get(ref.uid);
+      const existing = this.claims.get(ref.uid);
       if (existing === undefined) {
         // Never prepared, or already unprepared; a spec left by a lost entry goes too.
         this.cdi.remove(ref.uid);
@@ -352,7 +271,7 @@ export class VfClaimPreparer implements ClaimPreparer {
       let claim = existing;
       if (claim.state === "PrepareCompleted") {
         claim = { ...claim, state: "UnprepareStarted", owner: this.instance.id };
-        await this.checkpoint.update((entries) => entries.set(ref.uid, claim));
+        await this.claims.update((entries) => entries.set(ref.uid, claim));
         await this.fault("during-unprepare-after-checkpoint", ref.uid);
       }
       await this.execute(ref.uid, claim, undoActions(claim, this.snapshot(ref.uid, claim)), log, {
@@ -378,7 +297,6 @@ export class VfClaimPreparer implements ClaimPreparer {
     const networks = new Map<string, Promise<CniConfigList>>();
     const resourceNames = await this.publishedResourceNames(
       allocation.results.map((result) => result.device),
-      signal,
     );
     const devices = await Promise.all(
       allocation.results.map(async (result): Promise<DevicePlanInput> => {
@@ -412,7 +330,7 @@ export class VfClaimPreparer implements ClaimPreparer {
    */
   private async checkpointPlan(ref: ClaimRef, inputs: PlanInputs): Promise<PreparedClaim> {
     let plan: PreparedClaim | undefined;
-    await this.checkpoint.update((entries) => {
+    await this.claims.update((entries) => {
       plan = {
         ...planClaim({
           ref,
@@ -460,7 +378,7 @@ export class VfClaimPreparer implements ClaimPreparer {
       await this.fault("after-cdi-written", ref.uid);
       await this.fault("before-checkpoint-completed", ref.uid);
       completed = { ...plan, state: "PrepareCompleted" };
-      await this.checkpoint.update((entries) => entries.set(ref.uid, completed));
+      await this.claims.update((entries) => entries.set(ref.uid, completed));
     } catch (error) {
       await this.rollBack(ref.uid, plan, log, error);
       throw error;
@@ -477,7 +395,7 @@ export class VfClaimPreparer implements ClaimPreparer {
       },
       "prepared claim",
     );
-    this.status.write(ref, deviceStatusesOf(completed, this.options.driverName));
+    this.options.status.write(ref, deviceStatusesOf(completed, this.options.driverName));
     return preparedDevicesOf(completed, spec);
   }
 
@@ -536,7 +454,7 @@ export class VfClaimPreparer implements ClaimPreparer {
         case "update-iommu-group": {
           current = withIommuGroup(current, action.pciAddress, action.iommuGroup);
           const updated = current;
-          await this.checkpoint.update((entries) => entries.set(uid, updated));
+          await this.claims.update((entries) => entries.set(uid, updated));
           log.info(action, "the VF's IOMMU group changed; updating the CDI spec");
           break;
         }
@@ -546,7 +464,7 @@ export class VfClaimPreparer implements ClaimPreparer {
           );
           break;
         case "drop-entry":
-          if (failures.length === 0) await this.checkpoint.update((entries) => entries.delete(uid));
+          if (failures.length === 0) await this.claims.update((entries) => entries.delete(uid));
           break;
       }
       const step = faultAfter[action.kind];
@@ -627,41 +545,11 @@ export class VfClaimPreparer implements ClaimPreparer {
     return cniConfigListOf(nad);
   }
 
-  private async publishedResourceNames(
-    devices: readonly string[],
-    signal: AbortSignal,
-  ): Promise<Map<string, string>> {
-    const lookup = this.options.resourceNameOf;
+  private async publishedResourceNames(devices: readonly string[]): Promise<Map<string, string>> {
     const names = new Map<string, string>();
-    if (lookup !== undefined) {
-      for (const device of devices) {
-        const name = await lookup(device);
-        if (name !== undefined) names.set(device, name);
-      }
-      return names;
-    }
-    const { driverName, nodeName } = this.options;
-    let slices: { items: SliceForLookup[] };
-    try {
-      slices = await this.options.client.request<{ items: SliceForLookup[] }>({
-        method: "GET",
-        path: SLICES,
-        query: { fieldSelector: `spec.driver=${driverName},spec.nodeName=${nodeName}` },
-        signal,
-      });
-    } catch (error) {
-      throw new ClaimError(
-        `cannot read this node's ResourceSlices for the VFs' resourceName: ${messageOf(error)}; the kubelet retries`,
-      );
-    }
-    const wanted = new Set(devices);
-    for (const slice of slices.items.filter((s) => s.spec.pool.name === nodeName)) {
-      for (const device of slice.spec.devices ?? []) {
-        const attributes = device.attributes ?? {};
-        const name = (attributes[`${driverName}/resourceName`] ?? attributes["resourceName"])
-          ?.string;
-        if (wanted.has(device.name) && name !== undefined) names.set(device.name, name);
-      }
+    for (const device of devices) {
+      const name = await this.options.resourceNameOf(device);
+      if (name !== undefined) names.set(device, name);
     }
     return names;
   }

@@ -15,7 +15,7 @@ import { envName, parseFlags } from "../../lib/flags/flags.js";
 import { HostPaths } from "../../pkg/host/paths.js";
 import { KubeApiError, KubeClient, type KubeObject } from "../../lib/kube/client.js";
 import { LOG_FORMATS, LOG_LEVELS } from "../../lib/log/logger.js";
-import { ClaimStatusWriter } from "../../pkg/prepare/claim-status.js";
+import { ClaimStatusWriter } from "../../pkg/claimstatus/claim-status.js";
 import { NodeDevicePublisher } from "../../pkg/publishing/node-publisher.js";
 import {
   allocateForPod,

@@ -11,8 +11,10 @@ import { currentDriver } from "../../pkg/host/driver-binding.js";
 import { HostPaths } from "../../pkg/host/paths.js";
 import type { ClaimRef, PrepareOutcome } from "../../lib/kubeletplugin/claim-preparer.js";
 import type { KubeClient, KubeObject } from "../../lib/kube/client.js";
-import type { FaultHook, PreparedClaim, VfClaimPreparerOptions } from "../../pkg/prepare/index.js";
-import { VfClaimPreparer } from "../../pkg/prepare/index.js";
+import { ClaimStatusWriter } from "../../pkg/claimstatus/claim-status.js";
+import type { FaultHook } from "../../pkg/faults/faults.js";
+import type { PreparedClaim, VfClaimPreparerOptions } from "../../pkg/prepare/index.js";
+import { PreparedClaimStore, VfClaimPreparer } from "../../pkg/prepare/index.js";
 import { NodeDevicePublisher } from "../../pkg/publishing/node-publisher.js";
 import {
   allocateForPod,
@@ -58,7 +60,7 @@ describe("preparing claims the real scheduler allocated, on an emulated host", (
   let namespace: string;
   let bootId: string;
   const vfioClass = `${uniqueName("vfio")}.${DRIVER}`;
-  const preparers: VfClaimPreparer[] = [];
+  const statusWriters = new Map<VfClaimPreparer, ClaimStatusWriter>();
 
   beforeAll(async () => {
     client = testClient();
@@ -90,7 +92,7 @@ describe("preparing claims the real scheduler allocated, on an emulated host", (
   });
 
   afterAll(async () => {
-    for (const preparer of preparers) preparer.close();
+    for (const status of statusWriters.values()) status.stop();
     await publisher?.stop();
     await kernel?.stop();
     await deleteTestNamespace(client, namespace);
@@ -100,18 +102,25 @@ describe("preparing claims the real scheduler allocated, on an emulated host", (
   });
 
   function newPreparer(options: Partial<VfClaimPreparerOptions> = {}): VfClaimPreparer {
+    const status = new ClaimStatusWriter(client, { driverName: DRIVER, logger });
     const preparer = new VfClaimPreparer({
       client,
       paths,
       driverName: DRIVER,
       nodeName,
-      checkpointFile: path.join(paths.kubeletPluginsDir, DRIVER, "checkpoint.json"),
-      bootId,
+      claims: new PreparedClaimStore({
+        file: path.join(paths.kubeletPluginsDir, DRIVER, "checkpoint.json"),
+        bootId,
+        logger,
+      }),
+      status,
+      // As the daemon does: the publisher knows what it published.
+      resourceNameOf: (device) => publisher.resourceNameOf(device),
       bindTimeoutMs: 10_000,
       logger,
       ...options,
     });
-    preparers.push(preparer);
+    statusWriters.set(preparer, status);
     return preparer;
   }
 
@@ -138,7 +147,7 @@ describe("preparing claims the real scheduler allocated, on an emulated host", (
   /** Prepares like the kubelet would, then waits for the claim status write it started. */
   async function prepare(preparer: VfClaimPreparer, ref: ClaimRef): Promise<PrepareOutcome> {
     const outcome = (await preparer.prepare([ref], never)).get(ref.uid)!;
-    await preparer.statusWritesSettled();
+    await statusWriters.get(preparer)!.settled();
     return outcome;
   }
   function devicesOf(outcome: PrepareOutcome) {

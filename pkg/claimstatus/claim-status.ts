@@ -2,8 +2,8 @@ import type { Logger } from "pino";
 import type { ClaimRef } from "../../lib/kubeletplugin/claim-preparer.js";
 import { isConflict, KubeApiError, type KubeClient } from "../../lib/kube/client.js";
 import { canonical } from "../../lib/util/canonical-json.js";
-import { messageOf } from "./claim-error.js";
-import type { PreparedClaim } from "./prepared-claim.js";
+import { messageOf } from "../../lib/util/errors.js";
+import type { PreparedClaim } from "../prepare/prepared-claim.js";
 
 export type StatusClient = Pick<KubeClient, "request">;
 

@@ -9,7 +9,7 @@ import {
   deviceStatusesOf,
   withDeviceStatuses,
 } from "./claim-status.js";
-import { preparedClaim, preparedVf } from "./testing/fixtures.js";
+import { preparedClaim, preparedVf } from "../prepare/testing/fixtures.js";
 
 const DRIVER = "sriovnetwork.openshift.io";
 const REF = { namespace: "ns", name: "claim", uid: "uid-1" };
