@@ -1,3 +1,5 @@
+import { resourcePath } from "../../lib/kube/api-paths.js";
+
 /** API group of our resources, also the DRA driver name. */
 export const GROUP = "sriovnetwork.openshift.io";
 export const VERSION = "v1alpha1";
@@ -7,3 +9,7 @@ export const API_VERSION = `${GROUP}/${VERSION}`;
  * existing DeviceClasses and ResourceClaims keep working.
  */
 export const UPSTREAM_API_VERSION = "sriovnetwork.k8snetworkplumbingwg.io/v1alpha1";
+
+/** SriovResourceFilters of one namespace, or of all namespaces. */
+export const sriovResourceFiltersPath = (namespace?: string, name?: string) =>
+  resourcePath(`/apis/${API_VERSION}`, "sriovresourcefilters", { namespace, name });

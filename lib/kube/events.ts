@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { KubeClient } from "./client.js";
+import { eventsPath } from "./api-paths.js";
 
 /** The object an event is about. */
 export interface EventSubject {
@@ -55,7 +56,7 @@ export async function recordEvent(
 ): Promise<void> {
   await client.request({
     method: "POST",
-    path: `/apis/events.k8s.io/v1/namespaces/${encodeURIComponent(record.regarding.namespace)}/events`,
+    path: eventsPath(record.regarding.namespace),
     body: eventObject(record, now),
   });
 }

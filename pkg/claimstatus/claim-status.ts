@@ -4,6 +4,7 @@ import { isConflict, KubeApiError, type KubeClient } from "../../lib/kube/client
 import { canonical } from "../../lib/util/canonical-json.js";
 import { messageOf } from "../../lib/util/errors.js";
 import type { PreparedClaim } from "../prepare/prepared-claim.js";
+import { resourceClaimsPath } from "../../lib/kube/api-paths.js";
 
 export type StatusClient = Pick<KubeClient, "request">;
 
@@ -32,7 +33,7 @@ interface ClaimWithStatus {
 }
 
 export function claimPath(ref: Pick<ClaimRef, "namespace" | "name">): string {
-  return `/apis/resource.k8s.io/v1/namespaces/${encodeURIComponent(ref.namespace)}/resourceclaims/${encodeURIComponent(ref.name)}`;
+  return resourceClaimsPath(ref.namespace, ref.name);
 }
 
 /** Our `status.devices` entries for a prepared claim, one per VF. */

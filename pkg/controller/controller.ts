@@ -18,6 +18,8 @@ import {
 import { LeaderElector } from "./leader-election.js";
 import { publishedDevicesByNode, type UnreadableDevice } from "./slice-devices.js";
 import { CoalescingRunner } from "../../lib/util/coalescing-runner.js";
+import { sriovResourceFiltersPath } from "../../api/v1alpha1/group.js";
+import { nodesPath, resourceSlicesPath } from "../../lib/kube/api-paths.js";
 
 export interface FilterStatusControllerOptions {
   /** Namespace of the SriovResourceFilters the node plugins apply. */
@@ -101,11 +103,11 @@ export class FilterStatusController {
   ) {
     const { logger, namespace, driverName } = options;
     const onChange = () => this.trigger();
-    this.filtersPath = `/apis/${API_VERSION}/namespaces/${namespace}/sriovresourcefilters`;
+    this.filtersPath = sriovResourceFiltersPath(namespace);
     this.filters = new ListWatch(client, { path: this.filtersPath, logger, onChange });
-    this.nodes = new ListWatch(client, { path: "/api/v1/nodes", logger, onChange });
+    this.nodes = new ListWatch(client, { path: nodesPath(), logger, onChange });
     this.slices = new ListWatch(client, {
-      path: "/apis/resource.k8s.io/v1/resourceslices",
+      path: resourceSlicesPath(),
       fieldSelector: `spec.driver=${driverName}`,
       logger,
       onChange,

@@ -2,6 +2,7 @@ import { performance } from "node:perf_hooks";
 import { setTimeout as delay } from "node:timers/promises";
 import type { Logger } from "pino";
 import { isConflict, isNotFound, type KubeClient, type ObjectMeta } from "../../lib/kube/client.js";
+import { leasesPath } from "../../lib/kube/api-paths.js";
 
 /** `coordination.k8s.io/v1` LeaseSpec, the fields leader election uses. */
 export interface LeaseRecord {
@@ -136,7 +137,7 @@ export class LeaderElector {
     private readonly client: KubeClient,
     private readonly options: LeaderElectorOptions,
   ) {
-    this.path = `/apis/coordination.k8s.io/v1/namespaces/${options.namespace}/leases`;
+    this.path = leasesPath(options.namespace);
     this.leaseDurationSeconds = options.leaseDurationSeconds ?? DEFAULT_LEASE_DURATION_SECONDS;
     this.retryPeriodMs = options.retryPeriodMs ?? DEFAULT_RETRY_PERIOD_MS;
     this.renewDeadlineMs = options.renewDeadlineMs ?? DEFAULT_RENEW_DEADLINE_MS;

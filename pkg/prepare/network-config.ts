@@ -3,6 +3,7 @@ import { ClaimError } from "./claim-error.js";
 import type { CniConfigList } from "../../lib/cni/config.js";
 import { isJsonObject, nestsDeeperThan, type JsonObject } from "../../lib/util/json.js";
 import type { NetAttachDefRef } from "./prepared-claim.js";
+import { networkAttachmentDefinitionsPath } from "../../lib/kube/api-paths.js";
 
 /** The parts of a `k8s.cni.cncf.io/v1` NetworkAttachmentDefinition this driver reads. */
 export interface NetworkAttachmentDefinition {
@@ -11,7 +12,7 @@ export interface NetworkAttachmentDefinition {
 }
 
 export function netAttachDefPath(ref: NetAttachDefRef): string {
-  return `/apis/k8s.cni.cncf.io/v1/namespaces/${ref.namespace}/network-attachment-definitions/${ref.name}`;
+  return networkAttachmentDefinitionsPath(ref.namespace, ref.name);
 }
 
 export function formatRef(ref: NetAttachDefRef): string {

@@ -15,6 +15,8 @@ import type { KubeClient } from "../../lib/kube/client.js";
 import { ListWatch } from "../../lib/kube/list-watch.js";
 import { SlicePublisher } from "./slice-publisher.js";
 import type { DeviceTaint } from "../slices/render.js";
+import { sriovResourceFiltersPath } from "../../api/v1alpha1/group.js";
+import { nodesPath } from "../../lib/kube/api-paths.js";
 
 export interface NodePublisherOptions {
   paths: HostPaths;
@@ -68,12 +70,12 @@ export class NodeDevicePublisher {
       },
     });
     this.filters = new ListWatch(client, {
-      path: `/apis/sriovnetwork.openshift.io/v1alpha1/namespaces/${options.filterNamespace}/sriovresourcefilters`,
+      path: sriovResourceFiltersPath(options.filterNamespace),
       logger,
       onChange: () => this.recompute(),
     });
     this.node = new ListWatch(client, {
-      path: "/api/v1/nodes",
+      path: nodesPath(),
       fieldSelector: `metadata.name=${options.nodeName}`,
       logger,
       onChange: () => this.recompute(),

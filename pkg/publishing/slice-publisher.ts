@@ -5,8 +5,8 @@ import { renderSlices, type DeviceTaint, type ResourceSlice } from "../slices/re
 import { isConflict, isNotFound, type KubeClient, type KubeObject } from "../../lib/kube/client.js";
 import { ListWatch } from "../../lib/kube/list-watch.js";
 import { CoalescingRunner } from "../../lib/util/coalescing-runner.js";
+import { resourceSlicesPath } from "../../lib/kube/api-paths.js";
 
-const SLICES_PATH = "/apis/resource.k8s.io/v1/resourceslices";
 const UNSEEN_WRITES_TIMEOUT_MS = 5_000;
 
 export interface SlicePublisherOptions {
@@ -52,7 +52,7 @@ export class SlicePublisher {
     private readonly options: SlicePublisherOptions,
   ) {
     this.watch = new ListWatch(client, {
-      path: SLICES_PATH,
+      path: resourceSlicesPath(),
       fieldSelector: `spec.driver=${options.driverName},spec.nodeName=${options.nodeName}`,
       logger: options.logger,
       onChange: () => this.schedule(),
@@ -155,7 +155,7 @@ export class SlicePublisher {
         remember(
           await this.client.request({
             method: "POST",
-            path: SLICES_PATH,
+            path: resourceSlicesPath(),
             body: withOwner(slice, owner),
           }),
         );
@@ -166,7 +166,7 @@ export class SlicePublisher {
         remember(
           await this.client.request({
             method: "PUT",
-            path: `${SLICES_PATH}/${slice.metadata.name}`,
+            path: resourceSlicesPath(slice.metadata.name),
             body,
           }),
         );
@@ -189,7 +189,7 @@ export class SlicePublisher {
     try {
       await this.client.request({
         method: "DELETE",
-        path: `${SLICES_PATH}/${slice.metadata.name}`,
+        path: resourceSlicesPath(slice.metadata.name),
         body: { preconditions: { uid: slice.metadata.uid } },
       });
     } catch (error) {

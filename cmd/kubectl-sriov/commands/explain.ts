@@ -12,10 +12,14 @@ import { KubeApiError, type KubeClient, type KubeObject } from "../../../lib/kub
 import type { PluginOptions } from "../cli.js";
 import { listAll } from "../list.js";
 import { render } from "../output.js";
-import { SLICES } from "./nodes.js";
+import {
+  deviceClassesPath,
+  resourceClaimsPath,
+  resourceClaimTemplatesPath,
+  podsPath,
+  resourceSlicesPath,
+} from "../../../lib/kube/api-paths.js";
 
-const CLAIMS = "/apis/resource.k8s.io/v1/resourceclaims";
-const CLASSES = "/apis/resource.k8s.io/v1/deviceclasses";
 /** A manifest larger than this is not a claim. */
 const MAX_FILE = 1024 * 1024;
 
@@ -64,9 +68,9 @@ export async function runExplain(
   }
 
   const [classes, slices, claims] = await Promise.all([
-    listAll(client, CLASSES),
-    listAll(client, SLICES, { fieldSelector: `spec.driver=${options.driverName}` }),
-    listAll(client, CLAIMS).catch((error: unknown) => {
+    listAll(client, deviceClassesPath()),
+    listAll(client, resourceSlicesPath(), { fieldSelector: `spec.driver=${options.driverName}` }),
+    listAll(client, resourceClaimsPath()).catch((error: unknown) => {
       if (!(error instanceof KubeApiError && error.status === 403)) throw error;
       err.write(
         `warning: cannot list resourceclaims (${error.message}): devices in use not known\n`,
@@ -120,7 +124,7 @@ export async function runExplain(
 async function claimSubject(client: KubeClient, namespace: string, name: string): Promise<Subject> {
   const claim = await client.request<unknown>({
     method: "GET",
-    path: `/apis/resource.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/resourceclaims/${encodeURIComponent(name)}`,
+    path: resourceClaimsPath(namespace, name),
   });
   return { kind: "ResourceClaim", namespace, name, spec: member(claim, "spec") };
 }
@@ -136,7 +140,7 @@ async function subjectsOfPod(
 ): Promise<Subject[]> {
   const pod = await client.request<unknown>({
     method: "GET",
-    path: `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}`,
+    path: podsPath(namespace, name),
   });
   const entries = member(member(pod, "spec"), "resourceClaims");
   const statuses = member(member(pod, "status"), "resourceClaimStatuses");
@@ -155,7 +159,7 @@ async function subjectsOfPod(
     } else if (typeof templateName === "string") {
       const template = await client.request<unknown>({
         method: "GET",
-        path: `/apis/resource.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/resourceclaimtemplates/${encodeURIComponent(templateName)}`,
+        path: resourceClaimTemplatesPath(namespace, templateName),
       });
       subjects.push({
         kind: "ResourceClaimTemplate",

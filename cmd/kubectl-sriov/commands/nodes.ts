@@ -8,9 +8,7 @@ import { KubeApiError, type KubeClient, type KubeObject } from "../../../lib/kub
 import type { PluginOptions } from "../cli.js";
 import { listAll } from "../list.js";
 import { render } from "../output.js";
-
-export const SLICES = "/apis/resource.k8s.io/v1/resourceslices";
-const CLAIMS = "/apis/resource.k8s.io/v1/resourceclaims";
+import { resourceClaimsPath, resourceSlicesPath } from "../../../lib/kube/api-paths.js";
 
 /** `kubectl sriov nodes [NODE]`. */
 export async function runNodes(
@@ -25,8 +23,8 @@ export async function runNodes(
     ...(node ? [`spec.nodeName=${node}`] : []),
   ];
   const [slices, claims] = await Promise.all([
-    listAll(client, SLICES, { fieldSelector: fieldSelector.join(",") }),
-    listAll(client, CLAIMS).catch((error: unknown) => {
+    listAll(client, resourceSlicesPath(), { fieldSelector: fieldSelector.join(",") }),
+    listAll(client, resourceClaimsPath()).catch((error: unknown) => {
       // Reading every namespace's claims needs more than reading slices: show the VFs anyway.
       if (!(error instanceof KubeApiError && error.status === 403)) throw error;
       err.write(`warning: cannot list resourceclaims (${error.message}): holders not shown\n`);
