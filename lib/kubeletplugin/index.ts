@@ -13,3 +13,9 @@ export {
   type KubeletDeviceHealthOptions,
   type KubeletPluginOptions,
 } from "./kubelet-plugin.js";
+export {
+  MAX_HEALTH_MESSAGE_CHARS,
+  type DeviceHealth,
+  type HealthSource,
+  type HealthState,
+} from "./device-health.js";

@@ -1,9 +1,9 @@
 import type { Logger } from "pino";
-import type { ClaimRef } from "../../lib/kubeletplugin/claim-preparer.js";
+import type { ClaimRef } from "../../lib/kubeletplugin/index.js";
 import { isConflict, KubeApiError, type KubeClient } from "../../lib/kube/client.js";
 import { canonical } from "../../lib/util/canonical-json.js";
 import { messageOf } from "../../lib/util/errors.js";
-import type { PreparedClaim } from "../prepare/prepared-claim.js";
+import type { PreparedClaim } from "../prepare/index.js";
 import { resourceClaimsPath } from "../../lib/kube/api-paths.js";
 
 export type StatusClient = Pick<KubeClient, "request">;

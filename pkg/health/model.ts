@@ -8,12 +8,12 @@
 import type {
   DeviceHealth as ServiceDeviceHealth,
   HealthSource as ServiceHealthSource,
-} from "../../lib/kubeletplugin/device-health.js";
+} from "../../lib/kubeletplugin/index.js";
 
 export {
   MAX_HEALTH_MESSAGE_CHARS,
   type HealthState,
-} from "../../lib/kubeletplugin/device-health.js";
+} from "../../lib/kubeletplugin/index.js";
 
 /** Why a device is unhealthy. Each is also the value of its taint (a label value). */
 export type UnhealthyReason =

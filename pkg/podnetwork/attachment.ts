@@ -1,6 +1,6 @@
-import type { CniConfigList } from "../../lib/cni/config.js";
-import type { PodInterface } from "../../lib/cni/result.js";
-import type { PreparedClaim, PreparedVf } from "../prepare/prepared-claim.js";
+import type { CniConfigList } from "../../lib/cni/index.js";
+import type { PodInterface } from "../../lib/cni/index.js";
+import type { PreparedClaim, PreparedVf } from "../prepare/index.js";
 
 /** A pod sandbox as the runtime announces it, reduced to what attaching needs. */
 export interface SandboxRef {

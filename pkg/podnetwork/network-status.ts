@@ -1,6 +1,6 @@
-import type { PodInterface } from "../../lib/cni/result.js";
+import type { PodInterface } from "../../lib/cni/index.js";
 import { deviceStatusesOf, type DeviceStatus } from "../claimstatus/claim-status.js";
-import type { PreparedClaim } from "../prepare/prepared-claim.js";
+import type { PreparedClaim } from "../prepare/index.js";
 
 /** A `metav1.Condition` as the API takes it in `status.devices[].conditions`. */
 export interface DeviceCondition {

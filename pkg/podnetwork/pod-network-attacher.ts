@@ -1,9 +1,9 @@
 import fs from "node:fs";
 import type { Logger } from "pino";
 import type { CheckpointedMap } from "../../lib/checkpoint/checkpointed-map.js";
-import type { CniConfigList } from "../../lib/cni/config.js";
-import type { CniRuntime } from "../../lib/cni/invocation.js";
-import { podInterfaceOf, type CniResult } from "../../lib/cni/result.js";
+import type { CniConfigList } from "../../lib/cni/index.js";
+import type { CniRuntime } from "../../lib/cni/index.js";
+import { podInterfaceOf, type CniResult } from "../../lib/cni/index.js";
 import type { ClaimStatusWriter } from "../claimstatus/claim-status.js";
 import type { FaultHook } from "../faults/faults.js";
 import { messageOf } from "../../lib/util/errors.js";

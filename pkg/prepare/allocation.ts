@@ -1,4 +1,4 @@
-import type { ClaimRef } from "../../lib/kubeletplugin/claim-preparer.js";
+import type { ClaimRef } from "../../lib/kubeletplugin/index.js";
 import { ClaimError } from "./claim-error.js";
 
 /** One allocated device (`status.allocation.devices.results[]`). */

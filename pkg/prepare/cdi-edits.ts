@@ -1,7 +1,7 @@
 import path from "node:path";
 import type { CdiContainerEdits, CdiDeviceNode, CdiSpec } from "../../lib/cdi/spec.js";
 import { hasEdits, minimumCdiVersion, qualifiedDeviceName } from "../../lib/cdi/spec.js";
-import type { PreparedDevice } from "../../lib/kubeletplugin/claim-preparer.js";
+import type { PreparedDevice } from "../../lib/kubeletplugin/index.js";
 import type { PreparedClaim, PreparedVf } from "./prepared-claim.js";
 import { isVfio } from "./prepared-claim.js";
 

@@ -1,14 +1,14 @@
 import type { VfConfig } from "../../api/v1alpha1/vf-config.js";
 import { deviceName } from "../devices/model.js";
 import { isPciAddress } from "../host/pci-address.js";
-import type { ClaimRef } from "../../lib/kubeletplugin/claim-preparer.js";
+import type { ClaimRef } from "../../lib/kubeletplugin/index.js";
 import type { DeviceResult } from "./allocation.js";
 import { baseRequestName } from "./allocation.js";
 import { cdiDeviceId } from "./cdi-edits.js";
 import { ClaimError } from "./claim-error.js";
 import { assignInterfaceNames } from "./interface-names.js";
 import { formatRef, withDeviceId } from "./network-config.js";
-import type { CniConfigList } from "../../lib/cni/config.js";
+import type { CniConfigList } from "../../lib/cni/index.js";
 import { isJsonObject } from "../../lib/util/json.js";
 import type { NetAttachDefRef, PreparedClaim, PreparedVf } from "./prepared-claim.js";
 import { VFIO_PCI } from "./prepared-claim.js";

@@ -1,6 +1,6 @@
 import type { VfConfig } from "../../api/v1alpha1/vf-config.js";
 import { ClaimError } from "./claim-error.js";
-import type { CniConfigList } from "../../lib/cni/config.js";
+import type { CniConfigList } from "../../lib/cni/index.js";
 import { isJsonObject, nestsDeeperThan, type JsonObject } from "../../lib/util/json.js";
 import type { NetAttachDefRef } from "./prepared-claim.js";
 import { networkAttachmentDefinitionsPath } from "../../lib/kube/api-paths.js";

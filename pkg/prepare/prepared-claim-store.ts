@@ -2,7 +2,7 @@ import type { Logger } from "pino";
 import { CheckpointStore, type LoadedCheckpoint } from "../../lib/checkpoint/checkpoint.js";
 import { CheckpointedMap } from "../../lib/checkpoint/checkpointed-map.js";
 import { InterProcessLock } from "../../lib/checkpoint/file-lock.js";
-import type { ClaimRef } from "../../lib/kubeletplugin/claim-preparer.js";
+import type { ClaimRef } from "../../lib/kubeletplugin/index.js";
 import { rebindsDriver, type PreparedClaim } from "./prepared-claim.js";
 
 /**

@@ -1,4 +1,4 @@
-import type { CniConfigList } from "../../lib/cni/config.js";
+import type { CniConfigList } from "../../lib/cni/index.js";
 import { VFIO_PCI } from "../host/driver-binding.js";
 
 export interface NetAttachDefRef {

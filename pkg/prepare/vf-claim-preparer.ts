@@ -9,7 +9,7 @@ import type {
   ClaimRef,
   PrepareOutcome,
   UnprepareOutcome,
-} from "../../lib/kubeletplugin/claim-preparer.js";
+} from "../../lib/kubeletplugin/index.js";
 import { isNotFound, type KubeClient } from "../../lib/kube/client.js";
 import type { ResourceClaim } from "./allocation.js";
 import { nodeAllocationOf } from "./allocation.js";
@@ -35,7 +35,7 @@ import {
   netAttachDefRefOf,
 } from "./network-config.js";
 import { PerKeyQueue } from "../../lib/util/per-key-queue.js";
-import type { CniConfigList } from "../../lib/cni/config.js";
+import type { CniConfigList } from "../../lib/cni/index.js";
 import type { NetAttachDefRef, PreparedClaim } from "./prepared-claim.js";
 import type { PreparedClaimStore } from "./prepared-claim-store.js";
 import { isVfio, rebindsDriver } from "./prepared-claim.js";
