@@ -24,7 +24,6 @@ import {
   type ClaimStatusWriter,
 } from "../claimstatus/claim-status.js";
 import type { FaultHook, FaultStep } from "../faults/faults.js";
-import { FAULT_ENV, faultHookFromEnv } from "../faults/faults.js";
 import { missingDeviceNodes, readVfOnHost } from "./host-state.js";
 import { interfaceNamesInPods } from "./interface-names.js";
 import type { NetworkAttachmentDefinition } from "./network-config.js";
@@ -73,7 +72,7 @@ export interface VfClaimPreparerOptions {
   /** How long one driver bind may take; default 10 s. */
   bindTimeoutMs?: number;
   logger: Logger;
-  /** Crash-test hook; default: what `DRA_SRIOV_FAULT` asks for, if set. */
+  /** Crash-test hook: the daemon builds one from `DRA_SRIOV_FAULT` for prepare and attach; none by default. */
   faultHook?: FaultHook;
   /** The `resourceName` this node published for a device (the publisher knows it). */
   resourceNameOf: ResourceNameLookup;
@@ -128,7 +127,7 @@ export class VfClaimPreparer implements ClaimPreparer {
     this.cdiKind = options.cdiKind ?? `${options.driverName}/vf`;
     this.claims = options.claims;
     this.cdi = new CdiSpecStore(options.paths.cdiRoot, this.cdiKind);
-    this.faultHook = options.faultHook ?? faultHookFromEnv(process.env[FAULT_ENV], this.logger);
+    this.faultHook = options.faultHook;
   }
 
   async prepare(
