@@ -207,3 +207,43 @@ export async function createVfioDeviceClass(
     },
   });
 }
+
+interface PodScheduling extends KubeObject {
+  status?: { conditions?: { type: string; status: string; message?: string }[] };
+}
+
+/**
+ * What the real scheduler did with a pod whose claim it had to allocate: "allocated" once
+ * the claim has an allocation, "refused" once the pod's PodScheduled condition is False
+ * because the claim cannot be allocated (unschedulable, or a CEL runtime error). A refusal
+ * for another reason (the claim not seen yet) is waited past: the scheduler retries.
+ */
+export async function schedulingOutcome(
+  client: KubeClient,
+  namespace: string,
+  podName: string,
+  claimName: string,
+  timeoutMs = 60_000,
+): Promise<{ outcome: "allocated" } | { outcome: "refused"; message: string }> {
+  return waitFor(
+    `the scheduler to allocate or refuse the claim of pod ${podName}`,
+    async () => {
+      const claim = await client.request<AllocatedClaim>({
+        method: "GET",
+        path: `/apis/resource.k8s.io/v1/namespaces/${namespace}/resourceclaims/${claimName}`,
+      });
+      if (claim.status?.allocation) return { outcome: "allocated" as const };
+      const pod = await client.request<PodScheduling>({
+        method: "GET",
+        path: `/api/v1/namespaces/${namespace}/pods/${podName}`,
+      });
+      const condition = pod.status?.conditions?.find((c) => c.type === "PodScheduled");
+      const message = condition?.message ?? "";
+      return condition?.status === "False" &&
+        /cannot allocate all claims|CEL runtime error/.test(message)
+        ? { outcome: "refused" as const, message }
+        : undefined;
+    },
+    timeoutMs,
+  );
+}

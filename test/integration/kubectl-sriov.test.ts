@@ -1,8 +1,6 @@
-import { execFile } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { promisify } from "node:util";
 import { KubeConfig } from "@kubernetes/client-node";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -23,16 +21,14 @@ import {
   deleteTestNamespace,
   listNodeSlices,
   loadManifest,
-  repoRoot,
   testClient,
   uniqueName,
   waitFor,
 } from "./kube.js";
+import { installKubectlSriov } from "./kubectl-plugin.js";
 
-const BUNDLE = path.join(repoRoot, "dist/bundle/kubectl-sriov.mjs");
 const DRIVER = "sriovnetwork.openshift.io";
 const logger = pino({ level: process.env["TEST_LOG_LEVEL"] ?? "silent" });
-const run = promisify(execFile);
 
 interface SliceDevice {
   name: string;
@@ -48,7 +44,6 @@ interface SliceDevice {
 describe("kubectl sriov against the real control plane", () => {
   let client: KubeClient;
   let work: string;
-  let bin: string;
   const tag = uniqueName("kctl");
   const namespace = tag;
   const filterName = "fast";
@@ -60,31 +55,12 @@ describe("kubectl sriov against the real control plane", () => {
   let claim: { namespace: string; name: string; podName: string };
   let allocatedDevice: string;
 
-  const plugin = async (args: string[], kubeconfig = inject("kubeconfig")) => {
-    try {
-      const { stdout, stderr } = await run("kubectl-sriov", args, {
-        env: {
-          PATH: `${bin}:${path.dirname(process.execPath)}`,
-          KUBECONFIG: kubeconfig,
-          HOME: work,
-        },
-        maxBuffer: 16 * 1024 * 1024,
-      });
-      return { code: 0, stdout, stderr };
-    } catch (error) {
-      const failed = error as { code: number; stdout: string; stderr: string };
-      return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-    }
-  };
+  let plugin: ReturnType<typeof installKubectlSriov>;
 
   beforeAll(async () => {
-    if (!fs.existsSync(BUNDLE)) throw new Error(`${BUNDLE} is missing: run "make bundle" first`);
     client = testClient();
     work = fs.mkdtempSync(path.join(os.tmpdir(), "kubectl-sriov-"));
-    bin = path.join(work, "bin");
-    fs.mkdirSync(bin);
-    fs.copyFileSync(BUNDLE, path.join(bin, "kubectl-sriov"));
-    fs.chmodSync(path.join(bin, "kubectl-sriov"), 0o755);
+    plugin = installKubectlSriov(work, inject("kubeconfig"));
 
     await createNamespace(client, namespace);
     await createIfMissing(
