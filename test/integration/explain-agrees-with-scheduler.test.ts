@@ -55,10 +55,7 @@ describe("explain agrees with the real scheduler", () => {
     fc.boolean().map((bool) => ({ bool })),
   );
   const device: fc.Arbitrary<GeneratedDevice> = fc.record({
-    attributes: fc.record(
-      { a: value, b: value, c: value },
-      { requiredKeys: [] },
-    ),
+    attributes: fc.record({ a: value, b: value, c: value }, { requiredKeys: [] }),
     qualified: fc.boolean(),
   });
   const A = () => `device.attributes["${driver}"]`;
@@ -130,7 +127,10 @@ describe("explain agrees with the real scheduler", () => {
           devices: devices.map((d, index) => ({
             name: `dev-${index}`,
             attributes: Object.fromEntries(
-              Object.entries(d.attributes).map(([key, v]) => [d.qualified ? `${driver}/${key}` : key, v]),
+              Object.entries(d.attributes).map(([key, v]) => [
+                d.qualified ? `${driver}/${key}` : key,
+                v,
+              ]),
             ),
           })),
         },
@@ -151,7 +151,9 @@ describe("explain agrees with the real scheduler", () => {
         },
       ],
       constraints:
-        entry.matchAttribute === undefined ? [] : [{ matchAttribute: `${driver}/${entry.matchAttribute}` }],
+        entry.matchAttribute === undefined
+          ? []
+          : [{ matchAttribute: `${driver}/${entry.matchAttribute}` }],
     };
   }
 
@@ -161,7 +163,12 @@ describe("explain agrees with the real scheduler", () => {
     await client.request({
       method: "POST",
       path: `/apis/resource.k8s.io/v1/namespaces/${namespace}/resourceclaims`,
-      body: { apiVersion: "resource.k8s.io/v1", kind: "ResourceClaim", metadata: { name }, spec: { devices } },
+      body: {
+        apiVersion: "resource.k8s.io/v1",
+        kind: "ResourceClaim",
+        metadata: { name },
+        spec: { devices },
+      },
     });
     await createPinnedPod(client, { namespace, nodeName: node, name }, { resourceClaimName: name });
     return schedulingOutcome(client, namespace, name, name);
@@ -179,7 +186,12 @@ describe("explain agrees with the real scheduler", () => {
       // on a slice published after the batch's, it has seen every slice of the batch.
       const canary = `${tag}-canary-${start}`;
       await publish(canary, [{ attributes: {}, qualified: true }]);
-      expect(await schedule(canary, claimDevices({ selectors: [], count: 1, matchAttribute: undefined }))).toEqual({
+      expect(
+        await schedule(
+          canary,
+          claimDevices({ selectors: [], count: 1, matchAttribute: undefined }),
+        ),
+      ).toEqual({
         outcome: "allocated",
       });
       const outcomes = await Promise.all(
@@ -192,7 +204,7 @@ describe("explain agrees with the real scheduler", () => {
       });
       const devices = devicesByNode(slices.items, driver);
       for (const [i, entry] of batch.entries()) {
-        const spec = readClaimSpec(claimDevices(entry));
+        const spec = readClaimSpec({ devices: claimDevices(entry) });
         if (typeof spec === "string") throw new Error(spec);
         const explanation = explainClaim({
           driver,
@@ -205,7 +217,8 @@ describe("explain agrees with the real scheduler", () => {
         const verdict = explanation.nodes.find((n) => n.name === batchNodes[i])!.verdict;
         const outcome = outcomes[i]!;
         if (outcome.outcome === "allocated") allocated++;
-        const agrees = outcome.outcome === "allocated" ? verdict === "fits" : verdict === "does-not-fit";
+        const agrees =
+          outcome.outcome === "allocated" ? verdict === "fits" : verdict === "does-not-fit";
         if (!agrees) {
           disagreements.push(
             `case ${start + i}: scheduler ${outcome.outcome}${"message" in outcome ? ` (${outcome.message})` : ""}, explain ${verdict}: ${JSON.stringify(entry)}`,
