@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { holdersByDevice } from "../../pkg/cluster-inventory/claims.js";
 import { explainClaim } from "../../pkg/claim-explain/explain.js";
 import { devicesByNode, readClaimSpec } from "../../pkg/claim-explain/input.js";
-import type { KubeClient, KubeObject } from "../../pkg/kube/client.js";
+import type { KubeClient, KubeObject } from "../../lib/kube/client.js";
 import {
   createNamespace,
   createPinnedPod,

@@ -8,7 +8,7 @@ import { API_VERSION } from "../../api/v1alpha1/group.js";
 import type { ClaimExplanationList } from "../../cmd/kubectl-sriov/commands/explain.js";
 import { buildEmulatedHost, builtinProfiles } from "../../pkg/emulator/index.js";
 import { HostPaths } from "../../pkg/host/paths.js";
-import type { KubeClient, KubeObject } from "../../pkg/kube/client.js";
+import type { KubeClient, KubeObject } from "../../lib/kube/client.js";
 import { NodeDevicePublisher } from "../../pkg/publishing/node-publisher.js";
 import {
   allocateForPod,
@@ -148,7 +148,12 @@ describe("kubectl sriov explain: pending-claim causes against the real scheduler
     await client.request({
       method: "POST",
       path: `/apis/resource.k8s.io/v1/namespaces/${namespace}/resourceclaims`,
-      body: { apiVersion: "resource.k8s.io/v1", kind: "ResourceClaim", metadata: { name }, spec: { devices } },
+      body: {
+        apiVersion: "resource.k8s.io/v1",
+        kind: "ResourceClaim",
+        metadata: { name },
+        spec: { devices },
+      },
     });
     await createPinnedPod(client, { namespace, nodeName: node, name }, { resourceClaimName: name });
     expect(await schedulingOutcome(client, namespace, name, name)).toMatchObject({
@@ -158,7 +163,14 @@ describe("kubectl sriov explain: pending-claim causes against the real scheduler
   }
 
   async function explain(args: string[]): Promise<ClaimExplanationList> {
-    const { code, stdout, stderr } = await plugin(["explain", ...args, "-n", namespace, "-o", "json"]);
+    const { code, stdout, stderr } = await plugin([
+      "explain",
+      ...args,
+      "-n",
+      namespace,
+      "-o",
+      "json",
+    ]);
     expect({ code, stderr }).toEqual({ code: 0, stderr: "" });
     return JSON.parse(stdout) as ClaimExplanationList;
   }
@@ -210,7 +222,8 @@ describe("kubectl sriov explain: pending-claim causes against the real scheduler
       cause: "all VFs taken",
       node: "c",
       devices: () => one({}),
-      reason: () => /^request vf: needs 1, 0 usable \(\d+ match, \d+ allocated to other claims, 0 tainted\)$/,
+      reason: () =>
+        /^request vf: needs 1, 0 usable \(\d+ match, \d+ allocated to other claims, 0 tainted\)$/,
       hint: () => `allocated to other claims (${namespace}/${holder.name})`,
     },
     {
@@ -249,8 +262,12 @@ describe("kubectl sriov explain: pending-claim causes against the real scheduler
     const { code, stdout } = await plugin(["explain", "pod", claim, "-n", namespace]);
     expect(code).toBe(0);
     expect(stdout).toContain(`ResourceClaim ${namespace}/${claim}`);
-    expect(stdout).toMatch(new RegExp(`^NODE ${nodes.a}  \\d+ devices  DOES NOT FIT: CEL runtime error`, "m"));
-    expect(stdout).toContain(`likely fix: no device publishes ${DRIVER}/resourceNmae; did you mean "resourceName"?`);
+    expect(stdout).toMatch(
+      new RegExp(`^NODE ${nodes.a}  \\d+ devices  DOES NOT FIT: CEL runtime error`, "m"),
+    );
+    expect(stdout).toContain(
+      `likely fix: no device publishes ${DRIVER}/resourceNmae; did you mean "resourceName"?`,
+    );
   });
 
   it("-f FILE: a template explained before it is applied; a fitting one fits where the scheduler would put it", async () => {
@@ -265,7 +282,9 @@ describe("kubectl sriov explain: pending-claim causes against the real scheduler
     const [draft] = (await explain(["-f", file])).items;
     expect(draft!.claim).toEqual({ kind: "ResourceClaimTemplate", namespace, name: "draft" });
     expect(draft!.fits).toContain(nodes.a);
-    expect(draft!.nodes.find((n) => n.name === nodes.b)!.reason).toMatch(/no such key: resourceName/);
+    expect(draft!.nodes.find((n) => n.name === nodes.b)!.reason).toMatch(
+      /no such key: resourceName/,
+    );
     // Not applied: no template of that name exists.
     await expect(
       client.request({
