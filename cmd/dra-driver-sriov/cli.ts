@@ -35,6 +35,12 @@ const commands: CommandEntry[] = [
     summary: "validate SriovResourceFilters and write their status (a central Deployment)",
     load: async () => loaded((await import("./commands/controller.js")).controllerCommand),
   },
+  {
+    name: "migrate",
+    summary:
+      "translate a sriov-network-device-plugin config into a SriovResourceFilter and DeviceClasses, with a report",
+    load: async () => loaded((await import("./commands/migrate.js")).migrateCommand),
+  },
 ];
 
 export const EXIT_OK = 0;

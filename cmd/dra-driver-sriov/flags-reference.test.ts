@@ -29,7 +29,7 @@ describe("docs/reference/flags.md", () => {
 
   it("covers every command the CLI lists, in its order", () => {
     const listed = listedCommands().map((command) => command.name);
-    expect(listed).toEqual(["kubelet-plugin", "discover", "emulate", "controller"]);
+    expect(listed).toEqual(["kubelet-plugin", "discover", "emulate", "controller", "migrate"]);
     expect(cliCommands().map((command) => command.name)).toEqual(listed);
   });
 

@@ -10,6 +10,7 @@ import { controllerCommand } from "./commands/controller.js";
 import { discoverCommand } from "./commands/discover.js";
 import { emulateCommand } from "./commands/emulate.js";
 import { kubeletPluginCommand } from "./commands/kubelet-plugin.js";
+import { migrateCommand } from "./commands/migrate.js";
 
 /** Relative to the repository root. */
 export const FLAGS_REFERENCE_PATH = "docs/reference/flags.md";
@@ -34,6 +35,7 @@ const FLAGS_BY_COMMAND: Readonly<Record<string, FlagSpecs>> = {
   discover: discoverCommand.flags,
   emulate: emulateCommand.flags,
   controller: controllerCommand.flags,
+  migrate: migrateCommand.flags,
 };
 
 /** The CLI's commands in the order `dra-driver-sriov --help` lists them, with their flags. */

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
+  configMapsPath,
   networkAttachmentDefinitionsPath,
   nodesPath,
   resourceClaimsPath,
@@ -16,6 +17,12 @@ describe("API paths", () => {
     );
     expect(networkAttachmentDefinitionsPath("ns", "net")).toBe(
       "/apis/k8s.cni.cncf.io/v1/namespaces/ns/network-attachment-definitions/net",
+    );
+    expect(networkAttachmentDefinitionsPath()).toBe(
+      "/apis/k8s.cni.cncf.io/v1/network-attachment-definitions",
+    );
+    expect(configMapsPath("kube-system", "sriovdp-config")).toBe(
+      "/api/v1/namespaces/kube-system/configmaps/sriovdp-config",
     );
   });
 

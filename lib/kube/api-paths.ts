@@ -43,8 +43,12 @@ export const leasesPath = (namespace: string, name?: string) =>
 export const eventsPath = (namespace: string) =>
   resourcePath("/apis/events.k8s.io/v1", "events", { namespace });
 
-export const networkAttachmentDefinitionsPath = (namespace: string, name?: string) =>
+/** One namespace's NetworkAttachmentDefinitions, or every namespace's. */
+export const networkAttachmentDefinitionsPath = (namespace?: string, name?: string) =>
   resourcePath("/apis/k8s.cni.cncf.io/v1", "network-attachment-definitions", { namespace, name });
+
+export const configMapsPath = (namespace: string, name?: string) =>
+  resourcePath(CORE, "configmaps", { namespace, name });
 
 export const podsPath = (namespace: string, name?: string) =>
   resourcePath(CORE, "pods", { namespace, name });
