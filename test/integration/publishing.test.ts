@@ -223,6 +223,55 @@ describe("publishing an emulated node and allocating with the real scheduler", (
     expect(await publishedDevices()).toHaveLength(15);
   });
 
+  it("publishes each PF's e-switch mode as the kernel's devlink reports it (the daemon's default reader)", async () => {
+    // The emulated host has no devlink instance: a stand-in `devlink` on PATH answers as
+    // iproute2 does on a kernel where the first PF is in switchdev and the second has none.
+    const bin = fs.mkdtempSync(path.join(os.tmpdir(), "publishing-devlink-"));
+    fs.writeFileSync(
+      path.join(bin, "devlink"),
+      [
+        "#!/bin/sh",
+        `if [ "$*" = "-j dev eswitch show pci/0000:3b:00.0" ]; then`,
+        `  echo '{"dev":{"pci/0000:3b:00.0":{"mode":"switchdev"}}}'; exit 0`,
+        "fi",
+        `echo '{"dev":{}}'; echo 'kernel answers: No such device' >&2; exit 1`,
+        "",
+      ].join("\n"),
+      { mode: 0o755 },
+    );
+    const savedPath = process.env["PATH"];
+    process.env["PATH"] = `${bin}:${savedPath ?? ""}`;
+    const otherNode = uniqueName("x710-devlink");
+    await createReadyNode(client, otherNode);
+    const other = new NodeDevicePublisher(client, {
+      paths: new HostPaths({ root }),
+      driverName: DRIVER,
+      nodeName: otherNode,
+      filterNamespace: namespace,
+      publishHostUsedVfs: false,
+      rediscoveryIntervalMs: 60_000,
+      logger,
+    });
+    try {
+      other.start();
+      const modes = await waitFor("the other node's slices", async () => {
+        const devices = (await listNodeSlices<Slice>(client, DRIVER, otherNode)).flatMap(
+          (slice) => slice.spec.devices,
+        );
+        if (devices.length === 0) return undefined;
+        return Object.fromEntries(
+          devices.map((device) => [attr(device, "pfPciAddress"), attr(device, "EswitchMode")]),
+        );
+      });
+      expect(modes).toEqual({ "0000:3b:00.0": "switchdev", "0000:3b:00.1": "legacy" });
+    } finally {
+      process.env["PATH"] = savedPath;
+      await other.stop();
+      await deleteIgnoringMissing(client, `/api/v1/nodes/${otherNode}`);
+      fs.rmSync(bin, { recursive: true, force: true });
+    }
+  });
+
   describe("with SriovResourceFilters", () => {
     const FILTERS = () =>
       `/apis/sriovnetwork.openshift.io/v1alpha1/namespaces/${namespace}/sriovresourcefilters`;
