@@ -1,6 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
-import { container, instanceCachingFactory } from "tsyringe";
+import { container, instanceCachingFactory, type DependencyContainer } from "tsyringe";
 import { CheckpointStore } from "../../lib/checkpoint/checkpoint.js";
 import { CheckpointedMap } from "../../lib/checkpoint/checkpointed-map.js";
 import { InterProcessLock } from "../../lib/checkpoint/file-lock.js";
@@ -57,6 +57,11 @@ export interface NodeDaemonOptions {
   deviceHealthIntervalMs: number;
   unhealthyTaintEffect: "NoSchedule" | "NoExecute" | "none";
   logger: Logger;
+  /**
+   * Replaces registrations after the daemon's own, before anything is built: tests swap in
+   * parts here (a recording API client, say) and get the rest as production builds it.
+   */
+  override?: (scope: DependencyContainer) => void;
 }
 
 export interface NodeDaemon {
@@ -196,6 +201,7 @@ export async function startNodeDaemon(options: NodeDaemonOptions): Promise<NodeD
       });
     }),
   });
+  options.override?.(scope);
   let nri: NriPlugin | undefined;
 
   const logger = scope.resolve<Logger>(LOGGER);
