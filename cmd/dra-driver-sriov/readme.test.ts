@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 import { parse as parseCel } from "@marcbachmann/cel-js";
 import { describe, expect, it } from "vitest";
 import { deviceAttributes, type AttributeValue } from "../../pkg/devices/attributes.js";
-import type { VfDevice } from "../../pkg/devices/model.js";
+import type { PfDevice, VfDevice } from "../../pkg/devices/model.js";
 import { x710Pf } from "../../pkg/devices/testing/fixtures.js";
 import { registerPluginMetrics } from "../../lib/kubeletplugin/plugin-metrics.js";
 import { MetricsRegistry } from "../../lib/observability/metrics.js";
@@ -144,6 +144,14 @@ const device: VfDevice = {
   resourceName: "eth0_resource",
 };
 
+/** The same VF's PF, published whole (--publish-pfs). */
+const wholePf: PfDevice = {
+  name: "pf-0000-3b-00-0",
+  pf: x710Pf(),
+  vfAddresses: [device.vf.pciAddress],
+  resourceName: "eth0_resource",
+};
+
 /** The CEL `device` variable of a DRA selector for that VF (ints are CEL ints: bigint). */
 function celDevice(attributes: Record<string, AttributeValue>) {
   const domains: Record<string, Record<string, unknown>> = {};
@@ -157,7 +165,10 @@ function celDevice(attributes: Record<string, AttributeValue>) {
 }
 
 describe("README.md attribute table", () => {
-  const attributes = deviceAttributes(device, DRIVER);
+  const vfAttributes = deviceAttributes(device, DRIVER);
+  const pfAttributes = deviceAttributes(wholePf, DRIVER);
+  // Every attribute a VF or a whole PF has; a VF's where both have it (same type).
+  const attributes = { ...pfAttributes, ...vfAttributes };
   const rows = tableUnder(README, "### Published attributes");
   const documented = new Map(rows.map((cells) => [code(cells[0]!), cells]));
 
@@ -181,8 +192,13 @@ describe("README.md attribute table", () => {
       const slash = name.lastIndexOf("/");
       expect(expression).toContain(`"${name.slice(0, slash)}"`);
       expect(expression).toContain(name.slice(slash + 1));
-      const result = parseCel(expression)({ device: celDevice(attributes) });
-      expect(typeof result, `${expression} on ${device.name}`).toBe("boolean");
+      const onVf = name in vfAttributes;
+      const result = parseCel(expression)({
+        device: celDevice(onVf ? vfAttributes : pfAttributes),
+      });
+      expect(typeof result, `${expression} on ${onVf ? device.name : wholePf.name}`).toBe(
+        "boolean",
+      );
     },
   );
 });

@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { ResourceFilter } from "../../api/v1alpha1/sriov-resource-filter.js";
 import { deviceAttributes } from "../devices/attributes.js";
-import { deviceName, type VfDevice } from "../devices/model.js";
+import { deviceName, pfDeviceName, type PfDevice, type VfDevice } from "../devices/model.js";
 import { compileResourceFilter } from "../filters/match.js";
 import type { KubeObject } from "../../lib/kube/client.js";
 import { renderSlices } from "../slices/render.js";
@@ -207,6 +207,23 @@ describe("publishedDevicesByNode", () => {
         .map((d) => d.name)
         .sort(),
     ).toEqual(current.map((d) => d.name).sort());
+  });
+
+  it("leaves whole PFs and their counter slices out of the VF tree, and reports none of them unreadable", () => {
+    const vfs = sample(6, 4);
+    const { pf } = vfs[0]!;
+    const whole: PfDevice = { name: pfDeviceName(pf.pciAddress), pf, vfAddresses: [] };
+    const rendered = overTheWire(
+      renderSlices([whole, ...vfs], { driverName: DRIVER, nodeName: "node-a", generation: 1 }),
+    ) as unknown as KubeObject[];
+    const published = publishedDevicesByNode(rendered, DRIVER);
+    expect(published.unreadable).toEqual([]);
+    expect(
+      published.byNode
+        .get("node-a")!
+        .map((d) => d.name)
+        .sort(),
+    ).toEqual(vfs.map((d) => d.name).sort());
   });
 
   it("gives a node that publishes an empty pool no devices", () => {

@@ -52,7 +52,7 @@ const LINK_TYPES: readonly LinkType[] = ["ethernet", "infiniband", "unknown"];
 const ESWITCH_MODES: readonly EswitchMode[] = ["legacy", "switchdev"];
 
 /**
- * The VFs each node publishes, read back from the driver's ResourceSlices. Only the newest
+ * The VFs each node publishes (whole PFs left out), read back from the driver's ResourceSlices. Only the newest
  * generation of each pool counts: during a pool update, slices of the old generation may
  * still be listed, and consumers must never mix the two.
  */
@@ -75,6 +75,8 @@ export function publishedDevicesByNode(
         result.byNode.set(slice.nodeName, devices);
       }
       for (const device of slice.devices) {
+        // Whole PFs (--publish-pfs) are not in the VF tree nor in filter tallies (yet).
+        if (stringAttribute(device.attributes, `${driverName}/deviceType`) === "pf") continue;
         const read = vfDeviceFromAttributes(device.name, device.attributes, driverName);
         if (typeof read === "string") {
           result.unreadable.push({

@@ -10,31 +10,93 @@ export interface VfDevice {
   resourceName?: string;
 }
 
+/**
+ * A whole PF (the NIC port with every VF it has) as one device: allocating it takes the PF
+ * and all its VFs, so the slices make it and its VFs exclusive (see pkg/slices counters).
+ */
+export interface PfDevice {
+  /** `pf-` + the PCI address as a DNS label (`0000:3b:00.0` → `pf-0000-3b-00-0`). */
+  name: string;
+  pf: Omit<DiscoveredPf, "vfs">;
+  /** PCI addresses of the VFs that go with it, by VF index. */
+  vfAddresses: string[];
+  /** Set by a SriovResourceFilter config that selects this PF. */
+  resourceName?: string;
+}
+
+/** What a node can publish: a VF, or a whole PF. */
+export type Device = VfDevice | PfDevice;
+
 export interface DeviceSelection {
   devices: VfDevice[];
   /** VFs left out because the host uses their netdev; published only when the operator allows. */
   hostUsed: VfDevice[];
+  /** Whole PFs, only when asked for (`publishPfs`). */
+  pfs: PfDevice[];
+  /** PFs never published: the host uses the PF's netdev or one of its VFs'. */
+  hostUsedPfs: PfDevice[];
 }
 
 export function deviceName(pciAddress: string): string {
   return pciAddress.replace(/[:.]/g, "-");
 }
 
+const PF_PREFIX = "pf-";
+
+/** `0000:3b:00.0` → `pf-0000-3b-00-0`: a PF's name never equals a VF's. */
+export function pfDeviceName(pciAddress: string): string {
+  return PF_PREFIX + deviceName(pciAddress);
+}
+
+export function isPfDevice(device: Device): device is PfDevice {
+  return !isVfDevice(device);
+}
+
+/** Whether a published device name is a whole PF's (see pfDeviceName). */
+export function isPfDeviceName(name: string): boolean {
+  return name.startsWith(PF_PREFIX);
+}
+
+export function isVfDevice(device: Device): device is VfDevice {
+  return "vf" in device;
+}
+
+/** The device's own PCI function: the VF's, or the PF's. */
+export function pciAddressOf(device: Device): string {
+  return isPfDevice(device) ? device.pf.pciAddress : device.vf.pciAddress;
+}
+
 /**
  * Turns the host inventory into publishable devices. A VF whose netdev the host uses
  * (an address or route in the host namespace) is withheld unless `publishHostUsed`:
- * handing it to a pod would cut the node off that network.
+ * handing it to a pod would cut the node off that network. With `publishPfs`, every PF is
+ * a device too, unless the host uses its netdev or any of its VFs' (never published).
  */
-export function selectDevices(inventory: HostInventory, publishHostUsed: boolean): DeviceSelection {
+export function selectDevices(
+  inventory: HostInventory,
+  publishHostUsed: boolean,
+  publishPfs = false,
+): DeviceSelection {
   const used = new Set(inventory.hostUsedNetdevs);
-  const selection: DeviceSelection = { devices: [], hostUsed: [] };
+  const isUsed = (netdev: string | undefined) => netdev !== undefined && used.has(netdev);
+  const selection: DeviceSelection = { devices: [], hostUsed: [], pfs: [], hostUsedPfs: [] };
   for (const { vfs, ...pf } of inventory.pfs) {
     for (const vf of vfs) {
       const device: VfDevice = { name: deviceName(vf.pciAddress), vf, pf };
-      const isHostUsed = vf.netdev !== undefined && used.has(vf.netdev);
-      if (isHostUsed && !publishHostUsed) selection.hostUsed.push(device);
+      if (isUsed(vf.netdev) && !publishHostUsed) selection.hostUsed.push(device);
       else selection.devices.push(device);
     }
+    if (!publishPfs) continue;
+    const device: PfDevice = {
+      name: pfDeviceName(pf.pciAddress),
+      pf,
+      vfAddresses: vfs.map((vf) => vf.pciAddress),
+    };
+    // Whatever --publish-host-used-vfs says: the PF takes every VF with it, and a pod that
+    // got the host's own uplink (or a VF it routes over) would cut the node off.
+    if (isUsed(pf.netdev) || vfs.some((vf) => isUsed(vf.netdev))) {
+      selection.hostUsedPfs.push(device);
+    } else selection.pfs.push(device);
   }
   return selection;
 }

@@ -5,7 +5,13 @@ import type {
   SriovResourceFilter,
   SriovResourceFilterSpec,
 } from "../../api/v1alpha1/sriov-resource-filter.js";
-import type { VfDevice } from "../devices/model.js";
+import {
+  pciAddressOf,
+  pfDeviceName,
+  type Device,
+  type PfDevice,
+  type VfDevice,
+} from "../devices/model.js";
 import {
   applyResourceFilters,
   formatFilterRef,
@@ -57,13 +63,16 @@ const config = (resourceName: string, ...pfNames: string[]): ResourceConfig => (
   resourceFilters: [pfNames.length === 0 ? {} : { pfNames }],
 });
 
-function apply(filters: FilterObject[], devices = NODE_DEVICES): NodeFilterResult {
+function apply<T extends Device = VfDevice>(
+  filters: FilterObject[],
+  devices: readonly T[] = NODE_DEVICES as unknown as T[],
+): NodeFilterResult<T> {
   return applyResourceFilters({ nodeLabels: LABELS, devices, filters });
 }
 
 /** PCI address → resourceName of what the node publishes. */
 function published(result: NodeFilterResult): Record<string, string | undefined> {
-  return Object.fromEntries(result.devices.map((d) => [d.vf.pciAddress, d.resourceName]));
+  return Object.fromEntries(result.devices.map((d) => [pciAddressOf(d), d.resourceName]));
 }
 
 describe("nodeSelectorMatches", () => {
@@ -108,6 +117,37 @@ describe("applyResourceFilters", () => {
     });
     expect(result.hiddenVfs).toEqual(["0000:3b:02.2", "0000:3b:02.3"]);
     expect(result.selectedBy).toEqual([{ namespace: "sriov", name: "f", generation: 1 }]);
+  });
+
+  it("selects whole PFs by the same fields as VFs, read from the PF itself", () => {
+    const pfs = [0, 1].map((index): PfDevice => {
+      const { pf } = vf(index, 0);
+      return { name: pfDeviceName(pf.pciAddress), pf, vfAddresses: [] };
+    });
+    const devices: Device[] = [...pfs, ...NODE_DEVICES];
+    const take = (resourceFilter: ResourceConfig["resourceFilters"][number]) =>
+      Object.keys(
+        published(
+          apply([filter("f", [{ resourceName: "r", resourceFilters: [resourceFilter] }])], devices),
+        ),
+      );
+    // pfNames without a VF range: the PF and its VFs; with one: only those VFs.
+    expect(take({ pfNames: ["eth0"] })).toEqual([
+      "0000:3b:00.0",
+      "0000:3b:02.0",
+      "0000:3b:02.1",
+      "0000:3b:02.2",
+      "0000:3b:02.3",
+    ]);
+    expect(take({ pfNames: ["eth0#0-1"] })).toEqual(["0000:3b:02.0", "0000:3b:02.1"]);
+    // The PF's own device id and driver, not its VFs'.
+    expect(take({ devices: ["1572"] })).toEqual(["0000:3b:00.0", "0000:3c:00.0"]);
+    expect(take({ drivers: ["i40e"] })).toEqual(["0000:3b:00.0", "0000:3c:00.0"]);
+    expect(take({ devices: ["154c"] })).toHaveLength(NODE_DEVICES.length);
+    expect(take({ pciAddresses: ["0000:3c:00.0"] })).toEqual(["0000:3c:00.0"]);
+    expect(take({ rootDevices: ["0000:3c:00.0"] })).toHaveLength(5);
+    const hidden = apply([filter("f", [config("vfs", "eth0#0-3")])], devices).hiddenVfs;
+    expect(hidden).toContain("0000:3b:00.0");
   });
 
   it("publishes nothing on a selected node where no config matches, and says so", () => {

@@ -1,5 +1,5 @@
 import type { SriovResourceFilterSpec } from "../../api/v1alpha1/sriov-resource-filter.js";
-import type { VfDevice } from "../devices/model.js";
+import { pciAddressOf, type Device } from "../devices/model.js";
 import { compileConfig, type VfPredicate } from "./match.js";
 import { validateFilterSpec, type FilterProblem } from "./validate.js";
 
@@ -46,18 +46,18 @@ export interface RejectedFilter {
   problems: FilterProblem[];
 }
 
-export interface NodeFilterInput {
+export interface NodeFilterInput<T extends Device = Device> {
   nodeLabels: Readonly<Record<string, string>>;
-  devices: readonly VfDevice[];
+  devices: readonly T[];
   filters: readonly FilterObject[];
 }
 
-export interface NodeFilterResult {
+export interface NodeFilterResult<T extends Device = Device> {
   /** What the node publishes, in input order; `resourceName` is set iff some filter selects the node. */
-  devices: VfDevice[];
+  devices: T[];
   /** Filters whose nodeSelector selects the node, in precedence order; empty: no filter applies. */
   selectedBy: FilterRef[];
-  /** PCI addresses of VFs withheld because no config matched them. */
+  /** PCI addresses of devices (VFs, whole PFs) withheld because no config matched them. */
   hiddenVfs: string[];
   /**
    * Every match after the first for a VF. Where winner and loser are configs of one
@@ -92,7 +92,9 @@ export interface NodeFilterResult {
  *   selects the node but takes no VFs: failing closed never exposes VFs an operator meant
  *   to restrict.
  */
-export function applyResourceFilters(input: NodeFilterInput): NodeFilterResult {
+export function applyResourceFilters<T extends Device>(
+  input: NodeFilterInput<T>,
+): NodeFilterResult<T> {
   const selecting = input.filters
     .filter((filter) => nodeSelectorMatches(filter.spec.nodeSelector, input.nodeLabels))
     // One ref object per filter: losses tell same-filter overlaps apart by identity.
@@ -104,7 +106,7 @@ export function applyResourceFilters(input: NodeFilterInput): NodeFilterResult {
     .sort((a, b) => byPrecedence(a.ref, b.ref));
   if (selecting.length === 0) return unfiltered(input.devices);
 
-  const claims = new Map<VfDevice, ConfigRef>();
+  const claims = new Map<Device, ConfigRef>();
   const losses: VfLoss[] = [];
   const unmatchedConfigs: ConfigRef[] = [];
   const rejected: RejectedFilter[] = [];
@@ -127,7 +129,7 @@ export function applyResourceFilters(input: NodeFilterInput): NodeFilterResult {
       return claim === undefined ? [] : [{ ...device, resourceName: claim.resourceName }];
     }),
     selectedBy: selecting.map(({ ref }) => ref),
-    hiddenVfs: input.devices.filter((d) => !claims.has(d)).map((d) => d.vf.pciAddress),
+    hiddenVfs: input.devices.filter((d) => !claims.has(d)).map(pciAddressOf),
     losses,
     conflicts: conflictsOf(losses),
     unmatchedConfigs,
@@ -139,8 +141,8 @@ export function applyResourceFilters(input: NodeFilterInput): NodeFilterResult {
 function claimMatches(
   matches: VfPredicate,
   config: ConfigRef,
-  devices: readonly VfDevice[],
-  claims: Map<VfDevice, ConfigRef>,
+  devices: readonly Device[],
+  claims: Map<Device, ConfigRef>,
 ): { any: boolean; losses: VfLoss[] } {
   let any = false;
   const losses: VfLoss[] = [];
@@ -149,12 +151,12 @@ function claimMatches(
     any = true;
     const winner = claims.get(device);
     if (winner === undefined) claims.set(device, config);
-    else losses.push({ pciAddress: device.vf.pciAddress, winner, loser: config });
+    else losses.push({ pciAddress: pciAddressOf(device), winner, loser: config });
   }
   return { any, losses };
 }
 
-function unfiltered(devices: readonly VfDevice[]): NodeFilterResult {
+function unfiltered<T extends Device>(devices: readonly T[]): NodeFilterResult<T> {
   return {
     devices: devices.map(withoutResourceName),
     selectedBy: [],
@@ -166,7 +168,7 @@ function unfiltered(devices: readonly VfDevice[]): NodeFilterResult {
   };
 }
 
-function withoutResourceName(device: VfDevice): VfDevice {
+function withoutResourceName<T extends Device>(device: T): T {
   const copy = { ...device };
   delete copy.resourceName;
   return copy;

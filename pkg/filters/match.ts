@@ -1,32 +1,42 @@
 import type { ResourceConfig, ResourceFilter } from "../../api/v1alpha1/sriov-resource-filter.js";
-import type { VfDevice } from "../devices/model.js";
+import { isPfDevice, pciAddressOf, type Device } from "../devices/model.js";
 import { parsePfSelector, pfSelectorMatches, type PfSelector } from "./pf-selector.js";
 
-export type VfPredicate = (device: VfDevice) => boolean;
+export type VfPredicate = (device: Device) => boolean;
 
 /** Builds the predicate of one field from its values; the values are ORed. */
 type FieldMatcher = (values: readonly string[]) => VfPredicate;
 
 const lower = (text: string) => text.toLowerCase();
 
-function oneOf(values: readonly string[], read: (device: VfDevice) => string): VfPredicate {
+function oneOf(values: readonly string[], read: (device: Device) => string): VfPredicate {
   const wanted = new Set(values.map(lower));
   return (device) => wanted.has(lower(read(device)));
 }
 
-/** One matcher per ResourceFilter field; the `satisfies` makes a new API field a compile error here. */
+/**
+ * One matcher per ResourceFilter field; the `satisfies` makes a new API field a compile error
+ * here. A whole PF matches by its own ids, address and driver; `pfNames` picks it only
+ * without a VF range (`eth0`, not `eth0#0-3`), `rootDevices` by its own address.
+ */
 const FIELD_MATCHERS = {
-  vendors: (values) => oneOf(values, (device) => device.pf.vfVendor),
-  devices: (values) => oneOf(values, (device) => device.pf.vfDeviceID),
+  vendors: (values) =>
+    oneOf(values, (device) => (isPfDevice(device) ? device.pf.vendor : device.pf.vfVendor)),
+  devices: (values) =>
+    oneOf(values, (device) => (isPfDevice(device) ? device.pf.deviceID : device.pf.vfDeviceID)),
   pfNames: (values) => {
     // Malformed entries match nothing; validateFilterSpec reports them.
     const selectors = values
       .map(parsePfSelector)
       .flatMap((parsed): PfSelector[] => ("selector" in parsed ? [parsed.selector] : []));
     return (device) =>
-      selectors.some((selector) => pfSelectorMatches(selector, device.pf.netdev, device.vf.vfID));
+      selectors.some((selector) =>
+        isPfDevice(device)
+          ? selector.pfName === device.pf.netdev && selector.vfRanges === undefined
+          : pfSelectorMatches(selector, device.pf.netdev, device.vf.vfID),
+      );
   },
-  pciAddresses: (values) => oneOf(values, (device) => device.vf.pciAddress),
+  pciAddresses: (values) => oneOf(values, pciAddressOf),
   rootDevices: (values) => oneOf(values, (device) => device.pf.pciAddress),
   numaNodes: (values) => {
     const wanted = new Set(values.map(Number));
@@ -34,11 +44,11 @@ const FIELD_MATCHERS = {
   },
   drivers: (values) => {
     const wanted = new Set(values);
-    return (device) => wanted.has(device.vf.driver);
+    return (device) => wanted.has(isPfDevice(device) ? device.pf.driver : device.vf.driver);
   },
 } satisfies Record<keyof ResourceFilter, FieldMatcher>;
 
-/** Every field that is set and non-empty must match (AND); a filter without such fields matches every VF. */
+/** Every field that is set and non-empty must match (AND); a filter without such fields matches every device. */
 export function compileResourceFilter(filter: ResourceFilter): VfPredicate {
   const predicates = (Object.keys(FIELD_MATCHERS) as (keyof ResourceFilter)[]).flatMap((field) => {
     const values = filter[field];

@@ -1,3 +1,4 @@
+import { isVfDevice } from "../devices/model.js";
 import fs from "node:fs";
 import path from "node:path";
 import { container, instanceCachingFactory, type DependencyContainer } from "tsyringe";
@@ -46,6 +47,8 @@ export interface NodeDaemonOptions {
   bindTimeoutMs: number;
   rediscoveryIntervalSeconds: number;
   publishHostUsedVfs: boolean;
+  /** Also publish every PF as a whole device (see pkg/devices PfDevice). */
+  publishPfs: boolean;
   /** "" runs no NRI hook (no CNI). */
   nriSocket: string;
   nriPluginIndex: string;
@@ -104,6 +107,7 @@ export async function startNodeDaemon(options: NodeDaemonOptions): Promise<NodeD
           nodeName: options.nodeName,
           filterNamespace: options.namespace,
           publishHostUsedVfs: options.publishHostUsedVfs,
+          publishPfs: options.publishPfs,
           rediscoveryIntervalMs: options.rediscoveryIntervalSeconds * 1000,
           logger: c.resolve<Logger>(LOGGER).child({ component: "publisher" }),
           originalDrivers: () => c.resolve(PreparedClaimStore).originalDrivers(),
@@ -215,7 +219,8 @@ export async function startNodeDaemon(options: NodeDaemonOptions): Promise<NodeD
   publisher.start();
   const health = new HealthMonitor({
     paths,
-    devices: () => publisher.lastResult?.devices ?? [],
+    // Whole PFs have no health of their own yet: their VFs' and link's taints cover the VFs.
+    devices: () => (publisher.lastResult?.devices ?? []).filter(isVfDevice),
     preparedDrivers: () => preparedClaims.preparedDrivers(),
     pollIntervalMs: options.deviceHealthIntervalMs,
     vfCheckIntervalMs: options.deviceHealthIntervalMs * 5,

@@ -194,4 +194,10 @@ describe("pciAddressOfDevice", () => {
       expect(() => pciAddressOfDevice(bad)).toThrow(/is not a VF name this driver publishes/);
     }
   });
+
+  it("refuses a whole PF, which this node cannot prepare yet, saying so", () => {
+    expect(() => pciAddressOfDevice("pf-0000-3b-00-0")).toThrow(
+      /"pf-0000-3b-00-0" is a whole PF.*not supported yet/,
+    );
+  });
 });

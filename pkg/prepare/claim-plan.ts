@@ -1,5 +1,5 @@
 import type { VfConfig } from "../../api/v1alpha1/vf-config.js";
-import { deviceName } from "../devices/model.js";
+import { deviceName, isPfDeviceName } from "../devices/model.js";
 import { isPciAddress } from "../host/pci-address.js";
 import type { ClaimRef } from "../../lib/kubeletplugin/index.js";
 import type { DeviceResult } from "./allocation.js";
@@ -43,6 +43,11 @@ export interface ClaimPlanInput {
 
 /** `0000-3b-02-1` → `0000:3b:02.1`: our device names are PCI addresses with `-` for `:` and `.`. */
 export function pciAddressOfDevice(device: string): string {
+  if (isPfDeviceName(device)) {
+    throw new ClaimError(
+      `allocated device "${device}" is a whole PF (--publish-pfs): preparing whole PFs is not supported yet by this node plugin; select VFs (deviceType "vf") in the claim`,
+    );
+  }
   const match = /^([0-9a-f]{4})-([0-9a-f]{2})-([0-9a-f]{2})-([0-7])$/.exec(device);
   const address = match ? `${match[1]}:${match[2]}:${match[3]}.${match[4]}` : "";
   if (!isPciAddress(address) || deviceName(address) !== device) {

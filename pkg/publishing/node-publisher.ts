@@ -25,6 +25,8 @@ export interface NodePublisherOptions {
   /** Namespace whose SriovResourceFilters apply; filters elsewhere are ignored. */
   filterNamespace: string;
   publishHostUsedVfs: boolean;
+  /** Publish each PF whole too, exclusive with its VFs through counters (off by default). */
+  publishPfs?: boolean;
   rediscoveryIntervalMs: number;
   logger: Logger;
   /** Drivers VFs had before a prepared claim rebound them (PCI address → driver). */
@@ -111,20 +113,30 @@ export class NodeDevicePublisher {
   private recompute(): void {
     if (!this.inventory || !this.filters.hasSynced || !this.node.hasSynced) return;
     const { logger } = this.options;
-    const selection = selectDevices(this.inventory, this.options.publishHostUsedVfs);
+    const selection = selectDevices(
+      this.inventory,
+      this.options.publishHostUsedVfs,
+      this.options.publishPfs ?? false,
+    );
     if (selection.hostUsed.length > 0) {
       logger.info(
         { vfs: selection.hostUsed.map((device) => device.vf.pciAddress) },
         "withholding VFs the host uses (--publish-host-used-vfs to publish them)",
       );
     }
+    if (selection.hostUsedPfs.length > 0) {
+      logger.info(
+        { pfs: selection.hostUsedPfs.map((device) => device.pf.pciAddress) },
+        "never publishing whole the PFs the host uses (an address or route on the PF or one of its VFs)",
+      );
+    }
     const node = [...this.node.items.values()][0];
     const result = applyResourceFilters({
       nodeLabels: node?.metadata?.labels ?? {},
-      devices: withOriginalDrivers(
-        selection.devices,
-        this.options.originalDrivers?.() ?? new Map(),
-      ),
+      devices: [
+        ...selection.pfs,
+        ...withOriginalDrivers(selection.devices, this.options.originalDrivers?.() ?? new Map()),
+      ],
       filters: this.decodedFilters(),
     });
     this.lastResult = result;

@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
-import type { VfDevice } from "../devices/model.js";
-import { planSlices, type PublishedSlice } from "../slices/plan.js";
+import { isPfDevice, type Device } from "../devices/model.js";
+import { countersDropped, planSlices, type PublishedSlice } from "../slices/plan.js";
 import { renderSlices, type DeviceTaint, type ResourceSlice } from "../slices/render.js";
 import { isConflict, isNotFound, type KubeClient, type KubeObject } from "../../lib/kube/client.js";
 import { ListWatch } from "../../lib/kube/list-watch.js";
@@ -24,6 +24,11 @@ export interface PublisherStats {
   generation: number;
   /** True once the desired slices were confirmed on the API server at least once. */
   published: boolean;
+  /**
+   * True once the API server dropped the counters of a slice (DRAPartitionableDevices off):
+   * whole PFs are left out from then on, until the daemon restarts.
+   */
+  countersRefused: boolean;
 }
 
 /**
@@ -36,7 +41,7 @@ export interface PublisherStats {
  */
 export class SlicePublisher {
   private readonly watch: ListWatch;
-  private devices: readonly VfDevice[] | undefined;
+  private devices: readonly Device[] | undefined;
   private taints: ReadonlyMap<string, readonly DeviceTaint[]> = new Map();
   private nodeUid: string | undefined;
   private readonly runner = new CoalescingRunner(() => this.reconcileOnce());
@@ -45,7 +50,12 @@ export class SlicePublisher {
   /** Our own writes the watch has not shown us yet: name → resourceVersion, or null for a delete. */
   private unseenWrites = new Map<string, string | null>();
   private unseenSince = 0;
-  readonly stats: PublisherStats = { writes: 0, generation: 0, published: false };
+  readonly stats: PublisherStats = {
+    writes: 0,
+    generation: 0,
+    published: false,
+    countersRefused: false,
+  };
 
   constructor(
     private readonly client: KubeClient,
@@ -68,7 +78,7 @@ export class SlicePublisher {
    * the attempt it triggers (or a later one) has finished.
    */
   publish(
-    devices: readonly VfDevice[],
+    devices: readonly Device[],
     taints: ReadonlyMap<string, readonly DeviceTaint[]> = new Map(),
   ): Promise<void> {
     this.devices = devices;
@@ -128,48 +138,47 @@ export class SlicePublisher {
     return this.unseenWrites.size === 0;
   }
 
-  private async apply(devices: readonly VfDevice[]): Promise<void> {
+  private async apply(devices: readonly Device[]): Promise<void> {
     const { driverName, nodeName, logger } = this.options;
     if (!this.cacheHasOurWrites()) {
       setTimeout(() => void this.schedule(), UNSEEN_WRITES_TIMEOUT_MS).unref();
       return;
     }
     const published = [...this.watch.items.values()] as unknown as PublishedSlice[];
-    const desired = renderSlices(devices, {
+    const publishable = this.stats.countersRefused
+      ? devices.filter((device) => !isPfDevice(device))
+      : devices;
+    const desired = renderSlices(publishable, {
       driverName,
       nodeName,
       generation: 0,
       taints: this.taints,
     });
     const plan = planSlices(desired, published);
-    const writes = plan.create.length + plan.update.length + plan.delete.length;
+    // Counter sets first: if the server drops them, no whole PF is out there without them.
+    const puts = [
+      ...plan.create.map((slice) => ({ slice, resourceVersion: undefined, create: true })),
+      ...plan.update.map((update) => ({ ...update, create: false })),
+    ].sort((a, b) => Number(!a.slice.spec.sharedCounters) - Number(!b.slice.spec.sharedCounters));
+    const writes = puts.length + plan.delete.length;
     if (writes > 0) {
       const owner = await this.ownerReference();
       this.unseenSince = Date.now();
-      // Counted as each write lands, so readers of the stats never lag the API server.
-      const remember = (written: KubeObject) => {
+      for (const { slice, resourceVersion, create } of puts) {
+        const body = withOwner(slice, owner);
+        if (!create) body.metadata = { ...body.metadata, resourceVersion };
+        const written = await this.client.request<KubeObject>({
+          method: create ? "POST" : "PUT",
+          path: create ? resourceSlicesPath() : resourceSlicesPath(slice.metadata.name),
+          body,
+        });
+        // Counted as each write lands, so readers of the stats never lag the API server.
         this.stats.writes++;
         this.unseenWrites.set(written.metadata!.name!, written.metadata!.resourceVersion!);
-      };
-      for (const slice of plan.create) {
-        remember(
-          await this.client.request({
-            method: "POST",
-            path: resourceSlicesPath(),
-            body: withOwner(slice, owner),
-          }),
-        );
-      }
-      for (const { slice, resourceVersion } of plan.update) {
-        const body = withOwner(slice, owner);
-        body.metadata = { ...body.metadata, resourceVersion };
-        remember(
-          await this.client.request({
-            method: "PUT",
-            path: resourceSlicesPath(slice.metadata.name),
-            body,
-          }),
-        );
+        if (countersDropped(slice, written as unknown as PublishedSlice)) {
+          this.refuseCounters(slice.metadata.name);
+          return;
+        }
       }
       for (const slice of plan.delete) {
         await this.deleteSlice(slice);
@@ -177,12 +186,27 @@ export class SlicePublisher {
         this.unseenWrites.set(slice.metadata.name, null);
       }
       logger.info(
-        { devices: devices.length, slices: desired.length, generation: plan.generation, writes },
+        {
+          devices: publishable.length,
+          slices: desired.length,
+          generation: plan.generation,
+          writes,
+        },
         "published ResourceSlices",
       );
     }
     this.stats.generation = plan.generation;
     this.stats.published = true;
+  }
+
+  /** The cluster cannot keep a whole PF apart from its VFs: publish VFs only, and say why. */
+  private refuseCounters(slice: string): void {
+    this.stats.countersRefused = true;
+    this.options.logger.error(
+      { slice },
+      "the API server dropped the counters of a ResourceSlice: DRAPartitionableDevices is off in this cluster, so a whole PF could be given out together with its VFs. Publishing VFs only; enable the DRAPartitionableDevices feature gate on kube-apiserver and kube-scheduler and restart this plugin, or leave --publish-pfs off",
+    );
+    void this.schedule();
   }
 
   private async deleteSlice(slice: PublishedSlice): Promise<void> {

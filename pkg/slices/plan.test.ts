@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { canonical } from "../../lib/util/canonical-json.js";
-import { planSlices, type PublishedSlice } from "./plan.js";
+import { countersDropped, planSlices, type PublishedSlice } from "./plan.js";
 import type { ResourceSlice } from "./render.js";
 
 function slice(name: string, devices: string[], count = 1, generation = 0): ResourceSlice {
@@ -36,7 +36,7 @@ function published(
       },
       nodeName: desired.spec.nodeName,
       driver: desired.spec.driver,
-      devices: desired.spec.devices.map((d) => ({ attributes: d.attributes, name: d.name })),
+      devices: desired.spec.devices!.map((d) => ({ attributes: d.attributes, name: d.name })),
     },
   };
 }
@@ -105,7 +105,7 @@ describe("planSlices", () => {
     const plain = slice("s0", ["a"]);
     const tainted: ResourceSlice = {
       ...plain,
-      spec: { ...plain.spec, devices: [{ ...plain.spec.devices[0]!, taints: [taint] }] },
+      spec: { ...plain.spec, devices: [{ ...plain.spec.devices![0]!, taints: [taint] }] },
     };
     const echo = (desired: ResourceSlice): PublishedSlice => {
       const base = published(desired, 1);
@@ -113,7 +113,7 @@ describe("planSlices", () => {
         ...base,
         spec: {
           ...base.spec,
-          devices: desired.spec.devices.map((d) => ({
+          devices: desired.spec.devices!.map((d) => ({
             ...d,
             taints: d.taints?.map((t) => ({ ...t })),
           })),
@@ -123,6 +123,54 @@ describe("planSlices", () => {
     expect(planSlices([tainted], [echo(tainted)]).update).toEqual([]);
     expect(planSlices([tainted], [published(plain, 1)]).update).toHaveLength(1);
     expect(planSlices([plain], [echo(tainted)]).update).toHaveLength(1);
+  });
+
+  it("rewrites the pool when counters change, and not when the server echoes them", () => {
+    const counters: ResourceSlice = {
+      ...slice("s0", [], 2),
+      spec: {
+        ...slice("s0", [], 2).spec,
+        devices: undefined,
+        sharedCounters: [{ name: "pf-a", counters: { vfs: { value: "2" } } }],
+      },
+    };
+    delete counters.spec.devices;
+    const consume = (value: string) => [{ counterSet: "pf-a", counters: { vfs: { value } } }];
+    const devices = slice("s1", ["pf-a", "vf-a"], 2);
+    devices.spec.devices = devices.spec.devices!.map((d, index) => ({
+      ...d,
+      consumesCounters: consume(index === 0 ? "2" : "1"),
+    }));
+    // The server omits an absent devices list and returns every field it stored.
+    const echo = (desired: ResourceSlice): PublishedSlice => {
+      const base = published({ ...desired, spec: { ...desired.spec, devices: [] } }, 1);
+      return {
+        ...base,
+        spec: {
+          driver: base.spec.driver,
+          nodeName: base.spec.nodeName,
+          pool: base.spec.pool,
+          ...(desired.spec.devices ? { devices: desired.spec.devices.map((d) => ({ ...d })) } : {}),
+          ...(desired.spec.sharedCounters ? { sharedCounters: desired.spec.sharedCounters } : {}),
+        },
+      };
+    };
+    const desired = [counters, devices];
+    expect(planSlices(desired, desired.map(echo)).update).toEqual([]);
+    // What a server with DRAPartitionableDevices off keeps: neither counters nor consumption.
+    const dropped = desired.map(echo).map((s) => ({
+      ...s,
+      spec: {
+        ...s.spec,
+        sharedCounters: undefined,
+        devices: s.spec.devices?.map(({ consumesCounters: _c, ...d }) => d),
+      },
+    }));
+    expect(planSlices(desired, dropped).update).toHaveLength(2);
+    expect(desired.map((s, i) => countersDropped(s, dropped[i]!))).toEqual([true, true]);
+    expect(desired.map((s) => countersDropped(s, echo(s)))).toEqual([false, false]);
+    const plain = slice("s2", ["x"]);
+    expect(countersDropped(plain, published(plain, 1))).toBe(false);
   });
 
   it("compares JSON independent of key order", () => {

@@ -8,7 +8,13 @@ export interface PublishedSlice {
     driver: string;
     nodeName?: string;
     pool: { name: string; generation: number; resourceSliceCount: number };
-    devices?: { name: string; attributes?: Record<string, unknown>; taints?: unknown[] }[];
+    devices?: {
+      name: string;
+      attributes?: Record<string, unknown>;
+      taints?: unknown[];
+      consumesCounters?: unknown[];
+    }[];
+    sharedCounters?: unknown[];
   };
 }
 
@@ -63,22 +69,46 @@ function withGeneration(slice: ResourceSlice, generation: number): ResourceSlice
   return { ...slice, spec: { ...slice.spec, pool: { ...slice.spec.pool, generation } } };
 }
 
-/** Same driver, node, pool name and size, and devices (attributes, taints) — generation aside. */
+/**
+ * Same driver, node, pool name and size, devices (attributes, taints, counters consumed) and
+ * counter sets — generation aside. The server omits empty lists; so does the renderer.
+ */
 function sameContent(desired: ResourceSlice, published: PublishedSlice): boolean {
   const a = desired.spec;
   const b = published.spec;
+  const nonEmpty = (key: string, list: unknown[] | undefined) =>
+    list !== undefined && list.length > 0 ? { [key]: list } : {};
   return (
     a.driver === b.driver &&
     a.nodeName === b.nodeName &&
     a.pool.name === b.pool.name &&
     a.pool.resourceSliceCount === b.pool.resourceSliceCount &&
-    canonical(a.devices) ===
+    canonical(a.sharedCounters ?? []) === canonical(b.sharedCounters ?? []) &&
+    canonical(a.devices ?? []) ===
       canonical(
-        (b.devices ?? []).map(({ name, attributes, taints }) => ({
+        (b.devices ?? []).map(({ name, attributes, taints, consumesCounters }) => ({
           name,
           attributes: attributes ?? {},
-          ...(taints !== undefined && taints.length > 0 ? { taints } : {}),
+          ...nonEmpty("taints", taints),
+          ...nonEmpty("consumesCounters", consumesCounters),
         })),
       )
   );
+}
+
+/**
+ * Whether the server stored a slice without the counters we sent: what kube-apiserver does
+ * with `sharedCounters` and `consumesCounters` while DRAPartitionableDevices is off (it
+ * drops the fields on write instead of refusing the slice).
+ */
+export function countersDropped(sent: ResourceSlice, stored: PublishedSlice): boolean {
+  const sentSets = (sent.spec.sharedCounters ?? []).length > 0;
+  const sentConsumption = (sent.spec.devices ?? []).some(
+    (device) => (device.consumesCounters ?? []).length > 0,
+  );
+  const storedSets = (stored.spec.sharedCounters ?? []).length > 0;
+  const storedConsumption = (stored.spec.devices ?? []).some(
+    (device) => (device.consumesCounters ?? []).length > 0,
+  );
+  return (sentSets && !storedSets) || (sentConsumption && !storedConsumption);
 }

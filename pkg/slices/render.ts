@@ -1,10 +1,31 @@
 import { deviceAttributes, type AttributeValue } from "../devices/attributes.js";
-import type { VfDevice } from "../devices/model.js";
+import { isPfDevice, pciAddressOf, type Device, type PfDevice } from "../devices/model.js";
 
 /** API limit on devices per ResourceSlice. */
 export const MAX_DEVICES_PER_SLICE = 128;
 /** Lower limit the API applies once devices carry taints or consume counters. */
 export const MAX_DEVICES_PER_SLICE_WITH_TAINTS_OR_COUNTERS = 64;
+/** API limit on counter sets (`sharedCounters`) per ResourceSlice. */
+export const MAX_COUNTER_SETS_PER_SLICE = 8;
+/** The one counter of a PF's counter set: one unit per VF, all of them for the whole PF. */
+export const VF_COUNTER = "vfs";
+
+/** A `resource.k8s.io/v1` Counter: a quantity, which we always write as a whole number. */
+export interface Counter {
+  value: string;
+}
+
+/** A `resource.k8s.io/v1` CounterSet; ours is named after the PF device. */
+export interface CounterSet {
+  name: string;
+  counters: Record<string, Counter>;
+}
+
+/** A `resource.k8s.io/v1` DeviceCounterConsumption. */
+export interface CounterConsumption {
+  counterSet: string;
+  counters: Record<string, Counter>;
+}
 
 /** A `resource.k8s.io/v1` DeviceTaint: the scheduler keeps claims off the device unless they tolerate it. */
 export interface DeviceTaint {
@@ -23,6 +44,8 @@ export interface SliceDevice {
   attributes: Record<string, AttributeValue>;
   /** Only when the device has any (an empty list would differ from the server's absent one). */
   taints?: DeviceTaint[];
+  /** Only for the VFs and the PF of a PF published whole. */
+  consumesCounters?: CounterConsumption[];
 }
 
 /** A `resource.k8s.io/v1` ResourceSlice, as much of it as this driver writes. */
@@ -34,7 +57,9 @@ export interface ResourceSlice {
     driver: string;
     nodeName: string;
     pool: { name: string; generation: number; resourceSliceCount: number };
-    devices: SliceDevice[];
+    /** Exactly one of devices and sharedCounters (the API forbids both, even an empty list). */
+    devices?: SliceDevice[];
+    sharedCounters?: CounterSet[];
   };
 }
 
@@ -51,30 +76,48 @@ export interface RenderOptions {
 /**
  * Renders a node's devices as the slices of one pool named after the node.
  * Pure and deterministic: devices sorted by PCI address, split into slices of at most
- * `maxDevicesPerSlice` (64 while any device of the pool has a taint, the API's limit then),
- * slice names derived from node, driver and index. A node with no devices still gets one
- * empty slice, so consumers can tell "no devices" from "not published".
+ * `maxDevicesPerSlice` (64 while any device of the pool has a taint or consumes counters,
+ * the API's limit then), slice names derived from node, driver and index. A node with no
+ * devices still gets one empty slice, so consumers can tell "no devices" from "not published".
+ *
+ * A whole PF (PfDevice) with VFs makes the pool partitionable: a counter set named after
+ * the PF holds `vfs` = its VF count, each of its VFs consumes 1 and the PF consumes all, so
+ * the scheduler never gives out the PF together with any of its VFs. Counter sets go in
+ * slices of their own (at most 8 each), ahead of the device slices.
  */
-export function renderSlices(
-  devices: readonly VfDevice[],
-  options: RenderOptions,
-): ResourceSlice[] {
+export function renderSlices(devices: readonly Device[], options: RenderOptions): ResourceSlice[] {
   const requested = options.maxDevicesPerSlice ?? MAX_DEVICES_PER_SLICE;
   if (!Number.isInteger(requested) || requested < 1 || requested > MAX_DEVICES_PER_SLICE) {
     throw new Error(`maxDevicesPerSlice must be 1..${MAX_DEVICES_PER_SLICE}, got ${requested}`);
   }
   const taints = options.taints ?? new Map<string, readonly DeviceTaint[]>();
+  const counterSets = counterSetsOf(devices);
   const tainted = devices.some((device) => (taints.get(device.name)?.length ?? 0) > 0);
-  const limit = tainted
-    ? Math.min(requested, MAX_DEVICES_PER_SLICE_WITH_TAINTS_OR_COUNTERS)
-    : requested;
-  const sorted = [...devices].sort((a, b) => compare(a.vf.pciAddress, b.vf.pciAddress));
-  const chunks: VfDevice[][] = [];
-  for (let start = 0; start < sorted.length; start += limit) {
-    chunks.push(sorted.slice(start, start + limit));
+  const limit =
+    tainted || counterSets.byPf.size > 0
+      ? Math.min(requested, MAX_DEVICES_PER_SLICE_WITH_TAINTS_OR_COUNTERS)
+      : requested;
+  const sorted = [...devices].sort((a, b) => compare(pciAddressOf(a), pciAddressOf(b)));
+  const specs: Pick<ResourceSlice["spec"], "devices" | "sharedCounters">[] = [];
+  const sets = [...counterSets.byPf.values()];
+  for (let start = 0; start < sets.length; start += MAX_COUNTER_SETS_PER_SLICE) {
+    specs.push({ sharedCounters: sets.slice(start, start + MAX_COUNTER_SETS_PER_SLICE) });
   }
-  if (chunks.length === 0) chunks.push([]);
-  return chunks.map((chunk, index) => ({
+  const sliceDevice = (device: Device): SliceDevice => {
+    const deviceTaints = taints.get(device.name) ?? [];
+    const consumes = counterSets.consumption(device);
+    return {
+      name: device.name,
+      attributes: deviceAttributes(device, options.driverName),
+      ...(deviceTaints.length > 0 ? { taints: [...deviceTaints] } : {}),
+      ...(consumes === undefined ? {} : { consumesCounters: [consumes] }),
+    };
+  };
+  for (let start = 0; start < sorted.length; start += limit) {
+    specs.push({ devices: sorted.slice(start, start + limit).map(sliceDevice) });
+  }
+  if (specs.length === 0) specs.push({ devices: [] });
+  return specs.map((content, index) => ({
     apiVersion: "resource.k8s.io/v1",
     kind: "ResourceSlice",
     metadata: { name: sliceName(options.nodeName, options.driverName, index) },
@@ -84,18 +127,44 @@ export function renderSlices(
       pool: {
         name: options.nodeName,
         generation: options.generation,
-        resourceSliceCount: chunks.length,
+        resourceSliceCount: specs.length,
       },
-      devices: chunk.map((device) => {
-        const deviceTaints = taints.get(device.name) ?? [];
-        return {
-          name: device.name,
-          attributes: deviceAttributes(device, options.driverName),
-          ...(deviceTaints.length > 0 ? { taints: [...deviceTaints] } : {}),
-        };
-      }),
+      ...content,
     },
   }));
+}
+
+/**
+ * One counter set per published whole PF that has VFs (a PF without VFs shares nothing),
+ * keyed by the PF's PCI address, and what each device consumes from it.
+ */
+function counterSetsOf(devices: readonly Device[]): {
+  byPf: Map<string, CounterSet>;
+  consumption: (device: Device) => CounterConsumption | undefined;
+} {
+  const pfs: PfDevice[] = devices.filter(isPfDevice).filter((pf) => pf.vfAddresses.length > 0);
+  pfs.sort((a, b) => compare(a.pf.pciAddress, b.pf.pciAddress));
+  const takenVfs = new Set(pfs.flatMap((pf) => pf.vfAddresses));
+  const byPf = new Map(
+    pfs.map((pf): [string, CounterSet] => [
+      pf.pf.pciAddress,
+      { name: pf.name, counters: vfCounter(pf.vfAddresses.length) },
+    ]),
+  );
+  const consumption = (device: Device): CounterConsumption | undefined => {
+    const set = byPf.get(device.pf.pciAddress);
+    if (set === undefined) return undefined;
+    if (isPfDevice(device)) return { counterSet: set.name, counters: set.counters };
+    // A VF the PF does not take along (one discovery did not list with it) shares nothing.
+    return takenVfs.has(device.vf.pciAddress)
+      ? { counterSet: set.name, counters: vfCounter(1) }
+      : undefined;
+  };
+  return { byPf, consumption };
+}
+
+function vfCounter(value: number): Record<string, Counter> {
+  return { [VF_COUNTER]: { value: String(value) } };
 }
 
 const MAX_NAME_LENGTH = 253;

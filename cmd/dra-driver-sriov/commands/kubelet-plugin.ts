@@ -25,6 +25,12 @@ const flags = {
     type: "string",
     description: "this pod's UID (downward API): per-pod socket names for rolling updates",
   },
+  "publish-pfs": {
+    type: "boolean",
+    description:
+      "also publish each SR-IOV PF as a whole device (deviceType pf), never allocated together with one of its VFs (needs DRAPartitionableDevices; without it, VFs only)",
+    default: false,
+  },
   "interface-prefix": {
     type: "string",
     description: "default interface names in pods are <prefix>1, <prefix>2, ...",
@@ -114,6 +120,7 @@ export const kubeletPluginCommand: Command<typeof flags> = {
       bindTimeoutMs: options["bind-timeout-ms"],
       rediscoveryIntervalSeconds: options["rediscovery-interval-seconds"],
       publishHostUsedVfs: options["publish-host-used-vfs"],
+      publishPfs: options["publish-pfs"],
       nriSocket: options["nri-socket"],
       nriPluginIndex: options["nri-plugin-index"],
       cniBinDirs: options["cni-bin-dir"].split(":").filter((dir) => dir !== ""),
