@@ -27,20 +27,31 @@ interface Run {
 interface Slice {
   spec: {
     pool: { generation: number };
-    devices: { attributes: Record<string, { string?: string }> }[];
+    /** Absent on the counter slices of a pool with whole PFs. */
+    devices?: { attributes: Record<string, { string?: string }> }[];
   };
 }
+
+/** The `scale` profile: 8 PFs of 256 VFs each. */
+const SCALE = { pfs: 8, vfsPerPf: 256 };
 
 async function until(probe: () => Promise<boolean>): Promise<void> {
   while (!(await probe())) await sleep(20);
 }
 
 /**
- * One node: publish the `scale` profile from nothing (a filter names every VF "rest"), then
- * change the filter so the VFs of one PF get another resourceName.
+ * One node: publish the `scale` profile from nothing (a filter names every device "rest"),
+ * then change the filter so the VFs of one PF (and the PF, when published whole) get another
+ * resourceName. With `publishPfs` the pool also has the 8 PFs and their counters.
  */
-async function measureOnce(client: KubeClient, root: string, index: number): Promise<Run> {
-  const nodeName = `bench-node-${process.pid}-${index}`;
+async function measureOnce(
+  client: KubeClient,
+  root: string,
+  index: number,
+  publishPfs: boolean,
+): Promise<Run> {
+  const nodeName = `bench-node-${process.pid}-${publishPfs ? "pfs" : "vfs"}-${index}`;
+  const wholePfs = publishPfs ? SCALE.pfs : 0;
   const filterPath = `/apis/sriovnetwork.openshift.io/v1alpha1/namespaces/${FILTER_NAMESPACE}/sriovresourcefilters`;
   const filterName = `bench-${process.pid}-${index}`;
   const filter = (configs: unknown[]) => ({
@@ -66,6 +77,7 @@ async function measureOnce(client: KubeClient, root: string, index: number): Pro
     nodeName,
     filterNamespace: FILTER_NAMESPACE,
     publishHostUsedVfs: false,
+    publishPfs,
     rediscoveryIntervalMs: 3_600_000,
     logger: pino({ level: "silent" }),
   });
@@ -79,13 +91,15 @@ async function measureOnce(client: KubeClient, root: string, index: number): Pro
     ).items;
   const resourceNames = async () =>
     (await slices()).flatMap((slice) =>
-      slice.spec.devices.map((d) => d.attributes[`${DRIVER}/resourceName`]?.string),
+      (slice.spec.devices ?? []).map((d) => d.attributes[`${DRIVER}/resourceName`]?.string),
     );
 
   const started = performance.now();
   publisher.start();
   await until(
-    async () => (await resourceNames()).filter((name) => name === "rest").length === 2048,
+    async () =>
+      (await resourceNames()).filter((name) => name === "rest").length ===
+      SCALE.pfs * SCALE.vfsPerPf + wholePfs,
   );
   const publishMs = performance.now() - started;
   const publishWrites = publisher.slices.stats.writes;
@@ -113,9 +127,13 @@ async function measureOnce(client: KubeClient, root: string, index: number): Pro
     const now = await slices();
     const generations = new Set(now.map((slice) => slice.spec.pool.generation));
     const renamed = now
-      .flatMap((slice) => slice.spec.devices)
+      .flatMap((slice) => slice.spec.devices ?? [])
       .filter((d) => d.attributes[`${DRIVER}/resourceName`]?.string === "first_pf");
-    return renamed.length === 256 && generations.size === 1 && !generations.has(before);
+    return (
+      renamed.length === SCALE.vfsPerPf + (publishPfs ? 1 : 0) &&
+      generations.size === 1 &&
+      !generations.has(before)
+    );
   });
   const filterMs = performance.now() - filterStarted;
   const filterWrites = publisher.slices.stats.writes - publishWrites;
@@ -126,7 +144,10 @@ async function measureOnce(client: KubeClient, root: string, index: number): Pro
   return { publishMs, publishWrites, filterMs, filterWrites, slices: sliceCount };
 }
 
-/** Publishing the `scale` profile (2,048 VFs) to a real API server, and a one-PF filter change. */
+/**
+ * Publishing the `scale` profile (2,048 VFs) to a real API server, and a one-PF filter change,
+ * without and with whole PFs (--publish-pfs) and their counters.
+ */
 export async function main(): Promise<void> {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "bench-publishing-"));
   try {
@@ -140,27 +161,49 @@ export async function main(): Promise<void> {
           body: { apiVersion: "v1", kind: "Namespace", metadata: { name: FILTER_NAMESPACE } },
         })
         .catch(() => undefined);
-      const runs: Run[] = [];
-      for (let i = 0; i < RUNS; i++) runs.push(await measureOnce(client, root, i));
+      const measure = async (publishPfs: boolean) => {
+        const runs: Run[] = [];
+        for (let i = 0; i < RUNS; i++) runs.push(await measureOnce(client, root, i, publishPfs));
+        return runs;
+      };
+      const modes = [
+        { label: "VFs only", devices: SCALE.pfs * SCALE.vfsPerPf, runs: await measure(false) },
+        {
+          label: "+ 8 whole PFs, counters",
+          devices: SCALE.pfs * (SCALE.vfsPerPf + 1),
+          runs: await measure(true),
+        },
+      ];
       console.log(
-        `\nPublishing profile "scale" (2,048 VFs, ${runs[0]!.slices} slices) to a real kube-apiserver, ${RUNS} runs, medians:\n`,
+        `\nPublishing profile "scale" (2,048 VFs on 8 PFs) to a real kube-apiserver, without and with --publish-pfs, ${RUNS} runs each, medians:\n`,
       );
       console.log(
         table(
-          ["step", "API writes", "wall ms"],
-          [
-            [
-              "first publish → every slice readable",
-              median(runs.map((r) => r.publishWrites)),
-              ms(median(runs.map((r) => r.publishMs))),
-            ],
-            [
-              "filter change on one PF → pool rewritten",
-              median(runs.map((r) => r.filterWrites)),
-              ms(median(runs.map((r) => r.filterMs))),
-            ],
-          ],
+          ["step", "devices", "slices", "API writes", "wall ms"],
+          modes.flatMap(({ label, devices, runs }) => {
+            const slices = median(runs.map((r) => r.slices));
+            return [
+              [
+                `first publish, ${label} → every slice readable`,
+                devices,
+                slices,
+                median(runs.map((r) => r.publishWrites)),
+                ms(median(runs.map((r) => r.publishMs))),
+              ],
+              [
+                `filter change on one PF, ${label} → pool rewritten`,
+                devices,
+                slices,
+                median(runs.map((r) => r.filterWrites)),
+                ms(median(runs.map((r) => r.filterMs))),
+              ],
+            ];
+          }),
         ),
+      );
+      console.log(
+        "\nWith whole PFs the pool holds counter slices (8 sets each) and at most 64 devices per slice" +
+          "\n(the API's limit once devices consume counters), so more slices are written.",
       );
       console.log(
         "\nA filter change rewrites every slice of the pool: the API requires the pool generation to change" +
