@@ -12,7 +12,7 @@ export interface Binding {
 
 /**
  * The emulated host's devices as a whole: the sysfs tree, the VFIO device nodes that go
- * with vfio-pci bindings and, with `--netdevs`, the veth pairs that go with VF netdevs.
+ * with vfio-pci bindings and, with `--netdevs`, the veth pairs that go with PF and VF netdevs.
  * Used by the builder for the boot state and by the emulated kernel for every change.
  */
 export class EmulatedMachine {
@@ -43,7 +43,7 @@ export class EmulatedMachine {
     );
     await this.veths?.create(
       bindings
-        .filter(({ device, driver }) => device.role === "vf" && hasNetdev(device, driver))
+        .filter(({ device, driver }) => hasVeth(device, driver))
         .map(({ device }) => ({ ifname: device.netdev!, mac: device.mac })),
     );
     for (const { device, driver } of bindings) this.tree.bind(device, driver);
@@ -72,7 +72,7 @@ export class EmulatedMachine {
     );
     await this.veths?.remove(
       bound
-        .filter(({ device, driver }) => device.role === "vf" && hasNetdev(device, driver))
+        .filter(({ device, driver }) => hasVeth(device, driver))
         .map(({ device }) => device.netdev!),
     );
     for (const device of devices) this.tree.unbind(device);
@@ -151,4 +151,12 @@ export class EmulatedMachine {
   private vfsOf(pf: DeviceSpec): readonly DeviceSpec[] {
     return this.layout.vfsByPf.get(pf.address) ?? [];
   }
+}
+
+/**
+ * SR-IOV functions get a veth for their netdev (a PF too, so a whole PF can move into a pod);
+ * the host's other NICs (the onboard one) never do: their names may be the real host's.
+ */
+function hasVeth(device: DeviceSpec, driver: string | undefined): boolean {
+  return (device.role === "vf" || device.role === "pf") && hasNetdev(device, driver);
 }

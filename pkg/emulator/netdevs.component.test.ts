@@ -74,12 +74,13 @@ async function build(): Promise<string> {
 }
 
 describe.skipIf(process.getuid?.() !== 0)("--netdevs", () => {
-  it("creates a marked veth with the VF's MAC for every VF netdev", async () => {
+  it("creates a marked veth with the function's MAC for the PF's and every VF's netdev", async () => {
     const root = await build();
     const alias = `${LINK_ALIAS_PREFIX}${root}`;
     const ours = links().filter((candidate) => candidate.ifalias === alias);
-    // VFs 0, 1 and 3 have netdevs (VF 2 is on vfio-pci): a pair each.
-    expect(ours).toHaveLength(6);
+    // The PF and VFs 0, 1 and 3 have netdevs (VF 2 is on vfio-pci): a pair each.
+    expect(ours).toHaveLength(8);
+    expect(link(PF_NETDEV)).toMatchObject({ ifalias: alias, address: macAddress("0000:5e:00.0") });
     for (const index of [0, 1, 3]) {
       const vf = link(`${PF_NETDEV}v${index}`);
       expect(vf, `${PF_NETDEV}v${index}`).toMatchObject({
@@ -155,6 +156,13 @@ describe.skipIf(process.getuid?.() !== 0)("--netdevs", () => {
     fs.writeFileSync(sys("bus/pci/drivers_probe"), "0000:5e:02.0");
     await waitFor(() =>
       expect(link(`${PF_NETDEV}v0`)).toMatchObject({ address: macAddress("0000:5e:02.0") }),
+    );
+    // The PF's netdev goes and comes with its driver too.
+    fs.writeFileSync(sys("bus/pci/drivers/i40e/unbind"), "0000:5e:00.0");
+    await waitFor(() => expect(link(PF_NETDEV)).toBeUndefined());
+    fs.writeFileSync(sys("bus/pci/drivers_probe"), "0000:5e:00.0");
+    await waitFor(() =>
+      expect(link(PF_NETDEV)).toMatchObject({ address: macAddress("0000:5e:00.0") }),
     );
 
     const numVfs = sys("bus/pci/devices/0000:5e:00.0/sriov_numvfs");
