@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import { selectDevices, withOriginalDrivers } from "../devices/model.js";
+import { selectDevices, withOriginalDrivers, type Device } from "../devices/model.js";
 import {
   applyResourceFilters,
   formatFilterRef,
@@ -14,6 +14,7 @@ import { Rediscovery } from "../host/rediscovery.js";
 import type { KubeClient } from "../../lib/kube/client.js";
 import { ListWatch } from "../../lib/kube/list-watch.js";
 import { SlicePublisher } from "./slice-publisher.js";
+import { withWholePfTaints } from "./whole-pf-taints.js";
 import type { DeviceTaint } from "../slices/render.js";
 import { sriovResourceFiltersPath } from "../../api/v1alpha1/group.js";
 import { nodesPath } from "../../lib/kube/api-paths.js";
@@ -97,7 +98,7 @@ export class NodeDevicePublisher {
    */
   setTaints(taints: ReadonlyMap<string, readonly DeviceTaint[]>): void {
     this.taints = taints;
-    if (this.lastResult) void this.slices.publish(this.lastResult.devices, this.taints);
+    if (this.lastResult) this.publishNow(this.lastResult.devices);
   }
 
   /** The resourceName this node publishes a device under, from memory; undefined if none. */
@@ -156,7 +157,12 @@ export class NodeDevicePublisher {
         "invalid SriovResourceFilter takes no VFs",
       );
     }
-    void this.slices.publish(result.devices, this.taints);
+    this.publishNow(result.devices);
+  }
+
+  /** The devices with their taints, whole PFs sharing their VFs' PF-wide ones. */
+  private publishNow(devices: readonly Device[]): void {
+    void this.slices.publish(devices, withWholePfTaints(this.taints, devices));
   }
 
   /** Every filter object, unreadable ones failing closed (filterObjectOf). */
