@@ -47,8 +47,8 @@ export interface NodeDaemonOptions {
   bindTimeoutMs: number;
   rediscoveryIntervalSeconds: number;
   publishHostUsedVfs: boolean;
-  /** Also publish every PF as a whole device (see pkg/devices PfDevice). */
-  publishPfs: boolean;
+  /** Also publish every PF as a whole device (see pkg/devices PfDevice); default off. */
+  publishPfs?: boolean;
   /** "" runs no NRI hook (no CNI). */
   nriSocket: string;
   nriPluginIndex: string;
