@@ -22,21 +22,41 @@ const SEED = Number(process.env["DRA_SRIOV_EXPLAIN_SEED"] ?? Date.now() % 2 ** 3
 const BATCH = 8;
 
 type Value = { int: number } | { string: string } | { bool: boolean };
+interface Taint {
+  key: string;
+  value: string;
+  effect: "NoSchedule";
+}
+interface Toleration {
+  key: string;
+  operator: "Equal" | "Exists";
+  value?: string;
+}
 interface GeneratedDevice {
   attributes: Partial<Record<"a" | "b" | "c", Value>>;
   /** Whether attribute names carry the driver's domain or use the short form. */
   qualified: boolean;
+  taint: Taint | undefined;
+}
+interface GeneratedRequest {
+  selectors: string[];
+  /** A count, or "All" devices. */
+  count: number | "All";
+  tolerations: Toleration[];
 }
 interface GeneratedCase {
   devices: GeneratedDevice[];
-  selectors: string[];
-  count: number;
-  matchAttribute: "a" | "b" | undefined;
+  requests: GeneratedRequest[];
+  constraint:
+    | { kind: "matchAttribute" | "distinctAttribute"; attribute: "a" | "b"; firstOnly: boolean }
+    | undefined;
 }
 
 /**
  * Explain agrees with the real kube-scheduler on generated devices (attributes present or
- * absent, of varying types, in short and qualified form) and generated selectors (equality,
+ * absent, of varying types, in short and qualified form, some tainted) and generated claims
+ * (one or two requests, a count or all devices, tolerations, a matchAttribute or
+ * distinctAttribute constraint on every request or the first; selectors with equality,
  * ordering, string functions, has()/in guards, &&, ||, !, results that are not bools):
  * whatever the scheduler allocates, explain says fits on that node; whatever it refuses,
  * explain says does not.
@@ -57,7 +77,26 @@ describe("explain agrees with the real scheduler", () => {
   const device: fc.Arbitrary<GeneratedDevice> = fc.record({
     attributes: fc.record({ a: value, b: value, c: value }, { requiredKeys: [] }),
     qualified: fc.boolean(),
+    taint: fc.option(
+      fc.record({
+        key: fc.constantFrom("example.com/t1", "example.com/t2"),
+        value: fc.constantFrom("", "v"),
+        effect: fc.constant("NoSchedule" as const),
+      }),
+      { nil: undefined, freq: 4 },
+    ),
   });
+  const toleration: fc.Arbitrary<Toleration> = fc.oneof(
+    fc.record({
+      key: fc.constantFrom("example.com/t1", ""),
+      operator: fc.constant("Exists" as const),
+    }),
+    fc.record({
+      key: fc.constantFrom("example.com/t1", "example.com/t2"),
+      operator: fc.constant("Equal" as const),
+      value: fc.constantFrom("", "v"),
+    }),
+  );
   const A = () => `device.attributes["${driver}"]`;
   const atom: fc.Arbitrary<string> = fc.oneof(
     fc.integer({ min: 0, max: 3 }).map((n) => `${A()}.a == ${n}`),
@@ -78,11 +117,25 @@ describe("explain agrees with the real scheduler", () => {
       const joined = atoms.reduce((left, right, i) => `${left} ${joins[i - 1]} ${right}`);
       return negate ? `!(${joined})` : joined;
     });
-  const generated: fc.Arbitrary<GeneratedCase> = fc.record({
-    devices: fc.array(device, { minLength: 1, maxLength: 4 }),
+  const request: fc.Arbitrary<GeneratedRequest> = fc.record({
     selectors: fc.array(expression, { minLength: 0, maxLength: 2 }),
-    count: fc.integer({ min: 1, max: 3 }),
-    matchAttribute: fc.option(fc.constantFrom("a" as const, "b" as const), { nil: undefined }),
+    count: fc.oneof(
+      { weight: 6, arbitrary: fc.integer({ min: 1, max: 3 }) },
+      { weight: 1, arbitrary: fc.constant("All" as const) },
+    ),
+    tolerations: fc.array(toleration, { maxLength: 1 }),
+  });
+  const generated: fc.Arbitrary<GeneratedCase> = fc.record({
+    devices: fc.array(device, { minLength: 1, maxLength: 5 }),
+    requests: fc.array(request, { minLength: 1, maxLength: 2 }),
+    constraint: fc.option(
+      fc.record({
+        kind: fc.constantFrom("matchAttribute" as const, "distinctAttribute" as const),
+        attribute: fc.constantFrom("a" as const, "b" as const),
+        firstOnly: fc.boolean(),
+      }),
+      { nil: undefined },
+    ),
   });
 
   beforeAll(async () => {
@@ -132,28 +185,38 @@ describe("explain agrees with the real scheduler", () => {
                 v,
               ]),
             ),
+            ...(d.taint === undefined
+              ? {}
+              : { taints: [{ ...d.taint, timeAdded: "2026-01-01T00:00:00Z" }] }),
           })),
         },
       },
     });
   }
 
-  function claimDevices(entry: Pick<GeneratedCase, "selectors" | "count" | "matchAttribute">) {
+  function claimDevices(entry: Pick<GeneratedCase, "requests" | "constraint">) {
+    const constraint = entry.constraint;
     return {
-      requests: [
-        {
-          name: "r",
-          exactly: {
-            deviceClassName: deviceClass,
-            count: entry.count,
-            selectors: entry.selectors.map((e) => ({ cel: { expression: e } })),
-          },
+      requests: entry.requests.map((request, index) => ({
+        name: `r${index}`,
+        exactly: {
+          deviceClassName: deviceClass,
+          ...(request.count === "All"
+            ? { allocationMode: "All" }
+            : { allocationMode: "ExactCount", count: request.count }),
+          selectors: request.selectors.map((e) => ({ cel: { expression: e } })),
+          ...(request.tolerations.length === 0 ? {} : { tolerations: request.tolerations }),
         },
-      ],
+      })),
       constraints:
-        entry.matchAttribute === undefined
+        constraint === undefined
           ? []
-          : [{ matchAttribute: `${driver}/${entry.matchAttribute}` }],
+          : [
+              {
+                ...(constraint.firstOnly ? { requests: ["r0"] } : {}),
+                [constraint.kind]: `${driver}/${constraint.attribute}`,
+              },
+            ],
     };
   }
 
@@ -185,11 +248,14 @@ describe("explain agrees with the real scheduler", () => {
       // Informer events of one kind arrive in order: once the scheduler allocates a claim
       // on a slice published after the batch's, it has seen every slice of the batch.
       const canary = `${tag}-canary-${start}`;
-      await publish(canary, [{ attributes: {}, qualified: true }]);
+      await publish(canary, [{ attributes: {}, qualified: true, taint: undefined }]);
       expect(
         await schedule(
           canary,
-          claimDevices({ selectors: [], count: 1, matchAttribute: undefined }),
+          claimDevices({
+            requests: [{ selectors: [], count: 1, tolerations: [] }],
+            constraint: undefined,
+          }),
         ),
       ).toEqual({
         outcome: "allocated",

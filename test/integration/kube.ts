@@ -215,7 +215,8 @@ interface PodScheduling extends KubeObject {
 /**
  * What the real scheduler did with a pod whose claim it had to allocate: "allocated" once
  * the claim has an allocation, "refused" once the pod's PodScheduled condition is False
- * because the claim cannot be allocated (unschedulable, or a CEL runtime error). A refusal
+ * because the claim cannot be allocated (unschedulable, or an error of the DRA filter: a CEL
+ * runtime error, a constraint an "All" request cannot meet). A refusal
  * for another reason (the claim not seen yet) is waited past: the scheduler retries.
  */
 export async function schedulingOutcome(
@@ -225,6 +226,7 @@ export async function schedulingOutcome(
   claimName: string,
   timeoutMs = 60_000,
 ): Promise<{ outcome: "allocated" } | { outcome: "refused"; message: string }> {
+  let seen = "no PodScheduled condition";
   return waitFor(
     `the scheduler to allocate or refuse the claim of pod ${podName}`,
     async () => {
@@ -239,11 +241,14 @@ export async function schedulingOutcome(
       });
       const condition = pod.status?.conditions?.find((c) => c.type === "PodScheduled");
       const message = condition?.message ?? "";
+      if (condition !== undefined) seen = `PodScheduled=${condition.status}: ${message}`;
       return condition?.status === "False" &&
-        /cannot allocate all claims|CEL runtime error/.test(message)
+        /cannot allocate all claims|"DynamicResources" filter plugin/.test(message)
         ? { outcome: "refused" as const, message }
         : undefined;
     },
     timeoutMs,
-  );
+  ).catch((error: unknown) => {
+    throw new Error(`${error instanceof Error ? error.message : String(error)} (last: ${seen})`);
+  });
 }
