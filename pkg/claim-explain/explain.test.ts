@@ -136,6 +136,33 @@ describe("explainClaim", () => {
     expect(b.hints[0]).toContain("allocated to other claims (other/taken)");
   });
 
+  it("firstAvailable: the first subrequest that fits, in order", () => {
+    const spec = readClaimSpec({
+      devices: {
+        requests: [
+          {
+            name: "vf",
+            firstAvailable: [
+              { name: "four", deviceClassName: DRIVER, count: 5 },
+              { name: "one", deviceClassName: DRIVER },
+            ],
+          },
+        ],
+        constraints: [{ matchAttribute: `${DRIVER}/pfPciAddress` }],
+      },
+    });
+    if (typeof spec === "string") throw new Error(spec);
+    const result = explainClaim({
+      driver: DRIVER,
+      claim: { kind: "ResourceClaim", namespace: "team", name: "net" },
+      spec,
+      classes: CLASS,
+      devices,
+      holders: new Map(),
+    });
+    expect(node(result, "a").reason).toBe(`fits: vf/one → ${nameOf(0, 0)}`);
+  });
+
   it("a missing DeviceClass fails everywhere, said once", () => {
     const result = explain({}, { classes: new Map() });
     expect(result.problems).toEqual([
