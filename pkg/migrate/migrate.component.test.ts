@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compileSelector } from "../claim-explain/cel.js";
 import { celDevice } from "../claim-explain/input.js";
 import { deviceAttributes } from "../devices/attributes.js";
-import { selectDevices, type VfDevice } from "../devices/model.js";
+import { pciAddressOf, selectDevices, type Device } from "../devices/model.js";
 import {
   buildEmulatedHost,
   builtinProfiles,
@@ -68,7 +68,7 @@ interface Host {
   /** What the emulated kernel shows: the device plugin's view. */
   expected: ExpectedInventory;
   /** What this driver discovers and would publish. */
-  devices: VfDevice[];
+  devices: Device[];
 }
 
 const hosts = new Map<string, Host>();
@@ -81,7 +81,11 @@ beforeAll(async () => {
     const { inventory } = await buildEmulatedHost({ root, profile });
     const discovered = scanHostSysfs(new HostPaths({ root }));
     expect(discovered.warnings).toEqual([]);
-    hosts.set(name, { expected: inventory, devices: selectDevices(discovered, false).devices });
+    // Whole PFs published too (--publish-pfs): filters may give them a resourceName, and
+    // the classes must still offer VFs only, as the device plugin's pools hold them.
+    const selection = selectDevices(discovered, false, true);
+    expect(selection.pfs.length).toBeGreaterThan(0);
+    hosts.set(name, { expected: inventory, devices: [...selection.devices, ...selection.pfs] });
   }
 });
 afterAll(() => {
@@ -194,7 +198,7 @@ function devicePluginPools(config: DevicePluginConfig, devices: readonly DpDevic
 // ---- What the migration offers on this driver ----
 
 /** Per extended resource: the VFs its DeviceClass selects among what the filter publishes. */
-function migratedPools(migration: Migration, devices: readonly VfDevice[]) {
+function migratedPools(migration: Migration, devices: readonly Device[]) {
   const published = applyResourceFilters({
     nodeLabels: {},
     devices,
@@ -212,7 +216,7 @@ function migratedPools(migration: Migration, devices: readonly VfDevice[]) {
     for (const device of published.devices) {
       const { cel } = celDevice(DRIVER, deviceAttributes(device, DRIVER), {});
       const outcomes = selectors.map((selector) => selector.evaluate(cel!));
-      if (outcomes.every((outcome) => outcome.result === "pass")) pool.add(device.vf.pciAddress);
+      if (outcomes.every((outcome) => outcome.result === "pass")) pool.add(pciAddressOf(device));
     }
     pools.set(resource.extendedResourceName, pool);
   }

@@ -83,7 +83,7 @@ describe("translateDevicePluginConfig", () => {
         selectors: [
           {
             cel: {
-              expression: `device.driver == "sriovnetwork.openshift.io" && "resourceName" in ${A} && ${A}.resourceName == "intel.com_intel_sriov_netdevice"`,
+              expression: `device.driver == "sriovnetwork.openshift.io" && (!("deviceType" in ${A}) || ${A}.deviceType == "vf") && "resourceName" in ${A} && ${A}.resourceName == "intel.com_intel_sriov_netdevice"`,
             },
           },
         ],

@@ -15,6 +15,7 @@ import {
   type SriovResourceFilter,
 } from "../../api/v1alpha1/sriov-resource-filter.js";
 import { VF_CONFIG_KIND, type VfConfig } from "../../api/v1alpha1/vf-config.js";
+import { DEVICE_TYPE } from "../devices/attributes.js";
 import { parsePfSelector, type VfRange } from "../filters/pf-selector.js";
 import type { DevicePluginConfig, DpResource, DpSelector } from "./device-plugin-config.js";
 import type { NetworkAttachment } from "./network-attachments.js";
@@ -288,7 +289,10 @@ function translateResource(
     return undefined;
   }
   const attributes = attributesOf(options.driverName);
-  const base = `device.driver == ${quote(options.driverName)} && "resourceName" in ${attributes} && ${attributes}.resourceName == ${quote(resourceName)}`;
+  // VFs only: the device plugin never pools a PF that has VFs, and with --publish-pfs a
+  // filter config can give a whole PF the resource's name too.
+  const vfOnly = `(!("deviceType" in ${attributes}) || ${attributes}.deviceType == ${quote(DEVICE_TYPE.vf)})`;
+  const base = `device.driver == ${quote(options.driverName)} && ${vfOnly} && "resourceName" in ${attributes} && ${attributes}.resourceName == ${quote(resourceName)}`;
   const needsCel = selectors.some((selector) => selector.needsCel);
   const expression = needsCel
     ? `${base} && (${selectors.map((selector) => `(${selector.cel})`).join(" || ")})`
