@@ -41,11 +41,12 @@ export function deviceName(pciAddress: string): string {
   return pciAddress.replace(/[:.]/g, "-");
 }
 
-const PF_PREFIX = "pf-";
+/** What a whole PF's device name starts with. */
+export const PF_NAME_PREFIX = "pf-";
 
 /** `0000:3b:00.0` → `pf-0000-3b-00-0`: a PF's name never equals a VF's. */
 export function pfDeviceName(pciAddress: string): string {
-  return PF_PREFIX + deviceName(pciAddress);
+  return PF_NAME_PREFIX + deviceName(pciAddress);
 }
 
 export function isPfDevice(device: Device): device is PfDevice {
@@ -54,7 +55,7 @@ export function isPfDevice(device: Device): device is PfDevice {
 
 /** Whether a published device name is a whole PF's (see pfDeviceName). */
 export function isPfDeviceName(name: string): boolean {
-  return name.startsWith(PF_PREFIX);
+  return name.startsWith(PF_NAME_PREFIX);
 }
 
 export function isVfDevice(device: Device): device is VfDevice {

@@ -35,6 +35,28 @@ function plan(devices: DevicePlanInput[], extra: Partial<ClaimPlanInput> = {}) {
 }
 
 describe("planClaim", () => {
+  it("plans a whole PF with its kernel driver: its own address and interface, as a VF's", () => {
+    const [pf] = plan([
+      device("pf-0000-3b-00-0", {}, { host: { driver: "i40e", iommuGroup: 12 } }),
+    ]).devices;
+    expect(pf).toMatchObject({
+      device: "pf-0000-3b-00-0",
+      pciAddress: "0000:3b:00.0",
+      originalDriver: "i40e",
+      targetDriver: "i40e",
+      ifName: "net1",
+    });
+  });
+
+  it("refuses vfio-pci for a whole PF, and a PF that is gone, naming it a PF", () => {
+    expect(() => plan([device("pf-0000-3b-00-0", { driver: "vfio-pci" })])).toThrow(
+      /whole PF 0000:3b:00.0 .*vfio-pci is not supported for a whole PF yet/,
+    );
+    expect(() => plan([device("pf-0000-3b-00-0", {}, { host: undefined })])).toThrow(
+      /^PF 0000:3b:00.0 \(device pf-0000-3b-00-0\) is not present on this host/,
+    );
+  });
+
   it("plans a kernel-driver VF as it is and a vfio VF with the driver to restore", () => {
     const claim = plan([
       device("0000-3b-02-0"),
@@ -191,13 +213,14 @@ describe("pciAddressOfDevice", () => {
   it("reads the PCI address back from a device name", () => {
     expect(pciAddressOfDevice("0000-3b-02-1")).toBe("0000:3b:02.1");
     for (const bad of ["vf-0", "0000-3b-02-9", "0000-3b-20-1", "0000:3b:02.1"]) {
-      expect(() => pciAddressOfDevice(bad)).toThrow(/is not a VF name this driver publishes/);
+      expect(() => pciAddressOfDevice(bad)).toThrow(/is not a device name this driver publishes/);
     }
   });
 
-  it("refuses a whole PF, which this node cannot prepare yet, saying so", () => {
-    expect(() => pciAddressOfDevice("pf-0000-3b-00-0")).toThrow(
-      /"pf-0000-3b-00-0" is a whole PF.*not supported yet/,
-    );
+  it("reads a whole PF's address back from its pf- name, and refuses names it never publishes", () => {
+    expect(pciAddressOfDevice("pf-0000-3b-00-0")).toBe("0000:3b:00.0");
+    for (const bad of ["pf-0000-3b-00-9", "pf-pf-0000-3b-00-0", "pf0000-3b-00-0"]) {
+      expect(() => pciAddressOfDevice(bad)).toThrow(/is not a device name this driver publishes/);
+    }
   });
 });

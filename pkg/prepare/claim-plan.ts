@@ -1,5 +1,5 @@
 import type { VfConfig } from "../../api/v1alpha1/vf-config.js";
-import { deviceName, isPfDeviceName } from "../devices/model.js";
+import { deviceName, isPfDeviceName, pfDeviceName, PF_NAME_PREFIX } from "../devices/model.js";
 import { isPciAddress } from "../host/pci-address.js";
 import type { ClaimRef } from "../../lib/kubeletplugin/index.js";
 import type { DeviceResult } from "./allocation.js";
@@ -41,18 +41,20 @@ export interface ClaimPlanInput {
   cdiSpecFile: string;
 }
 
-/** `0000-3b-02-1` → `0000:3b:02.1`: our device names are PCI addresses with `-` for `:` and `.`. */
+/**
+ * `0000-3b-02-1` → `0000:3b:02.1`, `pf-0000-3b-00-0` → `0000:3b:00.0`: our device names are
+ * PCI addresses with `-` for `:` and `.`, a whole PF's with `pf-` before.
+ */
 export function pciAddressOfDevice(device: string): string {
-  if (isPfDeviceName(device)) {
-    throw new ClaimError(
-      `allocated device "${device}" is a whole PF (--publish-pfs): preparing whole PFs is not supported yet by this node plugin; select VFs (deviceType "vf") in the claim`,
-    );
-  }
-  const match = /^([0-9a-f]{4})-([0-9a-f]{2})-([0-9a-f]{2})-([0-7])$/.exec(device);
+  const wholePf = isPfDeviceName(device);
+  const match = /^([0-9a-f]{4})-([0-9a-f]{2})-([0-9a-f]{2})-([0-7])$/.exec(
+    wholePf ? device.slice(PF_NAME_PREFIX.length) : device,
+  );
   const address = match ? `${match[1]}:${match[2]}:${match[3]}.${match[4]}` : "";
-  if (!isPciAddress(address) || deviceName(address) !== device) {
+  const named = isPciAddress(address) && (wholePf ? pfDeviceName(address) : deviceName(address));
+  if (named !== device) {
     throw new ClaimError(
-      `allocated device "${device}" is not a VF name this driver publishes (a PCI address such as 0000-3b-02-1)`,
+      `allocated device "${device}" is not a device name this driver publishes (a VF's PCI address such as 0000-3b-02-1, or a whole PF's such as pf-0000-3b-00-0)`,
     );
   }
   return address;
@@ -73,13 +75,18 @@ export function planClaim(input: ClaimPlanInput): PreparedClaim {
     const { result, config, network } = device;
     const pciAddress = pciAddressOfDevice(result.device);
     const host = presentVf(device.host, pciAddress, result.device);
+    if (isPfDeviceName(result.device) && config.driver === VFIO_PCI) {
+      throw new ClaimError(
+        `whole PF ${pciAddress} (device ${result.device}): driver vfio-pci is not supported for a whole PF yet (its VFs go when its network driver does); leave driver unset to hand the PF's network interface to the pod`,
+      );
+    }
     return {
       request: result.request,
       pool: result.pool,
       device: result.device,
       pciAddress,
       originalDriver: host.driver,
-      targetDriver: targetDriverOf(config, host, pciAddress),
+      targetDriver: targetDriverOf(config, host, pciAddress, functionNoun(result.device)),
       iommuGroup: host.iommuGroup,
       ifName: ifNames[index]!,
       addVhostMount: config.addVhostMount ?? false,
@@ -140,10 +147,16 @@ function declaresCapability(list: CniConfigList, capability: string): boolean {
   });
 }
 
+/** How messages name the function behind a device: a VF, or a whole PF. */
+function functionNoun(device: string): string {
+  return isPfDeviceName(device) ? "PF" : "VF";
+}
+
 function presentVf(host: VfOnHost | undefined, pciAddress: string, device: string): VfOnHost {
   if (host === undefined) {
+    const what = functionNoun(device);
     throw new ClaimError(
-      `VF ${pciAddress} (device ${device}) is not present on this host: the node's VFs changed after they were published (sriov_numvfs?); delete the pod so its claim is allocated again`,
+      `${what} ${pciAddress} (device ${device}) is not present on this host: the node's devices changed after they were published (sriov_numvfs?); delete the pod so its claim is allocated again`,
     );
   }
   return host;
@@ -153,18 +166,23 @@ function presentVf(host: VfOnHost | undefined, pciAddress: string, device: strin
  * `vfio-pci` when the config asks for it; otherwise the VF keeps the kernel network driver
  * it has. A VF without one (unbound, or held by vfio-pci) has no netdev to hand over.
  */
-function targetDriverOf(config: VfConfig, host: VfOnHost, pciAddress: string): string {
+function targetDriverOf(
+  config: VfConfig,
+  host: VfOnHost,
+  pciAddress: string,
+  what: string,
+): string {
   if (config.driver === VFIO_PCI) {
     if (host.iommuGroup === null) {
       throw new ClaimError(
-        `VF ${pciAddress} has no IOMMU group, so vfio-pci cannot use it: enable the IOMMU (intel_iommu=on or amd_iommu=on on the kernel command line)`,
+        `${what} ${pciAddress} has no IOMMU group, so vfio-pci cannot use it: enable the IOMMU (intel_iommu=on or amd_iommu=on on the kernel command line)`,
       );
     }
     return VFIO_PCI;
   }
   if (host.driver === "" || host.driver === VFIO_PCI) {
     throw new ClaimError(
-      `VF ${pciAddress} is ${host.driver === "" ? "not bound to any driver" : "bound to vfio-pci"}, so it has no network interface for a kernel-driver config: set driver: vfio-pci in the VfConfig, or select VFs by their published "driver" attribute in a CEL selector`,
+      `${what} ${pciAddress} is ${host.driver === "" ? "not bound to any driver" : "bound to vfio-pci"}, so it has no network interface for a kernel-driver config: set driver: vfio-pci in the VfConfig, or select VFs by their published "driver" attribute in a CEL selector`,
     );
   }
   return host.driver;

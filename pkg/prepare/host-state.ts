@@ -5,10 +5,17 @@ import type { HostPaths } from "../host/paths.js";
 import { parseInteger, readLinkName } from "../host/sysfs.js";
 import type { VfOnHost } from "./claim-plan.js";
 
-/** A VF's driver and IOMMU group as sysfs shows them; undefined when there is no such VF. */
-export function readVfOnHost(paths: HostPaths, pciAddress: string): VfOnHost | undefined {
+/**
+ * A function's driver and IOMMU group as sysfs shows them; undefined when there is no such
+ * VF (a `physfn` link), or for a whole PF (`wholePf`) no such SR-IOV PF (`sriov_totalvfs`).
+ */
+export function readFunctionOnHost(
+  paths: HostPaths,
+  pciAddress: string,
+  wholePf: boolean,
+): VfOnHost | undefined {
   const dir = paths.pciDevice(pciAddress);
-  if (!fs.existsSync(path.join(dir, "physfn"))) return undefined;
+  if (!fs.existsSync(path.join(dir, wholePf ? "sriov_totalvfs" : "physfn"))) return undefined;
   const group = parseInteger(readLinkName(path.join(dir, "iommu_group")));
   return { driver: currentDriver(paths, pciAddress), iommuGroup: group ?? null };
 }

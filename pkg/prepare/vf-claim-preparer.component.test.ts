@@ -57,7 +57,8 @@ class FakeApi {
 
 interface ClaimSpec {
   name?: string;
-  devices: { pci: string; request?: string; pool?: string }[];
+  /** `name`: the device's name when it is not the VF's (a whole PF's `pf-...`). */
+  devices: { pci: string; request?: string; pool?: string; name?: string }[];
   configs?: AllocationConfig[];
   pods?: string[];
 }
@@ -148,11 +149,11 @@ function addClaim(spec: ClaimSpec): ClaimRef {
     status: {
       allocation: {
         devices: {
-          results: spec.devices.map(({ pci, request, pool }) => ({
+          results: spec.devices.map(({ pci, request, pool, name }) => ({
             request: request ?? "vf",
             driver: DRIVER,
             pool: pool ?? NODE,
-            device: device(pci),
+            device: name ?? device(pci),
           })),
           config: spec.configs ?? [],
         },
@@ -316,6 +317,47 @@ describe("VfClaimPreparer", () => {
           "(null)\n",
         ),
       { timeout: 5_000, interval: 5 },
+    );
+    expect(hostState()).toMatchObject({ cdiSpecs: [], claims: [] });
+  });
+
+  it("prepares a whole PF with its kernel driver like a VF, answers again from the checkpoint, and refuses vfio-pci for it", async () => {
+    const PF = "0000:3b:00.0";
+    const preparer = newPreparer();
+    const ref = addClaim({ devices: [{ pci: PF, name: "pf-0000-3b-00-0", request: "nic" }] });
+    const first = await prepareOne(preparer, ref);
+    expect(devicesOf(first)).toEqual([
+      {
+        requestNames: ["nic"],
+        poolName: NODE,
+        deviceName: "pf-0000-3b-00-0",
+        cdiDeviceIds: [`${DRIVER}/vf=${ref.uid}-pf-0000-3b-00-0`],
+      },
+    ]);
+    expect(readSpec(ref.uid).containerEdits?.env).toContain(`PCIDEVICE_NIC=${PF}`);
+    expect(checkpointEntries().get(ref.uid)!.devices[0]).toMatchObject({
+      pciAddress: PF,
+      originalDriver: "i40e",
+      targetDriver: "i40e",
+      ifName: "net1",
+    });
+    // The checkpointed PF reads as present: a repeated prepare redoes nothing.
+    expect(await prepareOne(newPreparer(), ref)).toEqual(first);
+    expect((await preparer.unprepare([ref], never)).get(ref.uid)).toEqual({});
+    expect(currentDriver(paths, PF)).toBe("i40e");
+    expect(hostState()).toMatchObject({ cdiSpecs: [], claims: [] });
+
+    const vfio = addClaim({
+      devices: [{ pci: PF, name: "pf-0000-3b-00-0" }],
+      configs: [vfConfig({ driver: "vfio-pci" })],
+    });
+    expect(errorOf(await prepareOne(preparer, vfio))).toMatch(
+      /vfio-pci is not supported for a whole PF yet/,
+    );
+    // A VF name for the PF's address is no device of ours.
+    const misnamed = addClaim({ devices: [{ pci: PF }] });
+    expect(errorOf(await prepareOne(preparer, misnamed))).toMatch(
+      /VF 0000:3b:00.0 \(device 0000-3b-00-0\) is not present on this host/,
     );
     expect(hostState()).toMatchObject({ cdiSpecs: [], claims: [] });
   });

@@ -15,6 +15,7 @@ import type { ResourceClaim } from "./allocation.js";
 import { nodeAllocationOf } from "./allocation.js";
 import { claimCdiSpec, deviceNodePaths, preparedDevicesOf } from "./cdi-edits.js";
 import { ClaimError } from "./claim-error.js";
+import { isPfDeviceName } from "../devices/model.js";
 import { messageOf } from "../../lib/util/errors.js";
 import type { DevicePlanInput } from "./claim-plan.js";
 import { pciAddressOfDevice, planClaim } from "./claim-plan.js";
@@ -24,7 +25,7 @@ import {
   type ClaimStatusWriter,
 } from "../claimstatus/claim-status.js";
 import type { FaultHook, FaultStep } from "../faults/faults.js";
-import { missingDeviceNodes, readVfOnHost } from "./host-state.js";
+import { missingDeviceNodes, readFunctionOnHost } from "./host-state.js";
 import { interfaceNamesInPods } from "./interface-names.js";
 import type { NetworkAttachmentDefinition } from "./network-config.js";
 import {
@@ -314,7 +315,11 @@ export class VfClaimPreparer implements ClaimPreparer {
         return {
           result,
           config,
-          host: readVfOnHost(this.options.paths, pciAddressOfDevice(result.device)),
+          host: readFunctionOnHost(
+            this.options.paths,
+            pciAddressOfDevice(result.device),
+            isPfDeviceName(result.device),
+          ),
           publishedResourceName: resourceNames.get(result.device),
           network,
         };
@@ -494,7 +499,10 @@ export class VfClaimPreparer implements ClaimPreparer {
   private snapshot(uid: string, claim: PreparedClaim): HostSnapshot {
     return {
       vfs: new Map(
-        claim.devices.map((vf) => [vf.pciAddress, readVfOnHost(this.options.paths, vf.pciAddress)]),
+        claim.devices.map((vf) => [
+          vf.pciAddress,
+          readFunctionOnHost(this.options.paths, vf.pciAddress, isPfDeviceName(vf.device)),
+        ]),
       ),
       cdiSpecExists: this.cdi.exists(uid),
     };
