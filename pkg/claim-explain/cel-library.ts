@@ -263,6 +263,21 @@ export function registerKubernetesLibrary(env: Environment): Environment {
         },
       )
       .registerFunction("string.reverse(): string", (s: string) => [...s].reverse().join(""))
+      // k8s.io/apiserver/pkg/cel/library regex (RE2 there; the common subset agrees).
+      .registerFunction(
+        "string.find(string): string",
+        (s: string, pattern: string) => new RegExp(pattern).exec(s)?.[0] ?? "",
+      )
+      .registerFunction("string.findAll(string): list<string>", (s: string, pattern: string) =>
+        [...s.matchAll(new RegExp(pattern, "g"))].map((match) => match[0]),
+      )
+      .registerFunction(
+        "string.findAll(string, int): list<string>",
+        (s: string, pattern: string, limit: bigint) => {
+          const all = [...s.matchAll(new RegExp(pattern, "g"))].map((match) => match[0]);
+          return limit < 0n ? all : all.slice(0, Number(limit));
+        },
+      )
       // k8s.io/apiserver/pkg/cel/library lists.
       .registerFunction("list.sum(): dyn", (list: readonly unknown[]) =>
         numbers(list).reduce<bigint | number>(

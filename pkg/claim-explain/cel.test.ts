@@ -36,6 +36,9 @@ describe("compileSelector: the scheduler's CEL semantics on one device", () => {
     [`device.capacity["${D}"].bandwidth.isGreaterThan(quantity("1G"))`, "pass"],
     [`semver("1.10.0").isGreaterThan(semver("1.9.9"))`, "pass"],
     [`[1, 2, 3].sum() == 6 && [3, 1].min() == 1`, "pass"],
+    [`device.attributes["${D}"].?missing.orValue("z") == "z"`, "pass"],
+    [`device.attributes["${D}"].PFName.find("[0-9]+") == "1"`, "pass"],
+    [`device.attributes["${D}"].PFName.findAll("[0-9]") == ["1", "0"]`, "pass"],
     // Heterogeneous equality: an int compared with a string is false, not an error.
     [`device.attributes["${D}"].vfID == "3"`, "fail"],
   ])("%s → %s", (expression, result) => {
@@ -88,6 +91,9 @@ describe("compileSelector: the scheduler's CEL semantics on one device", () => {
     expect(unsupported.unsupported).toMatch(/isIP/);
     expect(unsupported.evaluate(vf).result).toBe("unknown");
     expect(compileSelector(`device.driver ==`).compileError).toBeDefined();
+    const twoVariables = compileSelector(`device.attributes["${D}"].all(k, v, v != "")`);
+    expect(twoVariables).toMatchObject({ unsupported: expect.stringMatching(/two-variable/) });
+    expect(twoVariables.compileError).toBeUndefined();
   });
 
   it("lists the attributes read and the literal comparisons", () => {

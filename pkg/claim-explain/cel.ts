@@ -1,4 +1,4 @@
-import { Environment, parse, serialize, type ASTNode } from "@marcbachmann/cel-js";
+import { Environment, serialize, type ASTNode } from "@marcbachmann/cel-js";
 import { Quantity, Semver, registerKubernetesLibrary } from "./cel-library.js";
 
 /**
@@ -73,8 +73,6 @@ const NOT_IMPLEMENTED = [
   "isURL",
   "format",
   "quote",
-  "find",
-  "findAll",
   "slice",
   "flatten",
   "distinct",
@@ -91,6 +89,10 @@ const NOT_IMPLEMENTED = [
   "lists",
   "includes",
 ];
+
+/** `m.all(k, v, ...)` and kin (cel-go's ext.TwoVarComprehensions), which the evaluator lacks. */
+const TWO_VARIABLE_COMPREHENSION =
+  /\.(all|exists|existsOne|exists_one|transformList|transformMap|transformMapEntry)\(\s*[A-Za-z_]\w*\s*,\s*[A-Za-z_]\w*\s*,/;
 
 let environment: Environment | undefined;
 
@@ -126,7 +128,7 @@ export function compileSelector(expression: string): CompiledSelector {
   let program: ReturnType<Environment["parse"]>;
   let ast: ASTNode;
   try {
-    ast = rewriteHas(parse(expression).ast);
+    ast = rewriteHas(env.parse(expression).ast);
     program = env.parse(serialize(ast));
   } catch (error) {
     return { ...base, compileError: firstLine(error), evaluate: () => unknown(firstLine(error)) };
@@ -134,9 +136,11 @@ export function compileSelector(expression: string): CompiledSelector {
   const checked = env.check(serialize(ast));
   if (!checked.valid) {
     const message = firstLine(checked.error);
-    const missing = notImplemented(message);
+    const missing = TWO_VARIABLE_COMPREHENSION.test(expression)
+      ? "a two-variable comprehension (all/exists with key and value)"
+      : notImplemented(message);
     if (missing !== undefined) {
-      const unsupported = `uses ${missing}(), which kubectl sriov explain cannot evaluate`;
+      const unsupported = `uses ${missing.includes(" ") ? missing : `${missing}()`}, which kubectl sriov explain cannot evaluate`;
       return { ...base, unsupported, evaluate: () => unknown(unsupported) };
     }
     return { ...base, compileError: message, evaluate: () => unknown(message) };
