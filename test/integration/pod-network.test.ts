@@ -84,6 +84,7 @@ describe("pod networks through NRI and CNI", () => {
         ...["--cdi-root", runtime.cdiDirs[0]!, "--nri-socket", runtime.nriSocket],
         ...["--cni-bin-dir", `${cniTestBinDir()}:${runtime.cniBinDir}`],
         ...["--cni-cache-dir", path.join(tmp, "cni-cache")],
+        "--publish-pfs",
       ],
       logFile,
       kubelet,
@@ -115,14 +116,16 @@ describe("pod networks through NRI and CNI", () => {
   }
 
   /** A claim the scheduler allocated, prepared like the kubelet does before a pod starts. */
-  async function preparedClaim(requests: { name: string; config: Record<string, unknown> }[]) {
+  async function preparedClaim(
+    requests: { name: string; config: Record<string, unknown>; deviceClassName?: string }[],
+  ) {
     const claim = await allocateForPod(
       client,
       { namespace, nodeName },
       {
-        requests: requests.map(({ name }) => ({
+        requests: requests.map(({ name, deviceClassName }) => ({
           name,
-          exactly: { deviceClassName: DRIVER },
+          exactly: { deviceClassName: deviceClassName ?? DRIVER },
         })),
         config: requests.map(({ name, config }) => ({
           requests: [name],
@@ -250,6 +253,11 @@ describe("pod networks through NRI and CNI", () => {
       "/apis/resource.k8s.io/v1/deviceclasses",
       loadManifest("deployments/deviceclass.yaml"),
     );
+    await createIfMissing(
+      client,
+      "/apis/resource.k8s.io/v1/deviceclasses",
+      loadManifest("deployments/deviceclass-pf.yaml"),
+    );
     await createNetwork("static-net", {
       ipam: { type: "static", addresses: [{ address: "10.77.0.10/24" }] },
     });
@@ -304,6 +312,41 @@ describe("pod networks through NRI and CNI", () => {
     await cri.removePodSandbox(sandbox);
     const unprepared = await kubelet.unprepare(draSocket(), "v1", [claim.wire]);
     expect(unprepared.claims[claim.uid]!.error ?? "").toBe("");
+  });
+
+  it("plugs a whole PF's own netdev into the sandbox (--publish-pfs) and takes it back on stop", async () => {
+    // Pods of earlier tests hold VFs, and a PF is allocatable only while none of its VFs is:
+    // they go first (their claims are unprepared already), so this test needs no order.
+    await client.request({
+      method: "DELETE",
+      path: `/api/v1/namespaces/${namespace}/pods`,
+      query: { gracePeriodSeconds: 0 },
+    });
+    const claim = await preparedClaim([
+      {
+        name: "nic",
+        deviceClassName: `pf.${DRIVER}`,
+        config: { ifName: "net1", netAttachDefName: "static-net" },
+      },
+    ]);
+    const [pf] = claim.devices;
+    expect(pf).toMatch(/^pf-0000-86-00-[01]$/);
+    const pci = pf!.replace(/^pf-(\w{4})-(\w{2})-(\w{2})-(\w)$/, "$1:$2:$3.$4");
+    const netdev = fs.readdirSync(path.join(paths.pciDevice(pci), "net"))[0]!;
+    expect(netdev).toMatch(/^ens2f[01]$/);
+    const config = sandboxConfig(claim);
+    const sandbox = await cri.runPodSandbox(config);
+    const shell = await startShell(sandbox, config);
+    expect(await podAddresses(shell, "net1")).toEqual(["10.77.0.10/24"]);
+    expect(inHostNamespace(netdev)).toBe(false);
+
+    await cri.stopPodSandbox(sandbox);
+    expect(inHostNamespace(netdev)).toBe(true);
+    await cri.removePodSandbox(sandbox);
+    const unprepared = await kubelet.unprepare(draSocket(), "v1", [claim.wire]);
+    expect(unprepared.claims[claim.uid]!.error ?? "").toBe("");
+    // The PF's VFs are free for the other tests again.
+    await deleteIgnoringMissing(client, `/api/v1/namespaces/${namespace}/pods/${claim.podName}`);
   });
 
   it("plugs two VFs of one pod, each with the address its VfConfig asks for", async () => {
