@@ -59,6 +59,16 @@ export const pfSelector = string({
   maxLength: 128,
 });
 
+/** `0000:86:00.0`, or `0000:86:00.0#0-1,3`: VF indices of the PF at that address, as the SR-IOV device plugin accepts them. */
+export const rootDeviceSelector = string({
+  pattern: {
+    regex:
+      /^[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[01][0-9a-fA-F]\.[0-7](#[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*)?$/,
+    hint: 'a PF PCI address, optionally with VF indices, e.g. "0000:86:00.0" or "0000:86:00.0#0-3,8"',
+  },
+  maxLength: 128,
+});
+
 export const numaNode = string({
   pattern: {
     regex: /^(-1|0|[1-9][0-9]{0,3})$/,

@@ -18,6 +18,7 @@ import {
   pciAddress,
   pfSelector,
   resourceName,
+  rootDeviceSelector,
 } from "./formats.js";
 import { API_VERSION } from "./group.js";
 
@@ -40,7 +41,9 @@ export const resourceFilterSchema = object(
       "PF interface names. `eth0#0-3,8` selects only VFs 0 to 3 and 8 of `eth0`.",
     ),
     pciAddresses: values(pciAddress).describe("VF PCI addresses."),
-    rootDevices: values(pciAddress).describe("PF PCI addresses: every VF of these PFs."),
+    rootDevices: values(rootDeviceSelector).describe(
+      "PF PCI addresses: every VF of these PFs. `0000:86:00.0#0-3,8` selects only VFs 0 to 3 and 8 of that PF.",
+    ),
     numaNodes: values(numaNode).describe('NUMA nodes of the PF, as strings, e.g. `"0"`.'),
     drivers: values(kernelDriver).describe(
       "Kernel drivers the VF is bound to when the node publishes it, e.g. `iavf`, `vfio-pci`.",

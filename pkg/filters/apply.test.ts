@@ -146,6 +146,8 @@ describe("applyResourceFilters", () => {
     expect(take({ devices: ["154c"] })).toHaveLength(NODE_DEVICES.length);
     expect(take({ pciAddresses: ["0000:3c:00.0"] })).toEqual(["0000:3c:00.0"]);
     expect(take({ rootDevices: ["0000:3c:00.0"] })).toHaveLength(5);
+    // rootDevices with a VF range, as pfNames: only those VFs, not the PF.
+    expect(take({ rootDevices: ["0000:3b:00.0#1-2"] })).toEqual(["0000:3b:02.1", "0000:3b:02.2"]);
     const hidden = apply([filter("f", [config("vfs", "eth0#0-3")])], devices).hiddenVfs;
     expect(hidden).toContain("0000:3b:00.0");
   });

@@ -97,6 +97,16 @@ describe("compileResourceFilter", () => {
     expect(matches(filter, vf({ vfID: 0, pfName: "eth1" }))).toBe(false);
   });
 
+  it("selects VF index ranges of a PF by its address", () => {
+    const filter = { rootDevices: ["0000:3B:00.0#0-1,5"] };
+    const picked = [0, 1, 2, 5, 6].filter((vfID) => matches(filter, vf({ vfID })));
+    expect(picked).toEqual([0, 1, 5]);
+    expect(matches(filter, vf({ vfID: 0, pfPciAddress: "0000:3b:00.1" }))).toBe(false);
+    expect(matches({ rootDevices: ["0000:3b:00.0#3-1", "0000:3b:00.0#2"] }, vf({ vfID: 2 }))).toBe(
+      true,
+    );
+  });
+
   it("never matches by PF name a PF without a netdev", () => {
     expect(matches({ pfNames: ["eth0"] }, vf({ pfName: undefined }))).toBe(false);
   });

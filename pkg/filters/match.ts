@@ -1,6 +1,13 @@
 import type { ResourceConfig, ResourceFilter } from "../../api/v1alpha1/sriov-resource-filter.js";
 import { isPfDevice, pciAddressOf, type Device } from "../devices/model.js";
-import { parsePfSelector, pfSelectorMatches, type PfSelector } from "./pf-selector.js";
+import {
+  parsePfSelector,
+  parseRootDeviceSelector,
+  pfSelectorMatches,
+  rootDeviceSelectorMatches,
+  type PfSelector,
+  type RootDeviceSelector,
+} from "./pf-selector.js";
 
 export type VfPredicate = (device: Device) => boolean;
 
@@ -17,7 +24,7 @@ function oneOf(values: readonly string[], read: (device: Device) => string): VfP
 /**
  * One matcher per ResourceFilter field; the `satisfies` makes a new API field a compile error
  * here. A whole PF matches by its own ids, address and driver; `pfNames` picks it only
- * without a VF range (`eth0`, not `eth0#0-3`), `rootDevices` by its own address.
+ * and `rootDevices` only without a VF range (`eth0`, not `eth0#0-3`).
  */
 const FIELD_MATCHERS = {
   vendors: (values) =>
@@ -37,7 +44,19 @@ const FIELD_MATCHERS = {
       );
   },
   pciAddresses: (values) => oneOf(values, pciAddressOf),
-  rootDevices: (values) => oneOf(values, (device) => device.pf.pciAddress),
+  rootDevices: (values) => {
+    // Malformed entries match nothing; validateFilterSpec reports them.
+    const selectors = values
+      .map(parseRootDeviceSelector)
+      .flatMap((parsed): RootDeviceSelector[] => ("selector" in parsed ? [parsed.selector] : []));
+    return (device) =>
+      selectors.some((selector) =>
+        isPfDevice(device)
+          ? selector.pciAddress === device.pf.pciAddress.toLowerCase() &&
+            selector.vfRanges === undefined
+          : rootDeviceSelectorMatches(selector, device.pf.pciAddress, device.vf.vfID),
+      );
+  },
   numaNodes: (values) => {
     const wanted = new Set(values.map(Number));
     return (device) => wanted.has(device.pf.numaNode);

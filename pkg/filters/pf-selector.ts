@@ -15,6 +15,33 @@ export interface VfRange {
 
 export type PfSelectorParse = { selector: PfSelector } | { problem: string };
 
+/**
+ * A `rootDevices` entry: `0000:86:00.0` (every VF of the PF at that address) or, as the
+ * SR-IOV device plugin accepts it, `0000:86:00.0#0-1,3` (VFs 0, 1 and 3 of it).
+ */
+export interface RootDeviceSelector {
+  /** Lower case. */
+  pciAddress: string;
+  vfRanges: readonly VfRange[] | undefined;
+}
+
+export type RootDeviceSelectorParse = { selector: RootDeviceSelector } | { problem: string };
+
+const PCI_ADDRESS = /^[0-9a-f]{4}:[0-9a-f]{2}:[01][0-9a-f]\.[0-7]$/;
+
+export function parseRootDeviceSelector(text: string): RootDeviceSelectorParse {
+  const hash = text.indexOf("#");
+  const pciAddress = (hash === -1 ? text : text.slice(0, hash)).toLowerCase();
+  if (!PCI_ADDRESS.test(pciAddress)) {
+    return { problem: `"${text}": "${pciAddress}" is not a PCI address such as 0000:86:00.0` };
+  }
+  if (hash === -1) return { selector: { pciAddress, vfRanges: undefined } };
+  const vfRanges = parseRanges(text, text.slice(hash + 1));
+  return typeof vfRanges === "string"
+    ? { problem: vfRanges }
+    : { selector: { pciAddress, vfRanges } };
+}
+
 /** No NIC has this many VFs per PF; larger numbers are typos. */
 const MAX_VF_INDEX = 65535;
 const MAX_IFNAME_BYTES = 15;
@@ -26,13 +53,19 @@ export function parsePfSelector(text: string): PfSelectorParse {
   const nameProblem = interfaceNameProblem(pfName);
   if (nameProblem !== undefined) return { problem: `"${text}": ${nameProblem}` };
   if (hash === -1) return { selector: { pfName, vfRanges: undefined } };
+  const vfRanges = parseRanges(text, text.slice(hash + 1));
+  return typeof vfRanges === "string" ? { problem: vfRanges } : { selector: { pfName, vfRanges } };
+}
+
+/** `0-3,8` of the entry `text`; returns what is wrong as a string. */
+function parseRanges(text: string, list: string): VfRange[] | string {
   const vfRanges: VfRange[] = [];
-  for (const part of text.slice(hash + 1).split(",")) {
+  for (const part of list.split(",")) {
     const range = parseRange(part);
-    if (typeof range === "string") return { problem: `"${text}": ${range}` };
+    if (typeof range === "string") return `"${text}": ${range}`;
     vfRanges.push(range);
   }
-  return { selector: { pfName, vfRanges } };
+  return vfRanges;
 }
 
 function interfaceNameProblem(name: string): string | undefined {
@@ -62,9 +95,20 @@ export function pfSelectorMatches(
   pfNetdev: string | undefined,
   vfID: number,
 ): boolean {
-  if (pfNetdev !== selector.pfName) return false;
+  return pfNetdev === selector.pfName && inRanges(selector.vfRanges, vfID);
+}
+
+/** Whether the selector picks VF `vfID` of the PF at `pfPciAddress`. */
+export function rootDeviceSelectorMatches(
+  selector: RootDeviceSelector,
+  pfPciAddress: string,
+  vfID: number,
+): boolean {
+  return pfPciAddress.toLowerCase() === selector.pciAddress && inRanges(selector.vfRanges, vfID);
+}
+
+function inRanges(vfRanges: readonly VfRange[] | undefined, vfID: number): boolean {
   return (
-    selector.vfRanges === undefined ||
-    selector.vfRanges.some((range) => vfID >= range.first && vfID <= range.last)
+    vfRanges === undefined || vfRanges.some((range) => vfID >= range.first && vfID <= range.last)
   );
 }

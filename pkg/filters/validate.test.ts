@@ -48,6 +48,18 @@ describe("validateFilterSpec", () => {
     ]);
   });
 
+  it("reports malformed rootDevices ranges with their path", () => {
+    const spec: SriovResourceFilterSpec = {
+      configs: [{ resourceName: "a", resourceFilters: [{ rootDevices: ["0000:86:00.0#5-2"] }] }],
+    };
+    expect(validateFilterSpec(spec)).toEqual([
+      {
+        path: "spec.configs[0].resourceFilters[0].rootDevices[0]",
+        message: '"0000:86:00.0#5-2": range 5-2 runs backwards: write 2-5',
+      },
+    ]);
+  });
+
   it.each(["-bad", "a/b/c", "Example.com/x", `${"p".repeat(254)}/x`, "x".repeat(64)])(
     "reports the node selector key %j, which no node label can have",
     (key) => {

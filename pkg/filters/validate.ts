@@ -1,5 +1,5 @@
 import type { SriovResourceFilterSpec } from "../../api/v1alpha1/sriov-resource-filter.js";
-import { parsePfSelector } from "./pf-selector.js";
+import { parsePfSelector, parseRootDeviceSelector } from "./pf-selector.js";
 
 /** Something the schema cannot catch, at a path like `spec.configs[1].resourceName`. */
 export interface FilterProblem {
@@ -20,7 +20,8 @@ export function validateFilterSpec(spec: SriovResourceFilterSpec): FilterProblem
   return [
     ...nodeSelectorProblems(spec.nodeSelector ?? {}),
     ...duplicateResourceNames(spec),
-    ...pfNameProblems(spec),
+    ...rangedSelectorProblems(spec, "pfNames", parsePfSelector),
+    ...rangedSelectorProblems(spec, "rootDevices", parseRootDeviceSelector),
   ];
 }
 
@@ -63,15 +64,19 @@ function duplicateResourceNames(spec: SriovResourceFilterSpec): FilterProblem[] 
   });
 }
 
-function pfNameProblems(spec: SriovResourceFilterSpec): FilterProblem[] {
+function rangedSelectorProblems(
+  spec: SriovResourceFilterSpec,
+  field: "pfNames" | "rootDevices",
+  parse: (text: string) => { problem: string } | object,
+): FilterProblem[] {
   return spec.configs.flatMap((config, c) =>
     config.resourceFilters.flatMap((filter, f) =>
-      (filter.pfNames ?? []).flatMap((text, p) => {
-        const parsed = parsePfSelector(text);
+      (filter[field] ?? []).flatMap((text, p) => {
+        const parsed = parse(text);
         if (!("problem" in parsed)) return [];
         return [
           {
-            path: `spec.configs[${c}].resourceFilters[${f}].pfNames[${p}]`,
+            path: `spec.configs[${c}].resourceFilters[${f}].${field}[${p}]`,
             message: parsed.problem,
           },
         ];

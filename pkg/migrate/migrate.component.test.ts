@@ -52,6 +52,7 @@ const HOSTS: Record<string, HostProfile> = {
 /** Each documented configuration, with the ConfigMap key(s) that hold it. */
 const EXAMPLES: { file: string; key?: string }[] = [
   { file: "readme-config.json" },
+  { file: "readme-ranges.json" },
   { file: "deployments-configMap.yaml" },
   { file: "dpdk-configMap.yaml" },
   { file: "dpdk-configMap-all-nics.yaml" },

@@ -141,33 +141,45 @@ describe("translateDevicePluginConfig", () => {
   it("narrows with CEL in the class what a filter cannot say, and puts such configs last", () => {
     const migration = migrate([
       { resourceName: "ib", selectors: [{ linkTypes: ["infiniband"], isRdma: true }] },
-      { resourceName: "ranged", selectors: [{ rootDevices: ["0000:86:00.0#0-1,3"] }] },
+      {
+        resourceName: "rdma",
+        selectors: [{ vendors: ["15b3"], isRdma: true }, { rootDevices: ["0000:86:00.0#0-1,3"] }],
+      },
+      { resourceName: "ranged", selectors: [{ rootDevices: ["0000:AF:00.0#2"] }] },
       { resourceName: "bnxt", selectors: [{ vendors: ["14e4"] }] },
     ]);
-    expect(migration.filter!.spec.configs.map((c) => c.resourceName)).toEqual([
-      "intel.com_bnxt",
-      "intel.com_ib",
-      "intel.com_ranged",
+    expect(migration.filter!.spec.configs).toEqual([
+      { resourceName: "intel.com_ranged", resourceFilters: [{ rootDevices: ["0000:AF:00.0#2"] }] },
+      { resourceName: "intel.com_bnxt", resourceFilters: [{ vendors: ["14e4"] }] },
+      { resourceName: "intel.com_ib", resourceFilters: [{}] },
+      {
+        resourceName: "intel.com_rdma",
+        resourceFilters: [{ vendors: ["15b3"] }, { rootDevices: ["0000:86:00.0#0-1,3"] }],
+      },
     ]);
-    expect(migration.filter!.spec.configs[1]!.resourceFilters).toEqual([{}]);
-    expect(migration.filter!.spec.configs[2]!.resourceFilters).toEqual([
-      { rootDevices: ["0000:86:00.0"] },
-    ]);
-    const [ib, ranged] = migration.deviceClasses.map((c) => c.spec.selectors[0]!.cel.expression);
-    expect(ib).toContain(`&& ((${A}.linkType in ["infiniband"] && ${A}.rdmaCapable == true))`);
-    expect(ranged).toContain(
-      `&& (((${A}.pfPciAddress == "0000:86:00.0" && ((${A}.vfID >= 0 && ${A}.vfID <= 1) || ${A}.vfID == 3))))`,
+    const [ib, rdma, ranged] = migration.deviceClasses.map(
+      (c) => c.spec.selectors[0]!.cel.expression,
     );
+    expect(ib!.endsWith(`&& ((${A}.linkType in ["infiniband"] && ${A}.rdmaCapable == true))`)).toBe(
+      true,
+    );
+    // Every selector object of the resource, whole, ORed.
+    expect(rdma).toContain(
+      `&& ((${A}.vendor in ["15b3"] && ${A}.rdmaCapable == true) || ((${A}.pfPciAddress == "0000:86:00.0" && ((${A}.vfID >= 0 && ${A}.vfID <= 1) || ${A}.vfID == 3))))`,
+    );
+    expect(ranged).toMatch(/resourceName == "intel.com_ranged"$/);
     expect(kinds(migration)).toEqual([
       "approximate intel.com/ib selectors[0].linkTypes",
       "approximate intel.com/ib selectors[0].isRdma",
-      "approximate intel.com/ranged selectors[0].rootDevices",
-      // ib's empty filter may take VFs of both later resources, ranged's those of bnxt.
+      "approximate intel.com/rdma selectors[0].isRdma",
+      // ib's empty filter may take VFs of every later resource, rdma's those of the others.
       "approximate intel.com/ib",
-      "approximate intel.com/ranged",
+      "approximate intel.com/rdma",
     ]);
-    expect(migration.findings.at(-2)!.message).toContain("intel.com/ranged, intel.com/bnxt");
-    expect(migration.findings.at(-1)!.message).toContain("and intel.com/bnxt both select");
+    expect(migration.findings.at(-2)!.message).toContain(
+      "intel.com/rdma, intel.com/ranged, intel.com/bnxt both select",
+    );
+    expect(migration.findings.at(-1)!.message).toContain("intel.com/ranged, intel.com/bnxt both");
   });
 
   it("reports what this driver cannot select on, and leaves out what it cannot serve", () => {

@@ -6,6 +6,7 @@ import {
   pciAddress,
   pfSelector,
   resourceName as resourceNameFormat,
+  rootDeviceSelector,
 } from "../../api/v1alpha1/formats.js";
 import { API_VERSION } from "../../api/v1alpha1/group.js";
 import {
@@ -16,7 +17,7 @@ import {
 } from "../../api/v1alpha1/sriov-resource-filter.js";
 import { VF_CONFIG_KIND, type VfConfig } from "../../api/v1alpha1/vf-config.js";
 import { DEVICE_TYPE } from "../devices/attributes.js";
-import { parsePfSelector, type VfRange } from "../filters/pf-selector.js";
+import { parsePfSelector, parseRootDeviceSelector, type VfRange } from "../filters/pf-selector.js";
 import type { DevicePluginConfig, DpResource, DpSelector } from "./device-plugin-config.js";
 import type { NetworkAttachment } from "./network-attachments.js";
 
@@ -434,28 +435,17 @@ function translateSelector(
   }
 
   const roots = rangedSelectors(selector.rootDevices, "rootDevices", report, (text) => {
-    const [address = "", ranges, ...rest] = text.split("#");
-    if (rest.length > 0 || !fits(pciAddress, address) || address !== address.toLowerCase())
-      return undefined;
-    if (ranges === undefined) return null;
-    // The same index syntax as pfNames: reuse its parser on a stand-in name.
-    const parsed = parsePfSelector(`pf#${ranges}`);
-    return "selector" in parsed ? (parsed.selector.vfRanges ?? null) : undefined;
+    const parsed = parseRootDeviceSelector(text);
+    return fits(rootDeviceSelector, text) && "selector" in parsed
+      ? (parsed.selector.vfRanges ?? null)
+      : undefined;
   });
   if (roots !== undefined) {
     if (roots.length === 0) matchesNothing = true;
-    filter.rootDevices = roots.map((entry) => entry.key);
+    filter.rootDevices = roots.map((entry) => entry.text);
     cel.push(
-      `(${roots.map((entry) => `${a}.pfPciAddress == ${quote(entry.key)}${rangeCel(a, entry.ranges)}`).join(" || ")})`,
+      `(${roots.map((entry) => `${a}.pfPciAddress == ${quote(entry.key.toLowerCase())}${rangeCel(a, entry.ranges)}`).join(" || ")})`,
     );
-    if (roots.some((entry) => entry.ranges !== null)) {
-      needsCel = true;
-      report(
-        "approximate",
-        "rootDevices",
-        "VF index ranges (`<address>#<first>-<last>`) are not a filter field: the filter takes every VF of the PF and the DeviceClass selects the indices with CEL on pfPciAddress and vfID; the other VFs of the PF are published under this resourceName but no class offers them (use pfNames with ranges for an exact pool)",
-      );
-    }
   }
 
   if (selector.linkTypes !== undefined && selector.linkTypes.length > 0) {

@@ -142,6 +142,36 @@ describe("dra-driver-sriov migrate on a real API server", () => {
     }
   });
 
+  it("writes pfNames and rootDevices VF ranges the CRD's patterns accept", async () => {
+    const run = spawnSync(
+      process.execPath,
+      [
+        CLI,
+        "migrate",
+        `--config-file=${path.join(repoRoot, "pkg/migrate/testdata/readme-ranges.json")}`,
+        `--namespace=${namespace}`,
+        "--filter-name=ranges",
+        `--resource-prefix=${prefix}`,
+      ],
+      { encoding: "utf8", timeout: 60_000 },
+    );
+    expect(run.status).toBe(0);
+    const [filter, ...rangeClasses] = parseAllDocuments(run.stdout).map(
+      (document) => document.toJS() as KubeObject & { spec: { configs?: unknown } },
+    );
+    expect(JSON.stringify(filter!.spec)).toContain('"rootDevices":["0000:86:00.0#0-1,3,4"]');
+    const created = await client.request<KubeObject & { spec: unknown }>({
+      method: "POST",
+      path: sriovResourceFiltersPath(namespace),
+      body: filter,
+    });
+    expect(created.spec).toEqual(filter!.spec);
+    classes.push(...(rangeClasses as DeviceClass[]));
+    for (const deviceClass of rangeClasses) {
+      await client.request({ method: "POST", path: deviceClassesPath(), body: deviceClass });
+    }
+  });
+
   it("would have been refused a class whose CEL does not compile", async () => {
     const broken = structuredClone(classes[0]!);
     broken.metadata = { name: `broken.${prefix}` };
