@@ -50,27 +50,33 @@ export interface ClaimOfPod {
 
 /**
  * The VFs of a pod's prepared claims that have a network to plug into the sandbox, in
- * claim then device order. A VF without a NetworkAttachmentDefinition (vfio for DPDK, a
- * VF the workload configures itself) needs no CNI.
+ * claim then device order; a whole PF's VFs follow it, under its device name. A VF without
+ * a NetworkAttachmentDefinition (vfio for DPDK, a VF the workload configures itself) needs
+ * no CNI.
  */
 export function interfacesToAttach(claims: readonly ClaimOfPod[]): AttachedInterface[] {
   return claims.flatMap(({ uid, claim }) =>
     claim.devices.flatMap((vf): AttachedInterface[] =>
-      vf.cniConfig === null
-        ? []
-        : [
-            {
-              claimUid: uid,
-              claimNamespace: claim.namespace,
-              claimName: claim.name,
-              pool: vf.pool,
-              device: vf.device,
-              pciAddress: vf.pciAddress,
-              ifName: vf.ifName,
-              cniConfig: vf.cniConfig,
-              ...(vf.runtimeConfig ? { runtimeConfig: vf.runtimeConfig } : {}),
-            },
-          ],
+      [vf, ...(vf.wholePfVfs ?? [])].flatMap(({ pciAddress, ifName, cniConfig }) =>
+        cniConfig === null
+          ? []
+          : [
+              {
+                claimUid: uid,
+                claimNamespace: claim.namespace,
+                claimName: claim.name,
+                pool: vf.pool,
+                device: vf.device,
+                pciAddress,
+                ifName,
+                cniConfig,
+                // Addresses a VfConfig asks for belong to the device's own interface.
+                ...(vf.runtimeConfig && ifName === vf.ifName
+                  ? { runtimeConfig: vf.runtimeConfig }
+                  : {}),
+              },
+            ],
+      ),
     ),
   );
 }

@@ -332,14 +332,15 @@ function cniRuntime(sandbox: SandboxRef, iface: AttachedInterface): CniRuntime {
   };
 }
 
+/** Each device's outcome: its own interface's (a whole PF's, not one of its VFs'). */
 function outcomesOf(attached: readonly AttachedInterface[]): Map<string, NetworkOutcome> {
-  return new Map(
-    attached.flatMap((iface) =>
-      iface.podInterface
-        ? [[iface.device, { attached: true, podInterface: iface.podInterface }]]
-        : [],
-    ),
-  );
+  const outcomes = new Map<string, NetworkOutcome>();
+  for (const iface of attached) {
+    if (iface.podInterface && !outcomes.has(iface.device)) {
+      outcomes.set(iface.device, { attached: true, podInterface: iface.podInterface });
+    }
+  }
+  return outcomes;
 }
 
 function describe(interfaces: readonly AttachedInterface[]): string {

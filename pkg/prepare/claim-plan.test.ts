@@ -48,6 +48,61 @@ describe("planClaim", () => {
     });
   });
 
+  it("takes a whole PF's VFs along: named <its ifName>v<index>, each with the network at its own address", () => {
+    const network = {
+      ref: { namespace: "ns", name: "net" },
+      cniConfig: { cniVersion: "1.0.0", name: "net", plugins: [{ type: "host-device" }] },
+    };
+    const host = {
+      driver: "i40e",
+      iommuGroup: 12,
+      vfs: [
+        { vfID: 0, pciAddress: "0000:3b:02.0" },
+        { vfID: 1, pciAddress: "0000:3b:02.1" },
+      ],
+    };
+    const [pf, vf] = plan([
+      device("pf-0000-3b-00-0", {}, { host, network }),
+      device("0000-3c-02-0", {}, { network }),
+    ]).devices;
+    expect(pf!.ifName).toBe("net1");
+    expect(
+      pf!.wholePfVfs!.map(({ ifName, pciAddress, cniConfig }) => [
+        ifName,
+        pciAddress,
+        cniConfig?.plugins[0]?.["deviceID"],
+      ]),
+    ).toEqual([
+      ["net1v0", "0000:3b:02.0", "0000:3b:02.0"],
+      ["net1v1", "0000:3b:02.1", "0000:3b:02.1"],
+    ]);
+    expect(vf!.wholePfVfs).toBeUndefined();
+    expect(vf!.ifName).toBe("net2");
+    // Without a network nothing is plugged, the VFs' names are still reserved.
+    const [bare] = plan([device("pf-0000-3b-00-0", {}, { host })]).devices;
+    expect(bare!.wholePfVfs!.map((v) => [v.ifName, v.cniConfig])).toEqual([
+      ["net1v0", null],
+      ["net1v1", null],
+    ]);
+  });
+
+  it("refuses a whole PF's VF names that are too long or taken by another request", () => {
+    const host = {
+      driver: "i40e",
+      iommuGroup: 12,
+      vfs: [{ vfID: 10, pciAddress: "0000:3b:03.2" }],
+    };
+    expect(() =>
+      plan([device("pf-0000-3b-00-0", { ifName: "fifteen-chars-x" }, { host })]),
+    ).toThrow(/interface name "fifteen-chars-xv10" for VF 10 .* give the PF a shorter ifName/);
+    expect(() =>
+      plan([
+        device("pf-0000-3b-00-0", { ifName: "wan" }, { host }),
+        device("0000-3c-02-0", { ifName: "wanv10" }),
+      ]),
+    ).toThrow(/interface name "wanv10" would be used twice in the pod/);
+  });
+
   it("refuses vfio-pci for a whole PF, and a PF that is gone, naming it a PF", () => {
     expect(() => plan([device("pf-0000-3b-00-0", { driver: "vfio-pci" })])).toThrow(
       /whole PF 0000:3b:00.0 .*vfio-pci is not supported for a whole PF yet/,

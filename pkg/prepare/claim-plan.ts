@@ -1,3 +1,4 @@
+import { interfaceNameRule } from "../../api/v1alpha1/formats.js";
 import type { VfConfig } from "../../api/v1alpha1/vf-config.js";
 import { deviceName, isPfDeviceName, pfDeviceName, PF_NAME_PREFIX } from "../devices/model.js";
 import { isPciAddress } from "../host/pci-address.js";
@@ -11,13 +12,15 @@ import { formatRef, withDeviceId } from "./network-config.js";
 import type { CniConfigList } from "../../lib/cni/index.js";
 import { isJsonObject } from "../../lib/util/json.js";
 import type { NetAttachDefRef, PreparedClaim, PreparedVf } from "./prepared-claim.js";
-import { VFIO_PCI } from "./prepared-claim.js";
+import { interfaceNamesOf, VFIO_PCI } from "./prepared-claim.js";
 
-/** What the host shows for a VF before prepare. */
+/** What the host shows for a VF (or a whole PF) before prepare. */
 export interface VfOnHost {
   /** "" when unbound. */
   driver: string;
   iommuGroup: number | null;
+  /** A whole PF's VFs now, by index; absent for a VF. */
+  vfs?: { vfID: number; pciAddress: string }[];
 }
 
 export interface DevicePlanInput {
@@ -80,23 +83,30 @@ export function planClaim(input: ClaimPlanInput): PreparedClaim {
         `whole PF ${pciAddress} (device ${result.device}): driver vfio-pci is not supported for a whole PF yet (its VFs go when its network driver does); leave driver unset to hand the PF's network interface to the pod`,
       );
     }
+    const ifName = ifNames[index]!;
+    const cniConfigOf = (address: string) =>
+      network ? withDeviceId(network.cniConfig, address) : null;
     return {
       request: result.request,
       pool: result.pool,
       device: result.device,
       pciAddress,
+      ...(isPfDeviceName(result.device)
+        ? { wholePfVfs: wholePfVfsOf(host, ifName, cniConfigOf) }
+        : {}),
       originalDriver: host.driver,
       targetDriver: targetDriverOf(config, host, pciAddress, functionNoun(result.device)),
       iommuGroup: host.iommuGroup,
-      ifName: ifNames[index]!,
+      ifName,
       addVhostMount: config.addVhostMount ?? false,
       resourceName: device.publishedResourceName ?? baseRequestName(result.request),
       netAttachDef: network?.ref ?? null,
-      cniConfig: network ? withDeviceId(network.cniConfig, pciAddress) : null,
+      cniConfig: cniConfigOf(pciAddress),
       ...runtimeConfigOf(config, device, input.devices),
       cdiDeviceId: cdiDeviceId(input.cdiKind, input.ref.uid, result.device),
     };
   });
+  refuseSharedInterfaceNames(devices);
   return {
     namespace: input.ref.namespace,
     name: input.ref.name,
@@ -145,6 +155,40 @@ function declaresCapability(list: CniConfigList, capability: string): boolean {
     const capabilities = plugin["capabilities"];
     return isJsonObject(capabilities) && capabilities[capability] === true;
   });
+}
+
+/**
+ * The VFs that go into the pod with a whole PF, each named after the PF's interface and its
+ * VF index (`net1` → `net1v0`, `net1v1`, ...), with the claim's network for its own address.
+ */
+function wholePfVfsOf(
+  host: VfOnHost,
+  ifName: string,
+  cniConfigOf: (pciAddress: string) => CniConfigList | null,
+): NonNullable<PreparedVf["wholePfVfs"]> {
+  return (host.vfs ?? []).map(({ vfID, pciAddress }) => {
+    const name = `${ifName}v${vfID}`;
+    const problem = interfaceNameRule.check(name);
+    if (problem !== undefined) {
+      throw new ClaimError(
+        `interface name ${JSON.stringify(name)} for VF ${vfID} of the whole PF named ${JSON.stringify(ifName)} in the pod: ${problem}; give the PF a shorter ifName`,
+      );
+    }
+    return { pciAddress, ifName: name, cniConfig: cniConfigOf(pciAddress) };
+  });
+}
+
+/** Every interface of the claim in the pod, a whole PF's VFs included, has a name of its own. */
+function refuseSharedInterfaceNames(devices: readonly PreparedVf[]): void {
+  const seen = new Set<string>();
+  for (const name of devices.flatMap(interfaceNamesOf)) {
+    if (seen.has(name)) {
+      throw new ClaimError(
+        `interface name "${name}" would be used twice in the pod (a whole PF's VFs are named <its ifName>v<index>): give the requests other ifNames`,
+      );
+    }
+    seen.add(name);
+  }
 }
 
 /** How messages name the function behind a device: a VF, or a whole PF. */

@@ -1,6 +1,6 @@
 import { interfaceNameRule } from "../../api/v1alpha1/formats.js";
 import { ClaimError } from "./claim-error.js";
-import type { PreparedClaim } from "./prepared-claim.js";
+import { interfaceNamesOf, type PreparedClaim } from "./prepared-claim.js";
 
 export interface InterfaceRequest {
   request: string;
@@ -20,7 +20,9 @@ export function interfaceNamesInPods(
   const taken = new Map<string, string>();
   for (const [uid, claim] of claims) {
     if (uid === exceptClaimUid || !claim.podUids.some((pod) => podUids.includes(pod))) continue;
-    for (const vf of claim.devices) taken.set(vf.ifName, `${claim.namespace}/${claim.name}`);
+    for (const name of claim.devices.flatMap(interfaceNamesOf)) {
+      taken.set(name, `${claim.namespace}/${claim.name}`);
+    }
   }
   return taken;
 }

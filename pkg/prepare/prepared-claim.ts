@@ -29,6 +29,11 @@ export interface PreparedVf {
   iommuGroup: number | null;
   /** Interface name inside the pod. */
   ifName: string;
+  /**
+   * A whole PF's VFs, which go into the pod beside it (kernel drivers, each through the
+   * claim's network with its own address as `deviceID`); absent for a VF.
+   */
+  wholePfVfs?: { pciAddress: string; ifName: string; cniConfig: CniConfigList | null }[];
   addVhostMount: boolean;
   /** Device-plugin resource name: the published `resourceName` attribute, else the request. */
   resourceName: string;
@@ -69,4 +74,9 @@ export function isVfio(vf: Pick<PreparedVf, "targetDriver">): boolean {
 /** Drivers that differ between the prepared and the unprepared VF. */
 export function rebindsDriver(vf: Pick<PreparedVf, "originalDriver" | "targetDriver">): boolean {
   return vf.originalDriver !== vf.targetDriver;
+}
+
+/** The names a prepared device's interfaces have in the pod: its own, and a whole PF's VFs'. */
+export function interfaceNamesOf(device: Pick<PreparedVf, "ifName" | "wholePfVfs">): string[] {
+  return [device.ifName, ...(device.wholePfVfs ?? []).map((vf) => vf.ifName)];
 }

@@ -261,6 +261,7 @@ describe("pod networks through NRI and CNI", () => {
     await createNetwork("static-net", {
       ipam: { type: "static", addresses: [{ address: "10.77.0.10/24" }] },
     });
+    await createNetwork("no-ipam", {});
     await createNetwork("per-pod-ips", { capabilities: { ips: true }, ipam: { type: "static" } });
     await createNetwork("broken-ipam", {
       ipam: { type: "static", addresses: [{ address: "not-an-address" }] },
@@ -314,7 +315,7 @@ describe("pod networks through NRI and CNI", () => {
     expect(unprepared.claims[claim.uid]!.error ?? "").toBe("");
   });
 
-  it("plugs a whole PF's own netdev into the sandbox (--publish-pfs) and takes it back on stop", async () => {
+  it("plugs a whole PF and all its VFs into the sandbox (--publish-pfs) as net1, net1v0, ..., and takes them back on stop", async () => {
     // Pods of earlier tests hold VFs, and a PF is allocatable only while none of its VFs is:
     // they go first (their claims are unprepared already), so this test needs no order.
     await client.request({
@@ -326,22 +327,39 @@ describe("pod networks through NRI and CNI", () => {
       {
         name: "nic",
         deviceClassName: `pf.${DRIVER}`,
-        config: { ifName: "net1", netAttachDefName: "static-net" },
+        config: { ifName: "net1", netAttachDefName: "no-ipam" },
       },
     ]);
     const [pf] = claim.devices;
     expect(pf).toMatch(/^pf-0000-86-00-[01]$/);
     const pci = pf!.replace(/^pf-(\w{4})-(\w{2})-(\w{2})-(\w)$/, "$1:$2:$3.$4");
-    const netdev = fs.readdirSync(path.join(paths.pciDevice(pci), "net"))[0]!;
-    expect(netdev).toMatch(/^ens2f[01]$/);
+    const netdevOf = (address: string) =>
+      fs.readdirSync(path.join(paths.pciDevice(address), "net"))[0]!;
+    const vfAddresses = fs
+      .readdirSync(paths.pciDevice(pci))
+      .filter((entry) => /^virtfn\d+$/.test(entry))
+      .map((entry) => path.basename(fs.readlinkSync(path.join(paths.pciDevice(pci), entry))));
+    expect(vfAddresses).toHaveLength(8);
+    const hostNetdevs = [pci, ...vfAddresses].map(netdevOf);
+    expect(hostNetdevs[0]).toMatch(/^ens2f[01]$/);
+
     const config = sandboxConfig(claim);
     const sandbox = await cri.runPodSandbox(config);
     const shell = await startShell(sandbox, config);
-    expect(await podAddresses(shell, "net1")).toEqual(["10.77.0.10/24"]);
-    expect(inHostNamespace(netdev)).toBe(false);
+    const shown = await cri.execSync(shell, ["ip", "-o", "link", "show"]);
+    const podLinks = [...shown.stdout.matchAll(/^\d+: ([^:@]+)/gm)].map((match) => match[1]!);
+    expect(podLinks.filter((name) => name.startsWith("net1")).sort()).toEqual(
+      ["net1", ...Array.from({ length: 8 }, (_, index) => `net1v${index}`)].sort(),
+    );
+    expect(hostNetdevs.filter(inHostNamespace)).toEqual([]);
+    const reported = await waitFor("networkData on the claim", async () => {
+      const device = (await claimStatus(claim)).status?.devices?.[0];
+      return device?.networkData ? device : undefined;
+    });
+    expect(reported.networkData).toMatchObject({ interfaceName: "net1" });
 
     await cri.stopPodSandbox(sandbox);
-    expect(inHostNamespace(netdev)).toBe(true);
+    expect(hostNetdevs.filter(inHostNamespace)).toEqual(hostNetdevs);
     await cri.removePodSandbox(sandbox);
     const unprepared = await kubelet.unprepare(draSocket(), "v1", [claim.wire]);
     expect(unprepared.claims[claim.uid]!.error ?? "").toBe("");
