@@ -70,6 +70,37 @@ describe("redoActions", () => {
     expect(redoActions(claim("PrepareCompleted"), asPrepared)).toEqual([]);
   });
 
+  it("refuses a whole PF whose VFs are not the ones it was prepared with", () => {
+    const pf = preparedVf({
+      device: "pf-0000-3b-00-0",
+      pciAddress: "0000:3b:00.0",
+      originalDriver: "i40e",
+      targetDriver: "i40e",
+      wholePfVfs: [
+        { pciAddress: "0000:3b:02.0", ifName: "net1v0", cniConfig: null },
+        { pciAddress: "0000:3b:02.1", ifName: "net1v1", cniConfig: null },
+      ],
+    });
+    const whole = preparedClaim({ state: "PrepareCompleted", devices: [pf] });
+    const withVfs = (addresses: string[]) =>
+      host({
+        "0000:3b:00.0": {
+          driver: "i40e",
+          iommuGroup: 12,
+          vfs: addresses.map((pciAddress, vfID) => ({ vfID, pciAddress })),
+        },
+      });
+    expect(redoActions(whole, withVfs(["0000:3b:02.0", "0000:3b:02.1"]))).toEqual([]);
+    expect(redoActions(whole, withVfs(["0000:3b:02.0"]))).toEqual([
+      {
+        kind: "pf-vfs-changed",
+        pciAddress: "0000:3b:00.0",
+        prepared: ["0000:3b:02.0", "0000:3b:02.1"],
+        now: ["0000:3b:02.0"],
+      },
+    ]);
+  });
+
   it("re-creates a vanished spec", () => {
     const noSpec = { ...asPrepared, cdiSpecExists: false };
     expect(redoActions(claim("PrepareCompleted"), noSpec)).toEqual([{ kind: "write-cdi-spec" }]);

@@ -16,6 +16,8 @@ export type HostAction =
   | { kind: "bind-driver"; pciAddress: string; driver: string }
   | { kind: "update-iommu-group"; pciAddress: string; iommuGroup: number | null }
   | { kind: "missing-vf"; pciAddress: string }
+  /** A whole PF's VFs are not the ones it was prepared with: refused, never repaired. */
+  | { kind: "pf-vfs-changed"; pciAddress: string; prepared: string[]; now: string[] }
   | { kind: "drop-entry" };
 
 /**
@@ -51,6 +53,13 @@ export function redoActions(claim: PreparedClaim, host: HostSnapshot): HostActio
     }
     if (now.driver !== vf.targetDriver) {
       actions.push({ kind: "bind-driver", pciAddress: vf.pciAddress, driver: vf.targetDriver });
+    }
+    if (vf.wholePfVfs !== undefined) {
+      const prepared = vf.wholePfVfs.map((pfVf) => pfVf.pciAddress);
+      const current = (now.vfs ?? []).map((pfVf) => pfVf.pciAddress);
+      if (prepared.join() !== current.join()) {
+        actions.push({ kind: "pf-vfs-changed", pciAddress: vf.pciAddress, prepared, now: current });
+      }
     }
     if (isVfio(vf) && now.iommuGroup !== vf.iommuGroup) {
       actions.push({

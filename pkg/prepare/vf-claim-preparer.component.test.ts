@@ -362,6 +362,27 @@ describe("VfClaimPreparer", () => {
     expect(hostState()).toMatchObject({ cdiSpecs: [], claims: [] });
   });
 
+  it("refuses a whole PF whose VF count changed while prepared, and still unprepares it", async () => {
+    await startKernel();
+    const preparer = newPreparer();
+    const ref = addClaim({ devices: [{ pci: "0000:3b:00.0", name: "pf-0000-3b-00-0" }] });
+    devicesOf(await prepareOne(preparer, ref));
+    expect(checkpointEntries().get(ref.uid)!.devices[0]!.wholePfVfs).toHaveLength(8);
+    const numVfs = path.join(paths.pciDevice("0000:3b:00.0"), "sriov_numvfs");
+    const virtfns = () =>
+      fs.readdirSync(paths.pciDevice("0000:3b:00.0")).filter((e) => e.startsWith("virtfn"));
+    fs.writeFileSync(numVfs, "0");
+    await vi.waitFor(() => expect(virtfns()).toEqual([]), { timeout: 5000, interval: 10 });
+    fs.writeFileSync(numVfs, "4");
+    await vi.waitFor(() => expect(virtfns()).toHaveLength(4), { timeout: 5000, interval: 10 });
+
+    expect(errorOf(await prepareOne(preparer, ref))).toMatch(
+      /whole PF 0000:3b:00.0 had 8 VFs when the claim was prepared and has 4 now: its VF count \(sriov_numvfs\) changed/,
+    );
+    expect((await preparer.unprepare([ref], never)).get(ref.uid)).toEqual({});
+    expect(hostState()).toMatchObject({ cdiSpecs: [], claims: [] });
+  });
+
   it("answers a repeated prepare the same way from the checkpoint, re-creating a vanished spec", async () => {
     const preparer = newPreparer();
     const ref = addClaim({ devices: [{ pci: VF0 }] });

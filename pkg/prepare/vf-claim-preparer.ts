@@ -467,6 +467,11 @@ export class VfClaimPreparer implements ClaimPreparer {
             `VF ${action.pciAddress} of the prepared claim is gone from this host (VFs re-created? sriov_numvfs changed?): delete the pod so its claim is allocated again`,
           );
           break;
+        case "pf-vfs-changed":
+          failures.push(
+            `whole PF ${action.pciAddress} had ${action.prepared.length} VFs when the claim was prepared and has ${action.now.length} now: its VF count (sriov_numvfs) changed while the pod holds the whole PF, which this driver refuses; delete the pod, and change sriov_numvfs only while the PF is not allocated`,
+          );
+          break;
         case "drop-entry":
           if (failures.length === 0) await this.claims.update((entries) => entries.delete(uid));
           break;
