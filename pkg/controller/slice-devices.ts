@@ -1,5 +1,10 @@
+import {
+  ATTRIBUTE,
+  DEVICE_TYPE,
+  stringAttribute,
+  vfDeviceFromAttributes,
+} from "../devices/attributes.js";
 import type { VfDevice } from "../devices/model.js";
-import type { EswitchMode, LinkType } from "../host/discovery.js";
 import type { KubeObject } from "../../lib/kube/client.js";
 
 /** A published device the controller could not read back; it is left out of conflict checks. */
@@ -47,10 +52,6 @@ export interface SliceFields {
   }[];
 }
 
-const KUBERNETES = "resource.kubernetes.io";
-const LINK_TYPES: readonly LinkType[] = ["ethernet", "infiniband", "unknown"];
-const ESWITCH_MODES: readonly EswitchMode[] = ["legacy", "switchdev"];
-
 /**
  * The VFs each node publishes (whole PFs left out), read back from the driver's ResourceSlices. Only the newest
  * generation of each pool counts: during a pool update, slices of the old generation may
@@ -76,7 +77,12 @@ export function publishedDevicesByNode(
       }
       for (const device of slice.devices) {
         // Whole PFs (--publish-pfs) are not in the VF tree nor in filter tallies (yet).
-        if (stringAttribute(device.attributes, `${driverName}/deviceType`) === "pf") continue;
+        if (
+          stringAttribute(device.attributes, `${driverName}/${ATTRIBUTE.deviceType}`) ===
+          DEVICE_TYPE.pf
+        ) {
+          continue;
+        }
         const read = vfDeviceFromAttributes(device.name, device.attributes, driverName);
         if (typeof read === "string") {
           result.unreadable.push({
@@ -121,120 +127,6 @@ export function newestPoolSlices(
     else if (slice.generation === keptGeneration) kept.push(slice);
   }
   return [...newestByPool.values()];
-}
-
-/**
- * Turns published attributes (see `deviceAttributes`) back into a VfDevice. Every field
- * filter matching reads is required; the rest default when absent. PF fields a slice does
- * not carry (vendor and driver of the PF, VF counts, VF netdev) are left empty: matching
- * never reads them. Returns what is wrong as a string.
- */
-export function vfDeviceFromAttributes(
-  name: string,
-  attributes: Readonly<Record<string, unknown>>,
-  driverName: string,
-): VfDevice | string {
-  const own = (attribute: string) => `${driverName}/${attribute}`;
-  const text = (key: string) => stringAttribute(attributes, key);
-  const missing: string[] = [];
-  const strings = readAll(
-    ["vendor", "deviceID", "pciAddress", "pfPciAddress", "driver"],
-    (attribute) => text(own(attribute)),
-    missing,
-  );
-  const ints = readAll(
-    ["vfID", "numaNode"],
-    (attribute) => intAttribute(attributes, own(attribute)),
-    missing,
-  );
-  if (strings === undefined || ints === undefined) {
-    return `missing or mistyped attributes: ${missing.map(own).join(", ")}`;
-  }
-  const linkType = text(own("linkType"));
-  const eswitchMode = text(own("EswitchMode"));
-  const rdmaCapable = boolAttribute(attributes, own("rdmaCapable")) ?? false;
-  const device: VfDevice = {
-    name,
-    vf: {
-      pciAddress: strings.pciAddress,
-      vfID: ints.vfID,
-      driver: strings.driver,
-      iommuGroup: intAttribute(attributes, own("iommuGroup")),
-      netdev: undefined,
-      rdmaCapable,
-    },
-    pf: {
-      pciAddress: strings.pfPciAddress,
-      netdev: text(own("PFName")),
-      vendor: "",
-      deviceID: text(own("pfDeviceID")) ?? "",
-      driver: "",
-      vfVendor: strings.vendor,
-      vfDeviceID: strings.deviceID,
-      numaNode: ints.numaNode,
-      pcieRoot: text(`${KUBERNETES}/pcieRoot`) ?? "",
-      linkType: LINK_TYPES.find((known) => known === linkType) ?? "unknown",
-      eswitchMode: ESWITCH_MODES.find((known) => known === eswitchMode) ?? "legacy",
-      rdmaCapable,
-      totalVfs: 0,
-      numVfs: 0,
-    },
-  };
-  const resourceName = text(own("resourceName"));
-  if (resourceName !== undefined) device.resourceName = resourceName;
-  return device;
-}
-
-/** Every key read, or undefined with the missing ones appended to `missing`. */
-function readAll<K extends string, T>(
-  keys: readonly K[],
-  read: (key: K) => T | undefined,
-  missing: string[],
-): Record<K, T> | undefined {
-  const values = {} as Record<K, T>;
-  let complete = true;
-  for (const key of keys) {
-    const value = read(key);
-    if (value === undefined) {
-      missing.push(key);
-      complete = false;
-    } else values[key] = value;
-  }
-  return complete ? values : undefined;
-}
-
-/** The member of a typed attribute value (`{string: ...}`, `{int: ...}`, `{bool: ...}`). */
-function attributeMember(
-  attributes: Readonly<Record<string, unknown>>,
-  key: string,
-  type: "string" | "int" | "bool",
-): unknown {
-  const attribute = Object.hasOwn(attributes, key) ? attributes[key] : undefined;
-  return isRecord(attribute) ? attribute[type] : undefined;
-}
-
-function stringAttribute(
-  attributes: Readonly<Record<string, unknown>>,
-  key: string,
-): string | undefined {
-  const value = attributeMember(attributes, key, "string");
-  return typeof value === "string" ? value : undefined;
-}
-
-function intAttribute(
-  attributes: Readonly<Record<string, unknown>>,
-  key: string,
-): number | undefined {
-  const value = attributeMember(attributes, key, "int");
-  return typeof value === "number" && Number.isSafeInteger(value) ? value : undefined;
-}
-
-function boolAttribute(
-  attributes: Readonly<Record<string, unknown>>,
-  key: string,
-): boolean | undefined {
-  const value = attributeMember(attributes, key, "bool");
-  return typeof value === "boolean" ? value : undefined;
 }
 
 function sliceFields(object: KubeObject): SliceFields | undefined {

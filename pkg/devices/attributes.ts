@@ -1,4 +1,5 @@
-import { isPfDevice, type Device, type PfDevice } from "./model.js";
+import type { EswitchMode, LinkType } from "../host/discovery.js";
+import { isPfDevice, type Device, type PfDevice, type VfDevice } from "./model.js";
 
 /** A ResourceSlice device attribute value: exactly one member is set. */
 export type AttributeValue = { string: string } | { int: number } | { bool: boolean };
@@ -12,6 +13,31 @@ const DRANET = "dra.net";
 export const MAX_ATTRIBUTES_PER_DEVICE = 32;
 /** API limit on string attribute values. */
 export const MAX_ATTRIBUTE_STRING_LENGTH = 64;
+
+/**
+ * The names of the attributes under the driver's domain, spelled once for both directions
+ * (publishing and reading back). Some keep the upstream driver's spelling (`PFName`,
+ * `EswitchMode`) so existing manifests keep working.
+ */
+export const ATTRIBUTE = {
+  deviceType: "deviceType",
+  vendor: "vendor",
+  deviceID: "deviceID",
+  pfDeviceID: "pfDeviceID",
+  pciAddress: "pciAddress",
+  pfPciAddress: "pfPciAddress",
+  vfID: "vfID",
+  EswitchMode: "EswitchMode",
+  linkType: "linkType",
+  rdmaCapable: "rdmaCapable",
+  driver: "driver",
+  numaNode: "numaNode",
+  totalVfs: "totalVfs",
+  numVfs: "numVfs",
+  PFName: "PFName",
+  iommuGroup: "iommuGroup",
+  resourceName: "resourceName",
+} as const;
 
 /** The `deviceType` attribute's values: a whole PF, or one VF. */
 export const DEVICE_TYPE = { pf: "pf", vf: "vf" } as const;
@@ -31,25 +57,25 @@ export function deviceAttributes(
   const { vf, pf } = device;
   const own = (name: string) => `${driverName}/${name}`;
   const attributes: Record<string, AttributeValue> = {
-    [own("deviceType")]: { string: DEVICE_TYPE.vf },
-    [own("vendor")]: { string: pf.vfVendor },
-    [own("deviceID")]: { string: pf.vfDeviceID },
-    [own("pfDeviceID")]: { string: pf.deviceID },
-    [own("pciAddress")]: { string: vf.pciAddress },
-    [own("pfPciAddress")]: { string: pf.pciAddress },
-    [own("vfID")]: { int: vf.vfID },
-    [own("EswitchMode")]: { string: pf.eswitchMode },
-    [own("linkType")]: { string: pf.linkType },
-    [own("rdmaCapable")]: { bool: vf.rdmaCapable },
-    [own("driver")]: { string: vf.driver },
-    [own("numaNode")]: { int: pf.numaNode },
+    [own(ATTRIBUTE.deviceType)]: { string: DEVICE_TYPE.vf },
+    [own(ATTRIBUTE.vendor)]: { string: pf.vfVendor },
+    [own(ATTRIBUTE.deviceID)]: { string: pf.vfDeviceID },
+    [own(ATTRIBUTE.pfDeviceID)]: { string: pf.deviceID },
+    [own(ATTRIBUTE.pciAddress)]: { string: vf.pciAddress },
+    [own(ATTRIBUTE.pfPciAddress)]: { string: pf.pciAddress },
+    [own(ATTRIBUTE.vfID)]: { int: vf.vfID },
+    [own(ATTRIBUTE.EswitchMode)]: { string: pf.eswitchMode },
+    [own(ATTRIBUTE.linkType)]: { string: pf.linkType },
+    [own(ATTRIBUTE.rdmaCapable)]: { bool: vf.rdmaCapable },
+    [own(ATTRIBUTE.driver)]: { string: vf.driver },
+    [own(ATTRIBUTE.numaNode)]: { int: pf.numaNode },
     [`${KUBERNETES}/pcieRoot`]: { string: pf.pcieRoot },
     [`${KUBERNETES}/pciBusID`]: { string: vf.pciAddress },
     [`${MULTUS}/deviceID`]: { string: vf.pciAddress },
     [`${DRANET}/numaNode`]: { int: pf.numaNode },
   };
-  if (pf.netdev !== undefined) attributes[own("PFName")] = { string: pf.netdev };
-  if (vf.iommuGroup !== undefined) attributes[own("iommuGroup")] = { int: vf.iommuGroup };
+  if (pf.netdev !== undefined) attributes[own(ATTRIBUTE.PFName)] = { string: pf.netdev };
+  if (vf.iommuGroup !== undefined) attributes[own(ATTRIBUTE.iommuGroup)] = { int: vf.iommuGroup };
   withResourceName(attributes, device.resourceName, driverName);
   return attributes;
 }
@@ -59,25 +85,25 @@ function pfAttributes(device: PfDevice, driverName: string): Record<string, Attr
   const { pf } = device;
   const own = (name: string) => `${driverName}/${name}`;
   const attributes: Record<string, AttributeValue> = {
-    [own("deviceType")]: { string: DEVICE_TYPE.pf },
-    [own("vendor")]: { string: pf.vendor },
-    [own("deviceID")]: { string: pf.deviceID },
-    [own("pfDeviceID")]: { string: pf.deviceID },
-    [own("pciAddress")]: { string: pf.pciAddress },
-    [own("pfPciAddress")]: { string: pf.pciAddress },
-    [own("EswitchMode")]: { string: pf.eswitchMode },
-    [own("linkType")]: { string: pf.linkType },
-    [own("rdmaCapable")]: { bool: pf.rdmaCapable },
-    [own("driver")]: { string: pf.driver },
-    [own("numaNode")]: { int: pf.numaNode },
-    [own("totalVfs")]: { int: pf.totalVfs },
-    [own("numVfs")]: { int: pf.numVfs },
+    [own(ATTRIBUTE.deviceType)]: { string: DEVICE_TYPE.pf },
+    [own(ATTRIBUTE.vendor)]: { string: pf.vendor },
+    [own(ATTRIBUTE.deviceID)]: { string: pf.deviceID },
+    [own(ATTRIBUTE.pfDeviceID)]: { string: pf.deviceID },
+    [own(ATTRIBUTE.pciAddress)]: { string: pf.pciAddress },
+    [own(ATTRIBUTE.pfPciAddress)]: { string: pf.pciAddress },
+    [own(ATTRIBUTE.EswitchMode)]: { string: pf.eswitchMode },
+    [own(ATTRIBUTE.linkType)]: { string: pf.linkType },
+    [own(ATTRIBUTE.rdmaCapable)]: { bool: pf.rdmaCapable },
+    [own(ATTRIBUTE.driver)]: { string: pf.driver },
+    [own(ATTRIBUTE.numaNode)]: { int: pf.numaNode },
+    [own(ATTRIBUTE.totalVfs)]: { int: pf.totalVfs },
+    [own(ATTRIBUTE.numVfs)]: { int: pf.numVfs },
     [`${KUBERNETES}/pcieRoot`]: { string: pf.pcieRoot },
     [`${KUBERNETES}/pciBusID`]: { string: pf.pciAddress },
     [`${MULTUS}/deviceID`]: { string: pf.pciAddress },
     [`${DRANET}/numaNode`]: { int: pf.numaNode },
   };
-  if (pf.netdev !== undefined) attributes[own("PFName")] = { string: pf.netdev };
+  if (pf.netdev !== undefined) attributes[own(ATTRIBUTE.PFName)] = { string: pf.netdev };
   withResourceName(attributes, device.resourceName, driverName);
   return attributes;
 }
@@ -88,6 +114,133 @@ function withResourceName(
   driverName: string,
 ): void {
   if (resourceName === undefined) return;
-  attributes[`${driverName}/resourceName`] = { string: resourceName };
+  attributes[`${driverName}/${ATTRIBUTE.resourceName}`] = { string: resourceName };
   attributes[`${MULTUS}/resourceName`] = { string: resourceName };
+}
+
+const LINK_TYPES: readonly LinkType[] = ["ethernet", "infiniband", "unknown"];
+const ESWITCH_MODES: readonly EswitchMode[] = ["legacy", "switchdev"];
+
+/**
+ * Turns published attributes (see `deviceAttributes`) back into a VfDevice. Every field
+ * filter matching reads is required; the rest default when absent. PF fields a slice does
+ * not carry (vendor and driver of the PF, VF counts, VF netdev) are left empty: matching
+ * never reads them. Returns what is wrong as a string.
+ */
+export function vfDeviceFromAttributes(
+  name: string,
+  attributes: Readonly<Record<string, unknown>>,
+  driverName: string,
+): VfDevice | string {
+  const own = (attribute: string) => `${driverName}/${attribute}`;
+  const text = (key: string) => stringAttribute(attributes, key);
+  const missing: string[] = [];
+  const strings = readAll(
+    [
+      ATTRIBUTE.vendor,
+      ATTRIBUTE.deviceID,
+      ATTRIBUTE.pciAddress,
+      ATTRIBUTE.pfPciAddress,
+      ATTRIBUTE.driver,
+    ],
+    (attribute) => text(own(attribute)),
+    missing,
+  );
+  const ints = readAll(
+    [ATTRIBUTE.vfID, ATTRIBUTE.numaNode],
+    (attribute) => intAttribute(attributes, own(attribute)),
+    missing,
+  );
+  if (strings === undefined || ints === undefined) {
+    return `missing or mistyped attributes: ${missing.map(own).join(", ")}`;
+  }
+  const linkType = text(own(ATTRIBUTE.linkType));
+  const eswitchMode = text(own(ATTRIBUTE.EswitchMode));
+  const rdmaCapable = boolAttribute(attributes, own(ATTRIBUTE.rdmaCapable)) ?? false;
+  const device: VfDevice = {
+    name,
+    vf: {
+      pciAddress: strings.pciAddress,
+      vfID: ints.vfID,
+      driver: strings.driver,
+      iommuGroup: intAttribute(attributes, own(ATTRIBUTE.iommuGroup)),
+      netdev: undefined,
+      rdmaCapable,
+    },
+    pf: {
+      pciAddress: strings.pfPciAddress,
+      netdev: text(own(ATTRIBUTE.PFName)),
+      vendor: "",
+      deviceID: text(own(ATTRIBUTE.pfDeviceID)) ?? "",
+      driver: "",
+      vfVendor: strings.vendor,
+      vfDeviceID: strings.deviceID,
+      numaNode: ints.numaNode,
+      pcieRoot: text(`${KUBERNETES}/pcieRoot`) ?? "",
+      linkType: LINK_TYPES.find((known) => known === linkType) ?? "unknown",
+      eswitchMode: ESWITCH_MODES.find((known) => known === eswitchMode) ?? "legacy",
+      rdmaCapable,
+      totalVfs: 0,
+      numVfs: 0,
+    },
+  };
+  const resourceName = text(own(ATTRIBUTE.resourceName));
+  if (resourceName !== undefined) device.resourceName = resourceName;
+  return device;
+}
+
+/** Every key read, or undefined with the missing ones appended to `missing`. */
+function readAll<K extends string, T>(
+  keys: readonly K[],
+  read: (key: K) => T | undefined,
+  missing: string[],
+): Record<K, T> | undefined {
+  const values = {} as Record<K, T>;
+  let complete = true;
+  for (const key of keys) {
+    const value = read(key);
+    if (value === undefined) {
+      missing.push(key);
+      complete = false;
+    } else values[key] = value;
+  }
+  return complete ? values : undefined;
+}
+
+/** The member of a typed attribute value (`{string: ...}`, `{int: ...}`, `{bool: ...}`). */
+function attributeMember(
+  attributes: Readonly<Record<string, unknown>>,
+  key: string,
+  type: "string" | "int" | "bool",
+): unknown {
+  const attribute = Object.hasOwn(attributes, key) ? attributes[key] : undefined;
+  return isRecord(attribute) ? attribute[type] : undefined;
+}
+
+export function stringAttribute(
+  attributes: Readonly<Record<string, unknown>>,
+  key: string,
+): string | undefined {
+  const value = attributeMember(attributes, key, "string");
+  return typeof value === "string" ? value : undefined;
+}
+
+function intAttribute(
+  attributes: Readonly<Record<string, unknown>>,
+  key: string,
+): number | undefined {
+  const value = attributeMember(attributes, key, "int");
+  return typeof value === "number" && Number.isSafeInteger(value) ? value : undefined;
+}
+
+function boolAttribute(
+  attributes: Readonly<Record<string, unknown>>,
+  key: string,
+): boolean | undefined {
+  const value = attributeMember(attributes, key, "bool");
+  return typeof value === "boolean" ? value : undefined;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
