@@ -10,10 +10,7 @@ import type {
   HealthSource as ServiceHealthSource,
 } from "../../lib/kubeletplugin/index.js";
 
-export {
-  MAX_HEALTH_MESSAGE_CHARS,
-  type HealthState,
-} from "../../lib/kubeletplugin/index.js";
+export { MAX_HEALTH_MESSAGE_CHARS, type HealthState } from "../../lib/kubeletplugin/index.js";
 
 /** Why a device is unhealthy. Each is also the value of its taint (a label value). */
 export type UnhealthyReason =
