@@ -9,13 +9,13 @@ import { x710Pf } from "../../pkg/devices/testing/fixtures.js";
 import { registerPluginMetrics } from "../../lib/kubeletplugin/plugin-metrics.js";
 import { MetricsRegistry } from "../../lib/observability/metrics.js";
 
-// The README's metrics and attribute tables are written by hand; these tests fail when the
-// code registers a metric or publishes an attribute the tables do not list, or the other way
-// round.
+// The metrics table (docs/operations.md) and the attribute table (docs/usage.md) are
+// written by hand; these tests fail when the code registers a metric or publishes an
+// attribute the tables do not list, or the other way round.
 
 const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const README_PATH = path.join(REPO_ROOT, "README.md");
-const README = fs.readFileSync(README_PATH, "utf8");
+const OPERATIONS = fs.readFileSync(path.join(REPO_ROOT, "docs/operations.md"), "utf8");
+const USAGE = fs.readFileSync(path.join(REPO_ROOT, "docs/usage.md"), "utf8");
 const DRIVER = "sriovnetwork.openshift.io";
 const METRIC_PREFIX = "dra_sriov_";
 
@@ -23,9 +23,9 @@ const METRIC_PREFIX = "dra_sriov_";
 function tableUnder(markdown: string, heading: string): string[][] {
   const lines = markdown.split("\n");
   const start = lines.indexOf(heading);
-  if (start === -1) throw new Error(`README.md has no line "${heading}"`);
+  if (start === -1) throw new Error(`no line "${heading}" in the document`);
   const first = lines.findIndex((line, index) => index > start && line.startsWith("|"));
-  if (first === -1) throw new Error(`README.md has no table after "${heading}"`);
+  if (first === -1) throw new Error(`no table after "${heading}" in the document`);
   const end = lines.findIndex((line, index) => index > first && !line.startsWith("|"));
   return lines
     .slice(first + 2, end === -1 ? undefined : end) // header and rule first
@@ -98,8 +98,8 @@ function registeredMetrics(): RegisteredMetric[] {
   return [...calls.values()];
 }
 
-describe("README.md metrics table", () => {
-  const rows = tableUnder(README, "### Metrics");
+describe("the metrics table of docs/operations.md", () => {
+  const rows = tableUnder(OPERATIONS, "### Metrics");
   const documented = new Map(rows.map((cells) => [code(cells[0]!), cells]));
 
   it("finds the kubelet plugin's metrics in the sources", () => {
@@ -164,12 +164,12 @@ function celDevice(attributes: Record<string, AttributeValue>) {
   return { driver: DRIVER, attributes: domains };
 }
 
-describe("README.md attribute table", () => {
+describe("the attribute table of docs/usage.md", () => {
   const vfAttributes = deviceAttributes(device, DRIVER);
   const pfAttributes = deviceAttributes(wholePf, DRIVER);
   // Every attribute a VF or a whole PF has; a VF's where both have it (same type).
   const attributes = { ...pfAttributes, ...vfAttributes };
-  const rows = tableUnder(README, "### Published attributes");
+  const rows = tableUnder(USAGE, "### Published attributes");
   const documented = new Map(rows.map((cells) => [code(cells[0]!), cells]));
 
   it.each(Object.entries(attributes))("lists %s with its type", (name, value) => {
