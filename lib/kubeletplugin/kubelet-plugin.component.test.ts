@@ -1,6 +1,5 @@
 import fs from "node:fs";
 import net from "node:net";
-import os from "node:os";
 import path from "node:path";
 import { status, type ServiceError } from "@grpc/grpc-js";
 import { pino } from "pino";
@@ -83,8 +82,9 @@ describe("kubelet plugin", () => {
   const cleanups: (() => Promise<void> | void)[] = [];
 
   beforeEach(() => {
-    // Short paths: unix socket paths are limited to 107 bytes.
-    root = fs.mkdtempSync(path.join(os.tmpdir(), "kp-"));
+    // Short paths: unix socket paths are limited to 107 bytes. Under /tmp, not TMPDIR: the per-pod socket names asserted here fit a socket path only
+    // below a short root (a longer one makes them hashed; see socket-names.ts).
+    root = fs.mkdtempSync("/tmp/kp-");
     registryDir = path.join(root, "plugins_registry");
     pluginsDir = path.join(root, "plugins");
     fs.mkdirSync(registryDir);
