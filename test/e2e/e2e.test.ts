@@ -15,6 +15,7 @@ import "./cases/multiple-vf-claim.js";
 import "./cases/resource-filtering.js";
 import "./cases/static-ip-vlan.js";
 import "./cases/unschedulable.js";
+import "./cases/whole-nic.js";
 import "./cases/device-health.js";
 import "./cases/restarts.js";
 import "./cases/driver-lifecycle.js";
