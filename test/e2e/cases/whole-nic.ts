@@ -31,6 +31,45 @@ interface Slice {
   spec?: { devices?: { name: string }[] };
 }
 
+interface PluginPod {
+  metadata?: { deletionTimestamp?: string };
+  spec?: { containers: { args?: string[] }[] };
+  status?: { conditions?: Condition[] };
+}
+
+/**
+ * One node plugin pod, Ready, started with (or without) --publish-pfs: during the rolling
+ * update the old and the new pod publish side by side, and the old one's slices win until
+ * it is gone.
+ */
+async function waitNodePlugin(publishPfs: boolean): Promise<void> {
+  const env = clusterEnv();
+  await waitFor(
+    `one Ready node plugin pod ${publishPfs ? "with" : "without"} --publish-pfs`,
+    async () => {
+      const pods = (
+        await apiClient().request<{ items: PluginPod[] }>({
+          method: "GET",
+          path: `/api/v1/namespaces/${env.driverNamespace}/pods`,
+          query: {
+            labelSelector: `app.kubernetes.io/instance=${env.helmRelease},app.kubernetes.io/component=node-plugin`,
+          },
+        })
+      ).items;
+      const [pod] = pods;
+      const ready = pod?.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True");
+      const args = pod?.spec?.containers[0]?.args ?? [];
+      return pods.length === 1 &&
+        pod?.metadata?.deletionTimestamp === undefined &&
+        ready &&
+        args.includes("--publish-pfs") === publishPfs
+        ? true
+        : undefined;
+    },
+    120_000,
+  );
+}
+
 /** The names of the devices the node publishes now. */
 async function publishedDevices(): Promise<string[]> {
   const env = clusterEnv();
@@ -77,6 +116,7 @@ describe("demo/whole-nic", () => {
           "--set",
           "driver.publishPfs=true",
         ]);
+        await waitNodePlugin(true);
         await waitFor(
           `${PF_DEVICE} published`,
           async () => ((await publishedDevices()).includes(PF_DEVICE) ? true : undefined),
@@ -137,9 +177,13 @@ describe("demo/whole-nic", () => {
           "-n",
           env.driverNamespace,
         ]);
+        await waitNodePlugin(false);
         await waitFor(
           "no whole PF published after the rollback",
-          async () => ((await publishedDevices()).includes(PF_DEVICE) ? undefined : true),
+          async () => {
+            const devices = await publishedDevices();
+            return devices.length > 0 && !devices.includes(PF_DEVICE) ? true : undefined;
+          },
           120_000,
         );
       }
