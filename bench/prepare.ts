@@ -206,7 +206,7 @@ export async function main(): Promise<void> {
           ),
         );
         console.log(
-          `\ndaemon (${path.basename(CLI)} ${DAEMON_NODE_FLAGS.join(" ")}) RSS idle with 2,048 VFs published: ${mb(idleRssKb)} MB (target ≤ 110 MB); peak over the runs: ${mb(peakRssKb)} MB`,
+          `\ndaemon (${path.basename(CLI)} ${DAEMON_NODE_FLAGS.join(" ")}) RSS idle with 2,048 VFs published: ${mb(idleRssKb)} MB (target ≤ 85 MB); peak over the runs: ${mb(peakRssKb)} MB`,
         );
       } finally {
         daemon.kill("SIGTERM");
