@@ -32,6 +32,7 @@ import { withControlPlane } from "./control-plane.js";
 import { ms, percentile, table } from "./stats.js";
 import {
   CLI,
+  DAEMON_ENV,
   DAEMON_NODE_FLAGS,
   DRIVER,
   REPO,
@@ -334,7 +335,7 @@ export async function main(): Promise<void> {
           ...["--cni-cache-dir", path.join(tmp, "cni-cache")],
           ...["--log-level", "info", "--log-format", "json"],
         ],
-        { stdio: ["ignore", log, log] },
+        { stdio: ["ignore", log, log], env: DAEMON_ENV },
       );
       fs.closeSync(log);
       defer("daemon", async () => {

@@ -15,7 +15,7 @@ import { loadKubeletProtos } from "../lib/kubeletplugin/protos.js";
 import { FakeKubelet } from "../lib/kubeletplugin/testing/fake-kubelet.js";
 import { withControlPlane } from "./control-plane.js";
 import { mb, ms, percentile, table } from "./stats.js";
-import { CLI, DAEMON_NODE_FLAGS, DRIVER, createNamespace } from "./support.js";
+import { CLI, DAEMON_ENV, DAEMON_NODE_FLAGS, DRIVER, createNamespace } from "./support.js";
 
 const NAMESPACE = `bench-prepare-${process.pid}`;
 const CLAIMS_PER_RUN = 64;
@@ -140,7 +140,7 @@ export async function main(): Promise<void> {
           "--log-level",
           "warn",
         ],
-        { stdio: ["ignore", "ignore", "inherit"] },
+        { stdio: ["ignore", "ignore", "inherit"], env: DAEMON_ENV },
       );
       try {
         const registration = path.join(paths.kubeletRegistryDir, `${DRIVER}-reg.sock`);

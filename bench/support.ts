@@ -11,6 +11,8 @@ export const CLI =
   fileURLToPath(new URL("../cmd/dra-driver-sriov/main.js", import.meta.url));
 /** Node flags the container image runs the daemon with (deployments/container/Dockerfile). */
 export const DAEMON_NODE_FLAGS = ["--max-semi-space-size=2"];
+/** The environment the image gives the daemon besides (deployments/container/Dockerfile). */
+export const DAEMON_ENV = { ...process.env, MALLOC_ARENA_MAX: "2" };
 
 export async function createNamespace(client: KubeClient, name: string): Promise<void> {
   await client.request({

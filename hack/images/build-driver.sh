@@ -99,6 +99,7 @@ IMAGE_ENV=(
   "PATH=/nodejs/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
   "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"
   "NODE_OPTIONS=--max-semi-space-size=2"
+  "MALLOC_ARENA_MAX=2"
 )
 IMAGE_ENTRYPOINT=(node /app/dra-driver-sriov.mjs)
 # Root, as distroless' default user and the Dockerfile (no USER).
