@@ -6,9 +6,7 @@ import { stringify } from "yaml";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { API_VERSION } from "../../api/v1alpha1/group.js";
 import type { ClaimExplanationList } from "../../cmd/kubectl-sriov/commands/explain.js";
-import { buildEmulatedHost, builtinProfiles } from "../../pkg/emulator/index.js";
-import { HostPaths } from "../../pkg/host/paths.js";
-import type { KubeClient, KubeObject } from "../../lib/kube/client.js";
+import type { KubeClient } from "../../lib/kube/client.js";
 import { NodeDevicePublisher } from "../../pkg/publishing/node-publisher.js";
 import {
   allocateForPod,
@@ -18,7 +16,6 @@ import {
   createReadyNode,
   deleteIgnoringMissing,
   deleteTestNamespace,
-  listNodeSlices,
   loadManifest,
   schedulingOutcome,
   testClient,
@@ -26,16 +23,12 @@ import {
   waitFor,
 } from "./kube.js";
 import { installKubectlSriov } from "./kubectl-plugin.js";
+import { publishedNodeDevices, startEmulatedNodePublisher } from "./emulated-node.js";
 
 const DRIVER = "sriovnetwork.openshift.io";
 const logger = pino({ level: process.env["TEST_LOG_LEVEL"] ?? "silent" });
 const attr = (name: string) => `device.attributes["${DRIVER}"].${name}`;
 const selector = (expression: string) => ({ cel: { expression } });
-
-interface SliceDevice {
-  name: string;
-  attributes: Record<string, { string?: string }>;
-}
 
 /**
  * Why is my claim pending: each cause made real (emulated nodes publishing through the
@@ -82,29 +75,17 @@ describe("kubectl sriov explain: pending-claim causes against the real scheduler
       },
     });
     for (const nodeName of Object.values(nodes)) {
-      const root = path.join(work, nodeName);
-      fs.mkdirSync(root);
-      await buildEmulatedHost({ root, profile: builtinProfiles.x710 });
-      const publisher = new NodeDevicePublisher(client, {
-        paths: new HostPaths({ root }),
-        driverName: DRIVER,
-        nodeName,
-        filterNamespace: namespace,
-        publishHostUsedVfs: false,
-        rediscoveryIntervalMs: 60_000,
-        logger,
-      });
-      publisher.start();
-      publishers.push(publisher);
-    }
-    const devicesOf = async (nodeName: string) =>
-      (
-        await listNodeSlices<KubeObject & { spec: { devices: SliceDevice[] } }>(
-          client,
-          DRIVER,
+      publishers.push(
+        await startEmulatedNodePublisher(client, {
+          dir: work,
           nodeName,
-        )
-      ).flatMap((slice) => slice.spec.devices);
+          namespace,
+          driverName: DRIVER,
+          logger,
+        }),
+      );
+    }
+    const devicesOf = (nodeName: string) => publishedNodeDevices(client, DRIVER, nodeName);
     const aDevices = await waitFor("node a's VFs under the filter's resourceName", async () => {
       const devices = await devicesOf(nodes.a);
       return devices.length > 0 &&

@@ -8,9 +8,7 @@ import { API_VERSION } from "../../api/v1alpha1/group.js";
 import type { FilterReportList } from "../../pkg/cluster-inventory/filters.js";
 import type { NodeInventory } from "../../pkg/cluster-inventory/nodes.js";
 import { FilterStatusController } from "../../pkg/controller/controller.js";
-import { buildEmulatedHost, builtinProfiles } from "../../pkg/emulator/index.js";
-import { HostPaths } from "../../pkg/host/paths.js";
-import type { KubeClient, KubeObject } from "../../lib/kube/client.js";
+import type { KubeClient } from "../../lib/kube/client.js";
 import { NodeDevicePublisher } from "../../pkg/publishing/node-publisher.js";
 import {
   allocateForPod,
@@ -19,22 +17,16 @@ import {
   createReadyNode,
   deleteIgnoringMissing,
   deleteTestNamespace,
-  listNodeSlices,
   loadManifest,
   testClient,
   uniqueName,
   waitFor,
 } from "./kube.js";
 import { installKubectlSriov } from "./kubectl-plugin.js";
+import { publishedNodeDevices, startEmulatedNodePublisher } from "./emulated-node.js";
 
 const DRIVER = "sriovnetwork.openshift.io";
 const logger = pino({ level: process.env["TEST_LOG_LEVEL"] ?? "silent" });
-
-interface SliceDevice {
-  name: string;
-  attributes: Record<string, { string?: string }>;
-  taints?: unknown[];
-}
 
 /**
  * The plugin as an operator runs it: the bundle copied once onto the PATH as
@@ -85,29 +77,17 @@ describe("kubectl sriov against the real control plane", () => {
       },
     });
     for (const nodeName of [nodes.a, nodes.b]) {
-      const root = path.join(work, nodeName);
-      fs.mkdirSync(root);
-      await buildEmulatedHost({ root, profile: builtinProfiles.x710 });
-      const publisher = new NodeDevicePublisher(client, {
-        paths: new HostPaths({ root }),
-        driverName: DRIVER,
-        nodeName,
-        filterNamespace: namespace,
-        publishHostUsedVfs: false,
-        rediscoveryIntervalMs: 60_000,
-        logger,
-      });
-      publisher.start();
-      publishers.push(publisher);
-    }
-    const devicesOf = async (nodeName: string) =>
-      (
-        await listNodeSlices<KubeObject & { spec: { devices: SliceDevice[] } }>(
-          client,
-          DRIVER,
+      publishers.push(
+        await startEmulatedNodePublisher(client, {
+          dir: work,
           nodeName,
-        )
-      ).flatMap((slice) => slice.spec.devices);
+          namespace,
+          driverName: DRIVER,
+          logger,
+        }),
+      );
+    }
+    const devicesOf = (nodeName: string) => publishedNodeDevices(client, DRIVER, nodeName);
     await waitFor("node a's VFs under the filter's resourceName", async () => {
       const devices = await devicesOf(nodes.a);
       return devices.length > 0 &&

@@ -1,0 +1,53 @@
+import fs from "node:fs";
+import path from "node:path";
+import type { Logger } from "pino";
+import type { KubeClient, KubeObject } from "../../lib/kube/client.js";
+import { buildEmulatedHost, builtinProfiles } from "../../pkg/emulator/index.js";
+import { HostPaths } from "../../pkg/host/paths.js";
+import { NodeDevicePublisher } from "../../pkg/publishing/node-publisher.js";
+import { listNodeSlices } from "./kube.js";
+
+/** A device as the node's slices publish it (the fields these tests read). */
+export interface PublishedSliceDevice {
+  name: string;
+  attributes: Record<string, { string?: string }>;
+  taints?: unknown[];
+}
+
+/**
+ * A node's publisher, as the daemon wires it, over an emulated x710 host built in
+ * `<dir>/<nodeName>`; started. The caller stops it.
+ */
+export async function startEmulatedNodePublisher(
+  client: KubeClient,
+  options: { dir: string; nodeName: string; namespace: string; driverName: string; logger: Logger },
+): Promise<NodeDevicePublisher> {
+  const root = path.join(options.dir, options.nodeName);
+  fs.mkdirSync(root);
+  await buildEmulatedHost({ root, profile: builtinProfiles.x710 });
+  const publisher = new NodeDevicePublisher(client, {
+    paths: new HostPaths({ root }),
+    driverName: options.driverName,
+    nodeName: options.nodeName,
+    filterNamespace: options.namespace,
+    publishHostUsedVfs: false,
+    rediscoveryIntervalMs: 60_000,
+    logger: options.logger,
+  });
+  publisher.start();
+  return publisher;
+}
+
+/** Every device the node's slices of `driverName` publish. */
+export async function publishedNodeDevices(
+  client: KubeClient,
+  driverName: string,
+  nodeName: string,
+): Promise<PublishedSliceDevice[]> {
+  const slices = await listNodeSlices<KubeObject & { spec: { devices: PublishedSliceDevice[] } }>(
+    client,
+    driverName,
+    nodeName,
+  );
+  return slices.flatMap((slice) => slice.spec.devices);
+}
