@@ -127,6 +127,45 @@ export async function helm(args: readonly string[]): Promise<string> {
   return result.stdout;
 }
 
+/**
+ * `helm upgrade` of the driver's release with `values` (`key=value`) over the chart as it is
+ * now and the release's own values: plain --reuse-values would keep the installed chart's
+ * values and miss any value the chart gained since.
+ */
+export async function upgradeRelease(values: readonly string[]): Promise<void> {
+  const env = clusterEnv();
+  await helm([
+    "upgrade",
+    env.helmRelease,
+    path.join(repoRoot, "deployments/helm/dra-driver-sriov"),
+    "-n",
+    env.driverNamespace,
+    "--reset-then-reuse-values",
+    ...values.flatMap((value) => ["--set", value]),
+  ]);
+}
+
+/**
+ * Upgrades the driver's release with `values` (see upgradeRelease) and returns what rolls it
+ * back to the revision it had; a failed upgrade is rolled back at once.
+ */
+export async function upgradeDriver(values: readonly string[]): Promise<() => Promise<void>> {
+  const env = clusterEnv();
+  const status = JSON.parse(
+    await helm(["status", env.helmRelease, "-n", env.driverNamespace, "-o", "json"]),
+  ) as { version: number };
+  const rollback = async () => {
+    await helm(["rollback", env.helmRelease, String(status.version), "-n", env.driverNamespace]);
+  };
+  try {
+    await upgradeRelease(values);
+  } catch (error) {
+    await rollback();
+    throw error;
+  }
+  return rollback;
+}
+
 /** The cached kubectl with the cluster's admin kubeconfig; throws on failure. */
 export async function kubectl(args: readonly string[], input?: string): Promise<string> {
   const env = clusterEnv();

@@ -15,10 +15,9 @@ import {
   expectNothingLeaked,
   getPod,
   hostVfs,
-  helm,
+  upgradeDriver,
   kubectl,
   pciAddressOf,
-  repoRoot,
   run,
   scenarioFile,
   useScenario,
@@ -322,25 +321,10 @@ describe("demo/device-health", () => {
   it.runIf(clusterEnv().driverMode === "pods")(
     "opted in to NoExecute (helm upgrade): the device taint eviction controller evicts the pod using the VF, whose VF is unprepared cleanly",
     async () => {
-      const env = clusterEnv();
       await deleteScenario(SCENARIO); // what a failed first test left
-      const status = JSON.parse(
-        await helm(["status", env.helmRelease, "-n", env.driverNamespace, "-o", "json"]),
-      ) as { version: number };
       const effectBefore = await nodePluginEffect();
+      const rollback = await upgradeDriver(["driver.unhealthyTaintEffect=NoExecute"]);
       try {
-        await helm([
-          "upgrade",
-          env.helmRelease,
-          path.join(repoRoot, "deployments/helm/dra-driver-sriov"),
-          "-n",
-          env.driverNamespace,
-          // The chart may have gained values since the release was installed: its defaults,
-          // the release's values, then ours.
-          "--reset-then-reuse-values",
-          "--set",
-          "driver.unhealthyTaintEffect=NoExecute",
-        ]);
         await waitNodePluginWithEffect("NoExecute");
 
         const claim = await applyScenarioForClaim(SCENARIO, NS, POD, "vf");
@@ -398,13 +382,7 @@ describe("demo/device-health", () => {
           await setLink(PF, true);
         }
       } finally {
-        await helm([
-          "rollback",
-          env.helmRelease,
-          String(status.version),
-          "-n",
-          env.driverNamespace,
-        ]);
+        await rollback();
         await waitNodePluginWithEffect(effectBefore);
         await waitNoTaints();
       }

@@ -14,13 +14,12 @@ import {
   e2eNamespace,
   expectNothingLeaked,
   getPod,
-  helm,
+  upgradeRelease,
   hostVfs,
   pciAddressOf,
   pluginInstance,
   podInterface,
   preparedClaims,
-  repoRoot,
   run,
   waitFor,
   waitPodReady,
@@ -32,7 +31,6 @@ const KERNEL = {
   namespace: e2eNamespace("sriov-single-vf"),
   pod: "pod0",
 };
-const CHART = path.join(repoRoot, "deployments/helm/dra-driver-sriov");
 const VFIO = { scenario: "vfio-driver", namespace: e2eNamespace("sriov-vfio"), pod: "dpdk-app" };
 
 interface DriverPod extends KubeObject {
@@ -46,24 +44,6 @@ interface DriverPod extends KubeObject {
 
 interface Slices {
   items: KubeObject[];
-}
-
-/** `helm upgrade` of the release to another image tag, every other value kept. */
-async function upgradeToTag(tag: string): Promise<void> {
-  const env = clusterEnv();
-  const { helmRelease, driverNamespace } = env;
-  await helm([
-    "upgrade",
-    helmRelease,
-    CHART,
-    "-n",
-    driverNamespace,
-    // The release's own values on the chart as it is now: plain --reuse-values would keep
-    // the installed chart's values and miss any value the chart gained since.
-    "--reset-then-reuse-values",
-    "--set",
-    `image.tag=${tag}`,
-  ]);
 }
 
 async function driverPods(component: string): Promise<DriverPod[]> {
@@ -169,7 +149,7 @@ describe.runIf(clusterEnv().driverMode === "pods")("the Helm release", () => {
       upgraded,
     ]);
     expect(tagged.code, tagged.stderr).toBe(0);
-    await upgradeToTag("upgrade-e2e");
+    await upgradeRelease(["image.tag=upgrade-e2e"]);
     const newPod = await waitNodePlugin(upgraded);
     expect(newPod.metadata?.uid).not.toBe(oldPod.metadata?.uid);
 
@@ -183,7 +163,7 @@ describe.runIf(clusterEnv().driverMode === "pods")("the Helm release", () => {
     await deleteScenario(VFIO.scenario);
     await expectNothingLeaked(before);
 
-    await upgradeToTag(env.driverImage.split(":").pop()!);
+    await upgradeRelease([`image.tag=${env.driverImage.split(":").pop()!}`]);
     await waitNodePlugin(env.driverImage);
   });
 

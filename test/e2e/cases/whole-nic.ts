@@ -1,5 +1,4 @@
 import { execFileSync } from "node:child_process";
-import path from "node:path";
 import { describe, expect, it } from "vitest";
 import {
   applyScenarioForClaim,
@@ -9,10 +8,9 @@ import {
   e2eNamespace,
   execIn,
   getPod,
-  helm,
+  upgradeDriver,
   hostVfs,
   kubectl,
-  repoRoot,
   scenarioFile,
   useScenario,
   waitFor,
@@ -101,21 +99,8 @@ describe("demo/whole-nic", () => {
   it.runIf(clusterEnv().driverMode === "pods")(
     "moves the whole PF with its VFs into one pod; a VF of it waits until that pod goes",
     async () => {
-      const env = clusterEnv();
-      const status = JSON.parse(
-        await helm(["status", env.helmRelease, "-n", env.driverNamespace, "-o", "json"]),
-      ) as { version: number };
+      const rollback = await upgradeDriver(["driver.publishPfs=true"]);
       try {
-        await helm([
-          "upgrade",
-          env.helmRelease,
-          path.join(repoRoot, "deployments/helm/dra-driver-sriov"),
-          "-n",
-          env.driverNamespace,
-          "--reset-then-reuse-values",
-          "--set",
-          "driver.publishPfs=true",
-        ]);
         await waitNodePlugin(true);
         await waitFor(
           `${PF_DEVICE} published`,
@@ -170,13 +155,7 @@ describe("demo/whole-nic", () => {
           inHostNamespace(PF) ? true : undefined,
         );
       } finally {
-        await helm([
-          "rollback",
-          env.helmRelease,
-          String(status.version),
-          "-n",
-          env.driverNamespace,
-        ]);
+        await rollback();
         await waitNodePlugin(false);
         await waitFor(
           "no whole PF published after the rollback",
