@@ -2,10 +2,19 @@ import fs from "node:fs";
 import path from "node:path";
 import type { Logger } from "pino";
 import type { KubeClient, KubeObject } from "../../lib/kube/client.js";
-import { buildEmulatedHost, builtinProfiles } from "../../pkg/emulator/index.js";
+import { loadKubeletProtos } from "../../lib/kubeletplugin/protos.js";
+import { FakeKubelet } from "../../lib/kubeletplugin/testing/fake-kubelet.js";
+import { EmulatedKernel, buildEmulatedHost, builtinProfiles } from "../../pkg/emulator/index.js";
 import { HostPaths } from "../../pkg/host/paths.js";
 import { NodeDevicePublisher } from "../../pkg/publishing/node-publisher.js";
-import { listNodeSlices } from "./kube.js";
+import {
+  createIfMissing,
+  createNamespace,
+  createReadyNode,
+  listNodeSlices,
+  loadManifest,
+  uniqueName,
+} from "./kube.js";
 
 /** A device as the node's slices publish it (the fields these tests read). */
 export interface PublishedSliceDevice {
@@ -50,4 +59,42 @@ export async function publishedNodeDevices(
     nodeName,
   );
   return slices.flatMap((slice) => slice.spec.devices);
+}
+
+/** A node as a daemon under test sees it: an emulated host, its kernel, a kubelet. */
+export interface KubeletNode {
+  root: string;
+  paths: HostPaths;
+  kernel: EmulatedKernel;
+  kubelet: FakeKubelet;
+  nodeName: string;
+  namespace: string;
+}
+
+/**
+ * An emulated x710 host at `root` whose kernel answers driver binds, a fake kubelet to
+ * register and call the daemon, a Ready Node and a namespace named after `prefix`, and the
+ * driver's DeviceClass. The caller stops the kernel and closes the kubelet.
+ */
+export async function startKubeletNode(
+  client: KubeClient,
+  root: string,
+  prefix: string,
+): Promise<KubeletNode> {
+  await buildEmulatedHost({ root, profile: builtinProfiles.x710 });
+  const paths = new HostPaths({ root });
+  fs.mkdirSync(paths.kubeletRegistryDir, { recursive: true });
+  const kernel = new EmulatedKernel({ root });
+  await kernel.start();
+  const kubelet = new FakeKubelet(loadKubeletProtos());
+  const nodeName = uniqueName(`${prefix}-node`);
+  const namespace = uniqueName(prefix);
+  await createReadyNode(client, nodeName);
+  await createNamespace(client, namespace);
+  await createIfMissing(
+    client,
+    "/apis/resource.k8s.io/v1/deviceclasses",
+    loadManifest("deployments/deviceclass.yaml"),
+  );
+  return { root, paths, kernel, kubelet, nodeName, namespace };
 }

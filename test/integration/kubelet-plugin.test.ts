@@ -4,7 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { API_VERSION } from "../../api/v1alpha1/group.js";
-import { EmulatedKernel, buildEmulatedHost, builtinProfiles } from "../../pkg/emulator/index.js";
+import { EmulatedKernel } from "../../pkg/emulator/index.js";
 import { currentDriver } from "../../pkg/host/driver-binding.js";
 import { HostPaths } from "../../pkg/host/paths.js";
 import type { KubeClient, KubeObject } from "../../lib/kube/client.js";
@@ -12,18 +12,14 @@ import { loadKubeletProtos } from "../../lib/kubeletplugin/protos.js";
 import { FakeKubelet } from "../../lib/kubeletplugin/testing/fake-kubelet.js";
 import {
   allocateForPod,
-  createIfMissing,
-  createNamespace,
-  createReadyNode,
   deleteIgnoringMissing,
-  loadManifest,
   testClient,
-  uniqueName,
   waitFor,
   listNodeSlices,
   deleteTestNamespace,
 } from "./kube.js";
 import { CLI, hasExited, startKubeletPlugin, stopProcess } from "./daemon.js";
+import { startKubeletNode } from "./emulated-node.js";
 
 const DRIVER = "sriovnetwork.openshift.io";
 
@@ -116,21 +112,11 @@ describe("dra-driver-sriov kubelet-plugin", () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), "kubelet-plugin-"));
     root = path.join(tmp, "host");
     logFile = path.join(tmp, "daemon.log");
-    await buildEmulatedHost({ root, profile: builtinProfiles.x710 });
-    paths = new HostPaths({ root });
-    fs.mkdirSync(paths.kubeletRegistryDir, { recursive: true });
-    kernel = new EmulatedKernel({ root });
-    await kernel.start();
-    kubelet = new FakeKubelet(loadKubeletProtos());
-    nodeName = uniqueName("daemon-node");
-    namespace = uniqueName("daemon");
-    await createReadyNode(client, nodeName);
-    await createNamespace(client, namespace);
-    await createIfMissing(
+    ({ paths, kernel, kubelet, nodeName, namespace } = await startKubeletNode(
       client,
-      "/apis/resource.k8s.io/v1/deviceclasses",
-      loadManifest("deployments/deviceclass.yaml"),
-    );
+      root,
+      "daemon",
+    ));
     await startDaemon();
     await waitFor("the daemon's slices", async () =>
       (await listNodeSlices(client, DRIVER, nodeName)).length > 0 ? true : undefined,

@@ -6,24 +6,19 @@ import path from "node:path";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { KubeClient, type KubeObject, type KubeRequest } from "../../lib/kube/client.js";
-import { loadKubeletProtos } from "../../lib/kubeletplugin/protos.js";
 import { FakeKubelet } from "../../lib/kubeletplugin/testing/fake-kubelet.js";
-import { EmulatedKernel, buildEmulatedHost, builtinProfiles } from "../../pkg/emulator/index.js";
+import { EmulatedKernel } from "../../pkg/emulator/index.js";
 import { HostPaths } from "../../pkg/host/paths.js";
 import { startNodeDaemon, type NodeDaemon } from "../../pkg/node/daemon.js";
 import {
   allocateForPod,
-  createIfMissing,
-  createNamespace,
-  createReadyNode,
   deleteIgnoringMissing,
   deleteTestNamespace,
   listNodeSlices,
-  loadManifest,
   testClient,
-  uniqueName,
   waitFor,
 } from "./kube.js";
+import { startKubeletNode } from "./emulated-node.js";
 
 const DRIVER = "sriovnetwork.openshift.io";
 const ON_IAVF = `device.attributes["${DRIVER}"].driver == "iavf"`;
@@ -55,21 +50,11 @@ describe("the node daemon, composed in process", () => {
     client = testClient();
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), "node-daemon-"));
     const root = path.join(tmp, "host");
-    await buildEmulatedHost({ root, profile: builtinProfiles.x710 });
-    paths = new HostPaths({ root });
-    fs.mkdirSync(paths.kubeletRegistryDir, { recursive: true });
-    kernel = new EmulatedKernel({ root });
-    await kernel.start();
-    kubelet = new FakeKubelet(loadKubeletProtos());
-    nodeName = uniqueName("in-process-node");
-    namespace = uniqueName("in-process");
-    await createReadyNode(client, nodeName);
-    await createNamespace(client, namespace);
-    await createIfMissing(
+    ({ paths, kernel, kubelet, nodeName, namespace } = await startKubeletNode(
       client,
-      "/apis/resource.k8s.io/v1/deviceclasses",
-      loadManifest("deployments/deviceclass.yaml"),
-    );
+      root,
+      "in-process",
+    ));
     daemon = await startNodeDaemon({
       driverName: DRIVER,
       nodeName,
