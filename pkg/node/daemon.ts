@@ -29,6 +29,7 @@ import { ClaimStatusWriter } from "../claimstatus/claim-status.js";
 import { FAULT_ENV, faultHookFromEnv } from "../faults/faults.js";
 import { PreparedClaimStore, VfClaimPreparer } from "../prepare/index.js";
 import { NodeDevicePublisher } from "../publishing/node-publisher.js";
+import type { PublishOrder } from "../slices/order.js";
 import { NodeDriver } from "./node-driver.js";
 
 /** The node daemon's settings, as `kubelet-plugin`'s flags give them (see its --help). */
@@ -49,6 +50,8 @@ export interface NodeDaemonOptions {
   publishHostUsedVfs: boolean;
   /** Also publish every PF as a whole device (see pkg/devices PfDevice); default off. */
   publishPfs?: boolean;
+  /** The order VFs are published in, which decides the VF a claim gets (pkg/slices/order). */
+  publishOrder?: PublishOrder;
   /** "" runs no NRI hook (no CNI). */
   nriSocket: string;
   nriPluginIndex: string;
@@ -108,6 +111,7 @@ export async function startNodeDaemon(options: NodeDaemonOptions): Promise<NodeD
           filterNamespace: options.namespace,
           publishHostUsedVfs: options.publishHostUsedVfs,
           publishPfs: options.publishPfs,
+          publishOrder: options.publishOrder,
           rediscoveryIntervalMs: options.rediscoveryIntervalSeconds * 1000,
           logger: c.resolve<Logger>(LOGGER).child({ component: "publisher" }),
           originalDrivers: () => c.resolve(PreparedClaimStore).originalDrivers(),

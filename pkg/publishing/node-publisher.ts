@@ -16,6 +16,7 @@ import { ListWatch } from "../../lib/kube/list-watch.js";
 import { SlicePublisher } from "./slice-publisher.js";
 import { withWholePfTaints } from "./whole-pf-taints.js";
 import type { DeviceTaint } from "../slices/render.js";
+import type { PublishOrder } from "../slices/order.js";
 import { sriovResourceFiltersPath } from "../../api/v1alpha1/group.js";
 import { nodesPath } from "../../lib/kube/api-paths.js";
 
@@ -28,6 +29,8 @@ export interface NodePublisherOptions {
   publishHostUsedVfs: boolean;
   /** Publish each PF whole too, exclusive with its VFs through counters (off by default). */
   publishPfs?: boolean;
+  /** The order the scheduler meets the VFs in (pkg/slices/order); spread by default. */
+  publishOrder?: PublishOrder;
   rediscoveryIntervalMs: number;
   logger: Logger;
   /** Drivers VFs had before a prepared claim rebound them (PCI address → driver). */
@@ -61,6 +64,7 @@ export class NodeDevicePublisher {
       driverName: options.driverName,
       nodeName: options.nodeName,
       logger,
+      order: options.publishOrder,
     });
     const readEswitch = options.readEswitch ?? devlinkEswitchReader(logger);
     this.rediscovery = new Rediscovery(() => discoverHost(options.paths, readEswitch), {

@@ -2,6 +2,7 @@ import type { Logger } from "pino";
 import { isPfDevice, type Device } from "../devices/model.js";
 import { countersDropped, planSlices, type PublishedSlice } from "../slices/plan.js";
 import { renderSlices, type DeviceTaint, type ResourceSlice } from "../slices/render.js";
+import type { PublishOrder } from "../slices/order.js";
 import { isConflict, isNotFound, type KubeClient, type KubeObject } from "../../lib/kube/client.js";
 import { ListWatch } from "../../lib/kube/list-watch.js";
 import { CoalescingRunner } from "../../lib/util/coalescing-runner.js";
@@ -15,6 +16,8 @@ export interface SlicePublisherOptions {
   logger: Logger;
   /** Upper bound of the retry backoff after a failed write. */
   maxBackoffMs?: number;
+  /** The order the scheduler meets the devices in (pkg/slices/order); spread by default. */
+  order?: PublishOrder;
 }
 
 /** What the publisher has done, for readiness, metrics and benchmarks. */
@@ -153,6 +156,7 @@ export class SlicePublisher {
       nodeName,
       generation: 0,
       taints: this.taints,
+      order: this.options.order,
     });
     const plan = planSlices(desired, published);
     // Counter sets first: if the server drops them, no whole PF is out there without them.

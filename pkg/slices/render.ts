@@ -1,5 +1,6 @@
 import { deviceAttributes, type AttributeValue } from "../devices/attributes.js";
-import { isPfDevice, pciAddressOf, type Device, type PfDevice } from "../devices/model.js";
+import { isPfDevice, type Device, type PfDevice } from "../devices/model.js";
+import { compare, DEFAULT_PUBLISH_ORDER, publishOrder, type PublishOrder } from "./order.js";
 
 /** API limit on devices per ResourceSlice. */
 export const MAX_DEVICES_PER_SLICE = 128;
@@ -71,14 +72,19 @@ export interface RenderOptions {
   maxDevicesPerSlice?: number;
   /** Taints by device name (an unhealthy device's); none by default. */
   taints?: ReadonlyMap<string, readonly DeviceTaint[]>;
+  /** The order the scheduler meets the devices in (see publishOrder); spread by default. */
+  order?: PublishOrder;
 }
 
 /**
  * Renders a node's devices as the slices of one pool named after the node.
- * Pure and deterministic: devices sorted by PCI address, split into slices of at most
+ * Pure and deterministic: devices in publish order (`order`), split into slices of at most
  * `maxDevicesPerSlice` (64 while any device of the pool has a taint or consumes counters,
- * the API's limit then), slice names derived from node, driver and index. A node with no
- * devices still gets one empty slice, so consumers can tell "no devices" from "not published".
+ * the API's limit then), slice names derived from node, driver and index. The scheduler
+ * reads a pool's slices sorted by name (`-10` before `-2`), so the chunks of the order go to
+ * the device slices in that name order: it meets the devices in publish order whatever the
+ * number of slices. A node with no devices still gets one empty slice, so consumers can
+ * tell "no devices" from "not published".
  *
  * A whole PF (PfDevice) with VFs makes the pool partitionable: a counter set named after
  * the PF holds `vfs` = its VF count, each of its VFs consumes 1 and the PF consumes all, so
@@ -97,7 +103,7 @@ export function renderSlices(devices: readonly Device[], options: RenderOptions)
     tainted || counterSets.byPf.size > 0
       ? Math.min(requested, MAX_DEVICES_PER_SLICE_WITH_TAINTS_OR_COUNTERS)
       : requested;
-  const sorted = [...devices].sort((a, b) => compare(pciAddressOf(a), pciAddressOf(b)));
+  const ordered = publishOrder(devices, options.order ?? DEFAULT_PUBLISH_ORDER);
   const specs: Pick<ResourceSlice["spec"], "devices" | "sharedCounters">[] = [];
   const sets = [...counterSets.byPf.values()];
   for (let start = 0; start < sets.length; start += MAX_COUNTER_SETS_PER_SLICE) {
@@ -113,9 +119,19 @@ export function renderSlices(devices: readonly Device[], options: RenderOptions)
       ...(consumes === undefined ? {} : { consumesCounters: [consumes] }),
     };
   };
-  for (let start = 0; start < sorted.length; start += limit) {
-    specs.push({ devices: sorted.slice(start, start + limit).map(sliceDevice) });
+  const chunks: SliceDevice[][] = [];
+  for (let start = 0; start < ordered.length; start += limit) {
+    chunks.push(ordered.slice(start, start + limit).map(sliceDevice));
   }
+  const first = specs.length;
+  const byName = chunks.map((_, chunk) => first + chunk);
+  byName.sort((a, b) =>
+    compare(
+      sliceName(options.nodeName, options.driverName, a),
+      sliceName(options.nodeName, options.driverName, b),
+    ),
+  );
+  for (const [chunk, index] of byName.entries()) specs[index] = { devices: chunks[chunk]! };
   if (specs.length === 0) specs.push({ devices: [] });
   return specs.map((content, index) => ({
     apiVersion: "resource.k8s.io/v1",
@@ -175,10 +191,6 @@ export function sliceName(nodeName: string, driverName: string, index: number): 
   if (name.length <= MAX_NAME_LENGTH) return name;
   const suffix = `-${fnv1a(nodeName)}-${driverName}-${index}`;
   return nodeName.slice(0, MAX_NAME_LENGTH - suffix.length).replace(/[-.]+$/, "") + suffix;
-}
-
-function compare(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** 32-bit FNV-1a as 8 hex digits: short, stable, no crypto needed. */

@@ -1,6 +1,7 @@
 import type { FlagSpecs, ParsedFlags } from "../../../lib/flags/flags.js";
 import { createLogger } from "../../../lib/log/logger.js";
 import { startNodeDaemon } from "../../../pkg/node/daemon.js";
+import { DEFAULT_PUBLISH_ORDER, PUBLISH_ORDERS } from "../../../pkg/slices/order.js";
 import { clusterFlags, hostFlags, loggingFlags, nodeFlags } from "../common-flags.js";
 import { shutdownSignal } from "../shutdown.js";
 import type { Command } from "./command.js";
@@ -30,6 +31,13 @@ const flags = {
     description:
       "also publish each SR-IOV PF as a whole device (deviceType pf), never allocated together with one of its VFs (needs DRAPartitionableDevices; without it, VFs only)",
     default: false,
+  },
+  "publish-order": {
+    type: "string",
+    description:
+      "the order VFs are published in, which is the order the scheduler tries them: spread interleaves the VFs of all PFs so single-VF claims land on the PFs in turn; pack lists them by PCI address so claims fill one PF before the next (keeps PFs whole for --publish-pfs claims)",
+    default: DEFAULT_PUBLISH_ORDER,
+    choices: PUBLISH_ORDERS,
   },
   "interface-prefix": {
     type: "string",
@@ -121,6 +129,7 @@ export const kubeletPluginCommand: Command<typeof flags> = {
       rediscoveryIntervalSeconds: options["rediscovery-interval-seconds"],
       publishHostUsedVfs: options["publish-host-used-vfs"],
       publishPfs: options["publish-pfs"],
+      publishOrder: options["publish-order"],
       nriSocket: options["nri-socket"],
       nriPluginIndex: options["nri-plugin-index"],
       cniBinDirs: options["cni-bin-dir"].split(":").filter((dir) => dir !== ""),
