@@ -27,7 +27,7 @@ import {
 } from "../podnetwork/index.js";
 import { ClaimStatusWriter } from "../claimstatus/claim-status.js";
 import { FAULT_ENV, faultHookFromEnv } from "../faults/faults.js";
-import { PreparedClaimStore, VfClaimPreparer } from "../prepare/index.js";
+import { PreparedClaimStore, VfClaimPreparer, wholePfProblems } from "../prepare/index.js";
 import { NodeDevicePublisher } from "../publishing/node-publisher.js";
 import type { PublishOrder } from "../slices/order.js";
 import { NodeDriver } from "./node-driver.js";
@@ -206,6 +206,11 @@ export async function startNodeDaemon(options: NodeDaemonOptions): Promise<NodeD
         driverName,
         logger,
         ...(faultHook ? { faultHook } : {}),
+        hostProblems: (claims) =>
+          wholePfProblems(
+            c.resolve(HostPaths),
+            claims.map(({ claim }) => claim),
+          ),
       });
     }),
   });

@@ -108,8 +108,9 @@ describe("PodNetworkAttacher", () => {
     map.load();
     return map;
   };
-  const newAttacher = () =>
+  const newAttacher = (hostProblems?: (claims: readonly ClaimOfPod[]) => string[]) =>
     new PodNetworkAttacher({
+      ...(hostProblems ? { hostProblems } : {}),
       claims: {
         preparedClaimsOfPod: (podUid) =>
           claims.filter(({ claim }) => claim.podUids.includes(podUid)),
@@ -211,6 +212,29 @@ describe("PodNetworkAttacher", () => {
     expect(
       statusWrites.every((write) => write.devices.every((device) => !("networkData" in device))),
     ).toBe(true);
+  });
+
+  it("refuses a sandbox whose claims the host no longer matches (a whole PF's VFs changed), before any ADD", async () => {
+    const problem = "whole PF 0000:3b:00.0 had 8 VFs when the claim was prepared and has 4 now";
+    const asked: string[][] = [];
+    const attacher = newAttacher((pod) => {
+      asked.push(pod.map(({ uid }) => uid));
+      return [problem];
+    });
+    await expect(attacher.attach(sandbox())).rejects.toThrow(problem);
+    expect(asked).toEqual([["claim-a", "claim-b"]]);
+    expect(cni.calls).toEqual([]);
+    expect(stored().size).toBe(0);
+    const conditions = statusWrites.flatMap((write) =>
+      write.devices.flatMap(
+        (device) => (device["conditions"] as { type: string; message?: string }[]) ?? [],
+      ),
+    );
+    const networkReady = conditions.filter((condition) => condition.type === "NetworkReady");
+    expect(networkReady).toHaveLength(2);
+    for (const condition of networkReady) expect(condition.message).toContain(problem);
+    // Without a problem the same sandbox goes in.
+    expect((await newAttacher(() => []).attach(sandbox())).interfaces).toBe(2);
   });
 
   it("refuses a host-network pod whose VFs have networks, touching nothing", async () => {

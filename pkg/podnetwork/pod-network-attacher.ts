@@ -42,6 +42,12 @@ export interface PodNetworkAttacherOptions {
   now?: () => Date;
   /** Crash-test hook (DRA_SRIOV_FAULT), as in prepare. */
   faultHook?: FaultHook;
+  /**
+   * What on the host keeps the pod's claims from going in (a whole PF whose VFs changed
+   * since prepare), asked before the first ADD: any problem fails the sandbox, reported on
+   * the claims. Default: none.
+   */
+  hostProblems?: (claims: readonly ClaimOfPod[]) => string[];
 }
 
 /** What one attach did, for logs, metrics and the benchmark. */
@@ -159,6 +165,13 @@ export class PodNetworkAttacher {
     if (interfaces.length === 0) return { interfaces: 0, cniMs: 0, totalMs: 0 };
     if (sandbox.netns === "") {
       const error = `pod ${sandbox.namespace}/${sandbox.name} runs on the host network, so its VFs' networks (${describe(interfaces)}) have no pod namespace to go into: drop hostNetwork, or the netAttachDefName from the VfConfig`;
+      this.report(claims, interfaces, new Map(), error);
+      throw new Error(error);
+    }
+    const problems = this.options.hostProblems?.(claims) ?? [];
+    if (problems.length > 0) {
+      const error = problems.join("; ");
+      log.warn({ err: error }, "refusing the sandbox");
       this.report(claims, interfaces, new Map(), error);
       throw new Error(error);
     }

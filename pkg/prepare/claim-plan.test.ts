@@ -48,6 +48,22 @@ describe("planClaim", () => {
     });
   });
 
+  it("records the whole PF's link to restore, and refuses one the host uses", () => {
+    const link = { name: "ens1f0", up: true };
+    const [pf] = plan([
+      device("pf-0000-3b-00-0", {}, { host: { driver: "i40e", iommuGroup: 12, link } }),
+    ]).devices;
+    expect(pf!.pfLink).toEqual(link);
+    const [unlinked] = plan([
+      device("pf-0000-3b-00-0", {}, { host: { driver: "i40e", iommuGroup: 12, link: null } }),
+    ]).devices;
+    expect(unlinked!.pfLink).toBeNull();
+    const used = { driver: "i40e", iommuGroup: 12, link, hostUsesLink: true };
+    expect(() => plan([device("pf-0000-3b-00-0", {}, { host: used })])).toThrow(
+      /^whole PF 0000:3b:00.0: the host uses its network interface ens1f0 \(an address or route on it\)/,
+    );
+  });
+
   it("takes a whole PF's VFs along: named <its ifName>v<index>, each with the network at its own address", () => {
     const network = {
       ref: { namespace: "ns", name: "net" },

@@ -1,5 +1,6 @@
 import { interfaceNameRule } from "../../api/v1alpha1/formats.js";
 import type { VfConfig } from "../../api/v1alpha1/vf-config.js";
+import type { NetdevLink } from "../host/netdev-link.js";
 import { deviceName, isPfDeviceName, pfDeviceName, PF_NAME_PREFIX } from "../devices/model.js";
 import { isPciAddress } from "../host/pci-address.js";
 import type { ClaimRef } from "../../lib/kubeletplugin/index.js";
@@ -21,6 +22,10 @@ export interface VfOnHost {
   iommuGroup: number | null;
   /** A whole PF's VFs now, by index; absent for a VF. */
   vfs?: { vfID: number; pciAddress: string }[];
+  /** A whole PF's netdev in the node's namespace now (null: none there); absent for a VF. */
+  link?: NetdevLink | null;
+  /** The host uses the whole PF's netdev: an address or route on it (procfs). */
+  hostUsesLink?: boolean;
 }
 
 export interface DevicePlanInput {
@@ -92,7 +97,10 @@ export function planClaim(input: ClaimPlanInput): PreparedClaim {
       device: result.device,
       pciAddress,
       ...(isPfDeviceName(result.device)
-        ? { wholePfVfs: wholePfVfsOf(host, ifName, cniConfigOf) }
+        ? {
+            wholePfVfs: wholePfVfsOf(host, ifName, cniConfigOf),
+            pfLink: pfLinkOf(host, pciAddress),
+          }
         : {}),
       originalDriver: host.driver,
       targetDriver: targetDriverOf(config, host, pciAddress, functionNoun(result.device)),
@@ -176,6 +184,22 @@ function wholePfVfsOf(
     }
     return { pciAddress, ifName: name, cniConfig: cniConfigOf(pciAddress) };
   });
+}
+
+/**
+ * The PF's link as unprepare puts it back. A netdev the host uses (an address or route on
+ * it) is refused: the pod would take the host's network, and the node plugin (no netlink)
+ * could not give the addresses back; the IPv6 link-local ones the kernel makes come back
+ * with the link.
+ */
+function pfLinkOf(host: VfOnHost, pciAddress: string): NetdevLink | null {
+  const link = host.link ?? null;
+  if (link !== null && host.hostUsesLink === true) {
+    throw new ClaimError(
+      `whole PF ${pciAddress}: the host uses its network interface ${link.name} (an address or route on it), which the pod would take away and this driver could not give back: remove its addresses and routes, or allocate another PF (the node stops publishing this one)`,
+    );
+  }
+  return link;
 }
 
 /** Every interface of the claim in the pod, a whole PF's VFs included, has a name of its own. */

@@ -7,3 +7,4 @@ export {
 } from "./vf-claim-preparer.js";
 export { PreparedClaimStore } from "./prepared-claim-store.js";
 export type { ClaimState, NetAttachDefRef, PreparedClaim, PreparedVf } from "./prepared-claim.js";
+export { wholePfProblems } from "./host-state.js";

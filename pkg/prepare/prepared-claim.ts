@@ -1,5 +1,6 @@
 import type { CniConfigList } from "../../lib/cni/index.js";
 import { VFIO_PCI } from "../host/driver-binding.js";
+import type { NetdevLink } from "../host/netdev-link.js";
 
 export interface NetAttachDefRef {
   namespace: string;
@@ -34,6 +35,12 @@ export interface PreparedVf {
    * claim's network with its own address as `deviceID`); absent for a VF.
    */
   wholePfVfs?: { pciAddress: string; ifName: string; cniConfig: CniConfigList | null }[];
+  /**
+   * A whole PF's netdev on the host before prepare (null: it had none), whose link state
+   * unprepare puts back after the pod; with `wholePfVfs`, whose count is the `sriov_numvfs`
+   * unprepare restores. Absent for a VF.
+   */
+  pfLink?: NetdevLink | null;
   addVhostMount: boolean;
   /** Device-plugin resource name: the published `resourceName` attribute, else the request. */
   resourceName: string;

@@ -19,6 +19,19 @@ const vfio2 = preparedVf({
   iommuGroup: 42,
 });
 
+/** A whole PF prepared with 2 VFs while its link was up. */
+const pf = preparedVf({
+  device: "pf-0000-3b-00-0",
+  pciAddress: "0000:3b:00.0",
+  originalDriver: "i40e",
+  targetDriver: "i40e",
+  wholePfVfs: [
+    { pciAddress: "0000:3b:02.0", ifName: "net1v0", cniConfig: null },
+    { pciAddress: "0000:3b:02.1", ifName: "net1v1", cniConfig: null },
+  ],
+  pfLink: { name: "ens1f0", up: true },
+});
+
 const claim = (state: PreparedClaim["state"]) =>
   preparedClaim({ state, devices: [kernelVf, vfioVf, vfio2] });
 
@@ -38,6 +51,53 @@ describe("undoActions", () => {
       { kind: "remove-cdi-spec" },
       { kind: "bind-driver", pciAddress: "0000:3b:02.2", driver: "iavf" },
       { kind: "bind-driver", pciAddress: "0000:3b:02.1", driver: "iavf" },
+      { kind: "drop-entry" },
+    ]);
+  });
+
+  it("puts a whole PF's VF count back when it changed, and its link up or down as it was", () => {
+    const whole = preparedClaim({ state: "UnprepareStarted", devices: [pf] });
+    const pfNow = (vfs: string[], link: VfOnHost["link"]) =>
+      host({
+        "0000:3b:00.0": {
+          driver: "i40e",
+          iommuGroup: 12,
+          vfs: vfs.map((pciAddress, vfID) => ({ vfID, pciAddress })),
+          link,
+        },
+      });
+    const both = ["0000:3b:02.0", "0000:3b:02.1"];
+    expect(undoActions(whole, pfNow(both, { name: "ens1f0", up: true }))).toEqual([
+      { kind: "remove-cdi-spec" },
+      { kind: "drop-entry" },
+    ]);
+    // Back from the pod: down (a move between namespaces closes the link), 1 VF left.
+    expect(undoActions(whole, pfNow(["0000:3b:02.0"], { name: "ens1f0", up: false }))).toEqual([
+      { kind: "remove-cdi-spec" },
+      {
+        kind: "restore-num-vfs",
+        numVfs: 2,
+        pciAddress: "0000:3b:00.0",
+        prepared: both,
+        now: ["0000:3b:02.0"],
+      },
+      { kind: "set-link", pciAddress: "0000:3b:00.0", name: "ens1f0", up: true },
+      { kind: "drop-entry" },
+    ]);
+    // Same count, other VFs: nothing to write; not back on the host: said, not failed.
+    expect(undoActions(whole, pfNow(["0000:3b:02.0", "0000:3b:03.0"], null))).toEqual([
+      { kind: "remove-cdi-spec" },
+      { kind: "pf-link-gone", pciAddress: "0000:3b:00.0", name: "ens1f0" },
+      { kind: "drop-entry" },
+    ]);
+    // A PF that had no netdev on the host, or that is gone, has no link to restore.
+    const unlinked = preparedClaim({ state: "PrepareStarted", devices: [{ ...pf, pfLink: null }] });
+    expect(undoActions(unlinked, pfNow(both, null))).toEqual([
+      { kind: "remove-cdi-spec" },
+      { kind: "drop-entry" },
+    ]);
+    expect(undoActions(whole, host({ "0000:3b:00.0": undefined }))).toEqual([
+      { kind: "remove-cdi-spec" },
       { kind: "drop-entry" },
     ]);
   });
@@ -71,16 +131,6 @@ describe("redoActions", () => {
   });
 
   it("refuses a whole PF whose VFs are not the ones it was prepared with", () => {
-    const pf = preparedVf({
-      device: "pf-0000-3b-00-0",
-      pciAddress: "0000:3b:00.0",
-      originalDriver: "i40e",
-      targetDriver: "i40e",
-      wholePfVfs: [
-        { pciAddress: "0000:3b:02.0", ifName: "net1v0", cniConfig: null },
-        { pciAddress: "0000:3b:02.1", ifName: "net1v1", cniConfig: null },
-      ],
-    });
     const whole = preparedClaim({ state: "PrepareCompleted", devices: [pf] });
     const withVfs = (addresses: string[]) =>
       host({

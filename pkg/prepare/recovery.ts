@@ -1,6 +1,7 @@
 import type { VfOnHost } from "./claim-plan.js";
 import type { PreparedClaim } from "./prepared-claim.js";
 import { isVfio, rebindsDriver } from "./prepared-claim.js";
+import { wholePfVfsChange, type WholePfVfsChange } from "./whole-pf.js";
 
 /** What the host shows for a claim's VFs and spec right now. */
 export interface HostSnapshot {
@@ -16,24 +17,51 @@ export type HostAction =
   | { kind: "bind-driver"; pciAddress: string; driver: string }
   | { kind: "update-iommu-group"; pciAddress: string; iommuGroup: number | null }
   | { kind: "missing-vf"; pciAddress: string }
-  /** A whole PF's VFs are not the ones it was prepared with: refused, never repaired. */
-  | { kind: "pf-vfs-changed"; pciAddress: string; prepared: string[]; now: string[] }
+  /** A whole PF's VFs are not the ones it was prepared with: refused while prepared. */
+  | ({ kind: "pf-vfs-changed" } & WholePfVfsChange)
+  /** Unprepare puts a whole PF's VF count back (after it changed while prepared). */
+  | ({ kind: "restore-num-vfs"; numVfs: number } & WholePfVfsChange)
+  /** Unprepare puts a whole PF's link back up or down, as it was before prepare. */
+  | { kind: "set-link"; pciAddress: string; name: string; up: boolean }
+  /** A whole PF's netdev is not back in the node's namespace: its link cannot be restored. */
+  | { kind: "pf-link-gone"; pciAddress: string; name: string }
   | { kind: "drop-entry" };
 
 /**
  * Puts the host back as it was before prepare: the spec goes first so no new container
- * gets the VFs, then each VF goes back to its original driver (last bound first), then
- * the claim is forgotten. A VF that is gone has nothing to restore.
+ * gets the VFs, then each VF goes back to its original driver (last bound first), a whole
+ * PF to the VF count and link state it had, then the claim is forgotten. A VF that is gone
+ * has nothing to restore.
  */
 export function undoActions(claim: PreparedClaim, host: HostSnapshot): HostAction[] {
   const actions: HostAction[] = [{ kind: "remove-cdi-spec" }];
   for (const vf of [...claim.devices].reverse()) {
     const now = host.vfs.get(vf.pciAddress);
-    if (rebindsDriver(vf) && now !== undefined && now.driver !== vf.originalDriver) {
+    if (now === undefined) continue;
+    if (rebindsDriver(vf) && now.driver !== vf.originalDriver) {
       actions.push({ kind: "bind-driver", pciAddress: vf.pciAddress, driver: vf.originalDriver });
     }
+    actions.push(...wholePfUndo(vf, now));
   }
   actions.push({ kind: "drop-entry" });
+  return actions;
+}
+
+/** A whole PF's VF count (when it changed while prepared), then its link state. */
+function wholePfUndo(pf: PreparedClaim["devices"][number], now: VfOnHost): HostAction[] {
+  const actions: HostAction[] = [];
+  const change = wholePfVfsChange(pf, now);
+  if (change !== undefined && change.prepared.length !== change.now.length) {
+    actions.push({ kind: "restore-num-vfs", numVfs: change.prepared.length, ...change });
+  }
+  const before = pf.pfLink ?? null;
+  if (before === null) return actions;
+  const link = now.link ?? null;
+  if (link === null) {
+    actions.push({ kind: "pf-link-gone", pciAddress: pf.pciAddress, name: before.name });
+  } else if (link.up !== before.up) {
+    actions.push({ kind: "set-link", pciAddress: pf.pciAddress, name: link.name, up: before.up });
+  }
   return actions;
 }
 
@@ -54,13 +82,8 @@ export function redoActions(claim: PreparedClaim, host: HostSnapshot): HostActio
     if (now.driver !== vf.targetDriver) {
       actions.push({ kind: "bind-driver", pciAddress: vf.pciAddress, driver: vf.targetDriver });
     }
-    if (vf.wholePfVfs !== undefined) {
-      const prepared = vf.wholePfVfs.map((pfVf) => pfVf.pciAddress);
-      const current = (now.vfs ?? []).map((pfVf) => pfVf.pciAddress);
-      if (prepared.join() !== current.join()) {
-        actions.push({ kind: "pf-vfs-changed", pciAddress: vf.pciAddress, prepared, now: current });
-      }
-    }
+    const change = wholePfVfsChange(vf, now);
+    if (change !== undefined) actions.push({ kind: "pf-vfs-changed", ...change });
     if (isVfio(vf) && now.iommuGroup !== vf.iommuGroup) {
       actions.push({
         kind: "update-iommu-group",

@@ -16,6 +16,7 @@ import type { AllocationConfig, ResourceClaim } from "./allocation.js";
 import type { FaultHook, FaultStep } from "../faults/faults.js";
 import { ClaimStatusWriter } from "../claimstatus/claim-status.js";
 import type { PreparedClaim } from "./prepared-claim.js";
+import { wholePfProblems } from "./host-state.js";
 import { PreparedClaimStore } from "./prepared-claim-store.js";
 import { VfClaimPreparer, type VfClaimPreparerOptions } from "./vf-claim-preparer.js";
 
@@ -367,7 +368,9 @@ describe("VfClaimPreparer", () => {
     const preparer = newPreparer();
     const ref = addClaim({ devices: [{ pci: "0000:3b:00.0", name: "pf-0000-3b-00-0" }] });
     devicesOf(await prepareOne(preparer, ref));
-    expect(checkpointEntries().get(ref.uid)!.devices[0]!.wholePfVfs).toHaveLength(8);
+    const prepared = checkpointEntries().get(ref.uid)!;
+    expect(prepared.devices[0]!.wholePfVfs).toHaveLength(8);
+    expect(wholePfProblems(paths, [prepared])).toEqual([]);
     const numVfs = path.join(paths.pciDevice("0000:3b:00.0"), "sriov_numvfs");
     const virtfns = () =>
       fs.readdirSync(paths.pciDevice("0000:3b:00.0")).filter((e) => e.startsWith("virtfn"));
@@ -376,10 +379,53 @@ describe("VfClaimPreparer", () => {
     fs.writeFileSync(numVfs, "4");
     await vi.waitFor(() => expect(virtfns()).toHaveLength(4), { timeout: 5000, interval: 10 });
 
+    // The sandbox's start (pod network step) and a repeated prepare refuse it alike.
+    expect(wholePfProblems(paths, [prepared])).toEqual([
+      expect.stringMatching(/^whole PF 0000:3b:00.0 had 8 VFs .* and has 4 now: .*delete the pod/),
+    ]);
     expect(errorOf(await prepareOne(preparer, ref))).toMatch(
       /whole PF 0000:3b:00.0 had 8 VFs when the claim was prepared and has 4 now: its VF count \(sriov_numvfs\) changed/,
     );
     expect((await preparer.unprepare([ref], never)).get(ref.uid)).toEqual({});
+    expect(hostState()).toMatchObject({ cdiSpecs: [], claims: [] });
+    // Unprepare put the count back (0, then 8), and the kernel probed the VFs' driver again.
+    expect(virtfns()).toHaveLength(8);
+    expect(fs.readFileSync(numVfs, "utf8").trim()).toBe("8");
+    await vi.waitFor(() => expect(currentDriver(paths, VF0)).toBe("iavf"), {
+      timeout: 5000,
+      interval: 10,
+    });
+  });
+
+  it("puts the whole PF's link back up after the pod, from the checkpoint a restart left", async () => {
+    const PF = "0000:3b:00.0";
+    const flags = path.join(paths.pciDevice(PF), "net/ens1f0/flags");
+    expect(fs.readFileSync(flags, "utf8").trim()).toBe("0x1003");
+    const ref = addClaim({ devices: [{ pci: PF, name: "pf-0000-3b-00-0" }] });
+    devicesOf(await prepareOne(newPreparer(), ref));
+    expect(checkpointEntries().get(ref.uid)!.devices[0]!.pfLink).toEqual({
+      name: "ens1f0",
+      up: true,
+    });
+    // Back from the pod's namespace the kernel shows it down (a move closes the link).
+    fs.writeFileSync(flags, "0x1002\n");
+    // Another instance (the plugin restarted) unprepares from the checkpoint alone.
+    expect((await newPreparer().unprepare([ref], never)).get(ref.uid)).toEqual({});
+    expect(fs.readFileSync(flags, "utf8").trim()).toBe("0x1003");
+    expect(hostState()).toMatchObject({ cdiSpecs: [], claims: [] });
+
+    // A PF that was down stays down; one the host uses (an address on it) is refused.
+    fs.writeFileSync(flags, "0x1002\n");
+    const down = addClaim({ devices: [{ pci: PF, name: "pf-0000-3b-00-0" }] });
+    devicesOf(await prepareOne(newPreparer(), down));
+    expect((await newPreparer().unprepare([down], never)).get(down.uid)).toEqual({});
+    expect(fs.readFileSync(flags, "utf8").trim()).toBe("0x1002");
+    const inet6 = path.join(paths.procNet, "if_inet6");
+    fs.appendFileSync(inet6, "20010db8000000000000000000000001 05 40 00 80 ens1f0\n");
+    const used = addClaim({ devices: [{ pci: PF, name: "pf-0000-3b-00-0" }] });
+    expect(errorOf(await prepareOne(newPreparer(), used))).toMatch(
+      /whole PF 0000:3b:00.0: the host uses its network interface ens1f0/,
+    );
     expect(hostState()).toMatchObject({ cdiSpecs: [], claims: [] });
   });
 

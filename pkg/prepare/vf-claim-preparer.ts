@@ -2,7 +2,14 @@ import type { Logger } from "pino";
 import { CdiSpecStore } from "../../lib/cdi/store.js";
 import type { CdiSpec } from "../../lib/cdi/spec.js";
 import type { InstanceLiveness } from "../../lib/checkpoint/live-instance.js";
-import { bindDriver, DriverBindError, refuseSharedIommuGroup } from "../host/driver-binding.js";
+import {
+  bindDriver,
+  DriverBindError,
+  refuseSharedIommuGroup,
+  type BindOptions,
+} from "../host/driver-binding.js";
+import { setNetdevUp } from "../host/netdev-link.js";
+import { setNumVfs } from "../host/num-vfs.js";
 import type { HostPaths } from "../host/paths.js";
 import type {
   ClaimPreparer,
@@ -42,6 +49,7 @@ import { isVfio, rebindsDriver } from "./prepared-claim.js";
 import type { HostAction, HostSnapshot } from "./recovery.js";
 import { recoveryDecision, redoActions, undoActions } from "./recovery.js";
 import { decodeRequestConfigs, vfConfigFor } from "./vf-configs.js";
+import { wholePfVfsChangedMessage } from "./whole-pf.js";
 
 /** Resource name the node published for a device (`resourceName` attribute), if any. */
 export type ResourceNameLookup = (
@@ -364,9 +372,7 @@ export class VfClaimPreparer implements ClaimPreparer {
         refuseSharedIommuGroup(this.options.paths, vf.pciAddress);
       }
       for (const vf of plan.devices.filter(rebindsDriver)) {
-        await bindDriver(this.options.paths, vf.pciAddress, vf.targetDriver, {
-          timeoutMs: this.options.bindTimeoutMs ?? DEFAULT_BIND_TIMEOUT_MS,
-        });
+        await bindDriver(this.options.paths, vf.pciAddress, vf.targetDriver, this.bindOptions);
         log.info(
           {
             device: vf.device,
@@ -447,9 +453,12 @@ export class VfClaimPreparer implements ClaimPreparer {
           break;
         case "bind-driver":
           try {
-            await bindDriver(this.options.paths, action.pciAddress, action.driver, {
-              timeoutMs: this.options.bindTimeoutMs ?? DEFAULT_BIND_TIMEOUT_MS,
-            });
+            await bindDriver(
+              this.options.paths,
+              action.pciAddress,
+              action.driver,
+              this.bindOptions,
+            );
             log.info({ pciAddress: action.pciAddress, driver: action.driver }, "bound VF");
           } catch (error) {
             failures.push(messageOf(error));
@@ -468,8 +477,41 @@ export class VfClaimPreparer implements ClaimPreparer {
           );
           break;
         case "pf-vfs-changed":
-          failures.push(
-            `whole PF ${action.pciAddress} had ${action.prepared.length} VFs when the claim was prepared and has ${action.now.length} now: its VF count (sriov_numvfs) changed while the pod holds the whole PF, which this driver refuses; delete the pod, and change sriov_numvfs only while the PF is not allocated`,
+          failures.push(wholePfVfsChangedMessage(action));
+          break;
+        case "restore-num-vfs":
+          log.warn(
+            {
+              pciAddress: action.pciAddress,
+              prepared: action.prepared.length,
+              now: action.now.length,
+            },
+            "the whole PF's VF count changed while it was prepared; putting back the count it had",
+          );
+          try {
+            await setNumVfs(this.options.paths, action.pciAddress, action.numVfs, this.bindOptions);
+            log.info(
+              { pciAddress: action.pciAddress, numVfs: action.numVfs },
+              "restored sriov_numvfs",
+            );
+          } catch (error) {
+            failures.push(messageOf(error));
+          }
+          break;
+        case "set-link":
+          try {
+            await setNetdevUp(this.options.paths, action.pciAddress, action.up);
+            log.info(action, "restored the whole PF's link state");
+          } catch (error) {
+            failures.push(
+              `cannot set ${action.name} of whole PF ${action.pciAddress} ${action.up ? "up" : "down"} as it was before the pod: ${messageOf(error)}`,
+            );
+          }
+          break;
+        case "pf-link-gone":
+          log.warn(
+            action,
+            "the whole PF's network interface is not back in the node's namespace, so its link state cannot be put back: check where it is (ip link) and set it up by hand if it was",
           );
           break;
         case "drop-entry":
@@ -511,6 +553,10 @@ export class VfClaimPreparer implements ClaimPreparer {
       ),
       cdiSpecExists: this.cdi.exists(uid),
     };
+  }
+
+  private get bindOptions(): BindOptions {
+    return { timeoutMs: this.options.bindTimeoutMs ?? DEFAULT_BIND_TIMEOUT_MS };
   }
 
   private async fault(step: FaultStep, claimUid: string): Promise<void> {
