@@ -2,7 +2,8 @@
  * SriovResourceFilter status controller benchmark.
  *
  * Part 1, pure: one status pass (slices → devices per node, then every filter's status)
- * for 100 filters over 1,000 Nodes publishing 16 VFs each, timed over repeated runs.
+ * for 100 filters over 100, 1,000 and 5,000 Nodes publishing 16 VFs each, timed over
+ * repeated runs: a curve (bench/results/controller-pass.*).
  * Part 2, end to end, only with a kubeconfig (--kubeconfig, $KUBECONFIG or
  * $DRA_SRIOV_TEST_KUBECONFIG; e.g. from `hack/control-plane.sh up`): a real controller over
  * 20 filters and 50 Nodes on that API server: cold start until every status is written,
@@ -30,10 +31,11 @@ import {
   type FilterStatusInput,
 } from "../pkg/controller/filter-status.js";
 import { publishedDevicesByNode } from "../pkg/controller/slice-devices.js";
-import type { VfDevice } from "../pkg/devices/model.js";
 import { applyResourceFilters, type FilterObject } from "../pkg/filters/apply.js";
 import { KubeClient, type KubeObject } from "../lib/kube/client.js";
 import { renderSlices, type ResourceSlice } from "../pkg/slices/render.js";
+import { ratio, writeCurve } from "./results.js";
+import { syntheticVfs } from "./synthetic-vfs.js";
 import { median, ms, table } from "./stats.js";
 
 const DRIVER = "sriovnetwork.openshift.io";
@@ -41,51 +43,17 @@ const FILTER_NAMESPACE = "dra-sriov-driver";
 const RACKS = 20;
 const RUNS = 11;
 const ROUND_TRIPS = 7;
+/** Every node publishes 16 VFs: two PFs with eight each. */
+const VFS_PER_PF = 8;
+/** The pure pass's curve: cluster sizes, and filters at every size. */
+const NODE_COUNTS = [100, 1_000, 5_000];
+const PURE_FILTERS = 100;
 
 interface Row {
   step: string;
   medianMs: number;
   perFilterUs?: number;
   note?: string;
-}
-
-/** VF `vfID` of PF `pfIndex`: PF 0 an Intel X710 (iavf), PF 1 an NVIDIA CX-6 (mlx5_core). */
-function vf(nodeIndex: number, pfIndex: number, vfID: number): VfDevice {
-  const bus = (0x3b + pfIndex).toString(16);
-  const pciAddress = `0000:${bus}:02.${vfID}`;
-  const intel = pfIndex === 0;
-  return {
-    name: pciAddress.replace(/[:.]/g, "-"),
-    vf: {
-      pciAddress,
-      vfID,
-      driver: intel ? "iavf" : "mlx5_core",
-      iommuGroup: 100 + pfIndex * 8 + vfID,
-      netdev: undefined,
-      rdmaCapable: false,
-    },
-    pf: {
-      pciAddress: `0000:${bus}:00.0`,
-      netdev: `eth${pfIndex}`,
-      vendor: intel ? "8086" : "15b3",
-      deviceID: intel ? "1572" : "101b",
-      driver: intel ? "i40e" : "mlx5_core",
-      vfVendor: intel ? "8086" : "15b3",
-      vfDeviceID: intel ? "154c" : "101c",
-      numaNode: (nodeIndex + pfIndex) % 2,
-      pcieRoot: `pci0000:${bus}`,
-      linkType: "ethernet",
-      eswitchMode: "legacy",
-      rdmaCapable: !intel,
-      totalVfs: 64,
-      numVfs: 8,
-    },
-  };
-}
-
-/** 16 VFs: two PFs with eight each. */
-function nodeDevices(nodeIndex: number): VfDevice[] {
-  return [0, 1].flatMap((pf) => Array.from({ length: 8 }, (_, id) => vf(nodeIndex, pf, id)));
 }
 
 function nodeObject(name: string, index: number, extraLabels: Record<string, string> = {}) {
@@ -148,7 +116,7 @@ function pureDataSet(nodeCount: number, filterCount: number) {
     nodes.push(node);
     const published = applyResourceFilters({
       nodeLabels: node.metadata.labels,
-      devices: nodeDevices(i),
+      devices: syntheticVfs(i, VFS_PER_PF),
       filters: applied,
     }).devices;
     slices.push(
@@ -174,7 +142,19 @@ function timeRuns(runs: number, work: () => void): number {
   return median(samples);
 }
 
-function benchPure(nodeCount: number, filterCount: number): Row[] {
+interface PurePoint {
+  nodes: number;
+  filters: number;
+  slices: number;
+  /** Medians, ms. */
+  reconstructMs: number;
+  desiredMs: number;
+  firstPassMs: number;
+  steadyPassMs: number;
+  steadyWrites: number;
+}
+
+function benchPure(nodeCount: number, filterCount: number): PurePoint {
   const data = pureDataSet(nodeCount, filterCount);
   const devices = publishedDevicesByNode(data.slices, DRIVER);
   const input: FilterStatusInput = {
@@ -191,37 +171,74 @@ function benchPure(nodeCount: number, filterCount: number): Row[] {
       status: withTransitionTimes(desired, undefined, now),
     })),
   };
-  const perFilter = (ms: number) => (ms * 1000) / filterCount;
-  const reconstruct = timeRuns(RUNS, () => publishedDevicesByNode(data.slices, DRIVER));
-  const desired = timeRuns(RUNS, () => desiredFilterStatuses(input));
-  const firstPass = timeRuns(RUNS, () => {
+  const reconstructMs = timeRuns(RUNS, () => publishedDevicesByNode(data.slices, DRIVER));
+  const desiredMs = timeRuns(RUNS, () => desiredFilterStatuses(input));
+  const firstPassMs = timeRuns(RUNS, () => {
     statusWrites(
       { ...input, devicesByNode: publishedDevicesByNode(data.slices, DRIVER).byNode },
       now,
     );
   });
-  let writes = -1;
-  const steadyPass = timeRuns(RUNS, () => {
+  let steadyWrites = -1;
+  const steadyPassMs = timeRuns(RUNS, () => {
     const published = publishedDevicesByNode(data.slices, DRIVER);
-    writes = statusWrites({ ...settled, devicesByNode: published.byNode }, now).length;
+    steadyWrites = statusWrites({ ...settled, devicesByNode: published.byNode }, now).length;
   });
-  const scale = `${filterCount} filters, ${nodeCount} nodes × 16 VFs, ${data.slices.length} slices`;
-  return [
-    { step: "slices → devices per node", medianMs: reconstruct, note: scale },
-    { step: "desired statuses (all filters)", medianMs: desired, perFilterUs: perFilter(desired) },
-    {
-      step: "pass, nothing stored yet",
-      medianMs: firstPass,
-      perFilterUs: perFilter(firstPass),
-      note: `${filterCount} writes`,
-    },
-    {
-      step: "pass, steady state",
-      medianMs: steadyPass,
-      perFilterUs: perFilter(steadyPass),
-      note: `${writes} writes`,
-    },
-  ];
+  return {
+    nodes: nodeCount,
+    filters: filterCount,
+    slices: data.slices.length,
+    reconstructMs,
+    desiredMs,
+    firstPassMs,
+    steadyPassMs,
+    steadyWrites,
+  };
+}
+
+/** The pure pass over 100 filters and 100 to 5,000 nodes × 16 VFs, as a curve. */
+function writePassCurve(points: readonly PurePoint[]): void {
+  const first = points[0]!;
+  writeCurve({
+    name: "controller-pass",
+    title: `Filter status controller: one pass, ${first.filters} filters`,
+    xLabel: "nodes (16 VFs each)",
+    yLabel: "median ms per pass",
+    logX: true,
+    logY: true,
+    series: [
+      { label: "pass, nothing stored yet", points: points.map((p) => [p.nodes, p.firstPassMs]) },
+      { label: "pass, steady state", points: points.map((p) => [p.nodes, p.steadyPassMs]) },
+      { label: "of which slices → devices", points: points.map((p) => [p.nodes, p.reconstructMs]) },
+    ],
+    table: table(
+      [
+        "nodes",
+        "slices",
+        "slices → devices ms",
+        "desired statuses ms",
+        "pass, nothing stored ms",
+        "pass, steady ms",
+        "steady writes",
+        "steady µs per node",
+        `steady vs ${first.nodes} nodes`,
+      ],
+      points.map((p) => [
+        p.nodes,
+        p.slices,
+        ms(p.reconstructMs),
+        ms(p.desiredMs),
+        ms(p.firstPassMs),
+        ms(p.steadyPassMs),
+        p.steadyWrites,
+        ((p.steadyPassMs * 1000) / p.nodes).toFixed(0),
+        ratio(first.steadyPassMs, p.steadyPassMs),
+      ]),
+    ),
+    note:
+      `Pure code (no API server): medians of ${RUNS} runs after a warm-up. Filter k selects one ` +
+      `of ${RACKS} racks, so each filter's matched nodes grow with the cluster.`,
+  });
 }
 
 async function forEachLimited<T>(items: readonly T[], work: (item: T) => Promise<unknown>) {
@@ -266,7 +283,11 @@ async function benchEndToEnd(
       client.request({ method: "POST", path: "/api/v1/nodes", body: node }),
     );
     const slices = nodes.flatMap((node, i) =>
-      renderSlices(nodeDevices(i), { driverName, nodeName: node.metadata.name, generation: 1 }),
+      renderSlices(syntheticVfs(i, VFS_PER_PF), {
+        driverName,
+        nodeName: node.metadata.name,
+        generation: 1,
+      }),
     );
     await forEachLimited(slices, (slice) =>
       client.request({
@@ -375,9 +396,18 @@ async function cleanUp(
 
 /** `--kubeconfig` when run directly; bench/run.ts relies on the environment. */
 export async function main(kubeconfig = kubeconfigFromEnv()): Promise<void> {
-  const rows = benchPure(1_000, 100);
-  if (kubeconfig) rows.push(...(await benchEndToEnd(kubeconfig, 50, 20)));
-  console.log(`\nSriovResourceFilter status controller, medians of ${RUNS} runs unless noted\n`);
+  writePassCurve(NODE_COUNTS.map((nodes) => benchPure(nodes, PURE_FILTERS)));
+  if (!kubeconfig) {
+    console.log(
+      "\nend-to-end part skipped: pass --kubeconfig (or set KUBECONFIG) to a test control " +
+        "plane, e.g. from `hack/control-plane.sh up`",
+    );
+    return;
+  }
+  const rows = await benchEndToEnd(kubeconfig, 50, 20);
+  console.log(
+    `\nSriovResourceFilter status controller end to end, medians of ${RUNS} runs unless noted\n`,
+  );
   console.log(
     table(
       ["step", "median ms", "per filter µs", "note"],
@@ -389,12 +419,6 @@ export async function main(kubeconfig = kubeconfigFromEnv()): Promise<void> {
       ]),
     ),
   );
-  if (!kubeconfig) {
-    console.log(
-      "\nend-to-end part skipped: pass --kubeconfig (or set KUBECONFIG) to a test control " +
-        "plane, e.g. from `hack/control-plane.sh up`",
-    );
-  }
 }
 
 function kubeconfigFromEnv(): string | undefined {

@@ -14,11 +14,14 @@ import type { WireClaim } from "../lib/kubeletplugin/protos.js";
 import { loadKubeletProtos } from "../lib/kubeletplugin/protos.js";
 import { FakeKubelet } from "../lib/kubeletplugin/testing/fake-kubelet.js";
 import { withControlPlane } from "./control-plane.js";
+import { ratio, writeCurve } from "./results.js";
 import { mb, ms, percentile, table } from "./stats.js";
 import { CLI, DAEMON_ENV, DAEMON_NODE_FLAGS, DRIVER, createNamespace } from "./support.js";
 
 const NAMESPACE = `bench-prepare-${process.pid}`;
 const CLAIMS_PER_RUN = 64;
+/** Claims prepared at once (the kubelet prepares the claims of different pods in parallel). */
+const CONCURRENCY = [1, 4, 16, 32];
 
 /** Kilobytes of a /proc/<pid>/status field (VmRSS, VmHWM). */
 function procStatusKb(pid: number, field: string): number {
@@ -103,6 +106,42 @@ interface Measured {
   latenciesMs: number[];
 }
 
+function writePrepareCurve(results: readonly Measured[]): void {
+  const modes = [...new Set(results.map((r) => r.mode))];
+  const p50 = (r: Measured) => percentile(r.latenciesMs, 50);
+  const atOne = (mode: string) => p50(results.find((r) => r.mode === mode && r.concurrency === 1)!);
+  writeCurve({
+    name: "prepare",
+    title: "NodePrepareResources latency by concurrency (1-VF claims)",
+    xLabel: "claims prepared at once",
+    yLabel: "ms per claim",
+    logX: true,
+    logY: true,
+    series: modes.flatMap((mode) => {
+      const rows = results.filter((r) => r.mode === mode);
+      return [
+        { label: `${mode} p50`, points: rows.map((r) => [r.concurrency, p50(r)] as const) },
+        {
+          label: `${mode} p99`,
+          points: rows.map((r) => [r.concurrency, percentile(r.latenciesMs, 99)] as const),
+        },
+      ];
+    }),
+    table: table(
+      ["driver", "concurrency", "p50 ms", "p99 ms", "p50 vs concurrency 1", "target p99"],
+      results.map((r) => [
+        r.mode,
+        r.concurrency,
+        ms(p50(r)),
+        ms(percentile(r.latenciesMs, 99)),
+        ratio(atOne(r.mode), p50(r)),
+        r.mode === "vfio-pci" ? "≤ 50 ms" : "≤ 20 ms",
+      ]),
+    ),
+    note: `NodePrepareResources (v1 gRPC) through the daemon's socket, ${CLAIMS_PER_RUN} claims per row, profile "scale" (2,048 VFs).`,
+  });
+}
+
 /** NodePrepareResources latency of 1-VF claims through the daemon's gRPC socket. */
 export async function main(): Promise<void> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "bench-prepare-"));
@@ -165,7 +204,7 @@ export async function main(): Promise<void> {
         let next = 0;
         const results: Measured[] = [];
         for (const vfio of [false, true]) {
-          for (const concurrency of [1, 32]) {
+          for (const concurrency of CONCURRENCY) {
             const claims: WireClaim[] = [];
             for (let i = 0; i < CLAIMS_PER_RUN; i++) {
               claims.push(
@@ -190,21 +229,7 @@ export async function main(): Promise<void> {
           }
         }
         const peakRssKb = procStatusKb(daemon.pid!, "VmHWM");
-        console.log(
-          `\nNodePrepareResources (v1 gRPC) of 1-VF claims, ${CLAIMS_PER_RUN} claims per row, profile "scale":\n`,
-        );
-        console.log(
-          table(
-            ["driver", "concurrency", "p50 ms", "p99 ms", "target p99"],
-            results.map((r) => [
-              r.mode,
-              r.concurrency,
-              ms(percentile(r.latenciesMs, 50)),
-              ms(percentile(r.latenciesMs, 99)),
-              r.mode === "vfio-pci" ? "≤ 50 ms" : "≤ 20 ms",
-            ]),
-          ),
-        );
+        writePrepareCurve(results);
         console.log(
           `\ndaemon (${path.basename(CLI)} ${DAEMON_NODE_FLAGS.join(" ")}) RSS idle with 2,048 VFs published: ${mb(idleRssKb)} MB (target ≤ 85 MB); peak over the runs: ${mb(peakRssKb)} MB`,
         );

@@ -22,4 +22,4 @@ export type {
 } from "./profile.js";
 export { ProfileError, parseProfile, vfNetdevName, vfPciAddress } from "./profile.js";
 export type { BuiltinProfileName } from "./profiles.js";
-export { builtinProfiles, loadProfile } from "./profiles.js";
+export { builtinProfiles, loadProfile, scaledHostProfile } from "./profiles.js";

@@ -8,7 +8,7 @@ import {
   hostUsedNetdevs,
   macAddress,
 } from "./layout.js";
-import { builtinProfiles } from "./profiles.js";
+import { builtinProfiles, scaledHostProfile } from "./profiles.js";
 
 describe("hostLayout", () => {
   it("puts PFs and their VFs below one root port, on-root-bus devices directly below the root", () => {
@@ -200,5 +200,29 @@ describe("assignIommuGroups", () => {
       ["0000:3b:02.1", 1],
       ["0000:3b:02.2", 4],
     ]);
+  });
+});
+
+describe("scaledHostProfile", () => {
+  it("holds the VFs on as few 256-VF PFs as fit, every PF the same size, each with its own VFs", () => {
+    for (const [vfCount, pfs, perPf] of [
+      [16, 1, 16],
+      [256, 1, 256],
+      [2048, 8, 256],
+      [10_000, 40, 250],
+    ] as const) {
+      const inventory = expectedInventory(scaledHostProfile(vfCount));
+      expect(inventory.pfs).toHaveLength(pfs);
+      expect(inventory.pfs.map((pf) => pf.vfs.length)).toEqual(Array(pfs).fill(perPf));
+      expect(new Set(inventory.pfs.flatMap((pf) => pf.vfs.map((vf) => vf.pciAddress))).size).toBe(
+        vfCount,
+      );
+    }
+  });
+
+  it("refuses counts that do not split evenly or do not fit the buses", () => {
+    expect(() => scaledHostProfile(257)).toThrow(/multiple of 2/);
+    expect(() => scaledHostProfile(0)).toThrow(/1 to 24576/);
+    expect(() => scaledHostProfile(40_000)).toThrow(/1 to 24576/);
   });
 });

@@ -183,13 +183,12 @@ const igb82576 = {
 };
 
 /**
- * 8 single-port E810-C PFs × 256 VFs over 2 NUMA nodes, two root complexes per node and
- * two root ports per complex. 256 VFs at offset 8 fill the PF's bus and spill into the next,
- * so the PFs sit two buses apart.
+ * Single-port E810-C PFs with `vfsPerPf` VFs each (at most 256) on the given buses, half
+ * of them on NUMA node 0 and half on node 1, two root ports per root complex. 256 VFs at
+ * offset 8 fill the PF's bus and spill into the next, so the PFs sit two buses apart.
  */
-const scalePfBuses = [0x18, 0x1a, 0x3b, 0x3d, 0x86, 0x88, 0xaf, 0xb1];
-const scale = {
-  pfs: scalePfBuses.map((bus, i) => {
+function e810Pfs(buses: readonly number[], vfsPerPf: number) {
+  return buses.map((bus, i) => {
     const hexBus = bus.toString(16).padStart(2, "0");
     const rootBus = (bus - 1 - (i % 2) * 2).toString(16).padStart(2, "0");
     return {
@@ -200,16 +199,50 @@ const scale = {
       vfDeviceID: "1889",
       driver: "ice",
       vfDriver: "iavf",
-      numaNode: i < 4 ? 0 : 1,
+      numaNode: i < buses.length / 2 ? 0 : 1,
       pcieRoot: `pci0000:${rootBus}`,
-      totalVfs: 256,
-      numVfs: 256,
+      totalVfs: vfsPerPf,
+      numVfs: vfsPerPf,
       vfOffset: 8,
       vfStride: 1,
     };
-  }),
-  otherDevices: [onboardI219],
-};
+  });
+}
+
+/** 8 E810-C PFs × 256 VFs over 2 NUMA nodes, two root complexes per node. */
+const scalePfBuses = [0x18, 0x1a, 0x3b, 0x3d, 0x86, 0x88, 0xaf, 0xb1];
+const scale = { pfs: e810Pfs(scalePfBuses, 256), otherDevices: [onboardI219] };
+
+const MAX_VFS_PER_E810 = 256;
+/** Pairs of PFs below one root bus take 5 buses (root, PF, spill, PF, spill) from 0x10 on: 96 PFs fit. */
+const MAX_SCALED_PFS = 96;
+
+/**
+ * A host of `vfCount` VFs for scale curves: as few E810-C PFs as hold them (at most 256
+ * VFs each, every PF the same number), two to a root bus from bus 0x10 on, and the onboard NIC.
+ * `scaledHostProfile(2048)` has the shape of the builtin `scale` (8 × 256).
+ */
+export function scaledHostProfile(vfCount: number): HostProfile {
+  const pfCount = Math.ceil(vfCount / MAX_VFS_PER_E810);
+  if (!Number.isInteger(vfCount) || vfCount < 1 || pfCount > MAX_SCALED_PFS) {
+    throw new Error(
+      `a scaled host has 1 to ${MAX_SCALED_PFS * MAX_VFS_PER_E810} VFs, not ${vfCount}`,
+    );
+  }
+  if (vfCount % pfCount !== 0) {
+    throw new Error(
+      `${vfCount} VFs do not split evenly over ${pfCount} PFs of at most ${MAX_VFS_PER_E810}: pick a multiple of ${pfCount}`,
+    );
+  }
+  const buses = Array.from(
+    { length: pfCount },
+    (_, i) => 0x10 + 5 * Math.floor(i / 2) + 1 + 2 * (i % 2),
+  );
+  return validateProfile(
+    { pfs: e810Pfs(buses, vfCount / pfCount), otherDevices: [onboardI219] },
+    `scaled host profile of ${vfCount} VFs`,
+  );
+}
 
 export const builtinProfiles = {
   x710: validateProfile(x710, "builtin profile x710"),
