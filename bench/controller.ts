@@ -35,6 +35,7 @@ import { applyResourceFilters, type FilterObject } from "../pkg/filters/apply.js
 import { KubeClient, type KubeObject } from "../lib/kube/client.js";
 import { renderSlices, type ResourceSlice } from "../pkg/slices/render.js";
 import { ratio, writeCurve } from "./results.js";
+import { forEachLimited } from "./support.js";
 import { syntheticVfs } from "./synthetic-vfs.js";
 import { median, ms, table } from "./stats.js";
 
@@ -241,14 +242,6 @@ function writePassCurve(points: readonly PurePoint[]): void {
   });
 }
 
-async function forEachLimited<T>(items: readonly T[], work: (item: T) => Promise<unknown>) {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await work(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: 16 }, worker));
-}
-
 async function benchEndToEnd(
   kubeconfig: string,
   nodeCount: number,
@@ -279,7 +272,7 @@ async function benchEndToEnd(
     const nodes = Array.from({ length: nodeCount }, (_, i) =>
       nodeObject(`${run}-node-${i}`, i, runLabels),
     );
-    await forEachLimited(nodes, (node) =>
+    await forEachLimited(nodes, 16, (node) =>
       client.request({ method: "POST", path: "/api/v1/nodes", body: node }),
     );
     const slices = nodes.flatMap((node, i) =>
@@ -289,7 +282,7 @@ async function benchEndToEnd(
         generation: 1,
       }),
     );
-    await forEachLimited(slices, (slice) =>
+    await forEachLimited(slices, 16, (slice) =>
       client.request({
         method: "POST",
         path: "/apis/resource.k8s.io/v1/resourceslices",
@@ -299,7 +292,7 @@ async function benchEndToEnd(
     const filters = Array.from({ length: filterCount }, (_, k) =>
       filterObject(k, run, filterSpec(k, runLabels)),
     );
-    await forEachLimited(filters, (filter) =>
+    await forEachLimited(filters, 16, (filter) =>
       client.request({ method: "POST", path: filtersPath, body: filter }),
     );
     const setupMs = performance.now() - setupStarted;

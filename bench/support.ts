@@ -14,6 +14,19 @@ export const DAEMON_NODE_FLAGS = ["--max-semi-space-size=2"];
 /** The environment the image gives the daemon besides (deployments/container/Dockerfile). */
 export const DAEMON_ENV = { ...process.env, MALLOC_ARENA_MAX: "2" };
 
+/** Runs `work` on every item, `inFlight` at a time (creating or deleting many API objects). */
+export async function forEachLimited<T>(
+  items: readonly T[],
+  inFlight: number,
+  work: (item: T) => Promise<unknown>,
+): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await work(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: inFlight }, worker));
+}
+
 export async function createNamespace(client: KubeClient, name: string): Promise<void> {
   await client.request({
     method: "POST",
@@ -41,14 +54,15 @@ export async function createBenchNet(
 }
 
 /**
- * A ResourceClaimTemplate `name` of one VF (request "vf", its device request `exactly`),
- * plugged in as net1 on `bench-net`.
+ * A ResourceClaimTemplate `name` of VFs (request "vf", its device request `exactly`),
+ * plugged in on `bench-net` as `ifName`, or (undefined) as the lowest free net1, net2, ...
  */
 export async function createVfClaimTemplate(
   client: KubeClient,
   namespace: string,
   name: string,
   exactly: Record<string, unknown>,
+  ifName: string | undefined = "net1",
 ): Promise<void> {
   await client.request({
     method: "POST",
@@ -69,7 +83,7 @@ export async function createVfClaimTemplate(
                   parameters: {
                     apiVersion: API_VERSION,
                     kind: "VfConfig",
-                    ifName: "net1",
+                    ...(ifName === undefined ? {} : { ifName }),
                     netAttachDefName: "bench-net",
                   },
                 },
