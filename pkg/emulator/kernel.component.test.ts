@@ -265,6 +265,23 @@ describe("EmulatedKernel", () => {
     expect(fs.readFileSync(numVfs, "utf8")).toBe("4\n");
   });
 
+  it("tears a PF's VFs down when its driver is unbound, as a driver's remove disables SR-IOV", async () => {
+    const host = await serve();
+    const pf = host.inventory.pfs[0]!;
+    const pfDir = host.paths.pciDevice(pf.pciAddress);
+    const virtfns = () => fs.readdirSync(pfDir).filter((name) => name.startsWith("virtfn"));
+    expect(virtfns()).toHaveLength(8);
+    await write(path.join(host.paths.pciDriver("i40e"), "unbind"), pf.pciAddress);
+    await waitFor(() => expect(driverOf(host, pf.pciAddress)).toBeUndefined());
+    expect(virtfns()).toEqual([]);
+    for (const vf of pf.vfs) expect(fs.existsSync(host.paths.pciDevice(vf.pciAddress))).toBe(false);
+    expect(fs.readFileSync(path.join(pfDir, "sriov_numvfs"), "utf8")).toBe("0\n");
+    // Bound again, the PF comes back without VFs: nobody wrote sriov_numvfs.
+    await write(host.paths.pciDriversProbe, pf.pciAddress);
+    await waitFor(() => expect(driverOf(host, pf.pciAddress)).toBe("i40e"));
+    expect(virtfns()).toEqual([]);
+  });
+
   it("refuses changing a non-zero VF count (EBUSY) and counts above totalvfs (ERANGE)", async () => {
     const host = await serve();
     const pf = host.inventory.pfs[0]!;

@@ -51,9 +51,16 @@ export class EmulatedMachine {
 
   /**
    * The reverse of `bind`: device nodes and veths go before the `driver` link does. A
-   * group's VFIO node stays while another device of the group is still on vfio-pci.
+   * group's VFIO node stays while another device of the group is still on vfio-pci. A PF
+   * with VFs loses them first, and sriov_numvfs reads 0: a PF driver's remove disables
+   * SR-IOV (pci_disable_sriov), so unbinding a PF tears its VFs down on a real kernel.
    */
   async unbind(devices: readonly DeviceSpec[]): Promise<void> {
+    for (const pf of devices.filter((device) => device.role === "pf")) {
+      if (this.tree.driverOf(pf.address) === undefined || this.tree.vfCount(pf) === 0) continue;
+      await this.removeVfs(pf);
+      this.writeNumVfs(pf, 0);
+    }
     const bound = devices.map((device) => ({
       device,
       group: this.tree.iommuGroupOf(device.address),

@@ -58,6 +58,46 @@ describe("claimCdiSpec", () => {
     });
   });
 
+  it("gives a whole PF the VFIO groups of its VFs on vfio-pci, and lists its VFs", () => {
+    const pf = preparedVf({
+      device: "pf-0000-3b-00-0",
+      pciAddress: "0000:3b:00.0",
+      originalDriver: "i40e",
+      targetDriver: "i40e",
+      iommuGroup: 12,
+      wholePfVfs: [
+        {
+          pciAddress: "0000:3b:02.0",
+          ifName: "net1v0",
+          cniConfig: null,
+          vfio: { originalDriver: "iavf", iommuGroup: 40 },
+        },
+        {
+          pciAddress: "0000:3b:02.1",
+          ifName: "net1v1",
+          cniConfig: null,
+          vfio: { originalDriver: "iavf", iommuGroup: 41 },
+        },
+      ],
+    });
+    const spec = claimCdiSpec("uid-1", { devices: [pf] }, { kind: KIND, hostRoot: "/" });
+    expect(spec.devices[0]!.containerEdits).toEqual({
+      env: [
+        "SRIOVNETWORK_VF_DEVICE_0=0000:3b:00.0",
+        "SRIOVNETWORK_PF_VFS_0=0000:3b:02.0,0000:3b:02.1",
+      ],
+      deviceNodes: [{ path: "/dev/vfio/40" }, { path: "/dev/vfio/41" }, { path: "/dev/vfio/vfio" }],
+    });
+    // With kernel drivers the VFs' netdevs go through CNI: no device nodes.
+    const kernelPf = { ...pf, wholePfVfs: pf.wholePfVfs!.map(({ vfio: _, ...vf }) => vf) };
+    const kernelSpec = claimCdiSpec(
+      "uid-1",
+      { devices: [kernelPf] },
+      { kind: KIND, hostRoot: "/" },
+    );
+    expect(kernelSpec.devices[0]!.containerEdits.deviceNodes).toBeUndefined();
+  });
+
   it("points device nodes at the host root when it is not /, which needs CDI 0.5.0", () => {
     const spec = claimCdiSpec("uid-1", { devices: [vfio] }, { kind: KIND, hostRoot: "/tmp/host" });
     expect(spec.cdiVersion).toBe("0.5.0");

@@ -3,7 +3,7 @@ import type { CdiContainerEdits, CdiDeviceNode, CdiSpec } from "../../lib/cdi/sp
 import { hasEdits, minimumCdiVersion, qualifiedDeviceName } from "../../lib/cdi/spec.js";
 import type { PreparedDevice } from "../../lib/kubeletplugin/index.js";
 import type { PreparedClaim, PreparedVf } from "./prepared-claim.js";
-import { isVfio } from "./prepared-claim.js";
+import { functionsOf, isVfio } from "./prepared-claim.js";
 
 export const VFIO_CONTAINER_NODE = "/dev/vfio/vfio";
 export const VHOST_NODES = ["/dev/vhost-net", "/dev/net/tun"] as const;
@@ -22,14 +22,15 @@ export function pciDeviceEnvName(resourceName: string): string {
   return `PCIDEVICE_${resourceName.toUpperCase().replace(/[^A-Z0-9]/g, "_")}`;
 }
 
-/** Device nodes a VF needs in the container (paths inside the container). */
-export function deviceNodePaths(
-  vf: Pick<PreparedVf, "targetDriver" | "iommuGroup" | "addVhostMount">,
-): string[] {
-  const nodes: string[] = [];
-  if (isVfio(vf) && vf.iommuGroup !== null) {
-    nodes.push(`/dev/vfio/${vf.iommuGroup}`, VFIO_CONTAINER_NODE);
-  }
+/**
+ * Device nodes a device needs in the container (paths inside the container): the VFIO group
+ * of each function on vfio-pci (a whole PF's VFs too) and the VFIO container once.
+ */
+export function deviceNodePaths(vf: PreparedVf): string[] {
+  const groups = functionsOf(vf)
+    .filter((fn) => isVfio(fn) && fn.iommuGroup !== null)
+    .map((fn) => `/dev/vfio/${fn.iommuGroup}`);
+  const nodes = groups.length > 0 ? [...new Set(groups), VFIO_CONTAINER_NODE] : [];
   if (vf.addVhostMount) nodes.push(...VHOST_NODES);
   return nodes;
 }
@@ -52,7 +53,14 @@ export function claimCdiSpec(
       ? { path: nodePath }
       : { path: nodePath, hostPath: path.join(options.hostRoot, nodePath) };
   const devices = claim.devices.map((vf, index) => {
-    const edits: CdiContainerEdits = { env: [`SRIOVNETWORK_VF_DEVICE_${index}=${vf.pciAddress}`] };
+    const env = [`SRIOVNETWORK_VF_DEVICE_${index}=${vf.pciAddress}`];
+    // A whole PF's VFs, for a workload that drives them itself (vfio-pci, DPDK).
+    if (vf.wholePfVfs !== undefined) {
+      env.push(
+        `SRIOVNETWORK_PF_VFS_${index}=${vf.wholePfVfs.map((pfVf) => pfVf.pciAddress).join(",")}`,
+      );
+    }
+    const edits: CdiContainerEdits = { env };
     const nodes = deviceNodePaths(vf);
     if (nodes.length > 0) edits.deviceNodes = nodes.map(toNode);
     return { name: cdiDeviceName(claimUid, vf.device), containerEdits: edits };

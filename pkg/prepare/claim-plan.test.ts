@@ -119,10 +119,44 @@ describe("planClaim", () => {
     ).toThrow(/interface name "wanv10" would be used twice in the pod/);
   });
 
-  it("refuses vfio-pci for a whole PF, and a PF that is gone, naming it a PF", () => {
-    expect(() => plan([device("pf-0000-3b-00-0", { driver: "vfio-pci" })])).toThrow(
-      /whole PF 0000:3b:00.0 .*vfio-pci is not supported for a whole PF yet/,
-    );
+  it("puts a whole PF's VFs on vfio-pci with their groups when asked, and keeps the PF on its driver", () => {
+    const host = {
+      driver: "i40e",
+      iommuGroup: 12,
+      vfs: [
+        { vfID: 0, pciAddress: "0000:3b:02.0", driver: "iavf", iommuGroup: 40 },
+        { vfID: 1, pciAddress: "0000:3b:02.1", driver: "", iommuGroup: 41 },
+      ],
+    };
+    const [pf] = plan([device("pf-0000-3b-00-0", { driver: "vfio-pci" }, { host })]).devices;
+    expect(pf).toMatchObject({ originalDriver: "i40e", targetDriver: "i40e", iommuGroup: 12 });
+    expect(pf!.wholePfVfs).toEqual([
+      {
+        pciAddress: "0000:3b:02.0",
+        ifName: "net1v0",
+        cniConfig: null,
+        vfio: { originalDriver: "iavf", iommuGroup: 40 },
+      },
+      {
+        pciAddress: "0000:3b:02.1",
+        ifName: "net1v1",
+        cniConfig: null,
+        vfio: { originalDriver: "", iommuGroup: 41 },
+      },
+    ]);
+    const ungrouped = { ...host, vfs: [{ ...host.vfs[0]!, iommuGroup: null }] };
+    expect(() =>
+      plan([device("pf-0000-3b-00-0", { driver: "vfio-pci" }, { host: ungrouped })]),
+    ).toThrow(/^VF 0 \(0000:3b:02.0\) of whole PF 0000:3b:00.0 has no IOMMU group/);
+    expect(() =>
+      plan([device("pf-0000-3b-00-0", { driver: "vfio-pci" }, { host: { ...host, vfs: [] } })]),
+    ).toThrow(/^whole PF 0000:3b:00.0 has no VFs, so driver vfio-pci has nothing to bind/);
+  });
+
+  it("refuses a whole PF off its network driver, and a PF that is gone, naming it a PF", () => {
+    expect(() =>
+      plan([device("pf-0000-3b-00-0", {}, { host: { driver: "", iommuGroup: 12 } })]),
+    ).toThrow(/^whole PF 0000:3b:00.0 is not bound to any driver/);
     expect(() => plan([device("pf-0000-3b-00-0", {}, { host: undefined })])).toThrow(
       /^PF 0000:3b:00.0 \(device pf-0000-3b-00-0\) is not present on this host/,
     );

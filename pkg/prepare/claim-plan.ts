@@ -12,7 +12,7 @@ import { assignInterfaceNames } from "./interface-names.js";
 import { formatRef, withDeviceId } from "./network-config.js";
 import type { CniConfigList } from "../../lib/cni/index.js";
 import { isJsonObject } from "../../lib/util/json.js";
-import type { NetAttachDefRef, PreparedClaim, PreparedVf } from "./prepared-claim.js";
+import type { NetAttachDefRef, PreparedClaim, PreparedVf, WholePfVf } from "./prepared-claim.js";
 import { interfaceNamesOf, VFIO_PCI } from "./prepared-claim.js";
 
 /** What the host shows for a VF (or a whole PF) before prepare. */
@@ -20,8 +20,8 @@ export interface VfOnHost {
   /** "" when unbound. */
   driver: string;
   iommuGroup: number | null;
-  /** A whole PF's VFs now, by index; absent for a VF. */
-  vfs?: { vfID: number; pciAddress: string }[];
+  /** A whole PF's VFs now, by index, with their drivers and IOMMU groups; absent for a VF. */
+  vfs?: { vfID: number; pciAddress: string; driver?: string; iommuGroup?: number | null }[];
   /** A whole PF's netdev in the node's namespace now (null: none there); absent for a VF. */
   link?: NetdevLink | null;
   /** The host uses the whole PF's netdev: an address or route on it (procfs). */
@@ -83,11 +83,7 @@ export function planClaim(input: ClaimPlanInput): PreparedClaim {
     const { result, config, network } = device;
     const pciAddress = pciAddressOfDevice(result.device);
     const host = presentVf(device.host, pciAddress, result.device);
-    if (isPfDeviceName(result.device) && config.driver === VFIO_PCI) {
-      throw new ClaimError(
-        `whole PF ${pciAddress} (device ${result.device}): driver vfio-pci is not supported for a whole PF yet (its VFs go when its network driver does); leave driver unset to hand the PF's network interface to the pod`,
-      );
-    }
+    const wholePf = isPfDeviceName(result.device);
     const ifName = ifNames[index]!;
     const cniConfigOf = (address: string) =>
       network ? withDeviceId(network.cniConfig, address) : null;
@@ -96,14 +92,22 @@ export function planClaim(input: ClaimPlanInput): PreparedClaim {
       pool: result.pool,
       device: result.device,
       pciAddress,
-      ...(isPfDeviceName(result.device)
+      ...(wholePf
         ? {
-            wholePfVfs: wholePfVfsOf(host, ifName, cniConfigOf),
+            wholePfVfs: wholePfVfsOf(
+              host,
+              pciAddress,
+              ifName,
+              config.driver === VFIO_PCI,
+              cniConfigOf,
+            ),
             pfLink: pfLinkOf(host, pciAddress),
           }
         : {}),
       originalDriver: host.driver,
-      targetDriver: targetDriverOf(config, host, pciAddress, functionNoun(result.device)),
+      targetDriver: wholePf
+        ? wholePfDriverOf(host, pciAddress)
+        : targetDriverOf(config, host, pciAddress, "VF"),
       iommuGroup: host.iommuGroup,
       ifName,
       addVhostMount: config.addVhostMount ?? false,
@@ -167,14 +171,23 @@ function declaresCapability(list: CniConfigList, capability: string): boolean {
 
 /**
  * The VFs that go into the pod with a whole PF, each named after the PF's interface and its
- * VF index (`net1` → `net1v0`, `net1v1`, ...), with the claim's network for its own address.
+ * VF index (`net1` → `net1v0`, `net1v1`, ...): with their kernel drivers through the claim's
+ * network for its own address, or (`vfio`) each on vfio-pci with its IOMMU group.
  */
 function wholePfVfsOf(
   host: VfOnHost,
+  pfAddress: string,
   ifName: string,
+  vfio: boolean,
   cniConfigOf: (pciAddress: string) => CniConfigList | null,
-): NonNullable<PreparedVf["wholePfVfs"]> {
-  return (host.vfs ?? []).map(({ vfID, pciAddress }) => {
+): WholePfVf[] {
+  const vfs = host.vfs ?? [];
+  if (vfio && vfs.length === 0) {
+    throw new ClaimError(
+      `whole PF ${pfAddress} has no VFs, so driver vfio-pci has nothing to bind (the PF itself keeps its network driver: unbinding it would take its VFs away); leave driver unset for the PF's network interface, or create VFs (sriov_numvfs) first`,
+    );
+  }
+  return vfs.map(({ vfID, pciAddress, driver, iommuGroup }) => {
     const name = `${ifName}v${vfID}`;
     const problem = interfaceNameRule.check(name);
     if (problem !== undefined) {
@@ -182,8 +195,33 @@ function wholePfVfsOf(
         `interface name ${JSON.stringify(name)} for VF ${vfID} of the whole PF named ${JSON.stringify(ifName)} in the pod: ${problem}; give the PF a shorter ifName`,
       );
     }
-    return { pciAddress, ifName: name, cniConfig: cniConfigOf(pciAddress) };
+    if (!vfio) return { pciAddress, ifName: name, cniConfig: cniConfigOf(pciAddress) };
+    if (iommuGroup === undefined || iommuGroup === null) {
+      throw new ClaimError(
+        `VF ${vfID} (${pciAddress}) of whole PF ${pfAddress} has no IOMMU group, so vfio-pci cannot use it: enable the IOMMU (intel_iommu=on or amd_iommu=on on the kernel command line)`,
+      );
+    }
+    return {
+      pciAddress,
+      ifName: name,
+      cniConfig: null,
+      vfio: { originalDriver: driver ?? "", iommuGroup },
+    };
   });
+}
+
+/**
+ * A whole PF keeps the network driver it has, whatever the VfConfig's driver: unbinding it
+ * would destroy its VFs (the driver's remove disables SR-IOV). One without it has neither a
+ * netdev nor VFs to hand over.
+ */
+function wholePfDriverOf(host: VfOnHost, pciAddress: string): string {
+  if (host.driver === "" || host.driver === VFIO_PCI) {
+    throw new ClaimError(
+      `whole PF ${pciAddress} is ${host.driver === "" ? "not bound to any driver" : "bound to vfio-pci"}, so it has neither a network interface nor VFs to hand over: bind it to its network driver again`,
+    );
+  }
+  return host.driver;
 }
 
 /**

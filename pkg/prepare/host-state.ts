@@ -28,7 +28,7 @@ export function readFunctionOnHost(
   const link = readNetdevLink(paths, pciAddress);
   return {
     ...found,
-    vfs: vfsOf(dir),
+    vfs: vfsOf(paths, dir),
     link: link ?? null,
     hostUsesLink: link !== undefined && readHostUsedNetdevs(paths, []).includes(link.name),
   };
@@ -36,15 +36,22 @@ export function readFunctionOnHost(
 
 const VIRTFN = /^virtfn(\d{1,5})$/;
 
-/** A PF's VFs now, by index: its `virtfnN` links that name a PCI address. */
-function vfsOf(pfDir: string): { vfID: number; pciAddress: string }[] {
+/** A PF's VFs now, by index: its `virtfnN` links that name a PCI address, with each VF's driver and group. */
+function vfsOf(paths: HostPaths, pfDir: string): NonNullable<VfOnHost["vfs"]> {
   return (listDirectory(pfDir) ?? [])
     .flatMap((entry) => {
       const match = VIRTFN.exec(entry);
       const pciAddress = match ? readLinkName(path.join(pfDir, entry)) : undefined;
-      return match && pciAddress !== undefined && isPciAddress(pciAddress)
-        ? [{ vfID: Number(match[1]), pciAddress }]
-        : [];
+      if (!match || pciAddress === undefined || !isPciAddress(pciAddress)) return [];
+      const group = parseInteger(readLinkName(path.join(pfDir, entry, "iommu_group")));
+      return [
+        {
+          vfID: Number(match[1]),
+          pciAddress,
+          driver: currentDriver(paths, pciAddress),
+          iommuGroup: group ?? null,
+        },
+      ];
     })
     .sort((a, b) => a.vfID - b.vfID);
 }

@@ -3,7 +3,7 @@ import { CheckpointStore, type LoadedCheckpoint } from "../../lib/checkpoint/che
 import { CheckpointedMap } from "../../lib/checkpoint/checkpointed-map.js";
 import { InterProcessLock } from "../../lib/checkpoint/file-lock.js";
 import type { ClaimRef } from "../../lib/kubeletplugin/index.js";
-import { rebindsDriver, type PreparedClaim } from "./prepared-claim.js";
+import { functionsOf, rebindsDriver, type PreparedClaim } from "./prepared-claim.js";
 
 /**
  * The node's prepared claims (claim UID → what was planned and done), checkpointed: the one
@@ -69,7 +69,9 @@ export class PreparedClaimStore {
   preparedDrivers(): Map<string, string> {
     const drivers = new Map<string, string>();
     for (const claim of this.all().values()) {
-      for (const vf of claim.devices) drivers.set(vf.pciAddress, vf.targetDriver);
+      for (const fn of claim.devices.flatMap(functionsOf)) {
+        if (fn.targetDriver !== "") drivers.set(fn.pciAddress, fn.targetDriver);
+      }
     }
     return drivers;
   }

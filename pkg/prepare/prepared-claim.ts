@@ -31,10 +31,10 @@ export interface PreparedVf {
   /** Interface name inside the pod. */
   ifName: string;
   /**
-   * A whole PF's VFs, which go into the pod beside it (kernel drivers, each through the
-   * claim's network with its own address as `deviceID`); absent for a VF.
+   * A whole PF's VFs, which go into the pod beside it: with kernel drivers each through the
+   * claim's network with its own address as `deviceID`, or on vfio-pci; absent for a VF.
    */
-  wholePfVfs?: { pciAddress: string; ifName: string; cniConfig: CniConfigList | null }[];
+  wholePfVfs?: WholePfVf[];
   /**
    * A whole PF's netdev on the host before prepare (null: it had none), whose link state
    * unprepare puts back after the pod; with `wholePfVfs`, whose count is the `sriov_numvfs`
@@ -55,6 +55,22 @@ export interface PreparedVf {
   /** Fully qualified CDI device name. */
   cdiDeviceId: string;
 }
+
+/** One VF of a whole PF. */
+export interface WholePfVf {
+  pciAddress: string;
+  ifName: string;
+  /** Null on vfio-pci, or without a network. */
+  cniConfig: CniConfigList | null;
+  /** Set when the VF moves to vfio-pci: its driver before, and its IOMMU group. */
+  vfio?: { originalDriver: string; iommuGroup: number };
+}
+
+/** A PCI function a prepared device binds (or leaves) and the driver it has before and while. */
+export type PreparedFunction = Pick<
+  PreparedVf,
+  "pciAddress" | "originalDriver" | "targetDriver" | "iommuGroup"
+>;
 
 /** Checkpoint entry of one claim, keyed by claim UID. */
 export interface PreparedClaim {
@@ -86,4 +102,22 @@ export function rebindsDriver(vf: Pick<PreparedVf, "originalDriver" | "targetDri
 /** The names a prepared device's interfaces have in the pod: its own, and a whole PF's VFs'. */
 export function interfaceNamesOf(device: Pick<PreparedVf, "ifName" | "wholePfVfs">): string[] {
   return [device.ifName, ...(device.wholePfVfs ?? []).map((vf) => vf.ifName)];
+}
+
+/** The functions a prepared device holds: the device's own, and a whole PF's VFs. */
+export function functionsOf(device: PreparedVf): PreparedFunction[] {
+  return [
+    device,
+    ...(device.wholePfVfs ?? []).map(({ pciAddress, vfio }): PreparedFunction =>
+      vfio
+        ? {
+            pciAddress,
+            originalDriver: vfio.originalDriver,
+            targetDriver: VFIO_PCI,
+            iommuGroup: vfio.iommuGroup,
+          }
+        : // A VF with its kernel driver: prepare leaves it where it is.
+          { pciAddress, originalDriver: "", targetDriver: "", iommuGroup: null },
+    ),
+  ];
 }

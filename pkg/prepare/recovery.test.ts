@@ -102,6 +102,76 @@ describe("undoActions", () => {
     ]);
   });
 
+  it("puts a whole PF's VFs back from vfio-pci, last first, unless they changed", () => {
+    const vfioPf = {
+      ...pf,
+      pfLink: null,
+      wholePfVfs: pf.wholePfVfs!.map((vf, index) => ({
+        ...vf,
+        vfio: { originalDriver: "iavf", iommuGroup: 40 + index },
+      })),
+    };
+    const whole = preparedClaim({ state: "UnprepareStarted", devices: [vfioPf] });
+    const pfNow = (vfs: { pciAddress: string; driver: string }[]) =>
+      host({
+        "0000:3b:00.0": {
+          driver: "i40e",
+          iommuGroup: 12,
+          vfs: vfs.map((vf, vfID) => ({ vfID, iommuGroup: 40 + vfID, ...vf })),
+        },
+      });
+    expect(
+      undoActions(
+        whole,
+        pfNow([
+          { pciAddress: "0000:3b:02.0", driver: "vfio-pci" },
+          { pciAddress: "0000:3b:02.1", driver: "vfio-pci" },
+        ]),
+      ),
+    ).toEqual([
+      { kind: "remove-cdi-spec" },
+      { kind: "bind-driver", pciAddress: "0000:3b:02.1", driver: "iavf" },
+      { kind: "bind-driver", pciAddress: "0000:3b:02.0", driver: "iavf" },
+      { kind: "drop-entry" },
+    ]);
+    // Half rolled back already; or re-created meanwhile: only the count goes back.
+    expect(
+      undoActions(
+        whole,
+        pfNow([
+          { pciAddress: "0000:3b:02.0", driver: "iavf" },
+          { pciAddress: "0000:3b:02.1", driver: "vfio-pci" },
+        ]),
+      ),
+    ).toEqual([
+      { kind: "remove-cdi-spec" },
+      { kind: "bind-driver", pciAddress: "0000:3b:02.1", driver: "iavf" },
+      { kind: "drop-entry" },
+    ]);
+    expect(undoActions(whole, pfNow([{ pciAddress: "0000:3b:02.0", driver: "iavf" }]))).toEqual([
+      { kind: "remove-cdi-spec" },
+      expect.objectContaining({ kind: "restore-num-vfs", numVfs: 2 }),
+      { kind: "drop-entry" },
+    ]);
+    // Redo: VFs the host moved off vfio-pci go back, a renumbered group rewrites the spec.
+    const prepared = preparedClaim({ state: "PrepareCompleted", devices: [vfioPf] });
+    const renumbered = host({
+      "0000:3b:00.0": {
+        driver: "i40e",
+        iommuGroup: 12,
+        vfs: [
+          { vfID: 0, pciAddress: "0000:3b:02.0", driver: "iavf", iommuGroup: 40 },
+          { vfID: 1, pciAddress: "0000:3b:02.1", driver: "vfio-pci", iommuGroup: 77 },
+        ],
+      },
+    });
+    expect(redoActions(prepared, renumbered)).toEqual([
+      { kind: "bind-driver", pciAddress: "0000:3b:02.0", driver: "vfio-pci" },
+      { kind: "update-iommu-group", pciAddress: "0000:3b:02.1", iommuGroup: 77 },
+      { kind: "write-cdi-spec" },
+    ]);
+  });
+
   it("leaves VFs alone that already have their original driver or are gone", () => {
     const halfBound = host({
       "0000:3b:02.0": { driver: "iavf", iommuGroup: 40 },

@@ -1,6 +1,6 @@
 import type { VfOnHost } from "./claim-plan.js";
 import type { PreparedClaim } from "./prepared-claim.js";
-import { isVfio, rebindsDriver } from "./prepared-claim.js";
+import { functionsOf, isVfio, rebindsDriver, VFIO_PCI } from "./prepared-claim.js";
 import { wholePfVfsChange, type WholePfVfsChange } from "./whole-pf.js";
 
 /** What the host shows for a claim's VFs and spec right now. */
@@ -41,10 +41,26 @@ export function undoActions(claim: PreparedClaim, host: HostSnapshot): HostActio
     if (rebindsDriver(vf) && now.driver !== vf.originalDriver) {
       actions.push({ kind: "bind-driver", pciAddress: vf.pciAddress, driver: vf.originalDriver });
     }
-    actions.push(...wholePfUndo(vf, now));
+    actions.push(...wholePfVfsUndo(vf, now), ...wholePfUndo(vf, now));
   }
   actions.push({ kind: "drop-entry" });
   return actions;
+}
+
+/**
+ * A whole PF's VFs on vfio-pci back to their drivers, last first. Not when the VFs changed
+ * while prepared: those are new VFs (or go when the count is put back), on the drivers the
+ * kernel probed.
+ */
+function wholePfVfsUndo(pf: PreparedClaim["devices"][number], now: VfOnHost): HostAction[] {
+  if (wholePfVfsChange(pf, now) !== undefined) return [];
+  const drivers = new Map((now.vfs ?? []).map((vf) => [vf.pciAddress, vf.driver]));
+  return functionsOf(pf)
+    .slice(1)
+    .filter(rebindsDriver)
+    .filter((vf) => drivers.has(vf.pciAddress) && drivers.get(vf.pciAddress) !== vf.originalDriver)
+    .reverse()
+    .map((vf) => ({ kind: "bind-driver", pciAddress: vf.pciAddress, driver: vf.originalDriver }));
 }
 
 /** A whole PF's VF count (when it changed while prepared), then its link state. */
@@ -83,7 +99,25 @@ export function redoActions(claim: PreparedClaim, host: HostSnapshot): HostActio
       actions.push({ kind: "bind-driver", pciAddress: vf.pciAddress, driver: vf.targetDriver });
     }
     const change = wholePfVfsChange(vf, now);
-    if (change !== undefined) actions.push({ kind: "pf-vfs-changed", ...change });
+    if (change !== undefined) {
+      actions.push({ kind: "pf-vfs-changed", ...change });
+    } else {
+      const vfsNow = new Map((now.vfs ?? []).map((pfVf) => [pfVf.pciAddress, pfVf]));
+      for (const pfVf of functionsOf(vf).slice(1).filter(isVfio)) {
+        const current = vfsNow.get(pfVf.pciAddress);
+        if (current?.driver !== VFIO_PCI) {
+          actions.push({ kind: "bind-driver", pciAddress: pfVf.pciAddress, driver: VFIO_PCI });
+        }
+        if (current?.iommuGroup !== undefined && current.iommuGroup !== pfVf.iommuGroup) {
+          actions.push({
+            kind: "update-iommu-group",
+            pciAddress: pfVf.pciAddress,
+            iommuGroup: current.iommuGroup,
+          });
+          specOutdated = true;
+        }
+      }
+    }
     if (isVfio(vf) && now.iommuGroup !== vf.iommuGroup) {
       actions.push({
         kind: "update-iommu-group",

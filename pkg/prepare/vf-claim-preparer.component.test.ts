@@ -322,7 +322,7 @@ describe("VfClaimPreparer", () => {
     expect(hostState()).toMatchObject({ cdiSpecs: [], claims: [] });
   });
 
-  it("prepares a whole PF with its kernel driver like a VF, answers again from the checkpoint, and refuses vfio-pci for it", async () => {
+  it("prepares a whole PF with its kernel driver like a VF, and answers again from the checkpoint", async () => {
     const PF = "0000:3b:00.0";
     const preparer = newPreparer();
     const ref = addClaim({ devices: [{ pci: PF, name: "pf-0000-3b-00-0", request: "nic" }] });
@@ -348,18 +348,40 @@ describe("VfClaimPreparer", () => {
     expect(currentDriver(paths, PF)).toBe("i40e");
     expect(hostState()).toMatchObject({ cdiSpecs: [], claims: [] });
 
-    const vfio = addClaim({
-      devices: [{ pci: PF, name: "pf-0000-3b-00-0" }],
-      configs: [vfConfig({ driver: "vfio-pci" })],
-    });
-    expect(errorOf(await prepareOne(preparer, vfio))).toMatch(
-      /vfio-pci is not supported for a whole PF yet/,
-    );
     // A VF name for the PF's address is no device of ours.
     const misnamed = addClaim({ devices: [{ pci: PF }] });
     expect(errorOf(await prepareOne(preparer, misnamed))).toMatch(
       /VF 0000:3b:00.0 \(device 0000-3b-00-0\) is not present on this host/,
     );
+    expect(hostState()).toMatchObject({ cdiSpecs: [], claims: [] });
+  });
+
+  it("puts a whole PF's VFs on vfio-pci (the PF keeps i40e and its VFs), a VFIO group each in the spec, and back", async () => {
+    await startKernel();
+    const PF = "0000:3b:00.0";
+    const vfs = Array.from({ length: 8 }, (_, index) => `0000:3b:02.${index}`);
+    const preparer = newPreparer();
+    const ref = addClaim({
+      devices: [{ pci: PF, name: "pf-0000-3b-00-0", request: "nic" }],
+      configs: [vfConfig({ driver: "vfio-pci" })],
+    });
+    devicesOf(await prepareOne(preparer, ref));
+    expect(currentDriver(paths, PF)).toBe("i40e");
+    expect(vfs.map((vf) => currentDriver(paths, vf))).toEqual(vfs.map(() => "vfio-pci"));
+    const groups = vfs.map(iommuGroupOf);
+    const edits = readSpec(ref.uid).devices[0]!.containerEdits!;
+    expect(edits.deviceNodes!.map((node) => node.path)).toEqual([
+      ...groups.map((group) => `/dev/vfio/${group}`),
+      "/dev/vfio/vfio",
+    ]);
+    for (const node of edits.deviceNodes!) expect(fs.existsSync(node.hostPath!)).toBe(true);
+    expect(edits.env).toContain(`SRIOVNETWORK_PF_VFS_0=${vfs.join(",")}`);
+    // A repeated prepare (another instance too) finds the VFs on vfio-pci: nothing to redo.
+    expect(await prepareOne(newPreparer(), ref)).toEqual(await prepareOne(preparer, ref));
+
+    expect((await preparer.unprepare([ref], never)).get(ref.uid)).toEqual({});
+    expect(vfs.map((vf) => currentDriver(paths, vf))).toEqual(vfs.map(() => "iavf"));
+    expect(currentDriver(paths, PF)).toBe("i40e");
     expect(hostState()).toMatchObject({ cdiSpecs: [], claims: [] });
   });
 

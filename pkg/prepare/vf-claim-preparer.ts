@@ -45,7 +45,7 @@ import { PerKeyQueue } from "../../lib/util/per-key-queue.js";
 import type { CniConfigList } from "../../lib/cni/index.js";
 import type { NetAttachDefRef, PreparedClaim } from "./prepared-claim.js";
 import type { PreparedClaimStore } from "./prepared-claim-store.js";
-import { isVfio, rebindsDriver } from "./prepared-claim.js";
+import { functionsOf, isVfio, rebindsDriver } from "./prepared-claim.js";
 import type { HostAction, HostSnapshot } from "./recovery.js";
 import { recoveryDecision, redoActions, undoActions } from "./recovery.js";
 import { decodeRequestConfigs, vfConfigFor } from "./vf-configs.js";
@@ -368,18 +368,14 @@ export class VfClaimPreparer implements ClaimPreparer {
     let spec: CdiSpec;
     try {
       await this.fault("after-checkpoint-started", ref.uid);
-      for (const vf of plan.devices.filter(isVfio)) {
+      const functions = plan.devices.flatMap(functionsOf);
+      for (const vf of functions.filter(isVfio)) {
         refuseSharedIommuGroup(this.options.paths, vf.pciAddress);
       }
-      for (const vf of plan.devices.filter(rebindsDriver)) {
+      for (const vf of functions.filter(rebindsDriver)) {
         await bindDriver(this.options.paths, vf.pciAddress, vf.targetDriver, this.bindOptions);
         log.info(
-          {
-            device: vf.device,
-            pciAddress: vf.pciAddress,
-            from: vf.originalDriver,
-            to: vf.targetDriver,
-          },
+          { pciAddress: vf.pciAddress, from: vf.originalDriver, to: vf.targetDriver },
           "bound VF",
         );
         await this.fault("after-driver-bound", ref.uid);
@@ -617,6 +613,7 @@ export class VfClaimPreparer implements ClaimPreparer {
   }
 }
 
+/** The claim with one function's IOMMU group renumbered: a device's, or a whole PF's VF's. */
 function withIommuGroup(
   claim: PreparedClaim,
   pciAddress: string,
@@ -624,7 +621,18 @@ function withIommuGroup(
 ): PreparedClaim {
   return {
     ...claim,
-    devices: claim.devices.map((vf) => (vf.pciAddress === pciAddress ? { ...vf, iommuGroup } : vf)),
+    devices: claim.devices.map((vf) => {
+      if (vf.pciAddress === pciAddress) return { ...vf, iommuGroup };
+      if (vf.wholePfVfs === undefined || iommuGroup === null) return vf;
+      return {
+        ...vf,
+        wholePfVfs: vf.wholePfVfs.map((pfVf) =>
+          pfVf.pciAddress === pciAddress && pfVf.vfio
+            ? { ...pfVf, vfio: { ...pfVf.vfio, iommuGroup } }
+            : pfVf,
+        ),
+      };
+    }),
   };
 }
 
