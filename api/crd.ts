@@ -1,6 +1,13 @@
 import { stringify } from "yaml";
-import { structuralViolations, toOpenApi, type OpenApiSchema } from "./schema/index.js";
-import { GROUP, VERSION } from "./v1alpha1/group.js";
+import {
+  structuralViolations,
+  toOpenApi,
+  type AnySchema,
+  type ObjectSchema,
+  type OpenApiSchema,
+  type Shape,
+} from "./schema/index.js";
+import { GROUP, UPSTREAM_GROUP, VERSION } from "./v1alpha1/group.js";
 import {
   CONDITION_ACCEPTED,
   CONDITION_CONFLICTING,
@@ -9,28 +16,98 @@ import {
   sriovResourceFilterSpecSchema,
   sriovResourceFilterStatusSchema,
 } from "./v1alpha1/sriov-resource-filter.js";
+import {
+  DEVICE_ATTRIBUTES_KIND,
+  deviceAttributesSchema,
+  deviceAttributesSpecSchema,
+  SRIOV_RESOURCE_POLICY_KIND,
+  sriovResourcePolicySchema,
+  sriovResourcePolicySpecSchema,
+} from "./v1alpha1/sriov-resource-policy.js";
 
-const PLURAL = "sriovresourcefilters";
+interface CrdSource {
+  group: string;
+  kind: string;
+  plural: string;
+  singular: string;
+  /** The whole object's schema: its description becomes the CRD's. */
+  object: ObjectSchema<Shape>;
+  spec: AnySchema;
+  status?: AnySchema;
+  printerColumns: { name: string; type: string; jsonPath: string }[];
+}
 
-export const SRIOV_RESOURCE_FILTER_CRD_PATH = `deployments/crds/${GROUP}_${PLURAL}.yaml`;
+const AGE = { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" };
+const conditionStatus = (type: string) => `.status.conditions[?(@.type=="${type}")].status`;
+
+const SOURCES = {
+  sriovResourceFilter: {
+    group: GROUP,
+    kind: SRIOV_RESOURCE_FILTER_KIND,
+    plural: "sriovresourcefilters",
+    singular: SRIOV_RESOURCE_FILTER_KIND.toLowerCase(),
+    object: sriovResourceFilterSchema,
+    spec: sriovResourceFilterSpecSchema,
+    status: sriovResourceFilterStatusSchema,
+    printerColumns: [
+      { name: CONDITION_ACCEPTED, type: "string", jsonPath: conditionStatus(CONDITION_ACCEPTED) },
+      {
+        name: CONDITION_CONFLICTING,
+        type: "string",
+        jsonPath: conditionStatus(CONDITION_CONFLICTING),
+      },
+      { name: "Nodes", type: "integer", jsonPath: ".status.matchedNodes" },
+      AGE,
+    ],
+  },
+  // The upstream driver's kinds, under its group and names, so its manifests apply unchanged.
+  sriovResourcePolicy: {
+    group: UPSTREAM_GROUP,
+    kind: SRIOV_RESOURCE_POLICY_KIND,
+    plural: "sriovresourcepolicies",
+    singular: SRIOV_RESOURCE_POLICY_KIND.toLowerCase(),
+    object: sriovResourcePolicySchema,
+    spec: sriovResourcePolicySpecSchema,
+    printerColumns: [AGE],
+  },
+  deviceAttributes: {
+    group: UPSTREAM_GROUP,
+    kind: DEVICE_ATTRIBUTES_KIND,
+    plural: "deviceattributes",
+    singular: "deviceattributes",
+    object: deviceAttributesSchema,
+    spec: deviceAttributesSpecSchema,
+    printerColumns: [AGE],
+  },
+} satisfies Record<string, CrdSource>;
+
+export type CrdName = keyof typeof SOURCES;
+
+/** Where a CRD is checked in (the chart's crds/ holds a copy under the same file name). */
+export function crdPath(name: CrdName): string {
+  const { group, plural } = SOURCES[name];
+  return `deployments/crds/${group}_${plural}.yaml`;
+}
+
+export const CRD_NAMES = Object.keys(SOURCES) as CrdName[];
 
 /**
- * The SriovResourceFilter CustomResourceDefinition. The envelope (apiVersion, kind,
- * metadata) is what every CRD has; spec and status come from the schemas.
+ * A CustomResourceDefinition of ours. The envelope (apiVersion, kind, metadata) is what
+ * every CRD has; spec and status come from the schemas.
  */
-export function sriovResourceFilterCrd() {
-  const conditionStatus = (type: string) => `.status.conditions[?(@.type=="${type}")].status`;
+export function crdOf(name: CrdName) {
+  const source: CrdSource = SOURCES[name];
   return {
     apiVersion: "apiextensions.k8s.io/v1",
     kind: "CustomResourceDefinition",
-    metadata: { name: `${PLURAL}.${GROUP}` },
+    metadata: { name: `${source.plural}.${source.group}` },
     spec: {
-      group: GROUP,
+      group: source.group,
       names: {
-        kind: SRIOV_RESOURCE_FILTER_KIND,
-        listKind: `${SRIOV_RESOURCE_FILTER_KIND}List`,
-        plural: PLURAL,
-        singular: SRIOV_RESOURCE_FILTER_KIND.toLowerCase(),
+        kind: source.kind,
+        listKind: `${source.kind}List`,
+        plural: source.plural,
+        singular: source.singular,
         categories: ["sriov"],
       },
       scope: "Namespaced",
@@ -39,30 +116,20 @@ export function sriovResourceFilterCrd() {
           name: VERSION,
           served: true,
           storage: true,
-          subresources: { status: {} },
-          additionalPrinterColumns: [
-            {
-              name: CONDITION_ACCEPTED,
-              type: "string",
-              jsonPath: conditionStatus(CONDITION_ACCEPTED),
-            },
-            {
-              name: CONDITION_CONFLICTING,
-              type: "string",
-              jsonPath: conditionStatus(CONDITION_CONFLICTING),
-            },
-            { name: "Nodes", type: "integer", jsonPath: ".status.matchedNodes" },
-            { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
-          ],
-          schema: { openAPIV3Schema: topLevelSchema() },
+          ...(source.status === undefined ? {} : { subresources: { status: {} } }),
+          additionalPrinterColumns: source.printerColumns,
+          schema: { openAPIV3Schema: topLevelSchema(source) },
         },
       ],
     },
   };
 }
 
-function topLevelSchema(): OpenApiSchema {
-  const description = sriovResourceFilterSchema.node.description;
+/** The SriovResourceFilter CustomResourceDefinition. */
+export const sriovResourceFilterCrd = () => crdOf("sriovResourceFilter");
+
+function topLevelSchema(source: CrdSource): OpenApiSchema {
+  const description = source.object.node.description;
   const schema: OpenApiSchema = {
     ...(description === undefined ? {} : { description }),
     type: "object",
@@ -71,8 +138,8 @@ function topLevelSchema(): OpenApiSchema {
       kind: { type: "string" },
       // The API server validates metadata itself; CRDs must not constrain it further.
       metadata: { type: "object" },
-      spec: toOpenApi(sriovResourceFilterSpecSchema, "spec"),
-      status: toOpenApi(sriovResourceFilterStatusSchema, "status"),
+      spec: toOpenApi(source.spec, "spec"),
+      ...(source.status === undefined ? {} : { status: toOpenApi(source.status, "status") }),
     },
     required: ["spec"],
   };
@@ -84,7 +151,7 @@ function topLevelSchema(): OpenApiSchema {
 }
 
 /** The CRD as checked in: YAML with a header saying where it comes from. */
-export function renderSriovResourceFilterCrd(): string {
+export function renderCrd(name: CrdName): string {
   const header = "# Generated by api/generate.ts from api/v1alpha1; do not edit.\n";
-  return header + stringify(sriovResourceFilterCrd(), { lineWidth: 0 });
+  return header + stringify(crdOf(name), { lineWidth: 0 });
 }

@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { renderVfConfigAdmissionPolicy, VF_CONFIG_POLICY_PATH } from "./admission.js";
-import { renderSriovResourceFilterCrd, SRIOV_RESOURCE_FILTER_CRD_PATH } from "./crd.js";
+import { CRD_NAMES, crdPath, renderCrd } from "./crd.js";
 import { REFERENCE_PATH, renderReference } from "./reference.js";
 
 export interface GeneratedFile {
@@ -13,12 +13,14 @@ export interface GeneratedFile {
 /** Every file generated from the API schemas, as it must be checked in. */
 export function generatedFiles(): GeneratedFile[] {
   return [
-    { path: SRIOV_RESOURCE_FILTER_CRD_PATH, contents: renderSriovResourceFilterCrd() },
-    // Helm installs CRDs only from the chart's own crds/ folder: the same file, twice.
-    {
-      path: `deployments/helm/dra-driver-sriov/crds/${path.basename(SRIOV_RESOURCE_FILTER_CRD_PATH)}`,
-      contents: renderSriovResourceFilterCrd(),
-    },
+    ...CRD_NAMES.flatMap((name) => [
+      { path: crdPath(name), contents: renderCrd(name) },
+      // Helm installs CRDs only from the chart's own crds/ folder: the same file, twice.
+      {
+        path: `deployments/helm/dra-driver-sriov/crds/${path.basename(crdPath(name))}`,
+        contents: renderCrd(name),
+      },
+    ]),
     { path: REFERENCE_PATH, contents: renderReference() },
     { path: VF_CONFIG_POLICY_PATH, contents: renderVfConfigAdmissionPolicy() },
   ];

@@ -1,5 +1,9 @@
 import { renderTypeSections } from "./schema/index.js";
 import { API_VERSION, GROUP, UPSTREAM_API_VERSION, VERSION } from "./v1alpha1/group.js";
+import {
+  deviceAttributesSchema,
+  sriovResourcePolicySchema,
+} from "./v1alpha1/sriov-resource-policy.js";
 import { sriovResourceFilterSchema } from "./v1alpha1/sriov-resource-filter.js";
 import { vfConfigSchema } from "./v1alpha1/vf-config.js";
 
@@ -17,7 +21,14 @@ export function renderReference(): string {
     "- `SriovResourceFilter`: a namespaced custom resource; its CRD is generated from these schemas.",
     "- `VfConfig`: not a resource; the opaque parameters of DeviceClass and ResourceClaim configs. " +
       `\`apiVersion: ${UPSTREAM_API_VERSION}\` is accepted too.`,
+    `- \`SriovResourcePolicy\`, \`DeviceAttributes\`: the upstream driver's kinds (\`apiVersion: ${UPSTREAM_API_VERSION}\`), ` +
+      "namespaced custom resources accepted beside ours; see [migration](../migration.md#from-the-upstream-dra-driver).",
     "",
   ].join("\n");
-  return `${intro}\n${renderTypeSections([sriovResourceFilterSchema, vfConfigSchema])}`;
+  return `${intro}\n${renderTypeSections([
+    sriovResourceFilterSchema,
+    vfConfigSchema,
+    sriovResourcePolicySchema,
+    deviceAttributesSchema,
+  ])}`;
 }

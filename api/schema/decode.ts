@@ -198,8 +198,16 @@ function decodeMap(node: MapNode, value: unknown, path: string, issues: Issue[])
     issues.push(wrongType(path, "an object", value));
     return value;
   }
+  const entries = Object.entries(value);
+  if (node.maxProperties !== undefined && entries.length > node.maxProperties) {
+    issues.push({
+      path,
+      message: `must have at most ${node.maxProperties} keys; got ${entries.length}`,
+    });
+    return value;
+  }
   return Object.fromEntries(
-    Object.entries(value).map(([key, v]) => [
+    entries.map(([key, v]) => [
       key,
       decodeNode(node.values, v, `${path}[${JSON.stringify(key)}]`, issues),
     ]),

@@ -93,6 +93,7 @@ function constraints(node: SchemaNode): string[] {
       own.push(...node.rules.map((rule) => rule.message));
       break;
     case "map":
+      own.push(...limit(undefined, node.maxProperties, "keys"));
       own.push(...nested("values", constraints(node.values)));
       break;
     case "object":

@@ -22,6 +22,7 @@ export interface OpenApiSchema {
   properties?: Record<string, OpenApiSchema>;
   required?: string[];
   additionalProperties?: OpenApiSchema;
+  maxProperties?: number;
   "x-kubernetes-validations"?: { rule: string; message: string }[];
 }
 
@@ -63,6 +64,7 @@ function nodeToOpenApi(node: SchemaNode, path: string): OpenApiSchema {
         ...described,
         type: "object",
         additionalProperties: nodeToOpenApi(node.values, `${path}[*]`),
+        ...defined("maxProperties", node.maxProperties),
       };
   }
 }

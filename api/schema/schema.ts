@@ -90,6 +90,7 @@ export interface ObjectNode extends NodeBase {
 export interface MapNode extends NodeBase {
   kind: "map";
   values: SchemaNode;
+  maxProperties: number | undefined;
 }
 
 export type SchemaNode = StringNode | IntegerNode | BooleanNode | ArrayNode | ObjectNode | MapNode;
@@ -245,6 +246,9 @@ function objectSchema<S extends Shape, Optional extends boolean>(
   };
 }
 
-export function map<T>(values: Schema<T, boolean>): Schema<Record<string, T>> {
-  return wrap({ ...base, kind: "map", values: values.node });
+export function map<T>(
+  values: Schema<T, boolean>,
+  options: { maxProperties?: number } = {},
+): Schema<Record<string, T>> {
+  return wrap({ ...base, kind: "map", values: values.node, maxProperties: options.maxProperties });
 }
