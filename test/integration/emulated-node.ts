@@ -4,9 +4,15 @@ import type { Logger } from "pino";
 import type { KubeClient, KubeObject } from "../../lib/kube/client.js";
 import { loadKubeletProtos } from "../../lib/kubeletplugin/protos.js";
 import { FakeKubelet } from "../../lib/kubeletplugin/testing/fake-kubelet.js";
-import { EmulatedKernel, buildEmulatedHost, builtinProfiles } from "../../pkg/emulator/index.js";
+import {
+  EmulatedKernel,
+  buildEmulatedHost,
+  builtinProfiles,
+  type BuiltinProfileName,
+} from "../../pkg/emulator/index.js";
 import { HostPaths } from "../../pkg/host/paths.js";
 import { NodeDevicePublisher } from "../../pkg/publishing/node-publisher.js";
+import type { PublishOrder } from "../../pkg/slices/order.js";
 import {
   createIfMissing,
   createNamespace,
@@ -24,22 +30,31 @@ export interface PublishedSliceDevice {
 }
 
 /**
- * A node's publisher, as the daemon wires it, over an emulated x710 host built in
- * `<dir>/<nodeName>`; started. The caller stops it.
+ * A node's publisher, as the daemon wires it, over an emulated host (x710 unless `profile`
+ * says otherwise) built in `<dir>/<nodeName>`; started. The caller stops it.
  */
 export async function startEmulatedNodePublisher(
   client: KubeClient,
-  options: { dir: string; nodeName: string; namespace: string; driverName: string; logger: Logger },
+  options: {
+    dir: string;
+    nodeName: string;
+    namespace: string;
+    driverName: string;
+    logger: Logger;
+    profile?: BuiltinProfileName;
+    publishOrder?: PublishOrder;
+  },
 ): Promise<NodeDevicePublisher> {
   const root = path.join(options.dir, options.nodeName);
   fs.mkdirSync(root);
-  await buildEmulatedHost({ root, profile: builtinProfiles.x710 });
+  await buildEmulatedHost({ root, profile: builtinProfiles[options.profile ?? "x710"] });
   const publisher = new NodeDevicePublisher(client, {
     paths: new HostPaths({ root }),
     driverName: options.driverName,
     nodeName: options.nodeName,
     filterNamespace: options.namespace,
     publishHostUsedVfs: false,
+    ...(options.publishOrder === undefined ? {} : { publishOrder: options.publishOrder }),
     rediscoveryIntervalMs: 60_000,
     logger: options.logger,
   });
