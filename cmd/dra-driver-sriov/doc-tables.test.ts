@@ -158,7 +158,14 @@ function celDevice(attributes: Record<string, AttributeValue>) {
   for (const [qualified, value] of Object.entries(attributes)) {
     const slash = qualified.lastIndexOf("/");
     const [domain, name] = [qualified.slice(0, slash), qualified.slice(slash + 1)];
-    const plain = "int" in value ? BigInt(value.int) : "bool" in value ? value.bool : value.string;
+    const plain =
+      "int" in value
+        ? BigInt(value.int)
+        : "bool" in value
+          ? value.bool
+          : "string" in value
+            ? value.string
+            : value.version;
     (domains[domain] ??= {})[name] = plain;
   }
   return { driver: DRIVER, attributes: domains };

@@ -1,9 +1,14 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { compileResourceFilter } from "../filters/match.js";
-import { deviceAttributes, vfDeviceFromAttributes } from "./attributes.js";
+import {
+  deviceAttributes,
+  MAX_ATTRIBUTES_PER_DEVICE,
+  vfDeviceFromAttributes,
+} from "./attributes.js";
 import type { VfDevice } from "./model.js";
 import { overTheWire, resourceFilters, vfDevices, without } from "./testing/arbitraries.js";
+import { x710Vf } from "./testing/fixtures.js";
 
 const DRIVER = "sriovnetwork.openshift.io";
 
@@ -54,5 +59,45 @@ describe("vfDeviceFromAttributes", () => {
     const device = fc.sample(vfDevices, { numRuns: 1, seed: 2 })[0]!;
     const attributes = deviceAttributes(device, "other.example.com");
     expect(vfDeviceFromAttributes(device.name, attributes, DRIVER)).toMatch(/^missing/);
+  });
+});
+
+describe("deviceAttributes with a SriovResourcePolicy's attributes", () => {
+  const device: VfDevice = x710Vf(0, 1);
+
+  it("publishes them beside the driver's own, never over an attribute discovery sets", () => {
+    const published = deviceAttributes(
+      {
+        ...device,
+        resourceName: "pool_a",
+        attributes: {
+          [`${DRIVER}/vendor`]: { string: "ffff" },
+          "resource.kubernetes.io/pcieRoot": { string: "elsewhere" },
+          "k8s.cni.cncf.io/resourceName": { string: "multus_name" },
+          "example.com/firmware": { version: "1.2.3" },
+        },
+      },
+      DRIVER,
+    );
+    expect(published[`${DRIVER}/vendor`]).toEqual({ string: "8086" });
+    expect(published["resource.kubernetes.io/pcieRoot"]).toEqual({ string: "pci0000:3a" });
+    expect(published[`${DRIVER}/resourceName`]).toEqual({ string: "pool_a" });
+    expect(published["k8s.cni.cncf.io/resourceName"]).toEqual({ string: "multus_name" });
+    expect(published["example.com/firmware"]).toEqual({ version: "1.2.3" });
+  });
+
+  it("stays within the API's attribute limit, keeping the first names in order", () => {
+    const attributes = Object.fromEntries(
+      Array.from({ length: 40 }, (_, i) => [
+        `example.com/a${String(i).padStart(2, "0")}`,
+        { int: i },
+      ]),
+    );
+    const published = deviceAttributes({ ...device, attributes }, DRIVER);
+    const own = Object.keys(deviceAttributes(device, DRIVER)).length;
+    expect(Object.keys(published)).toHaveLength(MAX_ATTRIBUTES_PER_DEVICE);
+    expect(published["example.com/a00"]).toEqual({ int: 0 });
+    expect(published[`example.com/a${MAX_ATTRIBUTES_PER_DEVICE - own - 1}`]).toBeDefined();
+    expect(published[`example.com/a${MAX_ATTRIBUTES_PER_DEVICE - own}`]).toBeUndefined();
   });
 });

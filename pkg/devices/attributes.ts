@@ -2,7 +2,8 @@ import type { EswitchMode, LinkType } from "../host/discovery.js";
 import { isPfDevice, type Device, type PfDevice, type VfDevice } from "./model.js";
 
 /** A ResourceSlice device attribute value: exactly one member is set. */
-export type AttributeValue = { string: string } | { int: number } | { bool: boolean };
+export type AttributeValue =
+  { string: string } | { int: number } | { bool: boolean } | { version: string };
 
 /** Standard attribute domains other DRA drivers align on. */
 const KUBERNETES = "resource.kubernetes.io";
@@ -76,8 +77,7 @@ export function deviceAttributes(
   };
   if (pf.netdev !== undefined) attributes[own(ATTRIBUTE.PFName)] = { string: pf.netdev };
   if (vf.iommuGroup !== undefined) attributes[own(ATTRIBUTE.iommuGroup)] = { int: vf.iommuGroup };
-  withResourceName(attributes, device.resourceName, driverName);
-  return attributes;
+  return withPolicyAttributes(attributes, device, driverName);
 }
 
 /** A whole PF: its own ids, driver and address, and how many VFs it has and can have. */
@@ -104,7 +104,30 @@ function pfAttributes(device: PfDevice, driverName: string): Record<string, Attr
     [`${DRANET}/numaNode`]: { int: pf.numaNode },
   };
   if (pf.netdev !== undefined) attributes[own(ATTRIBUTE.PFName)] = { string: pf.netdev };
+  return withPolicyAttributes(attributes, device, driverName);
+}
+
+/**
+ * Adds the resourceName attributes, then a SriovResourcePolicy's (its DeviceAttributes') in
+ * name order: never over an attribute discovery set (as upstream, which keeps those
+ * reserved), and only while the device stays within the API's attribute limit.
+ */
+function withPolicyAttributes(
+  discovered: Record<string, AttributeValue>,
+  device: Device,
+  driverName: string,
+): Record<string, AttributeValue> {
+  const reserved = new Set(Object.keys(discovered));
+  const attributes = { ...discovered };
   withResourceName(attributes, device.resourceName, driverName);
+  const extra = Object.entries(device.attributes ?? {}).sort(([a], [b]) => (a < b ? -1 : 1));
+  for (const [name, value] of extra) {
+    if (reserved.has(name)) continue;
+    if (!(name in attributes) && Object.keys(attributes).length >= MAX_ATTRIBUTES_PER_DEVICE) {
+      continue;
+    }
+    attributes[name] = value;
+  }
   return attributes;
 }
 

@@ -1,4 +1,5 @@
 import type { DiscoveredPf, DiscoveredVf, HostInventory } from "../host/discovery.js";
+import type { AttributeValue } from "./attributes.js";
 
 /** One VF as the driver publishes and prepares it, with what it inherits from its PF. */
 export interface VfDevice {
@@ -8,6 +9,8 @@ export interface VfDevice {
   pf: Omit<DiscoveredPf, "vfs">;
   /** Set by a SriovResourceFilter config that selects this VF. */
   resourceName?: string;
+  /** Set by a SriovResourcePolicy config (its DeviceAttributes): published beside the driver's own. */
+  attributes?: Readonly<Record<string, AttributeValue>>;
 }
 
 /**
@@ -22,6 +25,8 @@ export interface PfDevice {
   vfAddresses: string[];
   /** Set by a SriovResourceFilter config that selects this PF. */
   resourceName?: string;
+  /** Set by a SriovResourcePolicy config (its DeviceAttributes): published beside the driver's own. */
+  attributes?: Readonly<Record<string, AttributeValue>>;
 }
 
 /** What a node can publish: a VF, or a whole PF. */

@@ -1,6 +1,9 @@
 import type { SriovResourceFilterSpec } from "../../api/v1alpha1/sriov-resource-filter.js";
+import type { NodeSelector } from "../../api/v1alpha1/sriov-resource-policy.js";
+import type { AttributeValue } from "../devices/attributes.js";
 import { pciAddressOf, type Device } from "../devices/model.js";
-import { compileConfig, type VfPredicate } from "./match.js";
+import { compileConfig, type MatchFilter, type VfPredicate } from "./match.js";
+import { nodeSelectorSelects } from "./node-selector.js";
 import { validateFilterSpec, type FilterProblem } from "./validate.js";
 
 /** What the filters need of a SriovResourceFilter; a decoded object fits as is. */
@@ -11,18 +14,47 @@ export interface FilterObject {
   undecodable?: FilterProblem[];
 }
 
+/**
+ * An upstream SriovResourcePolicy as the node applies it, translated with the
+ * DeviceAttributes its configs select (pkg/policies).
+ */
+export interface PolicyObject {
+  metadata: { namespace: string; name: string; generation?: number };
+  /** Absent or without terms: every node (see nodeSelectorSelects). */
+  nodeSelector?: NodeSelector;
+  configs: PolicyConfigRule[];
+  /** Why the object could not be read as a policy: it takes no VFs. */
+  undecodable?: FilterProblem[];
+}
+
+export interface PolicyConfigRule {
+  /** A resource filter list that matches every VF when the policy's was empty. */
+  resourceFilters: MatchFilter[];
+  /** Published on the config's VFs (qualified names). */
+  attributes: Readonly<Record<string, AttributeValue>>;
+  /** From the attributes, when they name one (see pkg/policies): what `resourceName` pools use. */
+  resourceName?: string;
+}
+
+export const SRIOV_RESOURCE_POLICY = "SriovResourcePolicy" as const;
+
 export interface FilterRef {
   namespace: string;
   name: string;
   /** For the conditions' observedGeneration. */
   generation?: number;
+  /** Set for an upstream SriovResourcePolicy; absent for a SriovResourceFilter. */
+  kind?: typeof SRIOV_RESOURCE_POLICY;
 }
 
 export interface ConfigRef {
   filter: FilterRef;
   /** Index in `spec.configs`. */
   configIndex: number;
+  /** "" for a policy config that names none. */
   resourceName: string;
+  /** A policy config's attributes. */
+  attributes?: Readonly<Record<string, AttributeValue>>;
 }
 
 /** A VF that `loser` matched but `winner` had already taken. */
@@ -48,14 +80,21 @@ export interface RejectedFilter {
 
 export interface NodeFilterInput<T extends Device = Device> {
   nodeLabels: Readonly<Record<string, string>>;
+  /** For policies' `matchFields` on `metadata.name`. */
+  nodeName?: string;
   devices: readonly T[];
   filters: readonly FilterObject[];
+  /** Upstream SriovResourcePolicies of the driver's namespace: any at all makes publishing opt-in. */
+  policies?: readonly PolicyObject[];
 }
 
 export interface NodeFilterResult<T extends Device = Device> {
-  /** What the node publishes, in input order; `resourceName` is set iff some filter selects the node. */
+  /**
+   * What the node publishes, in input order; `resourceName` is set only when a filter or
+   * policy takes the device, `attributes` only when a policy does.
+   */
   devices: T[];
-  /** Filters whose nodeSelector selects the node, in precedence order; empty: no filter applies. */
+  /** Filters, then policies, whose nodeSelector selects the node, in precedence order. */
   selectedBy: FilterRef[];
   /** PCI addresses of devices (VFs, whole PFs) withheld because no config matched them. */
   hiddenVfs: string[];
@@ -91,6 +130,11 @@ export interface NodeFilterResult<T extends Device = Device> {
  * - A selecting filter that fails `validateFilterSpec`, or could not be read at all, still
  *   selects the node but takes no VFs: failing closed never exposes VFs an operator meant
  *   to restrict.
+ * - Upstream SriovResourcePolicies (`policies`) come after every SriovResourceFilter, by
+ *   namespace then name, configs in order, with the same first-match rule; a policy config
+ *   gives its VFs its attributes (and a resourceName when they name one). Once any policy
+ *   exists, publishing is opt-in as upstream's: a node publishes only what some selecting
+ *   filter or policy takes, nothing when none selects it. An unreadable policy takes no VFs.
  */
 export function applyResourceFilters<T extends Device>(
   input: NodeFilterInput<T>,
@@ -104,7 +148,13 @@ export function applyResourceFilters<T extends Device>(
       ref: filterRef(filter),
     }))
     .sort((a, b) => byPrecedence(a.ref, b.ref));
-  if (selecting.length === 0) return unfiltered(input.devices);
+  const policies = input.policies ?? [];
+  const node = { name: input.nodeName ?? "", labels: input.nodeLabels };
+  const selectingPolicies = policies
+    .filter((policy) => nodeSelectorSelects(policy.nodeSelector, node))
+    .map((policy) => ({ policy, ref: policyRef(policy) }))
+    .sort((a, b) => byPrecedence(a.ref, b.ref));
+  if (selecting.length === 0 && policies.length === 0) return unfiltered(input.devices);
 
   const claims = new Map<Device, ConfigRef>();
   const losses: VfLoss[] = [];
@@ -123,12 +173,29 @@ export function applyResourceFilters<T extends Device>(
       if (!matched.any) unmatchedConfigs.push(configRef);
     });
   }
+  for (const { policy, ref } of selectingPolicies) {
+    if (policy.undecodable !== undefined) {
+      rejected.push({ filter: ref, problems: policy.undecodable });
+      continue;
+    }
+    policy.configs.forEach((config, configIndex) => {
+      const configRef: ConfigRef = {
+        filter: ref,
+        configIndex,
+        resourceName: config.resourceName ?? "",
+        attributes: config.attributes,
+      };
+      const matched = claimMatches(compileConfig(config), configRef, input.devices, claims);
+      losses.push(...matched.losses);
+      if (!matched.any) unmatchedConfigs.push(configRef);
+    });
+  }
   return {
     devices: input.devices.flatMap((device) => {
       const claim = claims.get(device);
-      return claim === undefined ? [] : [{ ...device, resourceName: claim.resourceName }];
+      return claim === undefined ? [] : [takenBy(device, claim)];
     }),
-    selectedBy: selecting.map(({ ref }) => ref),
+    selectedBy: [...selecting, ...selectingPolicies].map(({ ref }) => ref),
     hiddenVfs: input.devices.filter((d) => !claims.has(d)).map(pciAddressOf),
     losses,
     conflicts: conflictsOf(losses),
@@ -156,6 +223,16 @@ function claimMatches(
   return { any, losses };
 }
 
+/** The device as the config that took it publishes it: its resourceName and attributes, if any. */
+function takenBy<T extends Device>(device: T, claim: ConfigRef): T {
+  const copy = withoutResourceName(device);
+  if (claim.resourceName !== "") copy.resourceName = claim.resourceName;
+  if (claim.attributes !== undefined && Object.keys(claim.attributes).length > 0) {
+    copy.attributes = claim.attributes;
+  }
+  return copy;
+}
+
 function unfiltered<T extends Device>(devices: readonly T[]): NodeFilterResult<T> {
   return {
     devices: devices.map(withoutResourceName),
@@ -171,6 +248,7 @@ function unfiltered<T extends Device>(devices: readonly T[]): NodeFilterResult<T
 function withoutResourceName<T extends Device>(device: T): T {
   const copy = { ...device };
   delete copy.resourceName;
+  delete copy.attributes;
   return copy;
 }
 
@@ -205,12 +283,17 @@ export function nodeSelectorMatches(
   );
 }
 
-/** `namespace/name`, as operators write it. */
+/** `namespace/name`, as operators write it; a policy's with its kind in front. */
 export function formatFilterRef(ref: FilterRef): string {
-  return `${ref.namespace}/${ref.name}`;
+  const name = `${ref.namespace}/${ref.name}`;
+  return ref.kind === undefined ? name : `${ref.kind} ${name}`;
 }
 
-function filterRef(filter: FilterObject): FilterRef {
+function policyRef(policy: PolicyObject): FilterRef {
+  return { ...filterRef(policy), kind: SRIOV_RESOURCE_POLICY };
+}
+
+function filterRef(filter: Pick<FilterObject, "metadata">): FilterRef {
   const { namespace, name, generation } = filter.metadata;
   return generation === undefined ? { namespace, name } : { namespace, name, generation };
 }

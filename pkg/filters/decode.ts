@@ -44,12 +44,13 @@ export function filterObjectOf(object: unknown, defaultNamespace: string): Filte
   }
 }
 
-function problemsOf(error: unknown): FilterProblem[] {
+/** What a decoder threw, as problems for a status or a log. */
+export function problemsOf(error: unknown): FilterProblem[] {
   if (error instanceof SchemaError) return [...error.issues];
   return [{ path: "", message: messageOf(error) }];
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
+export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 

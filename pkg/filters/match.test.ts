@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { ResourceFilter } from "../../api/v1alpha1/sriov-resource-filter.js";
 import type { VfDevice } from "../devices/model.js";
-import { compileConfig, compileResourceFilter } from "./match.js";
+import type { LinkType } from "../host/discovery.js";
+import { compileConfig, compileResourceFilter, type MatchFilter } from "./match.js";
 
 interface VfTraits {
   pciAddress?: string;
@@ -12,6 +13,7 @@ interface VfTraits {
   vendor?: string;
   deviceID?: string;
   numaNode?: number;
+  linkType?: LinkType;
 }
 
 function vf(traits: VfTraits = {}): VfDevice {
@@ -36,7 +38,7 @@ function vf(traits: VfTraits = {}): VfDevice {
       vfDeviceID: traits.deviceID ?? "154c",
       numaNode: traits.numaNode ?? 0,
       pcieRoot: "pci0000:3a",
-      linkType: "ethernet",
+      linkType: traits.linkType ?? "ethernet",
       eswitchMode: "legacy",
       rdmaCapable: false,
       totalVfs: 64,
@@ -45,7 +47,7 @@ function vf(traits: VfTraits = {}): VfDevice {
   };
 }
 
-const matches = (filter: ResourceFilter, device: VfDevice) => compileResourceFilter(filter)(device);
+const matches = (filter: MatchFilter, device: VfDevice) => compileResourceFilter(filter)(device);
 
 describe("compileResourceFilter", () => {
   it.each<[keyof ResourceFilter, string[], VfTraits, VfTraits]>([
@@ -122,10 +124,17 @@ describe("compileResourceFilter", () => {
   });
 });
 
+describe("linkTypes (from SriovResourcePolicy linkType)", () => {
+  it("matches the PF's link type, any of the values", () => {
+    expect(matches({ linkTypes: ["infiniband"] }, vf({ linkType: "infiniband" }))).toBe(true);
+    expect(matches({ linkTypes: ["infiniband"] }, vf({ linkType: "ethernet" }))).toBe(false);
+    expect(matches({ linkTypes: ["ethernet", "infiniband"] }, vf())).toBe(true);
+  });
+});
+
 describe("compileConfig", () => {
   it("matches when any of its resource filters matches (OR)", () => {
     const config = compileConfig({
-      resourceName: "r",
       resourceFilters: [{ pfNames: ["eth0"] }, { drivers: ["vfio-pci"] }],
     });
     expect(config(vf({ pfName: "eth0" }))).toBe(true);

@@ -1,5 +1,6 @@
-import type { ResourceConfig, ResourceFilter } from "../../api/v1alpha1/sriov-resource-filter.js";
+import type { ResourceFilter } from "../../api/v1alpha1/sriov-resource-filter.js";
 import { isPfDevice, pciAddressOf, type Device } from "../devices/model.js";
+import type { LinkType } from "../host/discovery.js";
 import {
   parsePfSelector,
   parseRootDeviceSelector,
@@ -10,6 +11,12 @@ import {
 } from "./pf-selector.js";
 
 export type VfPredicate = (device: Device) => boolean;
+
+/**
+ * A resource filter as a node matches it: a SriovResourceFilter's, or one translated from
+ * a SriovResourcePolicy (pkg/policies), which can also select by the PF's link type.
+ */
+export type MatchFilter = ResourceFilter & { linkTypes?: LinkType[] };
 
 /** Builds the predicate of one field from its values; the values are ORed. */
 type FieldMatcher = (values: readonly string[]) => VfPredicate;
@@ -65,11 +72,15 @@ const FIELD_MATCHERS = {
     const wanted = new Set(values);
     return (device) => wanted.has(isPfDevice(device) ? device.pf.driver : device.vf.driver);
   },
-} satisfies Record<keyof ResourceFilter, FieldMatcher>;
+  linkTypes: (values) => {
+    const wanted = new Set(values);
+    return (device) => wanted.has(device.pf.linkType);
+  },
+} satisfies Record<keyof MatchFilter, FieldMatcher>;
 
 /** Every field that is set and non-empty must match (AND); a filter without such fields matches every device. */
-export function compileResourceFilter(filter: ResourceFilter): VfPredicate {
-  const predicates = (Object.keys(FIELD_MATCHERS) as (keyof ResourceFilter)[]).flatMap((field) => {
+export function compileResourceFilter(filter: MatchFilter): VfPredicate {
+  const predicates = (Object.keys(FIELD_MATCHERS) as (keyof MatchFilter)[]).flatMap((field) => {
     const values = filter[field];
     return values === undefined || values.length === 0 ? [] : [FIELD_MATCHERS[field](values)];
   });
@@ -77,7 +88,7 @@ export function compileResourceFilter(filter: ResourceFilter): VfPredicate {
 }
 
 /** A config matches a VF when any of its resource filters does (OR). */
-export function compileConfig(config: ResourceConfig): VfPredicate {
+export function compileConfig(config: { resourceFilters: readonly MatchFilter[] }): VfPredicate {
   const filters = config.resourceFilters.map(compileResourceFilter);
   return (device) => filters.some((matches) => matches(device));
 }
