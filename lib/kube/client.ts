@@ -46,6 +46,7 @@ export interface ObjectMeta {
   resourceVersion?: string;
   generation?: number;
   labels?: Record<string, string>;
+  annotations?: Record<string, string>;
   ownerReferences?: {
     apiVersion: string;
     kind: string;

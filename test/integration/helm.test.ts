@@ -350,6 +350,32 @@ describe("the Helm chart", () => {
       expect(kinds).not.toContain("DeviceClass");
     });
 
+    it("renders a DeviceClass with extendedResourceName per extendedResources entry", () => {
+      const classes = render("r", "d", "--values", FULL_VALUES)
+        .filter((o) => o.kind === "DeviceClass")
+        .map((o) => o as KubeObject & { spec: Record<string, unknown> })
+        .filter((c) => c.spec["extendedResourceName"] !== undefined);
+      expect(classes.map((c) => [c.metadata?.name, c.spec["extendedResourceName"]])).toEqual([
+        ["full-vf.helm-test.example.com", "helm-test.example.com/full_vf"],
+        ["full-dpdk.helm-test.example.com", "helm-test.example.com/full_dpdk"],
+      ]);
+      expect(classes[1]!.spec["config"]).toEqual([
+        {
+          opaque: {
+            driver: DRIVER,
+            parameters: {
+              apiVersion: "sriovnetwork.openshift.io/v1alpha1",
+              kind: "VfConfig",
+              driver: "vfio-pci",
+              addVhostMount: true,
+            },
+          },
+        },
+      ]);
+      expect(classes[0]!.spec["config"]).toBeUndefined();
+      expect(classes[1]!.spec["selectors"]).toHaveLength(2);
+    });
+
     it("documents every value in its README, and nothing else", () => {
       const readme = fs.readFileSync(`${CHART}/README.md`, "utf8");
       const documented = new Set(
