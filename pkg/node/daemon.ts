@@ -31,6 +31,8 @@ import { PreparedClaimStore, VfClaimPreparer, wholePfProblems } from "../prepare
 import { NodeDevicePublisher } from "../publishing/node-publisher.js";
 import type { PublishOrder } from "../slices/order.js";
 import { NodeDriver } from "./node-driver.js";
+import { findMultusConfig } from "../multus/multus-config.js";
+import { PodNetworkStatusWriter } from "../multus/network-status.js";
 
 /** The node daemon's settings, as `kubelet-plugin`'s flags give them (see its --help). */
 export interface NodeDaemonOptions {
@@ -45,6 +47,13 @@ export interface NodeDaemonOptions {
   podUid: string | undefined;
   interfacePrefix: string;
   allowCrossNamespaceNetworks: boolean;
+  /**
+   * Serve the networks annotation of device-plugin pods (pkg/multus); refused when Multus
+   * is configured in `cniConfDir`. Default off.
+   */
+  networksAnnotation?: boolean;
+  /** The node's CNI configuration directory, as this process sees it. */
+  cniConfDir?: string;
   bindTimeoutMs: number;
   rediscoveryIntervalSeconds: number;
   publishHostUsedVfs: boolean;
@@ -86,6 +95,7 @@ const LOGGER = Symbol("Logger");
  */
 export async function startNodeDaemon(options: NodeDaemonOptions): Promise<NodeDaemon> {
   const { driverName } = options;
+  if (options.networksAnnotation) refuseBesideMultus(options.cniConfDir ?? "/etc/cni/net.d");
   const scope = container.createChildContainer();
   scope.register(LOGGER, { useValue: options.logger.child({ node: options.nodeName }) });
   scope.register(HostPaths, {
@@ -159,6 +169,7 @@ export async function startNodeDaemon(options: NodeDaemonOptions): Promise<NodeD
         ...(faultHook ? { faultHook } : {}),
         interfacePrefix: options.interfacePrefix,
         allowCrossNamespaceNetworks: options.allowCrossNamespaceNetworks,
+        networksAnnotation: options.networksAnnotation ?? false,
         bindTimeoutMs: options.bindTimeoutMs,
         // What this node publishes is in memory already: no API read per prepare.
         resourceNameOf: (device) => c.resolve(NodeDevicePublisher).resourceNameOf(device),
@@ -211,6 +222,9 @@ export async function startNodeDaemon(options: NodeDaemonOptions): Promise<NodeD
             c.resolve(HostPaths),
             claims.map(({ claim }) => claim),
           ),
+        ...(options.networksAnnotation
+          ? { networkStatus: new PodNetworkStatusWriter(c.resolve(KubeClient), logger) }
+          : {}),
       });
     }),
   });
@@ -325,6 +339,19 @@ export async function startNodeDaemon(options: NodeDaemonOptions): Promise<NodeD
       await http.close();
     },
   };
+}
+
+/**
+ * Who attaches what: with --networks-annotation this daemon attaches the networks of the
+ * annotation, which Multus would attach too. Beside a Multus it refuses to start.
+ */
+function refuseBesideMultus(cniConfDir: string): void {
+  const multus = findMultusConfig(cniConfDir);
+  if (multus !== undefined) {
+    throw new Error(
+      `--networks-annotation: Multus is configured on this node (${multus}) and attaches the networks of the k8s.v1.cni.cncf.io/networks annotation itself; run without --networks-annotation (driver.networksAnnotation=false), or remove Multus from the node`,
+    );
+  }
 }
 
 function readBootId(paths: HostPaths): string {

@@ -24,6 +24,8 @@ export interface AttachedInterface {
   pciAddress: string;
   ifName: string;
   cniConfig: CniConfigList;
+  /** `namespace/name` of the NetworkAttachmentDefinition (absent in older checkpoints). */
+  network?: string;
   runtimeConfig?: PreparedVf["runtimeConfig"];
   /** What ADD reported for the pod's side; absent until ADD succeeded. */
   podInterface?: PodInterface;
@@ -70,6 +72,9 @@ export function interfacesToAttach(claims: readonly ClaimOfPod[]): AttachedInter
                 pciAddress,
                 ifName,
                 cniConfig,
+                ...(vf.netAttachDef
+                  ? { network: `${vf.netAttachDef.namespace}/${vf.netAttachDef.name}` }
+                  : {}),
                 // Addresses a VfConfig asks for belong to the device's own interface.
                 ...(vf.runtimeConfig && ifName === vf.ifName
                   ? { runtimeConfig: vf.runtimeConfig }

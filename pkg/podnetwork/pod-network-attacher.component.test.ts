@@ -12,7 +12,12 @@ import type { CniResult } from "../../lib/cni/result.js";
 import type { DeviceStatus } from "../claimstatus/claim-status.js";
 import { preparedClaim, preparedVf } from "../prepare/testing/fixtures.js";
 import type { ClaimOfPod, SandboxAttachment, SandboxRef } from "./attachment.js";
-import { PodNetworkAttacher, type CniRunner } from "./pod-network-attacher.js";
+import type { AttachedNetwork, PodRef } from "../multus/network-status.js";
+import {
+  PodNetworkAttacher,
+  type CniRunner,
+  type PodNetworkAttacherOptions,
+} from "./pod-network-attacher.js";
 
 const DRIVER = "sriovnetwork.openshift.io";
 const network = (name: string): CniConfigList => ({
@@ -108,7 +113,10 @@ describe("PodNetworkAttacher", () => {
     map.load();
     return map;
   };
-  const newAttacher = (hostProblems?: (claims: readonly ClaimOfPod[]) => string[]) =>
+  const newAttacher = (
+    hostProblems?: (claims: readonly ClaimOfPod[]) => string[],
+    options: Partial<PodNetworkAttacherOptions> = {},
+  ) =>
     new PodNetworkAttacher({
       ...(hostProblems ? { hostProblems } : {}),
       claims: {
@@ -121,6 +129,7 @@ describe("PodNetworkAttacher", () => {
       driverName: DRIVER,
       logger: pino({ level: "silent" }),
       now: () => new Date("2026-11-23T10:00:00.123Z"),
+      ...options,
     });
   const sandbox = (fields: Partial<SandboxRef> = {}): SandboxRef => ({
     id: "sandbox-1",
@@ -131,6 +140,44 @@ describe("PodNetworkAttacher", () => {
     ...fields,
   });
   const stored = () => attachments().all();
+
+  it("reports the pod's networks for its network-status annotation, where asked to", async () => {
+    claims[0]!.claim.devices[0]!.netAttachDef = { namespace: "ns", name: "red" };
+    claims[1]!.claim.devices[0]!.netAttachDef = { namespace: "other", name: "blue" };
+    const written: { pod: PodRef; attached: readonly AttachedNetwork[] }[] = [];
+    const attacher = newAttacher(undefined, {
+      networkStatus: { write: (pod, attached) => written.push({ pod, attached }) },
+    });
+    await attacher.attach(sandbox());
+    expect(written).toEqual([
+      {
+        pod: { namespace: "ns", name: "pod", uid: "pod-1" },
+        attached: [
+          {
+            network: "ns/red",
+            pciAddress: "0000:3b:02.0",
+            podInterface: {
+              interfaceName: "net1",
+              ips: ["10.0.0.1/24"],
+              hardwareAddress: "02:00:00:00:00:01",
+            },
+          },
+          {
+            network: "other/blue",
+            pciAddress: "0000:3b:02.2",
+            podInterface: {
+              interfaceName: "net3",
+              ips: ["10.0.0.2/24"],
+              hardwareAddress: "02:00:00:00:00:01",
+            },
+          },
+        ],
+      },
+    ]);
+    // Attached already: nothing is written again.
+    await attacher.attach(sandbox());
+    expect(written).toHaveLength(1);
+  });
 
   it("adds every VF with a network into the sandbox, with the pod's CNI args, and reports it on the claims", async () => {
     const report = await newAttacher().attach(sandbox());

@@ -16,6 +16,7 @@ import {
   type SandboxRef,
 } from "./attachment.js";
 import { NetnsHolds } from "./netns-holds.js";
+import type { PodNetworkStatusWriter } from "../multus/network-status.js";
 import { networkStatusesOf, type NetworkOutcome } from "./network-status.js";
 
 /** The CNI operations attaching needs (lib/cni's CniExecutor). */
@@ -48,6 +49,11 @@ export interface PodNetworkAttacherOptions {
    * the claims. Default: none.
    */
   hostProblems?: (claims: readonly ClaimOfPod[]) => string[];
+  /**
+   * Writes the pod's `k8s.v1.cni.cncf.io/network-status` after an attach, as Multus does;
+   * set only where this driver serves the networks annotation (no Multus on the node).
+   */
+  networkStatus?: Pick<PodNetworkStatusWriter, "write">;
 }
 
 /** What one attach did, for logs, metrics and the benchmark. */
@@ -236,6 +242,14 @@ export class PodNetworkAttacher {
       entries.set(sandbox.id, { ...attachment, state: "Attached", interfaces: attached }),
     );
     this.report(claims, interfaces, outcomesOf(attached));
+    this.options.networkStatus?.write(
+      { namespace: sandbox.namespace, name: sandbox.name, uid: sandbox.uid },
+      attached.flatMap(({ network, pciAddress, podInterface }) =>
+        network !== undefined && podInterface !== undefined
+          ? [{ network, pciAddress, podInterface }]
+          : [],
+      ),
+    );
     const totalMs = performance.now() - started;
     log.info(
       {

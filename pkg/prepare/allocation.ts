@@ -25,7 +25,13 @@ export interface ConsumerRef {
 
 /** The parts of a `resource.k8s.io/v1` ResourceClaim this driver reads. */
 export interface ResourceClaim {
-  metadata: { name: string; namespace: string; uid: string; resourceVersion?: string };
+  metadata: {
+    name: string;
+    namespace: string;
+    uid: string;
+    resourceVersion?: string;
+    annotations?: Record<string, string>;
+  };
   status?: {
     allocation?: { devices?: { results?: DeviceResult[]; config?: AllocationConfig[] } };
     reservedFor?: ConsumerRef[];

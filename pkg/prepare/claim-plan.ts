@@ -36,6 +36,11 @@ export interface DevicePlanInput {
   /** The `resourceName` the node published for the device, if any. */
   publishedResourceName: string | undefined;
   network: { ref: NetAttachDefRef; cniConfig: CniConfigList } | null;
+  /**
+   * The config's `ips` and `mac` were asked for this VF alone (by the pod's networks
+   * annotation), not for every VF of its request.
+   */
+  addressesForThisVf?: boolean;
 }
 
 export interface ClaimPlanInput {
@@ -154,7 +159,10 @@ function runtimeConfigOf(
       `VfConfig of request "${request}" sets ${undeclared.join(" and ")}, but no plugin of network ${formatRef(network.ref)} declares the capability, so nothing would apply it: add "capabilities": {${undeclared.map((field) => `"${field}": true`).join(", ")}} to the plugin that should (e.g. with static IPAM)`,
     );
   }
-  if (all.filter((other) => other.result.request === request).length > 1) {
+  if (
+    !device.addressesForThisVf &&
+    all.filter((other) => other.result.request === request).length > 1
+  ) {
     throw new ClaimError(
       `VfConfig of request "${request}" sets ${asked.join(" and ")}, but the request has several VFs and one address cannot go to all: give each VF its own request`,
     );

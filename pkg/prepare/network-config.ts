@@ -7,7 +7,7 @@ import { networkAttachmentDefinitionsPath } from "../../lib/kube/api-paths.js";
 
 /** The parts of a `k8s.cni.cncf.io/v1` NetworkAttachmentDefinition this driver reads. */
 export interface NetworkAttachmentDefinition {
-  metadata: { name: string; namespace: string };
+  metadata: { name: string; namespace: string; annotations?: Record<string, string> };
   spec?: { config?: string };
 }
 

@@ -938,3 +938,138 @@ describe("VfClaimPreparer", () => {
     });
   });
 });
+
+describe("VfClaimPreparer serving the networks annotation (device-plugin pods)", () => {
+  const NETDEV = "intel.com/intel_sriov_netdevice";
+  const DPDK = "intel.com/intel_sriov_dpdk";
+  const podPath = "/api/v1/namespaces/ns/pods/app";
+
+  /** The scheduler's claim for pod `app`: request 0 serves DPDK (1 VF), request 1 NETDEV (2). */
+  function addExtendedResourceClaim(networks: string | undefined): ClaimRef {
+    const ref = addClaim({
+      devices: [
+        { pci: VF0, request: "container-0-request-1" },
+        { pci: VF1, request: "container-0-request-0" },
+        { pci: VF2, request: "container-0-request-1" },
+      ],
+      pods: ["app-uid"],
+    });
+    const claim = api.objects.get(claimPath(ref)) as ResourceClaim;
+    claim.metadata.annotations = { "resource.kubernetes.io/extended-resource-claim": "true" };
+    claim.status!.reservedFor = [{ resource: "pods", name: "app", uid: "app-uid" }];
+    api.objects.set(podPath, {
+      metadata: {
+        namespace: "ns",
+        name: "app",
+        uid: "app-uid",
+        annotations: networks === undefined ? {} : { "k8s.v1.cni.cncf.io/networks": networks },
+      },
+      status: {
+        extendedResourceClaimStatus: {
+          resourceClaimName: ref.name,
+          requestMappings: [
+            { containerName: "c", resourceName: DPDK, requestName: "container-0-request-0" },
+            { containerName: "c", resourceName: NETDEV, requestName: "container-0-request-1" },
+          ],
+        },
+      },
+    });
+    return ref;
+  }
+
+  function addNadFor(name: string, resourceName: string | undefined): void {
+    api.objects.set(
+      `/apis/k8s.cni.cncf.io/v1/namespaces/ns/network-attachment-definitions/${name}`,
+      {
+        metadata: {
+          namespace: "ns",
+          name,
+          ...(resourceName
+            ? { annotations: { "k8s.v1.cni.cncf.io/resourceName": resourceName } }
+            : {}),
+        },
+        spec: {
+          config: JSON.stringify({
+            cniVersion: "1.0.0",
+            name,
+            type: "sriov",
+            vlan: 201,
+            ipam: { type: "static" },
+            capabilities: { ips: true, mac: true },
+          }),
+        },
+      },
+    );
+  }
+
+  const networksOf = (ref: ClaimRef) =>
+    checkpointEntries()
+      .get(ref.uid)!
+      .devices.map((vf) => [
+        vf.pciAddress,
+        vf.netAttachDef?.name ?? null,
+        vf.ifName,
+        vf.runtimeConfig,
+      ]);
+
+  it("gives each network of the annotation the next VF of its resourceName, with interface, ips and mac", async () => {
+    await startKernel();
+    addNadFor("sriov-a", NETDEV);
+    addNadFor("sriov-b", NETDEV);
+    addNadFor("macvlan", undefined);
+    const ref = addExtendedResourceClaim(
+      JSON.stringify([
+        { name: "macvlan" },
+        { name: "sriov-b", interface: "data", ips: ["10.56.217.11/24"], mac: "02:00:00:aa:bb:01" },
+        { name: "sriov-a" },
+      ]),
+    );
+    devicesOf(await prepareOne(newPreparer({ networksAnnotation: true }), ref));
+    expect(networksOf(ref)).toEqual([
+      [VF0, "sriov-b", "data", { ips: ["10.56.217.11/24"], mac: "02:00:00:aa:bb:01" }],
+      [VF1, null, "net1", undefined],
+      // Multus names an interface after its position in the annotation: the third is net3.
+      [VF2, "sriov-a", "net3", undefined],
+    ]);
+  });
+
+  it("takes the comma form, and leaves every claim alone when the mode is off", async () => {
+    await startKernel();
+    addNadFor("sriov-a", NETDEV);
+    const on = addExtendedResourceClaim("sriov-a@eth5");
+    devicesOf(await prepareOne(newPreparer({ networksAnnotation: true }), on));
+    expect(networksOf(on)[0]!.slice(1, 3)).toEqual(["sriov-a", "eth5"]);
+
+    const requestsBefore = api.requests.length;
+    const off = addExtendedResourceClaim("sriov-a@eth5");
+    devicesOf(await prepareOne(newPreparer(), off));
+    expect(networksOf(off).map((vf) => vf[1])).toEqual([null, null, null]);
+    expect(api.requests.slice(requestsBefore).some((r) => r.path === podPath)).toBe(false);
+  });
+
+  it("reads no pod for a claim the scheduler did not make for extended resources", async () => {
+    await startKernel();
+    const ref = addClaim({ devices: [{ pci: VF0 }] });
+    devicesOf(await prepareOne(newPreparer({ networksAnnotation: true }), ref));
+    expect(api.requests.some((r) => r.path.startsWith("/api/v1/"))).toBe(false);
+  });
+
+  it("fails the claim with what to fix: a bad annotation, a missing network, too few VFs", async () => {
+    await startKernel();
+    const preparer = newPreparer({ networksAnnotation: true });
+    addNadFor("sriov-a", NETDEV);
+    addNadFor("dpdk", DPDK);
+    expect(errorOf(await prepareOne(preparer, addExtendedResourceClaim("Bad/Net")))).toMatch(
+      /^pod ns\/app, annotation k8s.v1.cni.cncf.io\/networks: entry 1 .*"Bad" is not a DNS label.*; fix the annotation/,
+    );
+    expect(errorOf(await prepareOne(preparer, addExtendedResourceClaim("nope")))).toMatch(
+      /NetworkAttachmentDefinition ns\/nope does not exist; fix the annotation/,
+    );
+    expect(errorOf(await prepareOne(preparer, addExtendedResourceClaim("dpdk,dpdk")))).toMatch(
+      /network ns\/dpdk needs a VF of intel.com\/intel_sriov_dpdk .* requests 1/,
+    );
+    expect(errorOf(await prepareOne(preparer, addExtendedResourceClaim("other/sriov-a")))).toMatch(
+      /outside the pod's namespace/,
+    );
+  });
+});

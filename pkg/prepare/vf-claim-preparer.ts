@@ -18,7 +18,8 @@ import type {
   UnprepareOutcome,
 } from "../../lib/kubeletplugin/index.js";
 import { isNotFound, type KubeClient } from "../../lib/kube/client.js";
-import type { ResourceClaim } from "./allocation.js";
+import { podsPath } from "../../lib/kube/api-paths.js";
+import type { DeviceResult, ResourceClaim } from "./allocation.js";
 import { nodeAllocationOf } from "./allocation.js";
 import { claimCdiSpec, deviceNodePaths, preparedDevicesOf } from "./cdi-edits.js";
 import { ClaimError } from "./claim-error.js";
@@ -42,7 +43,6 @@ import {
   netAttachDefRefOf,
 } from "./network-config.js";
 import { PerKeyQueue } from "../../lib/util/per-key-queue.js";
-import type { CniConfigList } from "../../lib/cni/index.js";
 import type { NetAttachDefRef, PreparedClaim } from "./prepared-claim.js";
 import type { PreparedClaimStore } from "./prepared-claim-store.js";
 import { functionsOf, isVfio, rebindsDriver } from "./prepared-claim.js";
@@ -50,6 +50,20 @@ import type { HostAction, HostSnapshot } from "./recovery.js";
 import { recoveryDecision, redoActions, undoActions } from "./recovery.js";
 import { decodeRequestConfigs, vfConfigFor } from "./vf-configs.js";
 import { wholePfVfsChangedMessage } from "./whole-pf.js";
+import { mergeVfConfigs, type VfConfig } from "../../api/v1alpha1/vf-config.js";
+import { assignNetworks } from "../multus/assign.js";
+import {
+  NETWORKS_ANNOTATION,
+  NetworksAnnotationError,
+  parseNetworksAnnotation,
+  RESOURCE_NAME_ANNOTATION,
+} from "../multus/networks-annotation.js";
+import {
+  EXTENDED_RESOURCE_CLAIM_ANNOTATION,
+  extendedResourceDevices,
+  vfConfigsOfAssignments,
+  type PodOfClaim,
+} from "./annotated-networks.js";
 
 /** Resource name the node published for a device (`resourceName` attribute), if any. */
 export type ResourceNameLookup = (
@@ -85,6 +99,12 @@ export interface VfClaimPreparerOptions {
   faultHook?: FaultHook;
   /** The `resourceName` this node published for a device (the publisher knows it). */
   resourceNameOf: ResourceNameLookup;
+  /**
+   * Serve the `k8s.v1.cni.cncf.io/networks` annotation of pods whose VFs come from extended
+   * resources (device-plugin pods): each VF of the claim the scheduler made for them goes
+   * to the network whose `resourceName` names its resource. Off by default: Multus does it.
+   */
+  networksAnnotation?: boolean;
 }
 
 export interface RecoveryReport {
@@ -302,13 +322,24 @@ export class VfClaimPreparer implements ClaimPreparer {
       driverName: this.options.driverName,
       claimName: `${ref.namespace}/${ref.name}`,
     });
-    const networks = new Map<string, Promise<CniConfigList>>();
+    const nads = new Map<string, Promise<NetworkAttachmentDefinition>>();
+    const nadOf = (nadRef: NetAttachDefRef): Promise<NetworkAttachmentDefinition> => {
+      const key = formatRef(nadRef);
+      if (!nads.has(key)) nads.set(key, this.readNad(nadRef, signal));
+      return nads.get(key)!;
+    };
+    const annotated = this.options.networksAnnotation
+      ? await this.annotatedNetworks(claim, allocation.results, nadOf, signal)
+      : new Map<string, VfConfig>();
     const resourceNames = await this.publishedResourceNames(
       allocation.results.map((result) => result.device),
     );
     const devices = await Promise.all(
       allocation.results.map(async (result): Promise<DevicePlanInput> => {
-        const config = vfConfigFor(configs, result.request);
+        const fromAnnotation = annotated.get(result.device);
+        const config = fromAnnotation
+          ? mergeVfConfigs([vfConfigFor(configs, result.request), fromAnnotation])
+          : vfConfigFor(configs, result.request);
         const nadRef = netAttachDefRefOf(
           config,
           ref.namespace,
@@ -316,9 +347,7 @@ export class VfClaimPreparer implements ClaimPreparer {
         );
         let network: DevicePlanInput["network"] = null;
         if (nadRef !== null) {
-          const key = formatRef(nadRef);
-          if (!networks.has(key)) networks.set(key, this.readNetwork(nadRef, signal));
-          network = { ref: nadRef, cniConfig: await networks.get(key)! };
+          network = { ref: nadRef, cniConfig: cniConfigListOf(await nadOf(nadRef)) };
         }
         return {
           result,
@@ -330,6 +359,7 @@ export class VfClaimPreparer implements ClaimPreparer {
           ),
           publishedResourceName: resourceNames.get(result.device),
           network,
+          ...(fromAnnotation?.ips || fromAnnotation?.mac ? { addressesForThisVf: true } : {}),
         };
       }),
     );
@@ -578,10 +608,113 @@ export class VfClaimPreparer implements ClaimPreparer {
     }
   }
 
-  private async readNetwork(ref: NetAttachDefRef, signal: AbortSignal): Promise<CniConfigList> {
-    let nad: NetworkAttachmentDefinition;
+  /**
+   * For a claim the scheduler made for a pod's extended resources: the pod's networks
+   * annotation, matched with the claim's VFs by each network's `resourceName`, as VfConfigs
+   * by device. Other claims, and pods without the annotation, get none.
+   */
+  private async annotatedNetworks(
+    claim: ResourceClaim,
+    results: readonly DeviceResult[],
+    nadOf: (ref: NetAttachDefRef) => Promise<NetworkAttachmentDefinition>,
+    signal: AbortSignal,
+  ): Promise<Map<string, VfConfig>> {
+    if (claim.metadata.annotations?.[EXTENDED_RESOURCE_CLAIM_ANNOTATION] !== "true") {
+      return new Map();
+    }
+    const pod = await this.readPodOf(claim, signal);
+    const text = pod.metadata.annotations?.[NETWORKS_ANNOTATION];
+    if (text === undefined || text.trim() === "") return new Map();
+    const where = `pod ${pod.metadata.namespace}/${pod.metadata.name}`;
+    const log = this.claimLogger(claim.metadata.uid, claim.metadata).child({
+      pod: `${pod.metadata.namespace}/${pod.metadata.name}`,
+    });
     try {
-      nad = await this.options.client.request<NetworkAttachmentDefinition>({
+      const networks = parseNetworksAnnotation(text, pod.metadata.namespace);
+      const allowCross = this.options.allowCrossNamespaceNetworks ?? false;
+      const resourceNames = new Map<string, string | undefined>();
+      for (const network of networks) {
+        if (network.namespace !== pod.metadata.namespace && !allowCross) {
+          throw new NetworksAnnotationError(
+            `names network ${network.namespace}/${network.name}, outside the pod's namespace: create it in ${pod.metadata.namespace}, or run the driver with cross-namespace networks allowed`,
+          );
+        }
+        const nad = await nadOf(network).catch((error: unknown) => {
+          throw error instanceof ClaimError
+            ? new NetworksAnnotationError(error.message.replace(/: create it.*$/, ""))
+            : error;
+        });
+        resourceNames.set(formatRef(network), nad.metadata.annotations?.[RESOURCE_NAME_ANNOTATION]);
+        if (network.notCarried.length > 0) {
+          log.warn(
+            { network: formatRef(network), fields: network.notCarried },
+            "the networks annotation asks for fields this driver does not carry out; they are ignored",
+          );
+        }
+      }
+      const { assigned, notServed } = assignNetworks(
+        networks,
+        (network) => resourceNames.get(formatRef(network)),
+        extendedResourceDevices(results, pod),
+      );
+      for (const { network, resourceName } of notServed) {
+        log.warn(
+          { network: formatRef(network), resourceName: resourceName ?? null },
+          "a network of the pod's annotation is not served by this claim's VFs (no resourceName, or one of another driver); this driver does not attach it",
+        );
+      }
+      log.info(
+        {
+          networks: assigned.map((a) => ({
+            device: a.device,
+            network: formatRef(a.network),
+            ifName: a.ifName,
+          })),
+        },
+        "VFs of the pod's extended resources go to the networks of its annotation",
+      );
+      return vfConfigsOfAssignments(assigned);
+    } catch (error) {
+      if (!(error instanceof NetworksAnnotationError)) throw error;
+      throw new ClaimError(
+        `${where}, annotation ${NETWORKS_ANNOTATION}: ${error.message}; fix the annotation or the networks it names`,
+      );
+    }
+  }
+
+  /** The pod the scheduler made the claim for (its reservation), checked by UID. */
+  private async readPodOf(claim: ResourceClaim, signal: AbortSignal): Promise<PodOfClaim> {
+    const consumer = (claim.status?.reservedFor ?? []).find(
+      (c) => (c.apiGroup ?? "") === "" && c.resource === "pods",
+    );
+    const name = `ResourceClaim ${claim.metadata.namespace}/${claim.metadata.name}`;
+    if (consumer === undefined) throw new ClaimError(`${name} is not reserved for any pod`);
+    let pod: PodOfClaim;
+    try {
+      pod = await this.options.client.request<PodOfClaim>({
+        method: "GET",
+        path: podsPath(claim.metadata.namespace, consumer.name),
+        signal,
+      });
+    } catch (error) {
+      throw new ClaimError(
+        `cannot read pod ${claim.metadata.namespace}/${consumer.name}, whose networks annotation this claim serves: ${messageOf(error)}; the kubelet retries`,
+      );
+    }
+    if (pod.metadata.uid !== consumer.uid) {
+      throw new ClaimError(
+        `${name} is reserved for pod ${consumer.name} with UID ${consumer.uid}, but that pod has UID ${pod.metadata.uid} now: the pod was re-created; the kubelet retries`,
+      );
+    }
+    return pod;
+  }
+
+  private async readNad(
+    ref: NetAttachDefRef,
+    signal: AbortSignal,
+  ): Promise<NetworkAttachmentDefinition> {
+    try {
+      return await this.options.client.request<NetworkAttachmentDefinition>({
         method: "GET",
         path: netAttachDefPath(ref),
         signal,
@@ -596,7 +729,6 @@ export class VfClaimPreparer implements ClaimPreparer {
         `cannot read NetworkAttachmentDefinition ${formatRef(ref)}: ${messageOf(error)}; the kubelet retries`,
       );
     }
-    return cniConfigListOf(nad);
   }
 
   private async publishedResourceNames(devices: readonly string[]): Promise<Map<string, string>> {

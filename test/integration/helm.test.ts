@@ -690,6 +690,9 @@ describe("the Helm chart", () => {
             ]),
             ...["get", "list", "watch"].map((verb): Check => [verb, "nodes"]),
             ["get", "network-attachment-definitions.k8s.cni.cncf.io", anyNs],
+            // driver.networksAnnotation (on in the full values): the pod and its network-status.
+            ["get", "pods", anyNs],
+            ["patch", "pods", anyNs],
             ["list", "sriovresourcefilters.sriovnetwork.openshift.io", filters],
             ["watch", "sriovresourcefilters.sriovnetwork.openshift.io", filters],
           ],

@@ -49,6 +49,18 @@ const flags = {
     description: "let a VfConfig name a NetworkAttachmentDefinition outside the claim's namespace",
     default: false,
   },
+  "networks-annotation": {
+    type: "boolean",
+    description:
+      "serve the k8s.v1.cni.cncf.io/networks annotation of pods that get VFs through extended resources (device-plugin pods): each VF goes to the network whose k8s.v1.cni.cncf.io/resourceName is its resource, and the pod gets k8s.v1.cni.cncf.io/network-status. Refuses to start when Multus is configured in --cni-conf-dir",
+    default: false,
+  },
+  "cni-conf-dir": {
+    type: "string",
+    description:
+      "the node's CNI configuration directory, where --networks-annotation looks for Multus",
+    default: "/etc/cni/net.d",
+  },
   "bind-timeout-ms": {
     type: "integer",
     description: "how long a VF may take to bind to a driver (vfio-pci and back)",
@@ -125,6 +137,8 @@ export const kubeletPluginCommand: Command<typeof flags> = {
       podUid: options["pod-uid"],
       interfacePrefix: options["interface-prefix"],
       allowCrossNamespaceNetworks: options["allow-cross-namespace-networks"],
+      networksAnnotation: options["networks-annotation"],
+      cniConfDir: options["cni-conf-dir"],
       bindTimeoutMs: options["bind-timeout-ms"],
       rediscoveryIntervalSeconds: options["rediscovery-interval-seconds"],
       publishHostUsedVfs: options["publish-host-used-vfs"],
