@@ -129,6 +129,11 @@ export const exposedDevicesSchema = object(
     count: integer({ minimum: 0, format: "int32" }).describe(
       "VFs published under the resourceName.",
     ),
+    wholePfs: integer({ minimum: 0, format: "int32" })
+      .optional()
+      .describe(
+        "Whole PFs (`--publish-pfs`) published under the resourceName; absent when none. Counted apart from the VFs: a whole PF holds its VFs, which are devices of their own.",
+      ),
   },
   { title: "ExposedDevices" },
 );

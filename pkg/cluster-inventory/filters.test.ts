@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { publishedDevicesByNode } from "../controller/slice-devices.js";
 import { buildFilterReports, formatFilterTable } from "./filters.js";
-import { DRIVER, slicesOf, vf } from "./testing/fixtures.js";
+import { DRIVER, slicesOf, vf, wholePf } from "./testing/fixtures.js";
 
 const filter = (namespace: string, name: string, spec: unknown, status?: unknown) => ({
   apiVersion: "sriovnetwork.openshift.io/v1alpha1",
@@ -20,10 +20,13 @@ const condition = (type: string, status: string, reason: string, message: string
   lastTransitionTime: "2026-01-01T00:00:00Z",
 });
 
-/** Two nodes in pool a: eth0's VFs named "fast" (filter a/fast), eth1's "slow" (filter b/slow). */
+/**
+ * Two nodes in pool a: eth0's VFs named "fast" (filter a/fast), eth1's "slow" (filter b/slow);
+ * n1 publishes eth0 whole too (--publish-pfs), as "fast".
+ */
 function report() {
   const published = [
-    ...slicesOf("n1", [vf(0, 0, "fast"), vf(0, 1, "fast"), vf(1, 0, "slow")]),
+    ...slicesOf("n1", [wholePf(0, "fast"), vf(0, 0, "fast"), vf(0, 1, "fast"), vf(1, 0, "slow")]),
     ...slicesOf("n2", [vf(0, 0, "fast")]),
   ];
   return buildFilterReports(
@@ -73,28 +76,34 @@ describe("buildFilterReports", () => {
       {
         name: "n1",
         vfs: [
-          { resourceName: "fast", devices: ["0000-3b-02-0", "0000-3b-02-1"] },
-          { resourceName: "slow", devices: [] },
+          {
+            resourceName: "fast",
+            devices: ["0000-3b-02-0", "0000-3b-02-1"],
+            wholePfs: ["pf-0000-3b-00-0"],
+          },
+          { resourceName: "slow", devices: [], wholePfs: [] },
         ],
       },
       {
         name: "n2",
         vfs: [
-          { resourceName: "fast", devices: ["0000-3b-02-0"] },
-          { resourceName: "slow", devices: [] },
+          { resourceName: "fast", devices: ["0000-3b-02-0"], wholePfs: [] },
+          { resourceName: "slow", devices: [], wholePfs: [] },
         ],
       },
     ]);
     expect(fast!.published).toEqual({
       matchedNodes: 2,
       devicesExposed: [
-        { resourceName: "fast", count: 3 },
+        { resourceName: "fast", count: 3, wholePfs: 1 },
         { resourceName: "slow", count: 0 },
       ],
     });
     expect(fast!.status).toBeNull();
     expect(slow!.status?.devicesExposed).toEqual([{ resourceName: "slow", count: 1 }]);
-    expect(slow!.nodes[0]!.vfs).toEqual([{ resourceName: "slow", devices: ["0000-3c-02-0"] }]);
+    expect(slow!.nodes[0]!.vfs).toEqual([
+      { resourceName: "slow", devices: ["0000-3c-02-0"], wholePfs: [] },
+    ]);
     // An unreadable spec takes no VFs but still selects (every node, without a selector).
     expect(broken!.specProblems.length).toBeGreaterThan(0);
     expect(broken!.nodes.map((n) => [n.name, n.vfs])).toEqual([
@@ -125,6 +134,10 @@ describe("formatFilterTable", () => {
     );
     expect(table).toContain(
       "FILTER a/fast  nodeSelector pool=a  configs fast, slow\n  status: none written yet",
+    );
+    expect(table).toContain("  fast   ?       3 +1 whole PF\n");
+    expect(table).toContain(
+      "  ├─ n1  fast 2: 0000-3b-02-0 0000-3b-02-1 + whole PF pf-0000-3b-00-0; slow 0\n",
     );
   });
 

@@ -1,6 +1,7 @@
 import { decode, SchemaError } from "../../api/schema/index.js";
 import { sriovResourceFilterStatusSchema } from "../../api/v1alpha1/sriov-resource-filter.js";
 import type { PublishedDevices } from "../controller/slice-devices.js";
+import type { Device } from "../devices/model.js";
 import { alignColumns, treeRows } from "../devices/inventory-table.js";
 import { formatFilterRef, nodeSelectorMatches } from "../filters/apply.js";
 import { filterObjectOf } from "../filters/decode.js";
@@ -38,13 +39,26 @@ export interface FilterReport {
       observedGeneration: number | null;
     }[];
     matchedNodes: number | null;
-    devicesExposed: { resourceName: string; count: number }[];
+    devicesExposed: ExposedCount[];
   } | null;
   statusProblem: string | null;
   /** From the nodes and their published slices, computed here. */
-  published: { matchedNodes: number; devicesExposed: { resourceName: string; count: number }[] };
-  /** The nodes the nodeSelector selects, each with the VFs it publishes for this filter. */
-  nodes: { name: string; vfs: { resourceName: string; devices: string[] }[] }[];
+  published: { matchedNodes: number; devicesExposed: ExposedCount[] };
+  /**
+   * The nodes the nodeSelector selects, each with the VFs (`devices`) and whole PFs
+   * (`wholePfs`, `--publish-pfs`) it publishes for this filter.
+   */
+  nodes: {
+    name: string;
+    vfs: { resourceName: string; devices: string[]; wholePfs: string[] }[];
+  }[];
+}
+
+/** VFs (`count`) and whole PFs (`wholePfs`, absent when none) under one resourceName. */
+export interface ExposedCount {
+  resourceName: string;
+  count: number;
+  wholePfs?: number;
 }
 
 /** Device names listed per node and resourceName in the table; `wide` lists all. */
@@ -80,15 +94,21 @@ export function buildFilterReports(
       )
       .sort((a, b) => compare(a.name, b.name))
       .map((node) => {
-        const devices = published.byNode.get(node.name) ?? [];
+        const taken = (
+          devices: readonly Device[],
+          resourceName: string,
+          matches: (device: Device) => boolean,
+        ) =>
+          devices
+            .filter((device) => device.resourceName === resourceName && matches(device))
+            .map((device) => device.name)
+            .sort(compare);
         return {
           name: node.name,
           vfs: predicates.map(([resourceName, matches]) => ({
             resourceName,
-            devices: devices
-              .filter((device) => device.resourceName === resourceName && matches(device))
-              .map((device) => device.name)
-              .sort(compare),
+            devices: taken(published.byNode.get(node.name) ?? [], resourceName, matches),
+            wholePfs: taken(published.pfsByNode.get(node.name) ?? [], resourceName, matches),
           })),
         };
       });
@@ -104,14 +124,19 @@ export function buildFilterReports(
       statusProblem: problem,
       published: {
         matchedNodes: selected.length,
-        devicesExposed: configs.map(({ resourceName }) => ({
-          resourceName,
-          count: selected.reduce(
-            (sum, node) =>
-              sum + (node.vfs.find((vf) => vf.resourceName === resourceName)?.devices.length ?? 0),
-            0,
-          ),
-        })),
+        devicesExposed: configs.map(({ resourceName }): ExposedCount => {
+          const total = (of: (entry: FilterReport["nodes"][number]["vfs"][number]) => string[]) =>
+            selected.reduce((sum, node) => {
+              const entry = node.vfs.find((vf) => vf.resourceName === resourceName);
+              return sum + (entry === undefined ? 0 : of(entry).length);
+            }, 0);
+          const wholePfs = total((entry) => entry.wholePfs);
+          return {
+            resourceName,
+            count: total((entry) => entry.devices),
+            ...(wholePfs > 0 ? { wholePfs } : {}),
+          };
+        }),
       },
       nodes: selected,
     };
@@ -161,18 +186,22 @@ export function formatFilterTable(list: FilterReportList, wide: boolean): string
       );
     }
     const exposed = new Map(
-      (filter.status?.devicesExposed ?? []).map((entry) => [entry.resourceName, entry.count]),
+      (filter.status?.devicesExposed ?? []).map((entry) => [entry.resourceName, entry]),
     );
     const statusCount = (count: number | null | undefined) =>
       filter.status === null ? "?" : String(count ?? 0);
+    const withPfs = (entry: ExposedCount | undefined) =>
+      filter.status === null && entry === undefined
+        ? "?"
+        : `${entry?.count ?? 0}${entry?.wholePfs ? ` +${entry.wholePfs} whole PF${entry.wholePfs === 1 ? "" : "s"}` : ""}`;
     lines.push(
       ...alignColumns([
         ["", "STATUS", "PUBLISHED"],
         ["nodes", statusCount(filter.status?.matchedNodes), String(filter.published.matchedNodes)],
         ...filter.published.devicesExposed.map((entry) => [
           entry.resourceName,
-          statusCount(exposed.get(entry.resourceName)),
-          String(entry.count),
+          withPfs(exposed.get(entry.resourceName)),
+          withPfs(entry),
         ]),
       ]).map((line) => `  ${line}`),
     );
@@ -181,10 +210,11 @@ export function formatFilterTable(list: FilterReportList, wide: boolean): string
         filter.nodes.map((node) => [
           node.name,
           node.vfs
-            .map(({ resourceName, devices }) => {
+            .map(({ resourceName, devices, wholePfs }) => {
               const shown = wide ? devices : devices.slice(0, LISTED_DEVICES);
               const more = devices.length - shown.length;
-              return `${resourceName} ${devices.length}${shown.length > 0 ? `: ${shown.join(" ")}` : ""}${more > 0 ? ` +${more} more` : ""}`;
+              const pfs = wholePfs.length > 0 ? ` + whole PF ${wholePfs.join(" ")}` : "";
+              return `${resourceName} ${devices.length}${shown.length > 0 ? `: ${shown.join(" ")}` : ""}${more > 0 ? ` +${more} more` : ""}${pfs}`;
             })
             .join("; ") || "-",
         ]),

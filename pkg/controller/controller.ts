@@ -16,7 +16,11 @@ import {
   type StatusWrite,
 } from "./filter-status.js";
 import { LeaderElector } from "./leader-election.js";
-import { publishedDevicesByNode, type UnreadableDevice } from "./slice-devices.js";
+import {
+  allDevicesByNode,
+  publishedDevicesByNode,
+  type UnreadableDevice,
+} from "./slice-devices.js";
 import { CoalescingRunner } from "../../lib/util/coalescing-runner.js";
 import { sriovResourceFiltersPath } from "../../api/v1alpha1/group.js";
 import { nodesPath, resourceSlicesPath } from "../../lib/kube/api-paths.js";
@@ -204,7 +208,11 @@ export class FilterStatusController {
     this.reportUnreadable(published.unreadable);
     const filters = this.currentFilters();
     const writes = statusWrites(
-      { filters, nodes: [...this.nodes.items.values()], devicesByNode: published.byNode },
+      {
+        filters,
+        nodes: [...this.nodes.items.values()],
+        devicesByNode: allDevicesByNode(published),
+      },
       new Date(),
     );
     const computed = performance.now();

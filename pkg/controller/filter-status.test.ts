@@ -4,7 +4,7 @@ import type {
   SriovResourceFilterSpec,
   SriovResourceFilterStatus,
 } from "../../api/v1alpha1/sriov-resource-filter.js";
-import type { VfDevice } from "../devices/model.js";
+import { pfDeviceName, type PfDevice, type VfDevice } from "../devices/model.js";
 import type { KubeObject } from "../../lib/kube/client.js";
 import {
   desiredFilterStatuses,
@@ -59,6 +59,16 @@ function vf(pfIndex: number, vfID: number): VfDevice {
   };
 }
 
+/** eth<pfIndex> as a whole PF with its four VFs. */
+function wholePf(pfIndex: number): PfDevice {
+  const { pf } = vf(pfIndex, 0);
+  return {
+    name: pfDeviceName(pf.pciAddress),
+    pf: { ...pf, vendor: "8086", driver: "i40e", totalVfs: 64, numVfs: 4 },
+    vfAddresses: [0, 1, 2, 3].map((id) => vf(pfIndex, id).vf.pciAddress),
+  };
+}
+
 /** eth0 and eth1 with four VFs each. */
 const EIGHT_VFS = [0, 1].flatMap((pf) => [0, 1, 2, 3].map((id) => vf(pf, id)));
 
@@ -109,6 +119,37 @@ const twoNodes = {
 };
 
 describe("desiredFilterStatuses", () => {
+  it("counts whole PFs apart from VFs, and writes wholePfs only where there are any", () => {
+    const devicesByNode = new Map([
+      ["worker-1", [...EIGHT_VFS, wholePf(0), wholePf(1)]],
+      ["worker-2", EIGHT_VFS],
+    ]);
+    const result = statuses({
+      // Without a VF range, a PF's name or address selects its whole PF besides its VFs;
+      // whole PFs only on worker-1. A driver selects VFs only here (the PFs are on i40e).
+      filters: [
+        filter("f", {
+          nodeSelector: pool,
+          configs: [
+            { resourceName: "eth0", resourceFilters: [{ pfNames: ["eth0"] }] },
+            { resourceName: "eth1", resourceFilters: [{ rootDevices: ["0000:3c:00.0"] }] },
+          ],
+        }),
+        filter("g", {
+          nodeSelector: pool,
+          configs: [{ resourceName: "iavf", resourceFilters: [{ drivers: ["iavf"] }] }],
+        }),
+      ],
+      nodes: twoNodes.nodes,
+      devicesByNode,
+    });
+    expect(result["f"]!.devicesExposed).toEqual([
+      { resourceName: "eth0", count: 8, wholePfs: 1 },
+      { resourceName: "eth1", count: 8, wholePfs: 1 },
+    ]);
+    expect(result["g"]!.devicesExposed).toEqual([{ resourceName: "iavf", count: 0 }]);
+  });
+
   it("accepts a valid filter and reports nodes and devices, with the generation", () => {
     const result = statuses({
       filters: [filter("f", spec([["fast", ["eth0"]], ["rest"]]), { generation: 4 })],

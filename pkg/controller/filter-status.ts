@@ -8,7 +8,7 @@ import {
   type SriovResourceFilterStatus,
 } from "../../api/v1alpha1/sriov-resource-filter.js";
 import { decode, SchemaError } from "../../api/schema/index.js";
-import type { VfDevice } from "../devices/model.js";
+import { isPfDevice, type Device } from "../devices/model.js";
 import {
   applyResourceFilters,
   formatFilterRef,
@@ -30,8 +30,8 @@ export interface FilterResource extends KubeObject {
 export interface FilterStatusInput {
   filters: readonly FilterResource[];
   nodes: readonly KubeObject[];
-  /** Node name → the VFs it publishes (see `publishedDevicesByNode`). */
-  devicesByNode: ReadonlyMap<string, readonly VfDevice[]>;
+  /** Node name → the VFs and whole PFs it publishes (see `allDevicesByNode`). */
+  devicesByNode: ReadonlyMap<string, readonly Device[]>;
 }
 
 /** A condition as computed, before `lastTransitionTime` is carried over or set. */
@@ -44,7 +44,8 @@ export interface DesiredFilterStatus {
   generation: number | undefined;
   conditions: DesiredCondition[];
   matchedNodes: number;
-  devicesExposed: { resourceName: string; count: number }[];
+  /** `count`: VFs; `wholePfs`: whole PFs, only when there are any. */
+  devicesExposed: { resourceName: string; count: number; wholePfs?: number }[];
 }
 
 /** A status that differs from the one stored and must be written. */
@@ -86,7 +87,10 @@ interface LossTally {
 /** Per-filter totals gathered over the nodes. */
 interface FilterTally {
   matchedNodes: number;
+  /** resourceName → VFs it published. */
   exposed: Map<string, number>;
+  /** resourceName → whole PFs it published. */
+  exposedPfs: Map<string, number>;
   /** Winner `namespace/name` → what this filter lost to it. */
   lostTo: Map<string, LossTally>;
   lostOnNodes: Set<string>;
@@ -133,10 +137,14 @@ export function desiredFilterStatuses(input: FilterStatusInput): DesiredFilterSt
           ? notAcceptedConditions(filter.problems, generation)
           : acceptedConditions(tally, generation),
       matchedNodes: tally.matchedNodes,
-      devicesExposed: filter.object.spec.configs.map(({ resourceName }) => ({
-        resourceName,
-        count: tally.exposed.get(resourceName) ?? 0,
-      })),
+      devicesExposed: filter.object.spec.configs.map(({ resourceName }) => {
+        const wholePfs = tally.exposedPfs.get(resourceName) ?? 0;
+        return {
+          resourceName,
+          count: tally.exposed.get(resourceName) ?? 0,
+          ...(wholePfs > 0 ? { wholePfs } : {}),
+        };
+      }),
     };
   });
 }
@@ -224,14 +232,20 @@ function readFilter(resource: FilterResource): ReadableFilter | string[] {
         ? []
         : spec.configs.map((config) => [config.resourceName, compileConfig(config)]),
     ),
-    tally: { matchedNodes: 0, exposed: new Map(), lostTo: new Map(), lostOnNodes: new Set() },
+    tally: {
+      matchedNodes: 0,
+      exposed: new Map(),
+      exposedPfs: new Map(),
+      lostTo: new Map(),
+      lostOnNodes: new Set(),
+    },
   };
 }
 
 /** Applies the filters on one node and adds what each won, lost and selected to its tally. */
 function tallyNode(
   node: KubeObject,
-  devicesByNode: ReadonlyMap<string, readonly VfDevice[]>,
+  devicesByNode: ReadonlyMap<string, readonly Device[]>,
   filters: readonly FilterObject[],
   readable: ReadonlyMap<string, ReadableFilter>,
 ): void {
@@ -249,7 +263,8 @@ function tallyNode(
   for (const device of result.devices) {
     const winner = winnerOf(device, selecting.values());
     if (winner === undefined) continue;
-    winner.exposed.set(device.resourceName!, (winner.exposed.get(device.resourceName!) ?? 0) + 1);
+    const counts = isPfDevice(device) ? winner.exposedPfs : winner.exposed;
+    counts.set(device.resourceName!, (counts.get(device.resourceName!) ?? 0) + 1);
   }
   // A loser can match one VF with several configs: count each VF once per loser.
   const counted = new Map<FilterRef, Set<string>>();
@@ -280,7 +295,7 @@ function tallyNode(
  * order that matches a VF takes it, so no earlier config matches it at all: the first
  * selecting filter with a config of the device's resourceName that matches is the one.
  */
-function winnerOf(device: VfDevice, selecting: Iterable<ReadableFilter>): FilterTally | undefined {
+function winnerOf(device: Device, selecting: Iterable<ReadableFilter>): FilterTally | undefined {
   for (const filter of selecting) {
     if (filter.predicates.get(device.resourceName ?? "")?.(device)) return filter.tally;
   }

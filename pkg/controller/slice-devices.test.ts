@@ -5,7 +5,7 @@ import { pfDeviceName, type PfDevice, type VfDevice } from "../devices/model.js"
 import { overTheWire, vfDevices, without } from "../devices/testing/arbitraries.js";
 import type { KubeObject } from "../../lib/kube/client.js";
 import { renderSlices } from "../slices/render.js";
-import { publishedDevicesByNode } from "./slice-devices.js";
+import { allDevicesByNode, publishedDevicesByNode } from "./slice-devices.js";
 
 const DRIVER = "sriovnetwork.openshift.io";
 
@@ -58,10 +58,14 @@ describe("publishedDevicesByNode", () => {
     ).toEqual(current.map((d) => d.name).sort());
   });
 
-  it("leaves whole PFs and their counter slices out of the VF tree, and reports none of them unreadable", () => {
-    const vfs = sample(6, 4);
+  it("reads whole PFs apart from the VFs, each with the VFs of it the node publishes, and skips counter slices", () => {
+    const vfs = sample(6, 4).map((vf, index) => ({ ...vf, vf: { ...vf.vf, vfID: 10 - index } }));
     const { pf } = vfs[0]!;
-    const whole: PfDevice = { name: pfDeviceName(pf.pciAddress), pf, vfAddresses: [] };
+    const ofPf = vfs
+      .filter((vf) => vf.pf.pciAddress === pf.pciAddress)
+      .sort((a, b) => a.vf.vfID - b.vf.vfID)
+      .map((vf) => vf.vf.pciAddress);
+    const whole: PfDevice = { name: pfDeviceName(pf.pciAddress), pf, vfAddresses: ofPf };
     const rendered = overTheWire(
       renderSlices([whole, ...vfs], { driverName: DRIVER, nodeName: "node-a", generation: 1 }),
     ) as unknown as KubeObject[];
@@ -73,6 +77,15 @@ describe("publishedDevicesByNode", () => {
         .map((d) => d.name)
         .sort(),
     ).toEqual(vfs.map((d) => d.name).sort());
+    const [read] = published.pfsByNode.get("node-a")!;
+    expect(read!.name).toBe(whole.name);
+    expect(read!.vfAddresses).toEqual(ofPf);
+    expect(deviceAttributes(read!, DRIVER)).toEqual(deviceAttributes(whole, DRIVER));
+    expect(
+      allDevicesByNode(published)
+        .get("node-a")!
+        .map((d) => d.name),
+    ).toEqual([...published.byNode.get("node-a")!.map((d) => d.name), whole.name]);
   });
 
   it("gives a node that publishes an empty pool no devices", () => {

@@ -1,10 +1,5 @@
-import {
-  ATTRIBUTE,
-  DEVICE_TYPE,
-  stringAttribute,
-  vfDeviceFromAttributes,
-} from "../devices/attributes.js";
-import type { VfDevice } from "../devices/model.js";
+import { deviceFromAttributes } from "../devices/attributes.js";
+import { isPfDevice, type Device, type PfDevice, type VfDevice } from "../devices/model.js";
 import type { KubeObject } from "../../lib/kube/client.js";
 
 /** A published device the controller could not read back; it is left out of conflict checks. */
@@ -25,6 +20,11 @@ export interface PublishedTaint {
 export interface PublishedDevices {
   /** Node name → the VFs its pool publishes. */
   byNode: Map<string, VfDevice[]>;
+  /**
+   * Node name → the whole PFs its pool publishes (`--publish-pfs`), each with the addresses
+   * of its VFs that the node publishes too; absent for a node without any.
+   */
+  pfsByNode: Map<string, PfDevice[]>;
   /** Node name → device name → its taints; only devices that have any. */
   taints: Map<string, Map<string, PublishedTaint[]>>;
   /** Pool name → the node that publishes it (what an allocation result names). */
@@ -53,7 +53,7 @@ export interface SliceFields {
 }
 
 /**
- * The VFs each node publishes (whole PFs left out), read back from the driver's ResourceSlices. Only the newest
+ * The VFs and whole PFs each node publishes, read back from the driver's ResourceSlices. Only the newest
  * generation of each pool counts: during a pool update, slices of the old generation may
  * still be listed, and consumers must never mix the two.
  */
@@ -63,6 +63,7 @@ export function publishedDevicesByNode(
 ): PublishedDevices {
   const result: PublishedDevices = {
     byNode: new Map(),
+    pfsByNode: new Map(),
     taints: new Map(),
     poolNodes: new Map(),
     unreadable: [],
@@ -76,14 +77,7 @@ export function publishedDevicesByNode(
         result.byNode.set(slice.nodeName, devices);
       }
       for (const device of slice.devices) {
-        // Whole PFs (--publish-pfs) are not in the VF tree nor in filter tallies (yet).
-        if (
-          stringAttribute(device.attributes, `${driverName}/${ATTRIBUTE.deviceType}`) ===
-          DEVICE_TYPE.pf
-        ) {
-          continue;
-        }
-        const read = vfDeviceFromAttributes(device.name, device.attributes, driverName);
+        const read = deviceFromAttributes(device.name, device.attributes, driverName);
         if (typeof read === "string") {
           result.unreadable.push({
             slice: slice.name,
@@ -93,7 +87,11 @@ export function publishedDevicesByNode(
           });
           continue;
         }
-        devices.push(read);
+        if (isPfDevice(read)) {
+          const pfs = result.pfsByNode.get(slice.nodeName) ?? [];
+          result.pfsByNode.set(slice.nodeName, pfs);
+          pfs.push(read);
+        } else devices.push(read);
         if (device.taints.length === 0) continue;
         let taints = result.taints.get(slice.nodeName);
         if (taints === undefined) {
@@ -104,7 +102,26 @@ export function publishedDevicesByNode(
       }
     }
   }
+  for (const [node, pfs] of result.pfsByNode) {
+    const vfs = result.byNode.get(node) ?? [];
+    for (const pf of pfs) {
+      pf.vfAddresses = vfs
+        .filter((vf) => vf.pf.pciAddress === pf.pf.pciAddress)
+        .sort((a, b) => a.vf.vfID - b.vf.vfID)
+        .map((vf) => vf.vf.pciAddress);
+    }
+  }
   return result;
+}
+
+/** Node name → every device it publishes, VFs then whole PFs: what filters are applied to. */
+export function allDevicesByNode(published: PublishedDevices): Map<string, Device[]> {
+  return new Map(
+    [...published.byNode].map(([node, vfs]) => [
+      node,
+      [...vfs, ...(published.pfsByNode.get(node) ?? [])],
+    ]),
+  );
 }
 
 /**

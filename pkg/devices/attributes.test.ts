@@ -3,11 +3,19 @@ import { describe, expect, it } from "vitest";
 import { compileResourceFilter } from "../filters/match.js";
 import {
   deviceAttributes,
+  deviceFromAttributes,
   MAX_ATTRIBUTES_PER_DEVICE,
+  pfDeviceFromAttributes,
   vfDeviceFromAttributes,
 } from "./attributes.js";
 import type { VfDevice } from "./model.js";
-import { overTheWire, resourceFilters, vfDevices, without } from "./testing/arbitraries.js";
+import {
+  overTheWire,
+  pfDevices,
+  resourceFilters,
+  vfDevices,
+  without,
+} from "./testing/arbitraries.js";
 import { x710Vf } from "./testing/fixtures.js";
 
 const DRIVER = "sriovnetwork.openshift.io";
@@ -99,5 +107,35 @@ describe("deviceAttributes with a SriovResourcePolicy's attributes", () => {
     expect(published["example.com/a00"]).toEqual({ int: 0 });
     expect(published[`example.com/a${MAX_ATTRIBUTES_PER_DEVICE - own - 1}`]).toBeDefined();
     expect(published[`example.com/a${MAX_ATTRIBUTES_PER_DEVICE - own}`]).toBeUndefined();
+  });
+});
+
+describe("pfDeviceFromAttributes", () => {
+  it("reads back a whole PF: publishing the result gives the same attributes, and filters match alike", () => {
+    fc.assert(
+      fc.property(pfDevices, resourceFilters, (device, filter) => {
+        const published = overTheWire(deviceAttributes(device, DRIVER));
+        const read = deviceFromAttributes(device.name, published, DRIVER);
+        if (typeof read === "string") throw new Error(read);
+        expect(deviceAttributes(read, DRIVER)).toEqual(deviceAttributes(device, DRIVER));
+        const matches = compileResourceFilter(filter);
+        expect(matches(read)).toBe(matches(device));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it("names what a PF lacks, and reads a device without deviceType as a VF", () => {
+    const pf = fc.sample(pfDevices, { numRuns: 1, seed: 3 })[0]!;
+    const attributes = without(deviceAttributes(pf, DRIVER), `${DRIVER}/numVfs`);
+    expect(pfDeviceFromAttributes(pf.name, attributes, DRIVER)).toBe(
+      `missing or mistyped attributes: ${DRIVER}/numVfs`,
+    );
+    const vf = fc.sample(vfDevices, { numRuns: 1, seed: 4 })[0]!;
+    const old = without(deviceAttributes(vf, DRIVER), `${DRIVER}/deviceType`);
+    expect(deviceFromAttributes(vf.name, old, DRIVER)).toMatchObject({
+      name: vf.name,
+      vf: { pciAddress: vf.vf.pciAddress, vfID: vf.vf.vfID },
+    });
   });
 });

@@ -155,10 +155,9 @@ export function vfDeviceFromAttributes(
   attributes: Readonly<Record<string, unknown>>,
   driverName: string,
 ): VfDevice | string {
-  const own = (attribute: string) => `${driverName}/${attribute}`;
-  const text = (key: string) => stringAttribute(attributes, key);
-  const missing: string[] = [];
-  const strings = readAll(
+  const read = readRequired(
+    attributes,
+    driverName,
     [
       ATTRIBUTE.vendor,
       ATTRIBUTE.deviceID,
@@ -166,21 +165,12 @@ export function vfDeviceFromAttributes(
       ATTRIBUTE.pfPciAddress,
       ATTRIBUTE.driver,
     ],
-    (attribute) => text(own(attribute)),
-    missing,
-  );
-  const ints = readAll(
     [ATTRIBUTE.vfID, ATTRIBUTE.numaNode],
-    (attribute) => intAttribute(attributes, own(attribute)),
-    missing,
   );
-  if (strings === undefined || ints === undefined) {
-    return `missing or mistyped attributes: ${missing.map(own).join(", ")}`;
-  }
-  const linkType = text(own(ATTRIBUTE.linkType));
-  const eswitchMode = text(own(ATTRIBUTE.EswitchMode));
+  if (typeof read === "string") return read;
+  const { strings, ints, own } = read;
   const rdmaCapable = boolAttribute(attributes, own(ATTRIBUTE.rdmaCapable)) ?? false;
-  const device: VfDevice = {
+  return withResourceNameOf(read, {
     name,
     vf: {
       pciAddress: strings.pciAddress,
@@ -191,25 +181,119 @@ export function vfDeviceFromAttributes(
       rdmaCapable,
     },
     pf: {
+      ...sharedPfFields(read),
       pciAddress: strings.pfPciAddress,
-      netdev: text(own(ATTRIBUTE.PFName)),
       vendor: "",
-      deviceID: text(own(ATTRIBUTE.pfDeviceID)) ?? "",
+      deviceID: read.text(own(ATTRIBUTE.pfDeviceID)) ?? "",
       driver: "",
       vfVendor: strings.vendor,
       vfDeviceID: strings.deviceID,
       numaNode: ints.numaNode,
-      pcieRoot: text(`${KUBERNETES}/pcieRoot`) ?? "",
-      linkType: LINK_TYPES.find((known) => known === linkType) ?? "unknown",
-      eswitchMode: ESWITCH_MODES.find((known) => known === eswitchMode) ?? "legacy",
       rdmaCapable,
       totalVfs: 0,
       numVfs: 0,
     },
+  });
+}
+
+/**
+ * Turns a whole PF's published attributes back into a PfDevice, as `vfDeviceFromAttributes`
+ * does for a VF. What a slice does not carry (its VFs' ids and addresses) is left empty.
+ * Returns what is wrong as a string.
+ */
+export function pfDeviceFromAttributes(
+  name: string,
+  attributes: Readonly<Record<string, unknown>>,
+  driverName: string,
+): PfDevice | string {
+  const read = readRequired(
+    attributes,
+    driverName,
+    [ATTRIBUTE.vendor, ATTRIBUTE.deviceID, ATTRIBUTE.pciAddress, ATTRIBUTE.driver],
+    [ATTRIBUTE.numaNode, ATTRIBUTE.totalVfs, ATTRIBUTE.numVfs],
+  );
+  if (typeof read === "string") return read;
+  const { strings, ints, own } = read;
+  return withResourceNameOf(read, {
+    name,
+    pf: {
+      ...sharedPfFields(read),
+      pciAddress: strings.pciAddress,
+      vendor: strings.vendor,
+      deviceID: strings.deviceID,
+      driver: strings.driver,
+      vfVendor: "",
+      vfDeviceID: "",
+      numaNode: ints.numaNode,
+      rdmaCapable: boolAttribute(attributes, own(ATTRIBUTE.rdmaCapable)) ?? false,
+      totalVfs: ints.totalVfs,
+      numVfs: ints.numVfs,
+    },
+    vfAddresses: [],
+  });
+}
+
+/** Attributes under the driver's domain with the required ones read. */
+interface RequiredRead<S extends string, I extends string> {
+  strings: Record<S, string>;
+  ints: Record<I, number>;
+  own: (attribute: string) => string;
+  text: (key: string) => string | undefined;
+}
+
+/** Reads the required string and int attributes, or names those missing or mistyped. */
+function readRequired<S extends string, I extends string>(
+  attributes: Readonly<Record<string, unknown>>,
+  driverName: string,
+  stringKeys: readonly S[],
+  intKeys: readonly I[],
+): RequiredRead<S, I> | string {
+  const own = (attribute: string) => `${driverName}/${attribute}`;
+  const text = (key: string) => stringAttribute(attributes, key);
+  const missing: string[] = [];
+  const strings = readAll(stringKeys, (attribute) => text(own(attribute)), missing);
+  const ints = readAll(intKeys, (attribute) => intAttribute(attributes, own(attribute)), missing);
+  if (strings === undefined || ints === undefined) {
+    return `missing or mistyped attributes: ${missing.map(own).join(", ")}`;
+  }
+  return { strings, ints, own, text };
+}
+
+/** What a VF and its PF publish alike of the PF: its netdev, PCIe root, link and e-switch. */
+function sharedPfFields(
+  read: Pick<RequiredRead<string, string>, "own" | "text">,
+): Pick<VfDevice["pf"], "netdev" | "pcieRoot" | "linkType" | "eswitchMode"> {
+  const linkType = read.text(read.own(ATTRIBUTE.linkType));
+  const eswitchMode = read.text(read.own(ATTRIBUTE.EswitchMode));
+  return {
+    netdev: read.text(read.own(ATTRIBUTE.PFName)),
+    pcieRoot: read.text(`${KUBERNETES}/pcieRoot`) ?? "",
+    linkType: LINK_TYPES.find((known) => known === linkType) ?? "unknown",
+    eswitchMode: ESWITCH_MODES.find((known) => known === eswitchMode) ?? "legacy",
   };
-  const resourceName = text(own(ATTRIBUTE.resourceName));
+}
+
+function withResourceNameOf<T extends Device>(
+  read: Pick<RequiredRead<string, string>, "own" | "text">,
+  device: T,
+): T {
+  const resourceName = read.text(read.own(ATTRIBUTE.resourceName));
   if (resourceName !== undefined) device.resourceName = resourceName;
   return device;
+}
+
+/**
+ * A published device read back: a whole PF when its `deviceType` says so, else a VF (nodes
+ * older than `deviceType` published VFs only).
+ */
+export function deviceFromAttributes(
+  name: string,
+  attributes: Readonly<Record<string, unknown>>,
+  driverName: string,
+): Device | string {
+  return stringAttribute(attributes, `${driverName}/${ATTRIBUTE.deviceType}`) === DEVICE_TYPE.pf
+    ? pfDeviceFromAttributes(name, attributes, driverName)
+    : vfDeviceFromAttributes(name, attributes, driverName);
 }
 
 /** Every key read, or undefined with the missing ones appended to `missing`. */

@@ -219,7 +219,7 @@ describe("kubectl sriov against the real control plane", () => {
       pf.vfs.map((vf) => vf.device),
     );
     expect(filter!.nodes).toEqual([
-      { name: nodes.a, vfs: [{ resourceName, devices: [...nodeVfs].sort() }] },
+      { name: nodes.a, vfs: [{ resourceName, devices: [...nodeVfs].sort(), wholePfs: [] }] },
     ]);
     expect(filter!.status!.devicesExposed).toEqual([{ resourceName, count: nodeVfs.length }]);
     expect(filter!.status!.conditions.map((c) => `${c.type}=${c.status}`)).toEqual([

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import type { ResourceFilter } from "../../../api/v1alpha1/sriov-resource-filter.js";
-import { deviceName, type VfDevice } from "../model.js";
+import { deviceName, pfDeviceName, type PfDevice, type VfDevice } from "../model.js";
 
 // Generated VFs and filters for property tests, from small value pools so that generated
 // filters match generated devices often.
@@ -72,6 +72,33 @@ export const vfDevices: fc.Arbitrary<VfDevice> = fc
       },
     };
     if (r.resourceName !== undefined) device.resourceName = r.resourceName;
+    return device;
+  });
+
+/** Whole PFs, from the same pools (a generated VF's PF fields, the PF's own ids). */
+export const pfDevices: fc.Arbitrary<PfDevice> = fc
+  .record({
+    vf: vfDevices,
+    vendor,
+    driver: fc.constantFrom("i40e", "ice", "mlx5_core"),
+    totalVfs: fc.integer({ min: 0, max: 256 }),
+    numVfs: fc.integer({ min: 0, max: 256 }),
+  })
+  .map(({ vf, vendor: pfVendor, driver: pfDriver, totalVfs, numVfs }) => {
+    const device: PfDevice = {
+      name: pfDeviceName(vf.pf.pciAddress),
+      pf: {
+        ...vf.pf,
+        vendor: pfVendor,
+        driver: pfDriver,
+        vfVendor: "",
+        vfDeviceID: "",
+        totalVfs,
+        numVfs,
+      },
+      vfAddresses: [],
+    };
+    if (vf.resourceName !== undefined) device.resourceName = vf.resourceName;
     return device;
   });
 
