@@ -3,7 +3,7 @@ import { parse } from "yaml";
 import { publishedDevicesByNode } from "../controller/slice-devices.js";
 import { holdersByDevice, MAX_CONSUMERS_PER_CLAIM, MAX_RESULTS_PER_CLAIM } from "./claims.js";
 import { buildNodeInventory, formatNodeInventoryTable } from "./nodes.js";
-import { claim, DRIVER, slicesOf, vf } from "./testing/fixtures.js";
+import { claim, DRIVER, slicesOf, vf, wholePf } from "./testing/fixtures.js";
 
 const unhealthy = {
   key: `${DRIVER}/unhealthy`,
@@ -59,6 +59,47 @@ describe("buildNodeInventory", () => {
       taints: [{ key: `${DRIVER}/unhealthy`, value: "LinkDown", effect: "NoSchedule" }],
       allocatedTo: [],
     });
+  });
+
+  it("shows a PF published whole on its PF line: free, held (its VFs with it), or blocked by a VF", () => {
+    const slices = [
+      ...slicesOf("node-a", [wholePf(0, "nic"), vf(0, 0), vf(0, 1), wholePf(1)]),
+      ...slicesOf("node-b", [wholePf(0), vf(0, 0), vf(0, 1)]),
+    ];
+    const claims = [
+      claim("team", "whole", "node-a", [wholePf(0).name], ["dpdk"]),
+      claim("team", "one-vf", "node-b", [vf(0, 1).name], ["web"]),
+    ];
+    const inventory = buildNodeInventory(
+      publishedDevicesByNode(slices, DRIVER),
+      holdersByDevice(claims, DRIVER),
+      DRIVER,
+    );
+    const [a, b] = inventory.nodes;
+    // eth1 is published whole only (a filter may hide its VFs): it still has its PF entry.
+    expect(a!.pfs.map((pf) => [pf.pciAddress, pf.wholePf?.device, pf.vfs.length])).toEqual([
+      ["0000:3b:00.0", "pf-0000-3b-00-0", 2],
+      ["0000:3c:00.0", "pf-0000-3c-00-0", 0],
+    ]);
+    expect(a!.pfs[0]!.wholePf).toMatchObject({
+      driver: "i40e",
+      numVfs: 4,
+      resourceName: "nic",
+      allocatedTo: [{ namespace: "team", claim: "whole" }],
+    });
+    const table = formatNodeInventoryTable(inventory, false).split("\n");
+    expect(table).toEqual([
+      "NODE node-a  sriovnetwork.openshift.io  2 VFs, 0 allocated; 2 whole PFs, 1 allocated",
+      "  PF 0000:3b:00.0 eth0  numa 0  ethernet/legacy  whole pf-0000-3b-00-0 i40e nic team/whole (pod dpdk) (all 4 VFs with it)",
+      "    ├─ 0000-3b-02-0  vf 0  iavf  -  with whole pf-0000-3b-00-0",
+      "    └─ 0000-3b-02-1  vf 1  iavf  -  with whole pf-0000-3b-00-0",
+      "  PF 0000:3c:00.0 eth1  numa 0  ethernet/legacy  whole pf-0000-3c-00-0 i40e - free",
+      "NODE node-b  sriovnetwork.openshift.io  2 VFs, 1 allocated; 1 whole PF, 0 allocated",
+      "  PF 0000:3b:00.0 eth0  numa 0  ethernet/legacy  whole pf-0000-3b-00-0 i40e - not allocatable: 1 of its VFs allocated",
+      "    ├─ 0000-3b-02-0  vf 0  iavf  -  free",
+      "    └─ 0000-3b-02-1  vf 1  iavf  -  team/one-vf (pod web)",
+    ]);
+    expect(b!.pfs[0]!.wholePf!.allocatedTo).toEqual([]);
   });
 
   it("keeps one node when asked, and none when it publishes nothing", () => {

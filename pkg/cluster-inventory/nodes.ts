@@ -30,7 +30,24 @@ export interface InventoryPf {
   pcieRoot: string;
   linkType: string;
   eswitchMode: string;
+  /**
+   * The PF as a device of its own (`--publish-pfs`), which takes every VF of it; null when
+   * the node does not publish it whole.
+   */
+  wholePf: InventoryWholePf | null;
   vfs: InventoryVf[];
+}
+
+export interface InventoryWholePf {
+  /** The ResourceSlice device name, `pf-<address>`. */
+  device: string;
+  driver: string;
+  /** VFs it has (and takes along when allocated). */
+  numVfs: number;
+  resourceName: string | null;
+  taints: PublishedTaint[];
+  /** The claims allocated the whole PF. Empty: it is free (or one of its VFs is taken). */
+  allocatedTo: DeviceHolder[];
 }
 
 export interface InventoryVf {
@@ -52,7 +69,8 @@ export interface InventoryVf {
 export const INVENTORY_API_VERSION = "kubectl-sriov.sriovnetwork.openshift.io/v1alpha1";
 
 /**
- * The PF → VF tree of each node from what its slices publish, with who holds each VF.
+ * The PF → VF tree of each node from what its slices publish, with who holds each VF and
+ * each PF published whole.
  * `onlyNode` keeps one node (empty result when it publishes nothing). Nodes by name, PFs
  * by PCI address, VFs by VF id: the same input always gives the same output.
  */
@@ -69,10 +87,19 @@ export function buildNodeInventory(
     .map((node): InventoryNode => {
       const taints = published.taints.get(node);
       const held = holders.get(poolOf.get(node) ?? node);
+      const wholePfs = new Map(
+        (published.pfsByNode.get(node) ?? []).map((device) => [device.pf.pciAddress, device]),
+      );
+      const vfsByPf = new Map(
+        groupByPf(published.byNode.get(node) ?? []).map((vfs) => [vfs[0]!.pf.pciAddress, vfs]),
+      );
+      const addresses = [...new Set([...vfsByPf.keys(), ...wholePfs.keys()])].sort(compare);
       return {
         name: node,
-        pfs: groupByPf(published.byNode.get(node) ?? []).map((devices): InventoryPf => {
-          const pf = devices[0]!.pf;
+        pfs: addresses.map((address): InventoryPf => {
+          const devices = vfsByPf.get(address) ?? [];
+          const whole = wholePfs.get(address);
+          const pf = whole?.pf ?? devices[0]!.pf;
           return {
             pciAddress: pf.pciAddress,
             name: pf.netdev ?? null,
@@ -81,12 +108,23 @@ export function buildNodeInventory(
             pcieRoot: pf.pcieRoot,
             linkType: pf.linkType,
             eswitchMode: pf.eswitchMode,
+            wholePf:
+              whole === undefined
+                ? null
+                : {
+                    device: whole.name,
+                    driver: whole.pf.driver,
+                    numVfs: whole.pf.numVfs,
+                    resourceName: whole.resourceName ?? null,
+                    taints: taints?.get(whole.name) ?? [],
+                    allocatedTo: held?.get(whole.name) ?? [],
+                  },
             vfs: devices.map((device) => ({
               device: device.name,
               vfID: device.vf.vfID,
               pciAddress: device.vf.pciAddress,
-              vendor: pf.vfVendor,
-              deviceID: pf.vfDeviceID,
+              vendor: device.pf.vfVendor,
+              deviceID: device.pf.vfDeviceID,
               driver: device.vf.driver,
               iommuGroup: device.vf.iommuGroup ?? null,
               rdmaCapable: device.vf.rdmaCapable,
@@ -109,7 +147,25 @@ export function buildNodeInventory(
   };
 }
 
-function vfRow(vf: InventoryVf, wide: boolean): string[] {
+/**
+ * A PF published whole, on its PF line: `whole pf-0000-3b-00-0 i40e fast free`, or who holds
+ * it, or that one of its VFs is taken (the counters then keep the PF from being allocated).
+ */
+function wholePfText(pf: InventoryWholePf, vfs: readonly InventoryVf[], wide: boolean): string {
+  const taken = vfs.filter((vf) => vf.allocatedTo.length > 0).length;
+  const holder =
+    pf.allocatedTo.length > 0
+      ? `${pf.allocatedTo.map((h) => formatHolder(h) + (wide ? ` request ${h.request}` : "")).join(", ")} (all ${pf.numVfs} VFs with it)`
+      : taken > 0
+        ? `not allocatable: ${taken} of its VFs allocated`
+        : "free";
+  return (
+    `whole ${pf.device} ${pf.driver || "unbound"} ${pf.resourceName ?? "-"} ${holder}` +
+    (pf.taints.length === 0 ? "" : `  TAINT ${pf.taints.map(formatTaint).join(", ")}`)
+  );
+}
+
+function vfRow(vf: InventoryVf, wide: boolean, wholePf: InventoryWholePf | null): string[] {
   return [
     vf.device,
     `vf ${vf.vfID}`,
@@ -123,7 +179,9 @@ function vfRow(vf: InventoryVf, wide: boolean): string[] {
     vf.driver || "unbound",
     vf.resourceName ?? "-",
     vf.allocatedTo.length === 0
-      ? "free"
+      ? wholePf !== null && wholePf.allocatedTo.length > 0
+        ? `with whole ${wholePf.device}`
+        : "free"
       : vf.allocatedTo
           .map((holder) => formatHolder(holder) + (wide ? ` request ${holder.request}` : ""))
           .join(", "),
@@ -155,19 +213,25 @@ export function formatNodeInventoryTable(inventory: NodeInventory, wide: boolean
     const vfs = node.pfs.flatMap((pf) => pf.vfs);
     const allocated = vfs.filter((vf) => vf.allocatedTo.length > 0).length;
     const tainted = vfs.filter((vf) => vf.taints.length > 0).length;
+    const wholePfs = node.pfs.flatMap((pf) => (pf.wholePf === null ? [] : [pf.wholePf]));
+    const wholeAllocated = wholePfs.filter((pf) => pf.allocatedTo.length > 0).length;
     lines.push(
       `NODE ${node.name}  ${inventory.driver}  ${vfs.length} VF${vfs.length === 1 ? "" : "s"}, ${allocated} allocated` +
-        (tainted > 0 ? `, ${tainted} tainted` : ""),
+        (tainted > 0 ? `, ${tainted} tainted` : "") +
+        (wholePfs.length > 0
+          ? `; ${wholePfs.length} whole PF${wholePfs.length === 1 ? "" : "s"}, ${wholeAllocated} allocated`
+          : ""),
     );
     // One column width per node, so every PF's VFs line up.
     const aligned = alignColumns(
-      node.pfs.flatMap((pf) => pf.vfs.map((vf) => vfRow(vf, wide).map(terminalSafe))),
+      node.pfs.flatMap((pf) => pf.vfs.map((vf) => vfRow(vf, wide, pf.wholePf).map(terminalSafe))),
     );
     for (const pf of node.pfs) {
       lines.push(
         `  PF ${pf.pciAddress} ${pf.name ?? "-"}  numa ${pf.numaNode}` +
           `${wide ? `  ${pf.pcieRoot || "-"}  device ${pf.deviceID || "-"}` : ""}` +
-          `  ${pf.linkType}/${pf.eswitchMode}`,
+          `  ${pf.linkType}/${pf.eswitchMode}` +
+          (pf.wholePf === null ? "" : `  ${wholePfText(pf.wholePf, pf.vfs, wide)}`),
       );
       lines.push(
         ...treeRows(
