@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -34,6 +35,18 @@ describe("CheckpointStore", () => {
     expect(fs.readdirSync(path.dirname(file))).toEqual(["checkpoint.json"]);
   });
 
+  it("reads a file written by an earlier release (indented JSON, the same checksum)", () => {
+    const entries = { u: { state: "PrepareCompleted", devices: ["0000-3b-02-0"] } };
+    const body = { version: 1, bootId: "boot-1", entries };
+    const checksum = createHash("sha256").update(JSON.stringify(body)).digest("hex");
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, JSON.stringify({ ...body, checksum }, null, 1));
+    expect(new CheckpointStore<Entry>(file, "boot-1").load()).toEqual({
+      entries: new Map(Object.entries(entries)),
+      fromPreviousBoot: false,
+    });
+  });
+
   it("tells when the entries come from before a reboot", async () => {
     await new CheckpointStore<Entry>(file, "boot-1").save(
       new Map([["u", { state: "PrepareStarted", devices: [] }]]),
@@ -52,7 +65,7 @@ describe("CheckpointStore", () => {
     ],
     [
       "a future version",
-      (text: string) => text.replace('"version": 1', '"version": 9'),
+      (text: string) => text.replace('"version":1', '"version":9'),
       /unknown checkpoint version 9/,
     ],
   ])("sets aside %s and starts empty", async (_name, corrupt, reason) => {
