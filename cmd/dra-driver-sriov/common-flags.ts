@@ -1,5 +1,6 @@
+import { isIP } from "node:net";
 import os from "node:os";
-import type { FlagSpecs } from "../../lib/flags/flags.js";
+import { UsageError, type FlagSpecs } from "../../lib/flags/flags.js";
 import { LOG_FORMATS, LOG_LEVELS } from "../../lib/log/logger.js";
 
 export const DEFAULT_DRIVER_NAME = "sriovnetwork.openshift.io";
@@ -60,3 +61,14 @@ export const healthFlags = {
     default: 8081,
   },
 } as const satisfies FlagSpecs;
+
+/** The --health-address flag: empty (every address) or an IP address, nothing else. */
+export function healthAddress(raw: string): string | undefined {
+  if (raw === "") return undefined;
+  if (isIP(raw) === 0) {
+    throw new UsageError(
+      `--health-address "${raw}" is not an IP address: give the node's address (status.hostIP) or leave it empty`,
+    );
+  }
+  return raw;
+}

@@ -69,6 +69,8 @@ export interface NodeDaemonOptions {
   /** 0: the runtime's NRI request timeout less a margin. */
   cniTimeoutMs: number;
   healthPort: number;
+  /** Address of the health port; undefined: all addresses. */
+  healthAddress?: string;
   deviceHealthIntervalMs: number;
   unhealthyTaintEffect: "NoSchedule" | "NoExecute" | "none";
   logger: Logger;
@@ -306,6 +308,7 @@ export async function startNodeDaemon(options: NodeDaemonOptions): Promise<NodeD
   }
   const http = await startHttpEndpoints({
     port: options.healthPort,
+    host: options.healthAddress,
     logger,
     metrics,
     readinessChecks: [

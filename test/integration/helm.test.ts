@@ -260,6 +260,50 @@ describe("the Helm chart", () => {
       ).toBe(false);
     });
 
+    it("with several emulated nodes on one machine, mounts their directory whole and names each node's paths", () => {
+      const nodes = "/tmp/emulated-nodes";
+      const own = `${nodes}/$(NODE_NAME)`;
+      const objects = render(
+        "r",
+        "drivers",
+        ...[
+          `emulatedHost.nodesDir=${nodes}`,
+          `emulatedHost.root=${own}/host`,
+          `nri.socketPath=${own}/containerd/nri/nri.sock`,
+          `nri.netnsDir=${own}/containerd/netns`,
+          `cni.binDir=${own}/cni-bin`,
+          `cni.cacheDir=${own}/cni`,
+        ].flatMap((value) => ["--set", value]),
+      );
+      const pod = find<Workload>(objects, "DaemonSet").spec.template.spec;
+      const container = pod.containers[0]!;
+      // One host path, never one that names a node: the kubelet expands $(NODE_NAME) in
+      // the container's arguments and variables only.
+      expect(pod.volumes!.filter((v) => v.hostPath).map((v) => v.hostPath)).toEqual([
+        { path: nodes, type: "Directory" },
+      ]);
+      expect(container.volumeMounts!.find((m) => m.name === "emulated-nodes")).toMatchObject({
+        mountPath: nodes,
+        mountPropagation: "HostToContainer",
+      });
+      expect(container.args).toContain(`--host-root=${own}/host`);
+      const env = new Map(container.env!.map((e) => [e.name, e]));
+      // Expanded: NODE_NAME is defined before the variables that name it.
+      expect(container.env![0]!.name).toBe("NODE_NAME");
+      expect(env.get("NRI_SOCKET")?.value).toBe(`${own}/containerd/nri/nri.sock`);
+      expect(env.get("CNI_CACHE_DIR")?.value).toBe(`${own}/cni/dra-driver-sriov`);
+      // The nodes share one network namespace: each serves its probes on its own address.
+      expect(env.get("HEALTH_ADDRESS")?.valueFrom).toEqual({
+        fieldRef: { fieldPath: "status.hostIP" },
+      });
+      expect(
+        find<Workload>(
+          render("r", "drivers"),
+          "DaemonSet",
+        ).spec.template.spec.containers[0]!.env!.some((e) => e.name === "HEALTH_ADDRESS"),
+      ).toBe(false);
+    });
+
     it("passes only flags the commands define, with values they accept", () => {
       const commands = new Map(cliCommands().map((c) => [c.name, c.flags]));
       for (const values of [[], ["--values", FULL_VALUES]]) {

@@ -2,7 +2,13 @@ import type { FlagSpecs, ParsedFlags } from "../../../lib/flags/flags.js";
 import { createLogger } from "../../../lib/log/logger.js";
 import { startNodeDaemon } from "../../../pkg/node/daemon.js";
 import { DEFAULT_PUBLISH_ORDER, PUBLISH_ORDERS } from "../../../pkg/slices/order.js";
-import { clusterFlags, hostFlags, loggingFlags, nodeFlags } from "../common-flags.js";
+import {
+  clusterFlags,
+  healthAddress,
+  hostFlags,
+  loggingFlags,
+  nodeFlags,
+} from "../common-flags.js";
 import { shutdownSignal } from "../shutdown.js";
 import type { Command } from "./command.js";
 
@@ -104,6 +110,12 @@ const flags = {
     description: "port of /healthz, /readyz and /metrics on the node (host network)",
     default: 51515,
   },
+  "health-address": {
+    type: "string",
+    description:
+      "IP address the health port listens on; empty: all of the node's. Nodes that share one network namespace (several emulated nodes on one machine) each give their own",
+    default: "",
+  },
   "device-health-interval-ms": {
     type: "integer",
     description:
@@ -150,6 +162,7 @@ export const kubeletPluginCommand: Command<typeof flags> = {
       cniCacheDir: options["cni-cache-dir"],
       cniTimeoutMs: options["cni-timeout-ms"],
       healthPort: options["health-port"],
+      healthAddress: healthAddress(options["health-address"]),
       deviceHealthIntervalMs: options["device-health-interval-ms"],
       // The flag parser has checked the choice already.
       unhealthyTaintEffect: effect ?? "NoSchedule",
