@@ -15,7 +15,7 @@ SHUFFLE_FILES := --sequence.shuffle.files --sequence.seed=$(SEED)
 SHUFFLE_ALL := $(SHUFFLE_FILES) --sequence.shuffle.tests
 DEMO_ROOT ?= /tmp/dra-sriov-demo
 
-.PHONY: all deps build bundle test-fuzz fuzz k8s-binaries containerd-binaries images helm-binary cni-binaries guest-image image driver-image generate lint format typecheck test test-unit test-component test-integration test-e2e test-real-kernel bench bench-pod-start demo demo-discover clean
+.PHONY: all deps build bundle test-fuzz fuzz k8s-binaries containerd-binaries images helm-binary cni-binaries guest-image image driver-image generate lint format typecheck test test-unit test-component test-integration test-e2e test-multinode test-real-kernel bench bench-pod-start demo demo-discover clean
 
 all: build
 
@@ -133,6 +133,12 @@ test-integration: build bundle k8s-binaries containerd-binaries images helm-bina
 test-e2e: build bundle k8s-binaries containerd-binaries images helm-binary cni-binaries
 	vitest run --project e2e
 
+# The end-to-end cases across nodes (test/multinode/) on a local cluster of three nodes
+# (hack/local-cluster.sh up --nodes 3, state in /tmp/dra-nodes): uses a running one, else
+# starts one and takes it down after. Only one cluster runs on a machine: after test-e2e.
+test-multinode: build bundle k8s-binaries containerd-binaries images helm-binary cni-binaries
+	vitest run --project multinode
+
 # The real-kernel tier: the node daemon in a QEMU guest (TCG) whose Intel 82576 (igb) makes
 # real VFs, against a real control plane on the host (test/real-kernel/). The guest's kernel
 # and initramfs come from Debian's packages, cached (hack/real-kernel/build-guest.sh).
@@ -155,7 +161,7 @@ node_modules/.installed build bundle k8s-binaries containerd-binaries images hel
 endif
 
 # Everything CI runs.
-test: prereqs lint typecheck test-unit test-component test-fuzz test-integration test-e2e test-real-kernel
+test: prereqs lint typecheck test-unit test-component test-fuzz test-integration test-e2e test-multinode test-real-kernel
 
 # The daemon is measured as the image runs it: the bundle, with the image's Node flags.
 bench: build bundle

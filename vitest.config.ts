@@ -77,6 +77,17 @@ export default defineConfig({
         },
       },
       {
+        // The end-to-end cases that need several nodes: one local cluster of three.
+        test: {
+          name: "multinode",
+          include: ["test/multinode/**/*.test.ts"],
+          globalSetup: ["test/multinode/global-setup.ts"],
+          fileParallelism: false,
+          testTimeout: 300_000,
+          hookTimeout: 1_200_000,
+        },
+      },
+      {
         test: {
           name: "real-kernel",
           include: ["test/real-kernel/**/*.test.ts"],

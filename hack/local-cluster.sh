@@ -9,7 +9,7 @@
 # (hack/lib/driver-pods.sh). Everything is built first when missing (minutes on a fresh
 # machine).
 #
-# Usage: hack/local-cluster.sh up | down [--keep-logs] | env | status
+# Usage: hack/local-cluster.sh up [--nodes N] | down [--keep-logs] | env | status
 #                            | restart|stop|start PART [--kill]
 #   PART is kubelet, kubelet-plugin, controller, containerd or driver (the Helm release:
 #   stop is helm uninstall, start helm install). The driver's pods:
@@ -17,7 +17,13 @@
 #   controller to 0, start undoes it, restart deletes the pod (--kill: `kubectl delete pod
 #   --force --grace-period=0`) and waits for its replacement
 #   up       start (or find running) and print `export KUBECONFIG=...` as the last line of
-#            stdout (it also puts kubectl and crictl on PATH); progress goes to stderr
+#            stdout (it also puts kubectl and crictl on PATH); progress goes to stderr.
+#            --nodes N (default 1): N nodes on this machine beside one control plane, each
+#            with its own emulated host (profiles from DRA_SRIOV_PROFILES, in turn), its own
+#            containerd (own socket, state, root and pod bridge), its own kubelet (own mount
+#            namespace and root dir) and its own node plugin pod; the VFs of all nodes are
+#            ports of one bridge, so pods on different nodes reach each other over them. A
+#            cluster running with another node count is taken down first
 #   down     stop every process `up` started (by PID), remove the pods, unmount what the
 #            kubelet mounted, destroy the emulated host and its veths, remove the state
 #            dir; safe after a partial `up`, and a no-op when nothing is there.
@@ -25,7 +31,8 @@
 #   env      print the export line of the running cluster
 #   status   exit 0 when every part runs and the node is Ready, 1 otherwise
 #   restart  stop one part (TERM; --kill: KILL, as a crash) and start it again on the
-#            same state; pods keep running. `stop` and `start` do the halves (a stopped
+#            same state; pods keep running. With several nodes, the kubelet, containerd and
+#            kubelet-plugin of the first node. `stop` and `start` do the halves (a stopped
 #            part is not restarted by anything; `status` then fails, `down` still works)
 #
 # State dir: ${DRA_SRIOV_CLUSTER_STATE:-/tmp/dra-sriov-cluster}, holding
@@ -40,10 +47,14 @@
 #                     networks/ (host-local leases of the demo networks)
 #   cni-bin/          the node's CNI plugins: emulated-vf (hack/build-cni.sh) and Debian's
 #   pod-logs/ static-pods/ var-log/ pki/ pids/ logs/
+# With --nodes N > 1 the per-node parts (host/, containerd/, cni/, cni-bin/, pki/, pids/,
+# pod-logs/, ...) live in nodes/<node>/ instead, and each node's logs in logs/<node>/;
+# the control plane and logs/ stay at the top. Node names are <DRA_SRIOV_NODE_NAME>-1..N.
 # The demo manifests (demo/) name the emulated host of the default state dir,
 # /tmp/dra-sriov-cluster/host, in their NetworkAttachmentDefinitions.
 #
-# One cluster per machine: the emulated host's veths carry the profile's netdev names.
+# One cluster per machine: the emulated host's veths carry the profile's netdev names (the
+# nodes of one cluster need profiles whose netdev names differ: x710, e810, cx6dx do).
 #
 # Outside the state dir it touches: the containerd bridge, cgroups and CNI result cache
 # (hack/containerd.sh removes them on down), the emulated host's veth pairs and the bridge
@@ -56,11 +67,15 @@
 #
 # Environment:
 #   DRA_SRIOV_CLUSTER_STATE   state dir (above)
-#   DRA_SRIOV_NODE_NAME       the node's name (default dra-sriov-node)
+#   DRA_SRIOV_NODE_NAME       the node's name (default dra-sriov-node); with --nodes N > 1
+#                             the nodes are <it>-1..N (default node-1..N)
 #   DRA_SRIOV_PROFILE         emulated host profile (default x710; see `emulate --help`)
+#   DRA_SRIOV_PROFILES        with --nodes N > 1: the nodes' profiles, in turn (default
+#                             "x710 e810 cx6dx")
 #   DRA_SRIOV_DRIVER_MODE     pods (default: the Helm chart, as users run it) or host: the
 #                             controller and kubelet-plugin as host processes from dist/,
-#                             for debugging (a debugger, a change tried without an image)
+#                             for debugging (a debugger, a change tried without an image);
+#                             one node only
 #   DRA_SRIOV_PLUGIN_ARGS     host mode: extra kubelet-plugin flags, e.g. "--log-level debug"
 #   DRA_SRIOV_KUBELET_V       kubelet log verbosity (default 1)
 #   DRA_SRIOV_FAULT           given to the kubelet-plugin on its next start (crash at a named
@@ -84,23 +99,49 @@ source "${HACK_DIR}/lib/driver-pods.sh"
 STATE="${DRA_SRIOV_CLUSTER_STATE:-/tmp/dra-sriov-cluster}"
 STATE="$(realpath -m -- "${STATE}")"
 CP_STATE="${STATE}/control-plane"
-CTRD_STATE="${STATE}/containerd"
-HOST_ROOT="${STATE}/host"
 # Paths the driver resolves under --host-root (its defaults), made real directories there.
 DRIVER_KUBELET_DIR=/var/lib/kubelet
 DRIVER_CDI_ROOT=/var/run/cdi
-KUBELET_DIR="${HOST_ROOT}${DRIVER_KUBELET_DIR}"
-NODE_CDI_DIR="${HOST_ROOT}${DRIVER_CDI_ROOT}"
-PKI="${STATE}/pki"
-PIDS="${STATE}/pids"
-LOGS="${STATE}/logs"
-NODE_CNI_DIR="${STATE}/cni"
-NODE_CNI_BIN_DIR="${STATE}/cni-bin"
+CLUSTER_LOGS="${STATE}/logs"
+# Several nodes: nodes/<node>/ each (select_node).
+NODES_DIR="${STATE}/nodes"
+# Several nodes are <base>-1..N, short by default: their paths name them (see check_paths).
+NODE_BASE_NAME="${DRA_SRIOV_NODE_NAME:-}"
+# The node count: --nodes at `up`, else the running cluster's (nodes.env).
+NODE_COUNT="$(sed -n 's/^NODE_COUNT=\([1-9][0-9]*\)$/\1/p' "${STATE}/nodes.env" 2>/dev/null || true)"
+NODE_COUNT="${NODE_COUNT:-1}"
+read -r -a NODE_PROFILES <<<"${DRA_SRIOV_PROFILES:-x710 e810 cx6dx}"
+[[ ${#NODE_PROFILES[@]} -gt 0 ]] || die "DRA_SRIOV_PROFILES names no profile"
+
+# select_node I: the settings of node I (1..NODE_COUNT): its name and profile, and where its
+# parts live. One node keeps the layout of the top of the state dir; with several, each has
+# nodes/<node>/ and logs/<node>/. PIDS and LOGS are the node's: the process functions below
+# (start_process, alive, wait_until, ...) act on the selected node's processes.
+select_node() {
+  local i="$1"
+  if ((NODE_COUNT == 1)); then
+    NODE_NAME="${NODE_BASE_NAME:-dra-sriov-node}"
+    PROFILE="${DRA_SRIOV_PROFILE:-x710}"
+    NODE_DIR="${STATE}"
+    LOGS="${CLUSTER_LOGS}"
+  else
+    NODE_NAME="${NODE_BASE_NAME:-node}-${i}"
+    PROFILE="${NODE_PROFILES[$(((i - 1) % ${#NODE_PROFILES[@]}))]}"
+    NODE_DIR="${NODES_DIR}/${NODE_NAME}"
+    LOGS="${CLUSTER_LOGS}/${NODE_NAME}"
+  fi
+  CTRD_STATE="${NODE_DIR}/containerd"
+  HOST_ROOT="${NODE_DIR}/host"
+  KUBELET_DIR="${HOST_ROOT}${DRIVER_KUBELET_DIR}"
+  NODE_CDI_DIR="${HOST_ROOT}${DRIVER_CDI_ROOT}"
+  PKI="${NODE_DIR}/pki"
+  PIDS="${NODE_DIR}/pids"
+  NODE_CNI_DIR="${NODE_DIR}/cni"
+  NODE_CNI_BIN_DIR="${NODE_DIR}/cni-bin"
+}
 # A running cluster keeps the mode it was started in.
 DRIVER_MODE="${DRA_SRIOV_DRIVER_MODE:-$(sed -n 's/^ *"driverMode": "\([a-z]*\)",$/\1/p' "${STATE}/env.json" 2>/dev/null || true)}"
 DRIVER_MODE="${DRIVER_MODE:-pods}"
-NODE_NAME="${DRA_SRIOV_NODE_NAME:-dra-sriov-node}"
-PROFILE="${DRA_SRIOV_PROFILE:-x710}"
 KUBELET_V="${DRA_SRIOV_KUBELET_V:-1}"
 START_TIMEOUT="${DRA_SRIOV_START_TIMEOUT:-120}"
 STOP_TIMEOUT="${DRA_SRIOV_STOP_TIMEOUT:-15}"
@@ -117,6 +158,8 @@ case "${DRIVER_MODE}" in
   host) PROCESSES=(emulator vf-switch kubelet controller kubelet-plugin) ;;
   *) die "DRA_SRIOV_DRIVER_MODE must be pods or host, not '${DRIVER_MODE}'" ;;
 esac
+
+select_node 1
 
 ### Small helpers ############################################################
 
@@ -222,46 +265,68 @@ prefixed() {
   return "${PIPESTATUS[0]}"
 }
 
-# The control plane and containerd, each by its own script with its state inside ours,
-# started side by side.
+# The control plane and each node's containerd, each by its own script with its state
+# inside ours, started side by side.
 start_base() {
-  local cp_status=0 ctrd_status=0 cp_pid ctrd_pid
+  local pids=() names=() i status
   DRA_SRIOV_STATE="${CP_STATE}" DRA_SRIOV_KUBELET_CLIENT=1 \
     prefixed control-plane "${HACK_DIR}/control-plane.sh" up &
-  cp_pid=$!
-  DRA_SRIOV_CONTAINERD_STATE="${CTRD_STATE}" DRA_SRIOV_CDI_DIR="${NODE_CDI_DIR}" \
-    prefixed containerd "${HACK_DIR}/containerd.sh" up &
-  ctrd_pid=$!
-  wait "${cp_pid}" || cp_status=$?
-  wait "${ctrd_pid}" || ctrd_status=$?
-  ((cp_status == 0)) || die "hack/control-plane.sh up failed (logs: ${CP_STATE}/logs)"
-  ((ctrd_status == 0)) || die "hack/containerd.sh up failed (logs: ${CTRD_STATE}/logs)"
+  pids+=($!)
+  names+=("hack/control-plane.sh up failed (logs: ${CP_STATE}/logs)")
+  for ((i = 1; i <= NODE_COUNT; i++)); do
+    select_node "${i}"
+    DRA_SRIOV_CONTAINERD_STATE="${CTRD_STATE}" DRA_SRIOV_CDI_DIR="${NODE_CDI_DIR}" \
+      prefixed "containerd ${NODE_NAME}" "${HACK_DIR}/containerd.sh" up &
+    pids+=($!)
+    names+=("hack/containerd.sh up failed for node ${NODE_NAME} (logs: ${CTRD_STATE}/logs)")
+  done
+  status=0
+  for i in "${!pids[@]}"; do
+    wait "${pids[i]}" || { log "${names[i]}" && status=1; }
+  done
+  ((status == 0)) || die "the control plane or a containerd did not start"
+  select_node 1
   load_base
 }
 
+# load_base: the cluster's settings and the selected node's (load_node).
 load_base() {
   APISERVER_URL="$(json_get "${CP_STATE}/env.json" j.apiserverURL)"
-  NODE_IP="$(json_get "${CTRD_STATE}/env.json" j.gateway)"
-  CRI_ENDPOINT="$(json_get "${CTRD_STATE}/env.json" j.criEndpoint)"
-  NRI_SOCKET="$(json_get "${CTRD_STATE}/env.json" j.nriSocket)"
-  CDI_DIR="$(json_get "${CTRD_STATE}/env.json" 'j.cdiDirs[0]')"
-  CNI_BIN_DIR="$(json_get "${CTRD_STATE}/env.json" j.cniBinDir)"
-  NETNS_DIR="$(json_get "${CTRD_STATE}/env.json" j.netnsDir)"
+  load_node
   HELM_BIN="${HELM_BIN:-$("${HACK_DIR}/build-helm.sh" | sed -n 's/^HELM_BIN=//p')}"
   if [[ -z "${DRIVER_IMAGE:-}" && -f "${STATE}/env.json" ]]; then
     DRIVER_IMAGE="$(json_get "${STATE}/env.json" 'j.driverImage ?? ""')"
   fi
 }
 
-save_ports() {
-  printf 'KUBELET_PORT=%s\nKUBELET_HEALTHZ_PORT=%s\nPLUGIN_HEALTH_PORT=%s\nCONTROLLER_HEALTH_PORT=%s\n' \
-    "${KUBELET_PORT}" "${KUBELET_HEALTHZ_PORT}" "${PLUGIN_HEALTH_PORT}" "${CONTROLLER_HEALTH_PORT}" >"${STATE}/ports.env"
+# load_node: the selected node's containerd settings (its bridge's gateway is the node's IP).
+load_node() {
+  NODE_IP="$(json_get "${CTRD_STATE}/env.json" j.gateway)"
+  CRI_ENDPOINT="$(json_get "${CTRD_STATE}/env.json" j.criEndpoint)"
+  NRI_SOCKET="$(json_get "${CTRD_STATE}/env.json" j.nriSocket)"
+  CDI_DIR="$(json_get "${CTRD_STATE}/env.json" 'j.cdiDirs[0]')"
+  CNI_BIN_DIR="$(json_get "${CTRD_STATE}/env.json" j.cniBinDir)"
+  NETNS_DIR="$(json_get "${CTRD_STATE}/env.json" j.netnsDir)"
 }
 
+# The driver's ports are the cluster's (one DaemonSet); the kubelet's each node's.
+save_ports() {
+  printf 'PLUGIN_HEALTH_PORT=%s\nCONTROLLER_HEALTH_PORT=%s\n' \
+    "${PLUGIN_HEALTH_PORT}" "${CONTROLLER_HEALTH_PORT}" >"${STATE}/ports.env"
+}
+
+save_node_ports() {
+  printf 'KUBELET_PORT=%s\nKUBELET_HEALTHZ_PORT=%s\n' \
+    "${KUBELET_PORT}" "${KUBELET_HEALTHZ_PORT}" >"${NODE_DIR}/kubelet-ports.env"
+}
+
+# load_ports: the cluster's ports and the selected node's.
 load_ports() {
-  [[ -f "${STATE}/ports.env" ]] || return 1
+  [[ -f "${STATE}/ports.env" && -f "${NODE_DIR}/kubelet-ports.env" ]] || return 1
   # shellcheck source=/dev/null
   source "${STATE}/ports.env"
+  # shellcheck source=/dev/null
+  source "${NODE_DIR}/kubelet-ports.env"
 }
 
 emulator_serving() {
@@ -313,27 +378,27 @@ share_state_dir() {
 }
 
 prepare_kubelet() {
-  mkdir -p "${KUBELET_DIR}" "${STATE}/pod-logs" "${STATE}/static-pods" "${STATE}/var-log" \
-    "${STATE}/volume-plugins" "${STATE}/sysctl"
+  mkdir -p "${KUBELET_DIR}" "${NODE_DIR}/pod-logs" "${NODE_DIR}/static-pods" "${NODE_DIR}/var-log" \
+    "${NODE_DIR}/volume-plugins" "${NODE_DIR}/sysctl"
   if ! mounted "${KUBELET_DIR}"; then
     mount --bind "${KUBELET_DIR}" "${KUBELET_DIR}"
   fi
   mount --make-shared "${KUBELET_DIR}"
   make_kubelet_pki "${PKI}" "${CP_STATE}/pki" "${NODE_NAME}" "${NODE_IP}"
-  write_client_kubeconfig "${STATE}/kubelet.kubeconfig" "${APISERVER_URL}" "${PKI}" kubelet-client
-  KUBELET_ADDRESS="${NODE_IP}" KUBELET_PKI="${PKI}" STATIC_PODS_DIR="${STATE}/static-pods" \
-    POD_LOGS_DIR="${STATE}/pod-logs" VOLUME_PLUGIN_DIR="${STATE}/volume-plugins" \
-    write_kubelet_config "${STATE}/kubelet.yaml"
+  write_client_kubeconfig "${NODE_DIR}/kubelet.kubeconfig" "${APISERVER_URL}" "${PKI}" kubelet-client
+  KUBELET_ADDRESS="${NODE_IP}" KUBELET_PKI="${PKI}" STATIC_PODS_DIR="${NODE_DIR}/static-pods" \
+    POD_LOGS_DIR="${NODE_DIR}/pod-logs" VOLUME_PLUGIN_DIR="${NODE_DIR}/volume-plugins" \
+    write_kubelet_config "${NODE_DIR}/kubelet.yaml"
 }
 
 start_kubelet() {
   # shellcheck disable=SC2016 # expanded by the inner shell
   start_process kubelet unshare --mount --propagation unchanged \
     bash -c 'source "$0/lib/common.sh" && source "$0/lib/kubelet.sh" && kubelet_in_namespace "$@"' \
-    "${HACK_DIR}" "${KUBELET_DIR}" "${STATE}/var-log" "${STATE}/sysctl" \
+    "${HACK_DIR}" "${KUBELET_DIR}" "${NODE_DIR}/var-log" "${NODE_DIR}/sysctl" \
     "${K8S_BIN_DIR}/kubelet" \
-    --config="${STATE}/kubelet.yaml" \
-    --kubeconfig="${STATE}/kubelet.kubeconfig" \
+    --config="${NODE_DIR}/kubelet.yaml" \
+    --kubeconfig="${NODE_DIR}/kubelet.kubeconfig" \
     --root-dir="${KUBELET_DIR}" \
     --cert-dir="${PKI}" \
     --hostname-override="${NODE_NAME}" \
@@ -405,12 +470,60 @@ wait_plugin() {
 
 ### env.json #################################################################
 
-write_env_json() {
+# pids_json: the selected node's processes (and the driver's, host mode) as a JSON object.
+pids_json() {
   local name pid_list="" sep=""
   for name in "${PROCESSES[@]}"; do
     pid_list+="${sep}$(json_str "${name}"): $(pid_of "${name}" || echo null)"
     sep=", "
   done
+  printf '{%s}' "${pid_list}"
+}
+
+# node_json: the selected node's entry of env.json's "nodes" (node-local paths and ports).
+node_json() {
+  load_node
+  load_ports
+  cat <<EOF
+{
+      "name": $(json_str "${NODE_NAME}"),
+      "nodeIP": $(json_str "${NODE_IP}"),
+      "profile": $(json_str "${PROFILE}"),
+      "hostRoot": $(json_str "${HOST_ROOT}"),
+      "kubeletRootDir": $(json_str "${KUBELET_DIR}"),
+      "pluginDir": $(json_str "${KUBELET_DIR}/plugins/${DRIVER_NAME}"),
+      "checkpointFile": $(json_str "${KUBELET_DIR}/plugins/${DRIVER_NAME}/checkpoint.json"),
+      "cdiDir": $(json_str "${CDI_DIR}"),
+      "nriSocket": $(json_str "${NRI_SOCKET}"),
+      "netnsDir": $(json_str "${NETNS_DIR}"),
+      "cniCacheDir": $(json_str "${NODE_CNI_DIR}/dra-driver-sriov"),
+      "ipamDir": $(json_str "${NODE_CNI_DIR}/networks"),
+      "cniBinDir": $(json_str "${NODE_CNI_BIN_DIR}"),
+      "criEndpoint": $(json_str "${CRI_ENDPOINT}"),
+      "containerdStateDir": $(json_str "${CTRD_STATE}"),
+      "pids": $(pids_json),
+      "logsDir": $(json_str "${LOGS}"),
+      "ports": {"kubelet": ${KUBELET_PORT}, "kubeletHealthz": ${KUBELET_HEALTHZ_PORT}},
+      "pluginMetricsURL": $(json_str "http://${NODE_IP}:${PLUGIN_HEALTH_PORT}/metrics")
+    }
+EOF
+}
+
+# write_env_json: the first node's settings at the top (what one-node tools read), every
+# node's in "nodes".
+write_env_json() {
+  local i nodes="" sep=""
+  for ((i = 1; i <= NODE_COUNT; i++)); do
+    select_node "${i}"
+    nodes+="${sep}$(node_json)"
+    sep=", "
+  done
+  select_node 1
+  load_node
+  load_ports
+  # One node: the health port listens on every address, 127.0.0.1 as well.
+  local metrics_host=127.0.0.1
+  ((NODE_COUNT == 1)) || metrics_host="${NODE_IP}"
   cat >"${STATE}/env.json.tmp" <<EOF
 {
   "stateDir": $(json_str "${STATE}"),
@@ -437,11 +550,13 @@ write_env_json() {
   "criEndpoint": $(json_str "${CRI_ENDPOINT}"),
   "controlPlaneStateDir": $(json_str "${CP_STATE}"),
   "containerdStateDir": $(json_str "${CTRD_STATE}"),
-  "pids": {${pid_list}},
+  "pids": $(pids_json),
   "logsDir": $(json_str "${LOGS}"),
   "logs": {"kubelet": $(json_str "${LOGS}/kubelet.log"), "kubeletPlugin": $(json_str "${LOGS}/kubelet-plugin.log"), "controller": $(json_str "${LOGS}/controller.log"), "emulator": $(json_str "${LOGS}/emulator.log")},
   "ports": {"kubelet": ${KUBELET_PORT}, "kubeletHealthz": ${KUBELET_HEALTHZ_PORT}, "pluginHealth": ${PLUGIN_HEALTH_PORT}, "controllerHealth": ${CONTROLLER_HEALTH_PORT}},
-  "pluginMetricsURL": $(json_str "http://127.0.0.1:${PLUGIN_HEALTH_PORT}/metrics"),
+  "pluginMetricsURL": $(json_str "http://${metrics_host}:${PLUGIN_HEALTH_PORT}/metrics"),
+  "nodeCount": ${NODE_COUNT},
+  "nodes": [${nodes}],
   "kubectl": $(json_str "${KUBECTL}"),
   "crictl": $(json_str "${CRICTL}"),
   "ctr": $(json_str "${CONTAINERD_BIN_DIR}/ctr"),
@@ -469,67 +584,89 @@ print_export() {
 # with their network namespaces), then the driver, the mounts, the emulated host, the
 # control plane.
 teardown() {
-  local keep_logs="$1" down_args=()
+  local keep_logs="$1" down_args=() i dir
   [[ "${keep_logs}" == 1 ]] && down_args=(--keep-logs)
-  stop_processes TERM kubelet
-  # The pods' logs (the driver's too, in pods mode) beside ours.
-  if [[ "${keep_logs}" == 1 && -d "${STATE}/pod-logs" && -d "${LOGS}" ]]; then
-    cp -r "${STATE}/pod-logs" "${LOGS}/pods" 2>/dev/null || true
-  fi
-  if [[ -d "${CTRD_STATE}" ]]; then
-    DRA_SRIOV_CONTAINERD_STATE="${CTRD_STATE}" DRA_SRIOV_KEEP_LOGS=0 \
-      prefixed containerd "${HACK_DIR}/containerd.sh" down "${down_args[@]}" ||
-      log "hack/containerd.sh down failed"
-  fi
+  for ((i = 1; i <= NODE_COUNT; i++)); do
+    select_node "${i}"
+    stop_processes TERM kubelet
+  done
+  for ((i = 1; i <= NODE_COUNT; i++)); do
+    select_node "${i}"
+    # The pods' logs (the driver's too, in pods mode) beside ours.
+    if [[ "${keep_logs}" == 1 && -d "${NODE_DIR}/pod-logs" && -d "${LOGS}" ]]; then
+      cp -r "${NODE_DIR}/pod-logs" "${LOGS}/pods" 2>/dev/null || true
+    fi
+    if [[ -d "${CTRD_STATE}" ]]; then
+      DRA_SRIOV_CONTAINERD_STATE="${CTRD_STATE}" DRA_SRIOV_KEEP_LOGS=0 \
+        prefixed "containerd ${NODE_NAME}" "${HACK_DIR}/containerd.sh" down "${down_args[@]}" ||
+        log "hack/containerd.sh down failed for node ${NODE_NAME}"
+    fi
+  done
+  select_node 1
   stop_processes TERM kubelet-plugin controller
-  stop_processes TERM vf-switch emulator
+  for ((i = 1; i <= NODE_COUNT; i++)); do
+    select_node "${i}"
+    stop_processes TERM vf-switch emulator
+  done
   delete_api_service_route
-  # The kubelet's mounts (its directory is inside the emulated host) before the host goes.
+  # The kubelets' mounts (their directories are inside the emulated hosts) before the hosts go.
   unmount_all
   if mounted "${STATE}"; then umount "${STATE}" || umount -l "${STATE}"; fi
-  if [[ -e "${HOST_ROOT}" ]]; then
-    log "destroying the emulated host at ${HOST_ROOT}"
-    if [[ -f "${CLI_JS}" ]]; then
-      node_js "${CLI_JS}" emulate --host-root "${HOST_ROOT}" --destroy >/dev/null ||
-        log "emulate --destroy failed"
+  for ((i = 1; i <= NODE_COUNT; i++)); do
+    select_node "${i}"
+    if [[ -e "${HOST_ROOT}" ]]; then
+      log "destroying the emulated host at ${HOST_ROOT}"
+      if [[ -f "${CLI_JS}" ]]; then
+        node_js "${CLI_JS}" emulate --host-root "${HOST_ROOT}" --destroy >/dev/null ||
+          log "emulate --destroy failed"
+      fi
     fi
-  fi
+  done
   delete_vf_switch
   if [[ -d "${CP_STATE}" ]]; then
     DRA_SRIOV_STATE="${CP_STATE}" DRA_SRIOV_KEEP_LOGS=0 \
       prefixed control-plane "${HACK_DIR}/control-plane.sh" down "${down_args[@]}" ||
       log "hack/control-plane.sh down failed"
   fi
-  if [[ "${keep_logs}" == 1 && -d "${LOGS}" ]]; then
-    # The components' logs next to ours.
-    local dir
-    for dir in "${CP_STATE}/logs" "${CTRD_STATE}/logs"; do
-      [[ -d "${dir}" ]] && cp -r "${dir}/." "${LOGS}/" 2>/dev/null
+  if [[ "${keep_logs}" == 1 && -d "${CLUSTER_LOGS}" ]]; then
+    # The components' logs next to ours (each node's containerd's in that node's logs).
+    [[ -d "${CP_STATE}/logs" ]] && cp -r "${CP_STATE}/logs/." "${CLUSTER_LOGS}/" 2>/dev/null
+    for ((i = 1; i <= NODE_COUNT; i++)); do
+      select_node "${i}"
+      dir="${CTRD_STATE}/logs"
+      [[ -d "${dir}" ]] && mkdir -p "${LOGS}" && cp -r "${dir}/." "${LOGS}/" 2>/dev/null
     done
     find "${STATE}" -mindepth 1 -maxdepth 1 ! -name logs -exec rm -rf -- {} +
-    log "stopped; logs kept in ${LOGS}"
+    log "stopped; logs kept in ${CLUSTER_LOGS}"
   else
     rm -rf -- "${STATE}"
     log "stopped; removed ${STATE}"
   fi
+  select_node 1
 }
 
 ### Commands #################################################################
 
 running() {
-  local name
+  local name i
   [[ -f "${STATE}/env.json" ]] || return 1
-  for name in "${PROCESSES[@]}"; do
-    alive "${name}" || return 1
-  done
   DRA_SRIOV_STATE="${CP_STATE}" "${HACK_DIR}/control-plane.sh" status 2>/dev/null || return 1
-  DRA_SRIOV_CONTAINERD_STATE="${CTRD_STATE}" "${HACK_DIR}/containerd.sh" status 2>/dev/null || return 1
-  load_ports && node_ready || return 1
+  for ((i = 1; i <= NODE_COUNT; i++)); do
+    select_node "${i}"
+    for name in "${PROCESSES[@]}"; do
+      alive "${name}" || return 1
+    done
+    DRA_SRIOV_CONTAINERD_STATE="${CTRD_STATE}" "${HACK_DIR}/containerd.sh" status 2>/dev/null || return 1
+    load_ports && node_ready || return 1
+  done
+  select_node 1
   [[ "${DRIVER_MODE}" == host ]] || { pods_ready node-plugin && pods_ready controller; }
 }
 
 check_host() {
   [[ "$(id -u)" == 0 ]] || die "a local cluster needs root (kubelet, containerd, veths, mounts)"
+  [[ "${DRIVER_MODE}" == pods || "${NODE_COUNT}" == 1 ]] ||
+    die "DRA_SRIOV_DRIVER_MODE=host runs one node only: leave out --nodes or use pods mode"
   local tool
   for tool in openssl python3 curl ip unshare findmnt mount; do
     command -v "${tool}" >/dev/null 2>&1 || die "${tool} is needed"
@@ -540,9 +677,73 @@ check_host() {
   fi
 }
 
+# check_paths: the longest unix socket path of each node, the node plugin's DRA socket in
+# its kubelet's plugins directory, fits in 107 bytes (a node's paths name the state dir
+# and the node).
+check_paths() {
+  local i socket
+  for ((i = 1; i <= NODE_COUNT; i++)); do
+    select_node "${i}"
+    socket="${KUBELET_DIR}/plugins/${DRIVER_NAME}/dra-00000000.sock"
+    ((${#socket} <= 107)) || die "node ${NODE_NAME}'s sockets would pass 107 bytes (${socket}): use a shorter DRA_SRIOV_CLUSTER_STATE or DRA_SRIOV_NODE_NAME"
+  done
+  select_node 1
+}
+
+# parse_up_args [--nodes N]: WANT_NODES, the node count `up` makes.
+parse_up_args() {
+  WANT_NODES=1
+  while [[ $# -gt 0 ]]; do
+    case "$1" in
+      --nodes)
+        [[ "${2:-}" =~ ^[1-9][0-9]?$ ]] || die "--nodes takes a number of nodes, 1 to 99 (not '${2:-}')"
+        WANT_NODES="$2"
+        shift 2
+        ;;
+      *) die "unknown argument to up: $1 (usage: $0 up [--nodes N])" ;;
+    esac
+  done
+}
+
+# start_nodes: each node's emulated host, then the control plane and every containerd side
+# by side, then each node's VF wire, CNI directories and kubelet; waits for every kubelet.
+start_nodes() {
+  local i
+  # The emulated hosts first: containerd's CDI dir and the kubelet's are inside them.
+  for ((i = 1; i <= NODE_COUNT; i++)); do
+    select_node "${i}"
+    mkdir -p "${PIDS}" "${LOGS}"
+    KUBELET_PORT="${FREE_PORTS[2 * i]}"
+    KUBELET_HEALTHZ_PORT="${FREE_PORTS[2 * i + 1]}"
+    save_node_ports
+    start_emulator
+  done
+  log "starting the control plane and ${NODE_COUNT} containerd (state in ${CP_STATE} and <node>/containerd)"
+  start_base
+  for ((i = 1; i <= NODE_COUNT; i++)); do
+    select_node "${i}"
+    load_node
+    load_ports
+    start_vf_switch
+    make_cni_bin_dir
+    mkdir -p "${NODE_CNI_DIR}"
+    prepare_kubelet
+    start_kubelet
+  done
+  for ((i = 1; i <= NODE_COUNT; i++)); do
+    select_node "${i}"
+    load_ports
+    wait_kubelet
+  done
+  select_node 1
+  load_node
+  load_ports
+}
+
 cmd_up() {
-  if running; then
-    log "cluster already running (state: ${STATE}, node ${NODE_NAME})"
+  parse_up_args "$@"
+  if ((WANT_NODES == NODE_COUNT)) && running; then
+    log "cluster already running (state: ${STATE}, ${NODE_COUNT} node(s), first ${NODE_NAME})"
     print_export
     return 0
   fi
@@ -550,25 +751,23 @@ cmd_up() {
     log "removing stale state in ${STATE}"
     teardown 0
   fi
+  NODE_COUNT="${WANT_NODES}"
+  select_node 1
   check_host
+  check_paths
   local start=${SECONDS}
-  mkdir -p "${STATE}" "${PIDS}" "${LOGS}"
+  mkdir -p "${STATE}" "${CLUSTER_LOGS}"
+  printf 'NODE_COUNT=%s\n' "${NODE_COUNT}" >"${STATE}/nodes.env"
   share_state_dir
   trap 'on_up_exit' EXIT
   trap 'exit 130' INT TERM
-  read -r KUBELET_PORT KUBELET_HEALTHZ_PORT PLUGIN_HEALTH_PORT CONTROLLER_HEALTH_PORT <<<"$(free_ports 4)"
+  # All at once, so none is picked twice: the driver's two, then two per node.
+  read -r -a FREE_PORTS <<<"$(free_ports $((2 + 2 * NODE_COUNT)))"
+  PLUGIN_HEALTH_PORT="${FREE_PORTS[0]}"
+  CONTROLLER_HEALTH_PORT="${FREE_PORTS[1]}"
   save_ports
 
-  # The emulated host first: containerd's CDI dir and the kubelet's are inside it.
-  start_emulator
-  log "starting the control plane and containerd (state in ${CP_STATE} and ${CTRD_STATE})"
-  start_base
-  start_vf_switch
-  make_cni_bin_dir
-  mkdir -p "${NODE_CNI_DIR}"
-  prepare_kubelet
-  start_kubelet
-  wait_kubelet
+  start_nodes
   if [[ "${DRIVER_MODE}" == pods ]]; then
     api_service_route
     import_driver_image
@@ -581,14 +780,22 @@ cmd_up() {
   fi
   write_env_json
   UP_DONE=1
-  log "cluster up in $((SECONDS - start)) s: node ${NODE_NAME} (${NODE_IP}), emulated ${PROFILE} host at ${HOST_ROOT}, the driver as ${DRIVER_MODE}; info in ${STATE}/env.json"
+  local i summary=""
+  for ((i = 1; i <= NODE_COUNT; i++)); do
+    select_node "${i}"
+    load_node
+    summary+="${summary:+, }${NODE_NAME} (${NODE_IP}, emulated ${PROFILE} host at ${HOST_ROOT})"
+  done
+  select_node 1
+  load_node
+  log "cluster up in $((SECONDS - start)) s: node(s) ${summary}, the driver as ${DRIVER_MODE}; info in ${STATE}/env.json"
   print_export
 }
 
 UP_DONE=0
 on_up_exit() {
   [[ "${UP_DONE}" == 0 ]] || return 0
-  log "start failed; stopping everything (logs kept in ${LOGS})"
+  log "start failed; stopping everything (logs kept in ${CLUSTER_LOGS})"
   teardown 1 || true
 }
 
@@ -709,7 +916,7 @@ cmd_env() {
 
 cmd_status() {
   if running; then
-    log "running: node ${NODE_NAME} Ready (state: ${STATE})"
+    log "running: ${NODE_COUNT} node(s) Ready, first ${NODE_NAME} (state: ${STATE})"
   else
     log "not running (state: ${STATE})"
     return 1
@@ -725,7 +932,7 @@ main() {
       print_usage
       return 0
       ;;
-    *) die "usage: $0 up | down [--keep-logs] | env | status | restart|stop|start PART [--kill]" ;;
+    *) die "usage: $0 up [--nodes N] | down [--keep-logs] | env | status | restart|stop|start PART [--kill]" ;;
   esac
   if [[ "${cmd}" != env && "${cmd}" != status ]]; then
     mkdir -p "$(dirname "${STATE}")"

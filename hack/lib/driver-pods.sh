@@ -29,13 +29,22 @@ nft_table() {
   printf 'dra_sriov_%s' "$(printf '%s' "${STATE}" | sha256sum | cut -c1-8)"
 }
 
-# api_service_route: the `kubernetes` Service reaches the API server (see the header).
-# route_localnet on the pod bridge alone lets DNAT to 127.0.0.1 take packets from pods.
+# api_service_route: the `kubernetes` Service reaches the API server (see the header), from
+# every node's pod bridge. route_localnet on the pod bridges alone lets DNAT to 127.0.0.1
+# take packets from pods.
 api_service_route() {
-  local table bridge port
+  local table bridge bridges=() port i rules=""
   table="$(nft_table)"
-  bridge="$(json_get "${CTRD_STATE}/env.json" j.bridge)"
+  for ((i = 1; i <= NODE_COUNT; i++)); do
+    select_node "${i}"
+    bridges+=("$(json_get "${CTRD_STATE}/env.json" j.bridge)")
+  done
+  select_node 1
   port="${APISERVER_URL##*:}"
+  for bridge in "${bridges[@]}"; do
+    rules+="    iifname \"${bridge}\" ip daddr ${API_SERVICE_IP} tcp dport ${API_SERVICE_PORT} dnat to 127.0.0.1:${port}
+"
+  done
   command -v nft >/dev/null 2>&1 || die "nft is missing: install Debian's nftables (hack/prereqs.sh does)"
   nft delete table ip "${table}" 2>/dev/null || true
   nft -f - <<EOF
@@ -46,11 +55,12 @@ table ip ${table} {
   }
   chain prerouting {
     type nat hook prerouting priority -100; policy accept;
-    iifname "${bridge}" ip daddr ${API_SERVICE_IP} tcp dport ${API_SERVICE_PORT} dnat to 127.0.0.1:${port}
-  }
+${rules}  }
 }
 EOF
-  sysctl -q -w "net.ipv4.conf.${bridge}.route_localnet=1"
+  for bridge in "${bridges[@]}"; do
+    sysctl -q -w "net.ipv4.conf.${bridge}.route_localnet=1"
+  done
   log "the kubernetes Service (${API_SERVICE_IP}:${API_SERVICE_PORT}) reaches the API server on 127.0.0.1:${port} (nftables table ${table})"
 }
 
@@ -78,13 +88,28 @@ make_cni_bin_dir() {
 }
 
 # import_driver_image: the driver's image (hack/images/build-driver.sh: the bundle, the
-# pinned Node.js and Debian's libraries, no Docker) in containerd's CRI namespace, where
-# the chart's pullPolicy Never finds it.
+# pinned Node.js and Debian's libraries, no Docker) in each node's containerd's CRI
+# namespace, where the chart's pullPolicy Never finds it.
 import_driver_image() {
+  local i
   make -s -C "${REPO_ROOT}" bundle >&2 || die "make bundle failed"
-  DRIVER_IMAGE="$("${HACK_DIR}/images/import.sh" "${CTRD_STATE}/containerd.sock" k8s.io --driver |
-    sed -n 's/^DRIVER_IMAGE=//p')" || die "importing the driver image into containerd failed"
-  [[ -n "${DRIVER_IMAGE}" ]] || die "hack/images/import.sh --driver named no image"
+  for ((i = 1; i <= NODE_COUNT; i++)); do
+    select_node "${i}"
+    DRIVER_IMAGE="$("${HACK_DIR}/images/import.sh" "${CTRD_STATE}/containerd.sock" k8s.io --driver |
+      sed -n 's/^DRIVER_IMAGE=//p')" || die "importing the driver image into node ${NODE_NAME}'s containerd failed"
+    [[ -n "${DRIVER_IMAGE}" ]] || die "hack/images/import.sh --driver named no image"
+  done
+  select_node 1
+  load_node
+}
+
+# per_node PATH: the selected node's PATH with its node directory named as $(NODE_NAME),
+# which the kubelet expands in the node plugin's arguments and variables (several nodes).
+per_node() {
+  local own="${NODE_DIR}/"
+  [[ "$1" == "${own}"* ]] || die "internal: $1 is not in ${own}"
+  # shellcheck disable=SC2016 # $(NODE_NAME) is the kubelet's to expand
+  printf '%s/$(NODE_NAME)/%s' "${NODES_DIR}" "${1#"${own}"}"
 }
 
 # helm_values: the chart's values for this cluster, as --set arguments.
@@ -93,14 +118,29 @@ helm_values() {
     --set "image.repository=${DRIVER_IMAGE%:*}"
     --set "image.tag=${DRIVER_IMAGE##*:}"
     --set image.pullPolicy=Never
-    --set "emulatedHost.root=${HOST_ROOT}"
-    --set "nri.socketPath=${NRI_SOCKET}"
-    --set "nri.netnsDir=${NETNS_DIR}"
-    --set "cni.binDir=${NODE_CNI_BIN_DIR}"
-    --set "cni.cacheDir=${NODE_CNI_DIR}"
     --set "healthcheck.port=${PLUGIN_HEALTH_PORT}"
     --set logging.format=text
   )
+  if ((NODE_COUNT == 1)); then
+    HELM_VALUES+=(
+      --set "emulatedHost.root=${HOST_ROOT}"
+      --set "nri.socketPath=${NRI_SOCKET}"
+      --set "nri.netnsDir=${NETNS_DIR}"
+      --set "cni.binDir=${NODE_CNI_BIN_DIR}"
+      --set "cni.cacheDir=${NODE_CNI_DIR}"
+    )
+  else
+    select_node 1
+    load_node
+    HELM_VALUES+=(
+      --set "emulatedHost.nodesDir=${NODES_DIR}"
+      --set "emulatedHost.root=$(per_node "${HOST_ROOT}")"
+      --set "nri.socketPath=$(per_node "${NRI_SOCKET}")"
+      --set "nri.netnsDir=$(per_node "${NETNS_DIR}")"
+      --set "cni.binDir=$(per_node "${NODE_CNI_BIN_DIR}")"
+      --set "cni.cacheDir=$(per_node "${NODE_CNI_DIR}")"
+    )
+  fi
 }
 
 helm_install_driver() {
@@ -114,20 +154,26 @@ helm_install_driver() {
   log "driver installed by helm and publishing in $((SECONDS - start)) s"
 }
 
-# driver_pod COMPONENT: the name of the running pod of node-plugin or controller.
+# driver_pod COMPONENT: the name of the running pod of node-plugin (the selected node's)
+# or controller.
 driver_pod() {
+  local on_node=""
+  [[ "$1" != node-plugin ]] || on_node=",spec.nodeName=${NODE_NAME}"
   kubectl_admin -n "${DRIVER_NAMESPACE}" get pods \
     -l "app.kubernetes.io/instance=${HELM_RELEASE},app.kubernetes.io/component=$1" \
-    --field-selector status.phase=Running -o 'jsonpath={.items[0].metadata.name}' 2>/dev/null
+    --field-selector "status.phase=Running${on_node}" -o 'jsonpath={.items[0].metadata.name}' 2>/dev/null
 }
 
 pods_ready() {
-  local ready
+  local ready want=1 want_ready=""
+  [[ "$1" != node-plugin ]] || want="${NODE_COUNT}"
   ready="$(kubectl_admin -n "${DRIVER_NAMESPACE}" get pods \
     -l "app.kubernetes.io/instance=${HELM_RELEASE},app.kubernetes.io/component=$1" \
     -o 'jsonpath={range .items[*]}{.metadata.deletionTimestamp}{"/"}{.status.conditions[?(@.type=="Ready")].status}{" "}{end}' 2>/dev/null)"
-  # Exactly one pod, Ready and not being deleted (a rolling update has two for a while).
-  [[ "${ready}" == "/True " ]]
+  # Exactly one pod (per node), Ready and not being deleted (a rolling update has two for a
+  # while).
+  for ((; want > 0; want--)); do want_ready+="/True "; done
+  [[ "${ready}" == "${want_ready}" ]]
 }
 
 # wait_pods_of COMPONENT: waits for it, printing its pod's state and log tail on failure.
@@ -149,11 +195,15 @@ wait_pods_of() {
 
 wait_driver_pods() {
   wait_pods_of node-plugin
-  local deadline=$((SECONDS + START_TIMEOUT))
-  until slices_published; do
-    ((SECONDS < deadline)) || die "timed out waiting for the ResourceSlices of node ${NODE_NAME}"
-    sleep "${WAIT_INTERVAL}"
+  local deadline=$((SECONDS + START_TIMEOUT)) i
+  for ((i = 1; i <= NODE_COUNT; i++)); do
+    select_node "${i}"
+    until slices_published; do
+      ((SECONDS < deadline)) || die "timed out waiting for the ResourceSlices of node ${NODE_NAME}"
+      sleep "${WAIT_INTERVAL}"
+    done
   done
+  select_node 1
   wait_pods_of controller
 }
 

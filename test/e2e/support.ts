@@ -60,6 +60,33 @@ export interface ClusterEnv {
   cli: [string, string];
   kubernetesVersion: string;
   containerdVersion: string;
+  /** How many nodes `up --nodes N` made (1 unless asked). */
+  nodeCount: number;
+  /** Each node's own parts; the first is also what the fields above describe. */
+  nodes: ClusterNode[];
+}
+
+/** One node of env.json's `nodes`. */
+export interface ClusterNode {
+  name: string;
+  nodeIP: string;
+  profile: string;
+  hostRoot: string;
+  kubeletRootDir: string;
+  pluginDir: string;
+  checkpointFile: string;
+  cdiDir: string;
+  nriSocket: string;
+  netnsDir: string;
+  cniCacheDir: string;
+  ipamDir: string;
+  cniBinDir: string;
+  criEndpoint: string;
+  containerdStateDir: string;
+  pids: Partial<Record<"emulator" | "vf-switch" | "kubelet", number | null>>;
+  logsDir: string;
+  ports: { kubelet: number; kubeletHealthz: number };
+  pluginMetricsURL: string;
 }
 
 /** The running cluster's env.json, read afresh (restarts change the PIDs). */
