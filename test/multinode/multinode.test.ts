@@ -1,7 +1,14 @@
 /**
  * The multi-node suite, in a fixed order, against one local cluster of three nodes
- * (x710, e810, cx6dx): the cluster, filters per node, placement of claims, VFs of two
- * nodes on one wire, draining a node, a node plugin killed on one node. One file, so the
- * order is the one below; each case works in namespaces of its own.
+ * (x710, e810, cx6dx; hack/local-cluster.sh up --nodes 3): the cluster, filters per node,
+ * placement of claims, a Deployment spread over the nodes, VFs of two nodes on one wire,
+ * draining a node, a node plugin killed on one node. One file, so the order is the one
+ * below; each case works in a namespace of its own and leaves nothing prepared.
  */
 import "./cases/cluster.js";
+import "./cases/filters.js";
+import "./cases/placement.js";
+import "./cases/spread.js";
+import "./cases/ping.js";
+import "./cases/drain.js";
+import "./cases/plugin-kill.js";

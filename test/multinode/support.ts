@@ -3,7 +3,9 @@
  * env.json, what each publishes, what each has prepared, and pods pinned or spread.
  */
 import fs from "node:fs";
-import { isNotFound, type KubeObject } from "../../lib/kube/client.js";
+import type { KubeObject } from "../../lib/kube/client.js";
+import type { HostProfile } from "../../pkg/emulator/profile.js";
+import { builtinProfiles, type BuiltinProfileName } from "../../pkg/emulator/profiles.js";
 import {
   apiClient,
   clusterEnv,
@@ -15,7 +17,8 @@ import {
 
 export function clusterNodes(): ClusterNode[] {
   const nodes = clusterEnv().nodes;
-  if (nodes.length < 2) throw new Error(`the multi-node suite needs a cluster of several nodes, found ${nodes.length}`);
+  if (nodes.length < 2)
+    throw new Error(`the multi-node suite needs a cluster of several nodes, found ${nodes.length}`);
   return nodes;
 }
 
@@ -88,19 +91,194 @@ export function isReady(pod: PodInfo): boolean {
   return (pod.status?.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True");
 }
 
-/** Waits until the object is gone (404). */
-export async function waitGone(what: string, apiPath: string, timeoutMs = 90_000): Promise<void> {
-  await waitFor(
-    `${what} to be gone`,
-    async () => {
-      try {
-        await apiClient().request({ method: "GET", path: apiPath });
-        return undefined;
-      } catch (error) {
-        if (isNotFound(error)) return true;
-        throw error;
-      }
+/** Applies objects (as one kubectl List). */
+export async function apply(objects: readonly object[]): Promise<void> {
+  await kubectl(
+    ["apply", "-f", "-"],
+    JSON.stringify({ apiVersion: "v1", kind: "List", items: objects }),
+  );
+}
+
+/** The emulated profile of a node. */
+export function profileOf(node: ClusterNode): HostProfile {
+  if (!Object.hasOwn(builtinProfiles, node.profile)) {
+    throw new Error(`node ${node.name} runs profile ${node.profile}, not a builtin one`);
+  }
+  return builtinProfiles[node.profile as BuiltinProfileName];
+}
+
+/** A claim template for one VF that `cel` picks, with an optional VfConfig. */
+export function vfClaimTemplate(
+  namespace: string,
+  name: string,
+  cel: string,
+  vfConfig?: Record<string, unknown>,
+): object {
+  const driver = clusterEnv().driverName;
+  return {
+    apiVersion: "resource.k8s.io/v1",
+    kind: "ResourceClaimTemplate",
+    metadata: { name, namespace },
+    spec: {
+      spec: {
+        devices: {
+          requests: [
+            {
+              name: "vf",
+              exactly: { deviceClassName: driver, selectors: [{ cel: { expression: cel } }] },
+            },
+          ],
+          ...(vfConfig === undefined
+            ? {}
+            : {
+                config: [
+                  {
+                    requests: ["vf"],
+                    opaque: {
+                      driver,
+                      parameters: {
+                        apiVersion: `${driver}/v1alpha1`,
+                        kind: "VfConfig",
+                        ...vfConfig,
+                      },
+                    },
+                  },
+                ],
+              }),
+        },
+      },
     },
-    timeoutMs,
+  };
+}
+
+/** CEL for a VF of the PF with this netdev name. */
+export function onPf(pfName: string): string {
+  return `device.attributes["${clusterEnv().driverName}"].PFName == "${pfName}"`;
+}
+
+/** A pod spec whose container sleeps holding the claim of `template`. */
+export function podSpecWithClaim(template: string): Record<string, unknown> {
+  return {
+    terminationGracePeriodSeconds: 5,
+    containers: [
+      {
+        name: "app",
+        image: "localhost/dra-sriov/busybox:local",
+        command: ["sh", "-c", "trap 'exit 0' TERM; sleep 86400 & wait"],
+        resources: { claims: [{ name: "vf" }] },
+      },
+    ],
+    resourceClaims: [{ name: "vf", resourceClaimTemplateName: template }],
+  };
+}
+
+export function pod(namespace: string, name: string, template: string): object {
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name, namespace },
+    spec: podSpecWithClaim(template),
+  };
+}
+
+/** A Deployment of `replicas` pods, each with its own claim from `template`. */
+export function deployment(
+  namespace: string,
+  name: string,
+  template: string,
+  replicas: number,
+  spread: Record<string, unknown>,
+): object {
+  const labels = { app: name };
+  return {
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: { name, namespace },
+    spec: {
+      replicas,
+      selector: { matchLabels: labels },
+      template: {
+        metadata: { labels },
+        spec: {
+          ...podSpecWithClaim(template),
+          topologySpreadConstraints: [
+            {
+              maxSkew: 1,
+              topologyKey: "kubernetes.io/hostname",
+              labelSelector: { matchLabels: labels },
+              ...spread,
+            },
+          ],
+        },
+      },
+    },
+  };
+}
+
+interface ClaimObject extends KubeObject {
+  status?: {
+    allocation?: { devices?: { results?: { driver: string; pool: string; device: string }[] } };
+  };
+}
+
+interface PodClaims extends PodInfo {
+  status?: PodInfo["status"] & {
+    resourceClaimStatuses?: { name: string; resourceClaimName?: string }[];
+  };
+}
+
+/** The claim a pod got from its template (by the pod's claim name `vf`). */
+export async function claimOf(namespace: string, podName: string): Promise<ClaimObject> {
+  const name = await waitFor(`the claim of ${namespace}/${podName}`, async () => {
+    const read = await apiClient().request<PodClaims>({
+      method: "GET",
+      path: `/api/v1/namespaces/${namespace}/pods/${podName}`,
+    });
+    return read.status?.resourceClaimStatuses?.find((s) => s.name === "vf")?.resourceClaimName;
+  });
+  return apiClient().request<ClaimObject>({
+    method: "GET",
+    path: `/apis/resource.k8s.io/v1/namespaces/${namespace}/resourceclaims/${name}`,
+  });
+}
+
+/** The pools (our driver's: node names) a claim's allocation took devices from. */
+export function allocatedPools(claim: ClaimObject): string[] {
+  const driver = clusterEnv().driverName;
+  return (claim.status?.allocation?.devices?.results ?? [])
+    .filter((result) => result.driver === driver)
+    .map((result) => result.pool);
+}
+
+/** Waits until no node's plugin holds any of these claims prepared. */
+export async function waitUnprepared(claimUids: readonly string[]): Promise<void> {
+  await waitFor(`claims ${claimUids.join(", ")} to be unprepared on every node`, () => {
+    const held = clusterNodes().flatMap((node) =>
+      preparedOn(node)
+        .filter((uid) => claimUids.includes(uid))
+        .map((uid) => `${uid} on ${node.name}`),
+    );
+    if (held.length > 0) throw new Error(`still prepared: ${held.join(", ")}`);
+    return true;
+  });
+}
+
+/** Waits until the namespace's pods of `selector` are `count`, all Ready. */
+export async function waitPodsReady(
+  namespace: string,
+  selector: string,
+  count: number,
+): Promise<PodInfo[]> {
+  return waitFor(
+    `${count} Ready pods ${selector} in ${namespace}`,
+    async () => {
+      const pods = (await podsIn(namespace, selector)).filter(
+        (p) =>
+          (p.metadata as { deletionTimestamp?: string } | undefined)?.deletionTimestamp ===
+          undefined,
+      );
+      return pods.length === count && pods.every(isReady) ? pods : undefined;
+    },
+    180_000,
   );
 }
