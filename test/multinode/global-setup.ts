@@ -6,7 +6,13 @@ import { localCluster } from "../e2e/global-setup.js";
 export const MULTINODE_NODES = 3;
 
 /**
- * The multi-node suite runs against a local cluster of three nodes (x710, e810, cx6dx) in
+ * The nodes' profiles: none is the one-node cluster's x710, whose netdev names would clash,
+ * so the suite runs beside a one-node cluster `make demo` left running.
+ */
+const PROFILES = "e810 cx6dx x540";
+
+/**
+ * The multi-node suite runs against a local cluster of three nodes (e810, cx6dx, x540) in
  * `DRA_SRIOV_MULTINODE_STATE` (default /tmp/dra-nodes; short, as the nodes' socket paths name it), apart from the one-node
  * suite's state dir.
  */
@@ -15,5 +21,6 @@ export default function setup(project: TestProject): (() => void) | undefined {
     project,
     path.resolve(process.env["DRA_SRIOV_MULTINODE_STATE"] ?? "/tmp/dra-nodes"),
     MULTINODE_NODES,
+    { DRA_SRIOV_PROFILES: PROFILES },
   );
 }
