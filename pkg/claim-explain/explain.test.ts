@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { holdersByDevice } from "../cluster-inventory/claims.js";
-import { claim, DRIVER, slicesOf, vf } from "../cluster-inventory/testing/fixtures.js";
+import { claim, DRIVER, slicesOf, vf, wholePf } from "../cluster-inventory/testing/fixtures.js";
 import { explainClaim, type ClaimExplanation } from "./explain.js";
 import { formatExplanation } from "./format.js";
 import { devicesByNode, readClaimSpec } from "./input.js";
@@ -181,5 +181,75 @@ describe("explainClaim", () => {
       'likely fix: no device publishes sriovnetwork.openshift.io/resourceNmae; did you mean "resourceName"?',
     );
     expect(text).toMatch(/Fits on no node \(2 publish devices/);
+  });
+});
+
+describe("explainClaim with whole PFs (shared counters)", () => {
+  // Node c publishes eth0 whole beside its 4 VFs: one counter set, the PF takes all 4.
+  const withPf = devicesByNode(
+    slicesOf("c", [wholePf(0), ...[0, 1, 2, 3].map((id) => vf(0, id))]),
+    DRIVER,
+  );
+  const onC = (request: Record<string, unknown>, held: unknown[]) => {
+    const spec = readClaimSpec({
+      devices: { requests: [{ name: "nic", exactly: { deviceClassName: DRIVER, ...request } }] },
+    });
+    if (typeof spec === "string") throw new Error(spec);
+    return explainClaim({
+      driver: DRIVER,
+      claim: { kind: "ResourceClaim", namespace: "team", name: "net" },
+      spec,
+      classes: CLASS,
+      devices: withPf,
+      holders: holdersByDevice(held, DRIVER),
+    }).nodes[0]!;
+  };
+  const isVf = { selectors: [{ cel: { expression: `${attr("deviceType")} == "vf"` } }] };
+  const isPf = { selectors: [{ cel: { expression: `${attr("deviceType")} == "pf"` } }] };
+  const pfName = wholePf(0).name;
+
+  it("says a VF request is refused because the whole PF is allocated", () => {
+    const result = onC(isVf, [claim("team", "whole", "c", [pfName], ["dpdk"])]);
+    expect(result.verdict).toBe("does-not-fit");
+    expect(result.requests[0]).toMatchObject({ matching: 4, usable: 0 });
+    expect(result.requests[0]!.blockedByCounters).toHaveLength(4);
+    expect(result.requests[0]!.blockedByCounters[0]).toEqual({
+      device: nameOf(0, 0),
+      counterSet: pfName,
+      heldDevices: [pfName],
+      holders: ["team/whole"],
+    });
+    expect(result.reason).toBe(
+      `request nic: needs 1, 0 usable (4 match, 0 allocated to other claims, 4 held back by shared counters (${pfName} of counter set ${pfName} is allocated to team/whole), 0 tainted)`,
+    );
+    expect(result.hints[0]).toMatch(
+      new RegExp(
+        `^4 of the 4 matching devices cannot be allocated while ${pfName} .*a whole PF and its VFs are never allocated together`,
+      ),
+    );
+    const text = formatExplanation({
+      apiVersion: "kubectl-sriov.sriovnetwork.openshift.io/v1alpha1",
+      kind: "ClaimExplanation",
+      driver: DRIVER,
+      claim: { kind: "ResourceClaim", namespace: "team", name: "net" },
+      problems: [],
+      nodes: [result],
+      fits: [],
+    });
+    expect(text).toContain("held back by shared counters 4, tainted 0, usable 0");
+    expect(text).toContain(
+      `    ${nameOf(0, 0)} held back: ${pfName} of counter set ${pfName} allocated to team/whole`,
+    );
+  });
+
+  it("says a whole PF is refused while one of its VFs is allocated, and fits once none is", () => {
+    const result = onC(isPf, [claim("team", "one", "c", [nameOf(0, 2)], ["web"])]);
+    expect(result.requests[0]!.blockedByCounters).toEqual([
+      { device: pfName, counterSet: pfName, heldDevices: [nameOf(0, 2)], holders: ["team/one"] },
+    ]);
+    expect(result.reason).toContain(`held back by shared counters (${nameOf(0, 2)} of counter set`);
+    // The other VFs stay free: a VF takes one unit of the set, not all.
+    expect(onC(isVf, [claim("team", "one", "c", [nameOf(0, 2)], ["web"])]).verdict).toBe("fits");
+    expect(onC(isPf, []).reason).toBe(`fits: nic → ${pfName}`);
   });
 });

@@ -12,6 +12,7 @@ import {
   type SelectorRef,
 } from "./allocate.js";
 import { compileSelector, type CompiledSelector, type FailureKind } from "./cel.js";
+import { counterBlocks, type CounterBlock } from "./counters.js";
 import type { ClaimSpec, NodeDevice, RequestSpec } from "./input.js";
 import type { CelAttribute } from "./cel.js";
 
@@ -54,6 +55,17 @@ export interface RequestOnNode {
   matching: number;
   /** Of those, allocated to other claims (with the holders). */
   allocatedToOthers: { device: string; holders: string[] }[];
+  /**
+   * Of those free, the ones whose shared counters devices allocated to other claims use up:
+   * a VF while its whole PF is allocated, a whole PF while any of its VFs is (with those
+   * devices and their holders).
+   */
+  blockedByCounters: {
+    device: string;
+    counterSet: string;
+    heldDevices: string[];
+    holders: string[];
+  }[];
   /** Of those free, tainted with a taint the request does not tolerate. */
   tainted: { device: string; taints: string[] }[];
   /** Matching, free, untainted. */
@@ -172,9 +184,32 @@ function explainNode(
         holder.namespace !== input.self.namespace ||
         holder.claim !== input.self.name,
     );
-  const devices: (SearchDevice & { source: NodeDevice })[] = nodeDevices.map((device) => ({
+  const held = (device: NodeDevice) => holdersOf(device).length > 0;
+  const blocks = counterBlocks(nodeDevices, held);
+  const byName = new Map(nodeDevices.map((device) => [device.name, device]));
+  const holdersOfNames = (names: readonly string[]) => [
+    ...new Set(
+      names.flatMap((name) => {
+        const device = byName.get(name);
+        return device === undefined
+          ? []
+          : holdersOf(device).map((holder) => `${holder.namespace}/${holder.claim}`);
+      }),
+    ),
+  ];
+  const devices: ExplainDevice[] = nodeDevices.map((device) => ({
     name: device.name,
-    inUse: holdersOf(device).length > 0,
+    // The scheduler picks neither an allocated device nor one whose counters are used up.
+    inUse: held(device) || blocks.has(device.name),
+    held: held(device),
+    ...(blocks.has(device.name)
+      ? {
+          block: {
+            ...blocks.get(device.name)!,
+            holders: holdersOfNames(blocks.get(device.name)!.heldDevices),
+          },
+        }
+      : {}),
     taints: device.taints,
     cel: device.cel,
     ...(device.problem === undefined ? {} : { problem: device.problem }),
@@ -284,10 +319,19 @@ function usableDevices(
   );
 }
 
+/** A device as the search sees it, with why it is not free. */
+type ExplainDevice = SearchDevice & {
+  source: NodeDevice;
+  /** Allocated to another claim. */
+  held: boolean;
+  /** Free, but its shared counters are used up (see counterBlocks). */
+  block?: CounterBlock & { holders: string[] };
+};
+
 function requestOnNode(
   spec: RequestSpec,
   selectors: readonly SelectorRef[],
-  devices: readonly (SearchDevice & { source: NodeDevice })[],
+  devices: readonly ExplainDevice[],
   holdersOf: (device: NodeDevice) => { namespace: string; claim: string }[],
 ): RequestOnNode {
   const passing = new Set(devices.map((device) => device.name));
@@ -318,11 +362,14 @@ function requestOnNode(
   });
   const matching = devices.filter((device) => passing.has(device.name));
   const allocatedToOthers = matching
-    .filter((device) => device.inUse)
+    .filter((device) => device.held)
     .map((device) => ({
       device: device.name,
       holders: holdersOf(device.source).map((holder) => `${holder.namespace}/${holder.claim}`),
     }));
+  const blockedByCounters = matching.flatMap((device) =>
+    device.block === undefined ? [] : [{ device: device.name, ...device.block }],
+  );
   const tainted = matching
     .filter((device) => !device.inUse && blockingTaint(device, spec.tolerations) !== undefined)
     .map((device) => ({ device: device.name, taints: device.taints.map(formatTaint) }));
@@ -333,8 +380,9 @@ function requestOnNode(
     selectors: perSelector,
     matching: matching.length,
     allocatedToOthers,
+    blockedByCounters,
     tainted,
-    usable: matching.length - allocatedToOthers.length - tainted.length,
+    usable: matching.length - allocatedToOthers.length - blockedByCounters.length - tainted.length,
   };
 }
 
@@ -364,9 +412,14 @@ function reasonOf(
   if (short !== undefined) {
     const needed = short.needed as number;
     if (short.matching === 0) return `request ${short.name}: no device passes its selectors`;
+    const blocked = short.blockedByCounters;
     return (
       `request ${short.name}: needs ${needed}, ${short.usable} usable ` +
-      `(${short.matching} match, ${short.allocatedToOthers.length} allocated to other claims, ${short.tainted.length} tainted)`
+      `(${short.matching} match, ${short.allocatedToOthers.length} allocated to other claims, ` +
+      (blocked.length > 0
+        ? `${blocked.length} held back by shared counters (${describeBlock(blocked[0]!)}), `
+        : "") +
+      `${short.tainted.length} tainted)`
     );
   }
   const all = requests.find((request) => request.needed === "All");
@@ -376,6 +429,14 @@ function reasonOf(
   const constraint = constraints.find((c) => !constraintSatisfiable(c));
   if (constraint !== undefined) return constraintReason(constraint);
   return "no combination of usable devices satisfies every request and constraint together";
+}
+
+/** `pf-0000-3b-00-0 is allocated to team/whole`, or `0000-3b-02-1 and 1 more are allocated to ...`. */
+function describeBlock(block: RequestOnNode["blockedByCounters"][number]): string {
+  const [first, ...rest] = block.heldDevices;
+  const devices = rest.length === 0 ? (first ?? "") : `${first} and ${rest.length} more`;
+  const verb = rest.length === 0 ? "is" : "are";
+  return `${devices} of counter set ${block.counterSet} ${verb} allocated to ${block.holders.slice(0, 3).join(", ") || "other claims"}`;
 }
 
 function constraintSatisfiable(constraint: ConstraintOnNode): boolean {
@@ -431,6 +492,15 @@ function nodeHints(
       const holders = [...new Set(request.allocatedToOthers.flatMap((entry) => entry.holders))];
       hints.push(
         `${request.allocatedToOthers.length} of the ${request.matching} matching devices are allocated to other claims (${holders.slice(0, 5).join(", ")}${holders.length > 5 ? ", …" : ""}): free them, or use another node`,
+      );
+    }
+    if (
+      request.blockedByCounters.length > 0 &&
+      request.usable < (request.needed === "All" ? request.matching : request.needed)
+    ) {
+      const first = request.blockedByCounters[0]!;
+      hints.push(
+        `${request.blockedByCounters.length} of the ${request.matching} matching devices cannot be allocated while ${describeBlock(first)}${request.blockedByCounters.length > 1 ? " (and the like)" : ""}: a whole PF and its VFs are never allocated together; wait for those claims to go, or use devices of another PF or node`,
       );
     }
     if (

@@ -33,7 +33,11 @@ function nodeLines(node: NodeExplanation): string[] {
   for (const request of node.requests) {
     lines.push(
       `  request ${request.name}: ${request.needed === "All" ? "all" : request.needed} of class ${request.deviceClass}` +
-        `  matching ${request.matching}, allocated to other claims ${request.allocatedToOthers.length}, tainted ${request.tainted.length}, usable ${request.usable}`,
+        `  matching ${request.matching}, allocated to other claims ${request.allocatedToOthers.length}, ` +
+        (request.blockedByCounters.length > 0
+          ? `held back by shared counters ${request.blockedByCounters.length}, `
+          : "") +
+        `tainted ${request.tainted.length}, usable ${request.usable}`,
     );
     for (const selector of request.selectors) {
       lines.push(
@@ -47,6 +51,11 @@ function nodeLines(node: NodeExplanation): string[] {
     }
     for (const entry of request.allocatedToOthers.slice(0, 5)) {
       lines.push(`    ${entry.device} allocated to ${entry.holders.join(", ")}`);
+    }
+    for (const entry of request.blockedByCounters.slice(0, 5)) {
+      lines.push(
+        `    ${entry.device} held back: ${entry.heldDevices.slice(0, 3).join(", ")}${entry.heldDevices.length > 3 ? ", …" : ""} of counter set ${entry.counterSet} allocated to ${entry.holders.join(", ") || "other claims"}`,
+      );
     }
     for (const entry of request.tainted.slice(0, 5)) {
       lines.push(`    ${entry.device} tainted ${entry.taints.join(", ")}`);

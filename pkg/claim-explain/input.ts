@@ -144,6 +144,11 @@ export interface NodeDevice {
   problem?: string;
   /** Qualified attribute name → its type, for hints. */
   types: Map<string, "string" | "int" | "bool" | "version">;
+  /**
+   * What the device takes of its pool's shared counters (a whole PF all of a counter set, each
+   * of its VFs one); `capacity` is the set's value, undefined when no slice of the pool has it.
+   */
+  consumes: { counterSet: string; counter: string; amount: bigint; capacity?: bigint }[];
 }
 
 /** Node name → its devices of `driverName` in the order the slices list them. */
@@ -153,6 +158,9 @@ export function devicesByNode(
 ): Map<string, NodeDevice[]> {
   const nodes = new Map<string, NodeDevice[]>();
   for (const pool of newestPoolSlices(slices, driverName)) {
+    const capacities = new Map(
+      pool.flatMap((slice) => slice.sharedCounters).map((set) => [set.name, set.counters]),
+    );
     for (const slice of pool) {
       const devices = nodes.get(slice.nodeName) ?? [];
       nodes.set(slice.nodeName, devices);
@@ -162,6 +170,17 @@ export function devicesByNode(
           pool: slice.poolName,
           taints: device.taints,
           ...celDevice(driverName, device.attributes, device.capacity),
+          consumes: device.consumesCounters.flatMap((set) =>
+            [...set.counters].map(([counter, amount]) => {
+              const capacity = capacities.get(set.name)?.get(counter);
+              return {
+                counterSet: set.name,
+                counter,
+                amount,
+                ...(capacity === undefined ? {} : { capacity }),
+              };
+            }),
+          ),
         });
       }
     }

@@ -49,8 +49,22 @@ export interface SliceFields {
     attributes: Record<string, unknown>;
     capacity: Record<string, unknown>;
     taints: PublishedTaint[];
+    /** What the device takes of the pool's counter sets (`consumesCounters`). */
+    consumesCounters: CounterSet[];
   }[];
+  /** The pool's counter sets this slice holds (`sharedCounters`). */
+  sharedCounters: CounterSet[];
 }
+
+/** A counter set as read back: its name and each counter's whole-number value. */
+export interface CounterSet {
+  name: string;
+  counters: Map<string, bigint>;
+}
+
+/** Counter sets read per slice or device, and counters per set; the API allows fewer. */
+const MAX_COUNTER_SETS = 64;
+const MAX_COUNTERS = 64;
 
 /**
  * The VFs and whole PFs each node publishes, read back from the driver's ResourceSlices. Only the newest
@@ -173,11 +187,35 @@ function sliceFields(object: KubeObject): SliceFields | undefined {
               attributes: isRecord(device["attributes"]) ? device["attributes"] : {},
               capacity: isRecord(device["capacity"]) ? device["capacity"] : {},
               taints: taintsOf(device["taints"]),
+              consumesCounters: counterSetsOf(device["consumesCounters"], "counterSet"),
             },
           ]
         : [],
     ),
+    sharedCounters: counterSetsOf(spec["sharedCounters"], "name"),
   };
+}
+
+/**
+ * Well-formed counter sets (`sharedCounters` entries name theirs in `name`, a device's
+ * `consumesCounters` in `counterSet`); a counter whose value is not a whole number of at
+ * most 18 digits (ours are VF counts) is left out.
+ */
+function counterSetsOf(value: unknown, nameField: "name" | "counterSet"): CounterSet[] {
+  if (!Array.isArray(value)) return [];
+  return value.slice(0, MAX_COUNTER_SETS).flatMap((set: unknown) => {
+    if (!isRecord(set) || typeof set[nameField] !== "string" || !isRecord(set["counters"])) {
+      return [];
+    }
+    const counters = new Map<string, bigint>();
+    for (const [name, counter] of Object.entries(set["counters"]).slice(0, MAX_COUNTERS)) {
+      const quantity = isRecord(counter) ? counter["value"] : undefined;
+      if (typeof quantity === "string" && /^\d{1,18}$/.test(quantity)) {
+        counters.set(name, BigInt(quantity));
+      }
+    }
+    return [{ name: set[nameField], counters }];
+  });
 }
 
 /** The well-formed taints of a device, at most MAX_TAINTS_PER_DEVICE; others are skipped. */
