@@ -47,6 +47,11 @@ export interface SearchConstraint {
 export interface SearchDevice {
   name: string;
   inUse: boolean;
+  /**
+   * Shared counters the device consumes (by a key unique per pool and counter), with what
+   * other claims' allocations leave of each; picks of one claim add up against it.
+   */
+  counters?: { key: string; amount: bigint; left: bigint }[];
   taints: readonly PublishedTaint[];
   /** Undefined when an attribute cannot be read (every selector then errors, as upstream). */
   cel: CelDevice | undefined;
@@ -185,15 +190,30 @@ export function searchAllocation(
   const picks: { request: string; device: string }[] = [];
   let steps = 0;
 
+  // What this claim's picks consume of each shared counter so far.
+  const taken = new Map<string, bigint>();
+  const countersFit = (device: SearchDevice) =>
+    (device.counters ?? []).every(
+      (counter) => (taken.get(counter.key) ?? 0n) + counter.amount <= counter.left,
+    );
+  const takeCounters = (device: SearchDevice, sign: bigint) => {
+    for (const counter of device.counters ?? []) {
+      taken.set(counter.key, (taken.get(counter.key) ?? 0n) + sign * counter.amount);
+    }
+  };
+
   const allocate = (request: SearchRequest, device: SearchDevice): (() => void) | undefined => {
     if (inUse.has(device.name)) return undefined;
     if (blockingTaint(device, request.tolerations) !== undefined) return undefined;
+    if (!countersFit(device)) return undefined;
     const undoConstraints = tryConstraints(request, device);
     if (undoConstraints === undefined) return undefined;
     inUse.add(device.name);
+    takeCounters(device, 1n);
     picks.push({ request: request.name, device: device.name });
     return () => {
       picks.pop();
+      takeCounters(device, -1n);
       inUse.delete(device.name);
       undoConstraints();
     };

@@ -18,29 +18,60 @@ export function counterBlocks(
   devices: readonly NodeDevice[],
   held: (device: NodeDevice) => boolean,
 ): Map<string, CounterBlock> {
-  const key = (pool: string, set: string, counter: string) => `${pool}\u0000${set}\u0000${counter}`;
-  const used = new Map<string, bigint>();
-  const users = new Map<string, string[]>();
-  for (const device of devices.filter(held)) {
-    for (const use of device.consumes) {
-      const at = key(device.pool, use.counterSet, use.counter);
-      used.set(at, (used.get(at) ?? 0n) + use.amount);
-      users.set(at, [...(users.get(at) ?? []), device.name]);
-    }
-  }
+  const { used, users } = counterUse(devices, held);
   const blocks = new Map<string, CounterBlock>();
   for (const device of devices) {
     if (held(device)) continue;
     const short = device.consumes.find(
       (use) =>
         use.capacity !== undefined &&
-        (used.get(key(device.pool, use.counterSet, use.counter)) ?? 0n) + use.amount > use.capacity,
+        (used.get(counterKey(device, use)) ?? 0n) + use.amount > use.capacity,
     );
     if (short === undefined) continue;
     blocks.set(device.name, {
       counterSet: short.counterSet,
-      heldDevices: users.get(key(device.pool, short.counterSet, short.counter)) ?? [],
+      heldDevices: users.get(counterKey(device, short)) ?? [],
     });
   }
   return blocks;
+}
+
+/**
+ * What a free device takes of each counter, with what allocated devices leave of it: the
+ * search adds up its own picks against `left`, as the scheduler does within one claim (a
+ * claim asking for a whole PF and one of its VFs does not fit).
+ */
+export function countersLeft(
+  device: NodeDevice,
+  used: ReadonlyMap<string, bigint>,
+): { key: string; amount: bigint; left: bigint }[] {
+  return device.consumes.flatMap((use) => {
+    if (use.capacity === undefined) return [];
+    const key = counterKey(device, use);
+    return [{ key, amount: use.amount, left: use.capacity - (used.get(key) ?? 0n) }];
+  });
+}
+
+/** Per counter of each pool, what the allocated devices consume of it and which they are. */
+export function counterUse(
+  devices: readonly NodeDevice[],
+  held: (device: NodeDevice) => boolean,
+): { used: Map<string, bigint>; users: Map<string, string[]> } {
+  const used = new Map<string, bigint>();
+  const users = new Map<string, string[]>();
+  for (const device of devices.filter(held)) {
+    for (const use of device.consumes) {
+      const at = counterKey(device, use);
+      used.set(at, (used.get(at) ?? 0n) + use.amount);
+      users.set(at, [...(users.get(at) ?? []), device.name]);
+    }
+  }
+  return { used, users };
+}
+
+function counterKey(
+  device: Pick<NodeDevice, "pool">,
+  use: Pick<NodeDevice["consumes"][number], "counterSet" | "counter">,
+): string {
+  return `${device.pool}\u0000${use.counterSet}\u0000${use.counter}`;
 }

@@ -252,4 +252,26 @@ describe("explainClaim with whole PFs (shared counters)", () => {
     expect(onC(isVf, [claim("team", "one", "c", [nameOf(0, 2)], ["web"])]).verdict).toBe("fits");
     expect(onC(isPf, []).reason).toBe(`fits: nic → ${pfName}`);
   });
+
+  it("adds up one claim's own picks: a whole PF and one of its VFs never fit together", () => {
+    const spec = readClaimSpec({
+      devices: {
+        requests: [
+          { name: "pf", exactly: { deviceClassName: DRIVER, ...isPf } },
+          { name: "vf", exactly: { deviceClassName: DRIVER, ...isVf } },
+        ],
+      },
+    });
+    if (typeof spec === "string") throw new Error(spec);
+    const result = explainClaim({
+      driver: DRIVER,
+      claim: { kind: "ResourceClaim", namespace: "team", name: "both" },
+      spec,
+      classes: CLASS,
+      devices: withPf,
+      holders: new Map(),
+    }).nodes[0]!;
+    expect(result.verdict).toBe("does-not-fit");
+    expect(result.requests.map((request) => request.usable)).toEqual([1, 4]);
+  });
 });

@@ -12,7 +12,7 @@ import {
   type SelectorRef,
 } from "./allocate.js";
 import { compileSelector, type CompiledSelector, type FailureKind } from "./cel.js";
-import { counterBlocks, type CounterBlock } from "./counters.js";
+import { counterBlocks, countersLeft, counterUse, type CounterBlock } from "./counters.js";
 import type { ClaimSpec, NodeDevice, RequestSpec } from "./input.js";
 import type { CelAttribute } from "./cel.js";
 
@@ -186,6 +186,7 @@ function explainNode(
     );
   const held = (device: NodeDevice) => holdersOf(device).length > 0;
   const blocks = counterBlocks(nodeDevices, held);
+  const { used } = counterUse(nodeDevices, held);
   const byName = new Map(nodeDevices.map((device) => [device.name, device]));
   const holdersOfNames = (names: readonly string[]) => [
     ...new Set(
@@ -202,6 +203,7 @@ function explainNode(
     // The scheduler picks neither an allocated device nor one whose counters are used up.
     inUse: held(device) || blocks.has(device.name),
     held: held(device),
+    counters: countersLeft(device, used),
     ...(blocks.has(device.name)
       ? {
           block: {
