@@ -35,7 +35,7 @@ import { applyResourceFilters, type FilterObject } from "../pkg/filters/apply.js
 import { KubeClient, type KubeObject } from "../lib/kube/client.js";
 import { renderSlices, type ResourceSlice } from "../pkg/slices/render.js";
 import { ratio, writeCurve } from "./results.js";
-import { forEachLimited } from "./support.js";
+import { curveSizes, forEachLimited } from "./support.js";
 import { syntheticVfs } from "./synthetic-vfs.js";
 import { median, ms, table } from "./stats.js";
 
@@ -47,7 +47,7 @@ const ROUND_TRIPS = 7;
 /** Every node publishes 16 VFs: two PFs with eight each. */
 const VFS_PER_PF = 8;
 /** The pure pass's curve: cluster sizes, and filters at every size. */
-const NODE_COUNTS = [100, 1_000, 5_000];
+const NODE_COUNTS = curveSizes([100, 1_000, 5_000]);
 const PURE_FILTERS = 100;
 
 interface Row {

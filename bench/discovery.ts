@@ -7,15 +7,15 @@ import { buildEmulatedHost, scaledHostProfile } from "../pkg/emulator/index.js";
 import type { DiscoverySample } from "./discovery-worker.js";
 import { ratio, writeCurve } from "./results.js";
 import { mb, median, ms, percentile, table } from "./stats.js";
-import { DAEMON_NODE_FLAGS } from "./support.js";
+import { DAEMON_NODE_FLAGS, curveSizes } from "./support.js";
 
 /** Hosts of these many VFs (E810 PFs of up to 256 VFs), and passes measured on each. */
-const SIZES = [
+const SIZES = curveSizes([
   { vfs: 16, passes: 30 },
   { vfs: 256, passes: 30 },
   { vfs: 2048, passes: 20 },
   { vfs: 10_000, passes: 10 },
-];
+]);
 const worker = fileURLToPath(new URL("./discovery-worker.js", import.meta.url));
 
 interface Point {

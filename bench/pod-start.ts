@@ -1,14 +1,15 @@
 /**
  * `node dist/bench/pod-start.js`: how long a pod takes from creation to Running on a real
  * single-node cluster (hack/local-cluster.sh: control plane, containerd, kubelet, the
- * driver on an emulated SR-IOV host), with one VF plugged in as net1 and without any, and
- * which share of the VF pod's time the driver spends in NodePrepareResources and in the
- * pod-network step (NRI RunPodSandbox → CNI ADD). Pods start one at a time, the two kinds
- * interleaved; each VF pod's driver times are the changes of the driver's histograms
- * (`/metrics`) across its start.
+ * driver on an emulated SR-IOV host), without a VF and with 1, 2, 4 and 8 VFs (one claim
+ * of `count` VFs, plugged in as net1, net2, ...), and which share of a VF pod's time the
+ * driver spends in NodePrepareResources and in the pod-network step (NRI RunPodSandbox →
+ * CNI ADD per VF). Pods start one at a time, the kinds interleaved; each VF pod's driver
+ * times are the changes of the driver's histograms (`/metrics`) across its start. Writes
+ * the curve bench/results/pod-start.*.
  *
  * Environment: DRA_SRIOV_CLUSTER_STATE (a running cluster there is used and left running,
- * else one is started and taken down), DRA_SRIOV_BENCH_PODS (pods of each kind, default 20).
+ * else one is started and taken down), DRA_SRIOV_BENCH_PODS (pods of each kind, default 10).
  * Needs root, like the cluster.
  */
 import { spawnSync } from "node:child_process";
@@ -17,11 +18,14 @@ import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { KubeClient, isNotFound, type KubeObject } from "../lib/kube/client.js";
+import { ratio, writeCurve } from "./results.js";
 import { median, ms, percentile, table } from "./stats.js";
 import { DRIVER, REPO, createBenchNet, createNamespace, createVfClaimTemplate } from "./support.js";
 
 const SCRIPT = path.join(REPO, "hack/local-cluster.sh");
-const PODS = Number(process.env["DRA_SRIOV_BENCH_PODS"] ?? 20);
+const PODS = Number(process.env["DRA_SRIOV_BENCH_PODS"] ?? 10);
+/** VFs per pod: 0 is the pod without a claim. The X710 host has 14 VFs with a kernel driver. */
+const KINDS = [0, 1, 2, 4, 8];
 const NAMESPACE = `bench-pod-start-${process.pid}`;
 const IMAGE = "localhost/dra-sriov/busybox:local";
 
@@ -102,7 +106,8 @@ async function waitUntil(what: string, probe: () => Promise<boolean>, timeoutMs 
 }
 
 /** Creates the pod and returns the ms until a watch reports it Running. */
-async function startPod(client: KubeClient, name: string, withVf: boolean): Promise<number> {
+async function startPod(client: KubeClient, name: string, vfs: number): Promise<number> {
+  const withVf = vfs > 0;
   const podsPath = `/api/v1/namespaces/${NAMESPACE}/pods`;
   // Watch from a known version, so no event between the list and the watch is missed.
   const list = await client.request<{ metadata: { resourceVersion: string } }>({
@@ -158,7 +163,7 @@ async function startPod(client: KubeClient, name: string, withVf: boolean): Prom
           },
         ],
         ...(withVf
-          ? { resourceClaims: [{ name: "vf", resourceClaimTemplateName: "one-vf" }] }
+          ? { resourceClaims: [{ name: "vf", resourceClaimTemplateName: `vfs-${vfs}` }] }
           : {}),
       },
     },
@@ -213,31 +218,40 @@ async function setUp(client: KubeClient, env: ClusterEnv): Promise<void> {
       dataDir: env.ipamDir,
     },
   });
-  await createVfClaimTemplate(client, NAMESPACE, "one-vf", {
-    deviceClassName: DRIVER,
-    selectors: [{ cel: { expression: `device.attributes["${DRIVER}"].driver != "vfio-pci"` } }],
-  });
+  for (const vfs of KINDS.filter((count) => count > 0)) {
+    await createVfClaimTemplate(
+      client,
+      NAMESPACE,
+      `vfs-${vfs}`,
+      {
+        deviceClassName: DRIVER,
+        allocationMode: "ExactCount",
+        count: vfs,
+        selectors: [{ cel: { expression: `device.attributes["${DRIVER}"].driver != "vfio-pci"` } }],
+      },
+      undefined,
+    );
+  }
 }
 
 export async function main(): Promise<void> {
   const { env, stop } = cluster();
   const client = KubeClient.load(env.kubeconfig);
-  const plain: Sample[] = [];
-  const withVf: Sample[] = [];
+  const samples = new Map<number, Sample[]>(KINDS.map((vfs) => [vfs, []]));
   try {
     await setUp(client, env);
     // One of each first, unmeasured: images in the page cache, plugin code paths warm.
-    for (const vf of [false, true]) {
-      await startPod(client, `warm-${vf ? "vf" : "plain"}`, vf);
-      await removePod(client, env, `warm-${vf ? "vf" : "plain"}`);
+    for (const vfs of KINDS) {
+      await startPod(client, `warm-${vfs}`, vfs);
+      await removePod(client, env, `warm-${vfs}`);
     }
     for (let i = 0; i < PODS; i++) {
-      for (const vf of [false, true]) {
-        const name = `${vf ? "vf" : "plain"}-${i}`;
-        const before = vf ? await driverTimes(env.pluginMetricsURL) : undefined;
-        const totalMs = await startPod(client, name, vf);
+      for (const vfs of KINDS) {
+        const name = `vfs-${vfs}-${i}`;
+        const before = vfs > 0 ? await driverTimes(env.pluginMetricsURL) : undefined;
+        const totalMs = await startPod(client, name, vfs);
         if (before === undefined) {
-          plain.push({ totalMs });
+          samples.get(vfs)!.push({ totalMs });
         } else {
           // The driver's histograms are written before it answers; wait for both to show.
           let after = await driverTimes(env.pluginMetricsURL);
@@ -247,7 +261,7 @@ export async function main(): Promise<void> {
               after.prepareCount > before.prepareCount && after.attachCount > before.attachCount
             );
           });
-          withVf.push({
+          samples.get(vfs)!.push({
             totalMs,
             prepareMs: (after.prepareSum - before.prepareSum) * 1000,
             attachMs: (after.attachSum - before.attachSum) * 1000,
@@ -263,54 +277,60 @@ export async function main(): Promise<void> {
       .catch(() => undefined);
     stop();
   }
+  writePodStartCurve(samples);
+}
 
-  const totals = (samples: Sample[]) => samples.map((sample) => sample.totalMs);
-  const part = (key: "prepareMs" | "attachMs" | "cniMs") => withVf.map((s) => s[key]!);
-  const share = (key: "prepareMs" | "attachMs" | "cniMs") =>
-    `${(median(withVf.map((s) => s[key]! / s.totalMs)) * 100).toFixed(0)}%`;
-  console.log(
-    `\n## Pod start on the local cluster (${PODS} pods of each kind, one at a time; create → Running seen by a watch)\n`,
-  );
-  console.log(
-    table(
-      ["pod", "p50 ms", "p90 ms", "max ms"],
+function writePodStartCurve(samples: ReadonlyMap<number, Sample[]>): void {
+  const p50 = (vfs: number, key: keyof Sample) => median(samples.get(vfs)!.map((s) => s[key]!));
+  const counts = KINDS.filter((vfs) => vfs > 0);
+  const plain = p50(0, "totalMs");
+  writeCurve({
+    name: "pod-start",
+    title: "Pod create → Running by VFs per pod (local cluster)",
+    xLabel: "VFs in the pod's claim",
+    yLabel: "median ms",
+    logX: true,
+    logY: false,
+    series: [
+      { label: "create → Running", points: counts.map((vfs) => [vfs, p50(vfs, "totalMs")]) },
+      { label: "same pod without a VF", points: counts.map((vfs) => [vfs, plain]) },
+      {
+        label: "NRI attach (all VFs, CNI included)",
+        points: counts.map((vfs) => [vfs, p50(vfs, "attachMs")]),
+      },
+      { label: "NodePrepareResources", points: counts.map((vfs) => [vfs, p50(vfs, "prepareMs")]) },
+    ],
+    table: table(
       [
-        ["no VF", ...[50, 90, 100].map((p) => ms(percentile(totals(plain), p)))],
-        [
-          "one VF as net1 (kernel driver, CNI)",
-          ...[50, 90, 100].map((p) => ms(percentile(totals(withVf), p))),
-        ],
+        "VFs",
+        "create → Running p50 ms",
+        "p90 ms",
+        "added by the VFs ms",
+        "prepare ms",
+        "NRI attach ms",
+        "of which CNI ms",
+        "attach vs 1 VF",
       ],
+      KINDS.map((vfs) => {
+        const totals = samples.get(vfs)!.map((s) => s.totalMs);
+        return vfs === 0
+          ? ["none", ms(plain), ms(percentile(totals, 90)), "", "", "", "", ""]
+          : [
+              vfs,
+              ms(p50(vfs, "totalMs")),
+              ms(percentile(totals, 90)),
+              ms(p50(vfs, "totalMs") - plain),
+              ms(p50(vfs, "prepareMs")),
+              ms(p50(vfs, "attachMs")),
+              ms(p50(vfs, "cniMs")),
+              ratio(p50(1, "attachMs"), p50(vfs, "attachMs")),
+            ];
+      }),
     ),
-  );
-  console.log(
-    `\nThe VF costs ${ms(median(totals(withVf)) - median(totals(plain)))} ms at the median. Of a VF pod's start (medians of each pod's own numbers):\n`,
-  );
-  console.log(
-    table(
-      ["step (driver metrics)", "p50 ms", "p90 ms", "share of the pod's start"],
-      [
-        [
-          "NodePrepareResources (dra_sriov_node_request_duration_seconds)",
-          ms(median(part("prepareMs"))),
-          ms(percentile(part("prepareMs"), 90)),
-          share("prepareMs"),
-        ],
-        [
-          "NRI RunPodSandbox → VFs attached (dra_sriov_pod_network_attach_seconds)",
-          ms(median(part("attachMs"))),
-          ms(percentile(part("attachMs"), 90)),
-          share("attachMs"),
-        ],
-        [
-          "… of which CNI plugins (dra_sriov_pod_network_cni_seconds)",
-          ms(median(part("cniMs"))),
-          ms(percentile(part("cniMs"), 90)),
-          share("cniMs"),
-        ],
-      ],
-    ),
-  );
+    note:
+      `Medians of ${PODS} pods of each kind, one at a time, kinds interleaved; create → Running as ` +
+      "a watch sees it; the driver's parts from its histograms (/metrics) across each pod's start.",
+  });
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) await main();

@@ -9,6 +9,14 @@ export const REPO = fileURLToPath(new URL("../../", import.meta.url));
 export const CLI =
   process.env["DRA_SRIOV_BENCH_CLI"] ??
   fileURLToPath(new URL("../cmd/dra-driver-sriov/main.js", import.meta.url));
+/**
+ * DRA_SRIOV_BENCH_QUICK=1: every curve without its largest point (no 10,000-VF host, no
+ * 1,000 publishing nodes, no 5,000-node pass, 100 nodes for the scheduler), in a few minutes.
+ */
+export const QUICK = process.env["DRA_SRIOV_BENCH_QUICK"] === "1";
+/** The sizes of a curve: all of them, or in quick mode all but the largest. */
+export const curveSizes = <T>(sizes: readonly T[]): readonly T[] =>
+  QUICK ? sizes.slice(0, -1) : sizes;
 /** Node flags the container image runs the daemon with (deployments/container/Dockerfile). */
 export const DAEMON_NODE_FLAGS = ["--max-semi-space-size=2"];
 /** The environment the image gives the daemon besides (deployments/container/Dockerfile). */
