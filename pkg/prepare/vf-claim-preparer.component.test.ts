@@ -789,6 +789,35 @@ describe("VfClaimPreparer", () => {
       });
     }
 
+    it("rolls a whole PF's VFs back from vfio-pci after a failure, and after a crash, midway", async () => {
+      await startKernel();
+      const vfs = Array.from({ length: 8 }, (_, index) => `0000:3b:02.${index}`);
+      const drivers = () => vfs.map((vf) => currentDriver(paths, vf));
+      const wholeVfio = () =>
+        addClaim({
+          devices: [{ pci: "0000:3b:00.0", name: "pf-0000-3b-00-0" }],
+          configs: [vfConfig({ driver: "vfio-pci" })],
+        });
+      let bound = 0;
+      const failing = newPreparer({
+        faultHook: (at) => {
+          if (at === "after-driver-bound" && ++bound === 3) throw new Error("injected");
+        },
+      });
+      expect(errorOf(await prepareOne(failing, wholeVfio()))).toMatch(/injected/);
+      expect(drivers()).toEqual(vfs.map(() => "iavf"));
+      expect(hostState()).toMatchObject({ cdiSpecs: [], claims: [] });
+
+      const { hook, reached } = dieAt("after-driver-bound");
+      const ref = wholeVfio();
+      void newPreparer({ faultHook: hook }).prepare([ref], never);
+      await reached;
+      expect(currentDriver(paths, vfs[0]!)).toBe("vfio-pci");
+      expect(await newPreparer().recover()).toMatchObject({ rolledBack: [ref.uid], failed: [] });
+      expect(drivers()).toEqual(vfs.map(() => "iavf"));
+      expect(hostState()).toMatchObject({ cdiSpecs: [], claims: [] });
+    });
+
     for (const step of UNPREPARE_STEPS) {
       it(`a crash ${step} is finished at the next start`, async () => {
         await startKernel();
