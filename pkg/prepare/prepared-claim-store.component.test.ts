@@ -29,6 +29,29 @@ describe("PreparedClaimStore", () => {
         }),
       );
       entries.set(
+        "uid-whole",
+        preparedClaim({
+          name: "whole",
+          podUids: ["pod-3"],
+          devices: [
+            preparedVf({
+              device: "pf-0000-3c-00-0",
+              pciAddress: "0000:3c:00.0",
+              originalDriver: "i40e",
+              targetDriver: "i40e",
+              wholePfVfs: [
+                {
+                  pciAddress: "0000:3c:02.0",
+                  ifName: "net1v0",
+                  cniConfig: null,
+                  vfio: { originalDriver: "iavf", iommuGroup: 60 },
+                },
+              ],
+            }),
+          ],
+        }),
+      );
+      entries.set(
         "uid-started",
         preparedClaim({
           name: "started",
@@ -52,6 +75,7 @@ describe("PreparedClaimStore", () => {
     expect(reader().originalDrivers()).toEqual(
       new Map([
         ["0000:3b:02.0", "iavf"],
+        ["0000:3c:02.0", "iavf"],
         ["0000:3b:02.2", "iavf"],
       ]),
     );
@@ -62,6 +86,8 @@ describe("PreparedClaimStore", () => {
       new Map([
         ["0000:3b:02.0", "vfio-pci"],
         ["0000:3b:02.1", "iavf"],
+        ["0000:3c:00.0", "i40e"],
+        ["0000:3c:02.0", "vfio-pci"],
         ["0000:3b:02.2", "vfio-pci"],
       ]),
     );
@@ -74,6 +100,7 @@ describe("PreparedClaimStore", () => {
       new Map([
         ["0000-3b-02-0", [vfio]],
         ["0000-3b-02-1", [vfio]],
+        ["pf-0000-3c-00-0", [{ namespace: "ns", name: "whole", uid: "uid-whole" }]],
       ]),
     );
     expect(store.preparedClaimsOfPod("pod-1").map((entry) => entry.uid)).toEqual(["uid-vfio"]);

@@ -55,8 +55,9 @@ export class PreparedClaimStore {
   originalDrivers(): Map<string, string> {
     const drivers = new Map<string, string>();
     for (const claim of this.all().values()) {
-      for (const vf of claim.devices) {
-        if (rebindsDriver(vf)) drivers.set(vf.pciAddress, vf.originalDriver);
+      // A whole PF's VFs on vfio-pci too: published as they were while the PF is in use.
+      for (const fn of claim.devices.flatMap(functionsOf)) {
+        if (rebindsDriver(fn)) drivers.set(fn.pciAddress, fn.originalDriver);
       }
     }
     return drivers;
