@@ -18,9 +18,15 @@ export interface ListWatchOptions {
   /** Server-side watch timeout; each watch picks a jittered value in [t, 2t). */
   watchTimeoutSeconds?: number;
   maxBackoffMs?: number;
+  /**
+   * A collection that may not exist (a CRD not installed): a 404 counts as synced and
+   * empty, and the list is retried with backoff until it appears.
+   */
+  optional?: boolean;
 }
 
 const GONE = 410;
+const NOT_FOUND = 404;
 
 /**
  * A cache of one collection kept current by list + watch, written here instead of
@@ -79,10 +85,15 @@ export class ListWatch {
           continue;
         }
         const delay = backoff * (1 + Math.random() * 0.2);
-        this.options.logger.warn(
-          { path: this.options.path, err: error, retryInMs: Math.round(delay) },
-          "list/watch failed; retrying",
-        );
+        if (this.options.optional && error instanceof KubeApiError && error.status === NOT_FOUND) {
+          this.resourceVersion = undefined;
+          this.markAbsent();
+        } else {
+          this.options.logger.warn(
+            { path: this.options.path, err: error, retryInMs: Math.round(delay) },
+            "list/watch failed; retrying",
+          );
+        }
         await sleep(delay, this.abort.signal);
         backoff = Math.min(backoff * 2, maxBackoff);
       }
@@ -111,6 +122,18 @@ export class ListWatch {
     this.objects.clear();
     for (const [key, object] of fresh) this.objects.set(key, object);
     this.resourceVersion = resourceVersion;
+    this.synced = true;
+    this.options.onChange(this.objects);
+  }
+
+  /** An optional collection the server does not serve: synced, and empty. */
+  private markAbsent(): void {
+    if (this.synced && this.objects.size === 0) return;
+    this.options.logger.info(
+      { path: this.options.path },
+      "collection not served (its CRD is not installed); treating it as empty",
+    );
+    this.objects.clear();
     this.synced = true;
     this.options.onChange(this.objects);
   }

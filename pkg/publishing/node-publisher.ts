@@ -7,6 +7,7 @@ import {
   type NodeFilterResult,
 } from "../filters/apply.js";
 import { filterObjectOf } from "../filters/decode.js";
+import { translatePolicies } from "../policies/translate.js";
 import { devlinkEswitchReader, type EswitchReader } from "../host/devlink.js";
 import { discoverHost, type HostInventory } from "../host/discovery.js";
 import type { HostPaths } from "../host/paths.js";
@@ -17,14 +18,21 @@ import { SlicePublisher } from "./slice-publisher.js";
 import { withWholePfTaints } from "./whole-pf-taints.js";
 import type { DeviceTaint } from "../slices/render.js";
 import type { PublishOrder } from "../slices/order.js";
-import { sriovResourceFiltersPath } from "../../api/v1alpha1/group.js";
+import {
+  deviceAttributesPath,
+  sriovResourceFiltersPath,
+  sriovResourcePoliciesPath,
+} from "../../api/v1alpha1/group.js";
 import { nodesPath } from "../../lib/kube/api-paths.js";
 
 export interface NodePublisherOptions {
   paths: HostPaths;
   driverName: string;
   nodeName: string;
-  /** Namespace whose SriovResourceFilters apply; filters elsewhere are ignored. */
+  /**
+   * Namespace whose SriovResourceFilters (and the upstream driver's SriovResourcePolicies
+   * and DeviceAttributes) apply; those elsewhere are ignored.
+   */
   filterNamespace: string;
   publishHostUsedVfs: boolean;
   /** Publish each PF whole too, exclusive with its VFs through counters (off by default). */
@@ -41,13 +49,16 @@ export interface NodePublisherOptions {
 
 /**
  * What this node publishes, kept current: the host's VFs (rediscovered on an interval and
- * on demand), shaped by the SriovResourceFilters that select this node (watched, with the
- * node's labels), rendered and written as ResourceSlices. Any change on any side
- * re-publishes at once.
+ * on demand), shaped by the SriovResourceFilters, and the upstream driver's
+ * SriovResourcePolicies with their DeviceAttributes, that select this node (watched, with
+ * the node's labels), rendered and written as ResourceSlices. Any change on any side
+ * re-publishes at once. The upstream kinds are optional: without their CRDs, none exist.
  */
 export class NodeDevicePublisher {
   private readonly rediscovery: Rediscovery;
   private readonly filters: ListWatch;
+  private readonly policies: ListWatch;
+  private readonly deviceAttributes: ListWatch;
   private readonly node: ListWatch;
   readonly slices: SlicePublisher;
   private inventory: HostInventory | undefined;
@@ -81,6 +92,18 @@ export class NodeDevicePublisher {
       logger,
       onChange: () => this.recompute(),
     });
+    this.policies = new ListWatch(client, {
+      path: sriovResourcePoliciesPath(options.filterNamespace),
+      logger,
+      optional: true,
+      onChange: () => this.recompute(),
+    });
+    this.deviceAttributes = new ListWatch(client, {
+      path: deviceAttributesPath(options.filterNamespace),
+      logger,
+      optional: true,
+      onChange: () => this.recompute(),
+    });
     this.node = new ListWatch(client, {
       path: nodesPath(),
       fieldSelector: `metadata.name=${options.nodeName}`,
@@ -92,6 +115,8 @@ export class NodeDevicePublisher {
   start(): void {
     this.slices.start();
     this.filters.start();
+    this.policies.start();
+    this.deviceAttributes.start();
     this.node.start();
     this.rediscovery.start();
   }
@@ -112,11 +137,18 @@ export class NodeDevicePublisher {
 
   async stop(): Promise<void> {
     this.rediscovery.stop();
-    await Promise.all([this.filters.stop(), this.node.stop(), this.slices.stop()]);
+    await Promise.all([
+      this.filters.stop(),
+      this.policies.stop(),
+      this.deviceAttributes.stop(),
+      this.node.stop(),
+      this.slices.stop(),
+    ]);
   }
 
   private recompute(): void {
-    if (!this.inventory || !this.filters.hasSynced || !this.node.hasSynced) return;
+    const synced = [this.filters, this.policies, this.deviceAttributes, this.node];
+    if (!this.inventory || !synced.every((watch) => watch.hasSynced)) return;
     const { logger } = this.options;
     const selection = selectDevices(
       this.inventory,
@@ -136,8 +168,21 @@ export class NodeDevicePublisher {
       );
     }
     const node = [...this.node.items.values()][0];
+    const policies = translatePolicies(
+      [...this.policies.items.values()],
+      [...this.deviceAttributes.items.values()],
+      { namespace: this.options.filterNamespace, driverName: this.options.driverName },
+    );
+    for (const skipped of policies.skippedAttributes) {
+      logger.error(
+        { deviceAttributes: `${skipped.namespace}/${skipped.name}`, problems: skipped.problems },
+        "invalid DeviceAttributes lends no attributes; fix it so the policies that select it publish them",
+      );
+    }
     const result = applyResourceFilters({
       nodeLabels: node?.metadata?.labels ?? {},
+      nodeName: this.options.nodeName,
+      policies: policies.policies,
       devices: [
         ...selection.pfs,
         ...withOriginalDrivers(selection.devices, this.options.originalDrivers?.() ?? new Map()),
@@ -152,13 +197,13 @@ export class NodeDevicePublisher {
           losesTo: conflict.losesTo.map(formatFilterRef),
           vfs: conflict.lostVfs,
         },
-        "SriovResourceFilter lost VFs to filters that take precedence",
+        "lost VFs to filters or policies that take precedence (SriovResourceFilters first, then SriovResourcePolicies, each by namespace and name)",
       );
     }
     for (const rejected of result.rejected) {
       logger.error(
         { filter: formatFilterRef(rejected.filter), problems: rejected.problems },
-        "invalid SriovResourceFilter takes no VFs",
+        "invalid SriovResourceFilter or SriovResourcePolicy takes no VFs",
       );
     }
     this.publishNow(result.devices);

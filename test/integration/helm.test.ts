@@ -739,6 +739,10 @@ describe("the Helm chart", () => {
             ["patch", "pods", anyNs],
             ["list", "sriovresourcefilters.sriovnetwork.openshift.io", filters],
             ["watch", "sriovresourcefilters.sriovnetwork.openshift.io", filters],
+            ...["list", "watch"].flatMap((verb): Check[] => [
+              [verb, "sriovresourcepolicies.sriovnetwork.k8snetworkplumbingwg.io", filters],
+              [verb, "deviceattributes.sriovnetwork.k8snetworkplumbingwg.io", filters],
+            ]),
           ],
           denied: [
             [
@@ -765,6 +769,8 @@ describe("the Helm chart", () => {
             ["list", "sriovresourcefilters.sriovnetwork.openshift.io", anyNs],
             ["update", "sriovresourcefilters/status.sriovnetwork.openshift.io", filters],
             ["delete", "sriovresourcefilters.sriovnetwork.openshift.io", filters],
+            ["list", "sriovresourcepolicies.sriovnetwork.k8snetworkplumbingwg.io", anyNs],
+            ["create", "deviceattributes.sriovnetwork.k8snetworkplumbingwg.io", filters],
             ["create", "leases.coordination.k8s.io", filters],
           ],
         },
