@@ -229,7 +229,7 @@ async function setUp(client: KubeClient, env: ClusterEnv): Promise<void> {
         count: vfs,
         selectors: [{ cel: { expression: `device.attributes["${DRIVER}"].driver != "vfio-pci"` } }],
       },
-      undefined,
+      null,
     );
   }
 }

@@ -63,14 +63,14 @@ export async function createBenchNet(
 
 /**
  * A ResourceClaimTemplate `name` of VFs (request "vf", its device request `exactly`),
- * plugged in on `bench-net` as `ifName`, or (undefined) as the lowest free net1, net2, ...
+ * plugged in on `bench-net` as `ifName`, or (null) as the driver names them: net1, net2, ...
  */
 export async function createVfClaimTemplate(
   client: KubeClient,
   namespace: string,
   name: string,
   exactly: Record<string, unknown>,
-  ifName: string | undefined = "net1",
+  ifName: string | null = "net1",
 ): Promise<void> {
   await client.request({
     method: "POST",
@@ -91,7 +91,7 @@ export async function createVfClaimTemplate(
                   parameters: {
                     apiVersion: API_VERSION,
                     kind: "VfConfig",
-                    ...(ifName === undefined ? {} : { ifName }),
+                    ...(ifName === null ? {} : { ifName }),
                     netAttachDefName: "bench-net",
                   },
                 },
