@@ -154,9 +154,9 @@ test-real-kernel: build bundle k8s-binaries containerd-binaries images cni-binar
 prereqs:
 	bash hack/prereqs.sh
 
-# Under make -j too, everything demo and test build waits for prereqs (a new build step
-# they depend on belongs in this list).
-ifneq ($(filter demo test,$(MAKECMDGOALS)),)
+# Under make -j too, everything demo, test and the benchmarks build waits for prereqs (a new
+# build step they depend on belongs in this list).
+ifneq ($(filter demo test bench bench-pod-start,$(MAKECMDGOALS)),)
 node_modules/.installed build bundle k8s-binaries containerd-binaries images helm-binary cni-binaries guest-image: | prereqs
 endif
 
@@ -164,7 +164,10 @@ endif
 test: prereqs lint typecheck test-unit test-component test-fuzz test-integration test-e2e test-multinode test-real-kernel
 
 # The daemon is measured as the image runs it: the bundle, with the image's Node flags.
-bench: build bundle
+# Writes each curve's table and picture to bench/results/ (the pictures with Debian's
+# python3-matplotlib, which prereqs installs). DRA_SRIOV_BENCH_QUICK=1: without each
+# curve's largest point, in a few minutes.
+bench: prereqs build bundle k8s-binaries
 	DRA_SRIOV_BENCH_CLI=dist/bundle/dra-driver-sriov.mjs node dist/bench/run.js
 
 # A real one-node cluster (control plane, containerd, kubelet, the driver on an emulated
@@ -180,9 +183,11 @@ demo-discover: build
 	@echo; echo "== Its ResourceSlices"; echo
 	$(CLI) discover --host-root $(DEMO_ROOT) --node-name demo-node -o yaml
 
-# Pod create → Running with and without a VF, on the local cluster.
-bench-pod-start: build bundle k8s-binaries containerd-binaries images helm-binary cni-binaries
+# Pod create → Running without a VF and with 1, 2, 4 and 8, on the local cluster: the
+# curve bench/results/pod-start.*, drawn with the others.
+bench-pod-start: prereqs build bundle k8s-binaries containerd-binaries images helm-binary cni-binaries
 	node dist/bench/pod-start.js
+	/usr/bin/python3 bench/plot.py bench/results
 
 clean:
 	rm -rf dist coverage

@@ -1,7 +1,7 @@
 /**
  * Publishing from many nodes against one API server: 1, 100 and 1,000 simulated nodes,
  * each a real NodeDevicePublisher (watches, discovery, slice writes) in this process over
- * an emulated X710 host (16 VFs, 14 published), and one SriovResourceFilter selecting all
+ * an emulated X710 host (16 VFs, 15 published), and one SriovResourceFilter selecting all
  * of them. Measures the first publish (start → every node's slices readable) and a filter
  * change that renames one PF's VFs on every node (→ every pool rewritten): API writes and
  * wall time, as a curve (bench/results/publishing-nodes.*).
@@ -211,7 +211,7 @@ function writePublishingCurve(points: readonly Point[]): void {
   writeCurve({
     name: "publishing-nodes",
     title: "Publishing from N nodes to one API server",
-    xLabel: "simulated nodes (X710 host, 14 VFs each)",
+    xLabel: "simulated nodes (X710 host, 15 VFs each)",
     yLabel: "median wall ms until all are readable",
     logX: true,
     logY: true,

@@ -1,8 +1,11 @@
 /**
  * `make bench`: every benchmark in turn, each printing its own table; one control plane for
- * all. The curves' tables and points go to bench/results/. A benchmark that fails is
- * reported and the others still run; `make bench` fails at the end.
+ * all. The curves' tables and points go to bench/results/, and bench/plot.py (Debian's
+ * python3-matplotlib) draws each as a PNG there. A benchmark that fails is reported and the
+ * others still run; `make bench` fails at the end.
  */
+import { spawnSync } from "node:child_process";
+import path from "node:path";
 import { withControlPlane } from "./control-plane.js";
 import { main as controller } from "./controller.js";
 import { main as discovery } from "./discovery.js";
@@ -11,7 +14,8 @@ import { main as podNetwork } from "./pod-network.js";
 import { main as prepare } from "./prepare.js";
 import { main as publishingNodes } from "./publishing-nodes.js";
 import { main as publishing } from "./publishing.js";
-import { QUICK } from "./support.js";
+import { RESULTS_DIR } from "./results.js";
+import { QUICK, REPO } from "./support.js";
 
 const started = Date.now();
 const failed: string[] = [];
@@ -36,6 +40,12 @@ await withControlPlane(async (kubeconfig) => {
   await bench("prepare", prepare);
   await bench("pod-network", podNetwork);
 });
+const plot = spawnSync("/usr/bin/python3", [path.join(REPO, "bench/plot.py"), RESULTS_DIR], {
+  stdio: "inherit",
+});
+if (plot.status !== 0) {
+  failed.push("plot (bench/plot.py needs Debian's python3-matplotlib: make prereqs installs it)");
+}
 console.log(
   `\nmake bench${QUICK ? " (quick)" : ""} took ${((Date.now() - started) / 60_000).toFixed(1)} min`,
 );

@@ -53,6 +53,8 @@ PACKAGES=(
   "procps pkill"
   # free-port lookup (hack/control-plane.sh, hack/local-cluster.sh), JSON printing (hack/demo.sh)
   "python3 python3"
+  # the pictures of make bench's curves (bench/plot.py, run with /usr/bin/python3)
+  "python3-matplotlib /usr/lib/python3/dist-packages/matplotlib/__init__.py"
   # readiness checks of the API server and the kubelet (hack/control-plane.sh, hack/local-cluster.sh)
   "curl curl"
   # the real CNI plugins: bridge, host-local and loopback for containerd's pod network
