@@ -373,6 +373,32 @@ describe("the Helm chart", () => {
       ).not.toContain("Deployment");
     });
 
+    it("runs as the upstream driver with driver.name: both components, the DeviceClass, the RBAC", () => {
+      const upstream = "sriovnetwork.k8snetworkplumbingwg.io";
+      const objects = render("r", "drivers", "--set", `driver.name=${upstream}`);
+      for (const kind of ["DaemonSet", "Deployment"]) {
+        const args = find<Workload>(objects, kind).spec.template.spec.containers[0]!.args;
+        expect(args, kind).toContain(`--driver-name=${upstream}`);
+      }
+      expect(
+        objects.filter((o) => o.kind === "DeviceClass").map((o) => o.metadata?.name),
+      ).toContain(upstream);
+      const rules = objects
+        .filter((o) => o.kind === "ClusterRole" || o.kind === "Role")
+        .flatMap(
+          (o) =>
+            (o as unknown as { rules: { resources: string[]; resourceNames?: string[] }[] }).rules,
+        );
+      expect(
+        rules.find((r) => r.resources.includes("resourceclaims/driver"))?.resourceNames,
+      ).toEqual([upstream]);
+      expect(
+        objects.filter((o) => o.kind === "ValidatingAdmissionPolicy").map((o) => o.metadata?.name),
+      ).toEqual([`${upstream}-vfconfig`]);
+      const result = run(helmBin, ["template", "r", CHART, "--set", "driver.name=Not_A_Name"]);
+      expect(result.status).not.toBe(0);
+    });
+
     it("ships the generated CRDs unchanged and the repository's DeviceClass", () => {
       const crds = generatedFiles().filter((file) => file.path.startsWith("deployments/crds/"));
       expect(fs.readdirSync(`${CHART}/crds`).sort()).toEqual(

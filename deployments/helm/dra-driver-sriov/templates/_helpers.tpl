@@ -1,10 +1,11 @@
 {{/*
 The DRA driver name: the DeviceClass, the ResourceSlices' spec.driver, the kubelet
 registration and the resourceNames of the node plugin's claim-status RBAC rule all use it,
-so it is fixed here and passed to both components as --driver-name.
+so it is set here once (driver.name, for clusters coming from the upstream driver) and
+passed to both components as --driver-name.
 */}}
 {{- define "dra-driver-sriov.driverName" -}}
-sriovnetwork.openshift.io
+{{- default "sriovnetwork.openshift.io" .Values.driver.name }}
 {{- end }}
 
 {{/* The chart name, overridable. */}}
