@@ -139,6 +139,12 @@ describe("desiredFilterStatuses", () => {
           nodeSelector: pool,
           configs: [{ resourceName: "iavf", resourceFilters: [{ drivers: ["iavf"] }] }],
         }),
+        filter("h", {
+          nodeSelector: pool,
+          configs: [
+            { resourceName: "port0", resourceFilters: [{ rootDevices: ["0000:3b:00.0"] }] },
+          ],
+        }),
       ],
       nodes: twoNodes.nodes,
       devicesByNode,
@@ -148,6 +154,13 @@ describe("desiredFilterStatuses", () => {
       { resourceName: "eth1", count: 8, wholePfs: 1 },
     ]);
     expect(result["g"]!.devicesExposed).toEqual([{ resourceName: "iavf", count: 0 }]);
+    // What a later filter lost says how many were whole PFs.
+    expect(conditionOf(result["h"], "Conflicting")!.message).toMatch(
+      new RegExp(
+        `^8 VFs and 1 whole PF this filter matches on 2 nodes went to .*: ${NS}/f \\(8 VFs and 1 whole PF on 2 nodes\\)`,
+      ),
+    );
+    expect(conditionOf(result["g"], "Conflicting")!.message).toMatch(/^16 VFs this filter/);
   });
 
   it("accepts a valid filter and reports nodes and devices, with the generation", () => {

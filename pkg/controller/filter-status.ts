@@ -81,6 +81,8 @@ interface ReadableFilter {
 interface LossTally {
   winner: FilterRef;
   vfs: number;
+  /** Whole PFs lost, counted apart from VFs. */
+  pfs: number;
   nodes: Set<string>;
 }
 
@@ -266,6 +268,9 @@ function tallyNode(
     const counts = isPfDevice(device) ? winner.exposedPfs : winner.exposed;
     counts.set(device.resourceName!, (counts.get(device.resourceName!) ?? 0) + 1);
   }
+  const wholePfAddresses = new Set(
+    result.devices.filter(isPfDevice).map((device) => device.pf.pciAddress),
+  );
   // A loser can match one VF with several configs: count each VF once per loser.
   const counted = new Map<FilterRef, Set<string>>();
   for (const { pciAddress, winner, loser } of result.losses) {
@@ -281,10 +286,11 @@ function tallyNode(
     const winnerKey = selecting.get(winner.filter)!.key;
     let lost = tally.lostTo.get(winnerKey);
     if (lost === undefined) {
-      lost = { winner: winner.filter, vfs: 0, nodes: new Set() };
+      lost = { winner: winner.filter, vfs: 0, pfs: 0, nodes: new Set() };
       tally.lostTo.set(winnerKey, lost);
     }
-    lost.vfs++;
+    if (wholePfAddresses.has(pciAddress)) lost.pfs++;
+    else lost.vfs++;
     lost.nodes.add(nodeName);
     tally.lostOnNodes.add(nodeName);
   }
@@ -363,11 +369,14 @@ function conflictMessage(tally: FilterTally): string {
   // Winners were met node by node; list them in precedence order, whatever the node order.
   const winners = [...tally.lostTo.values()].sort((a, b) => byPrecedence(a.winner, b.winner));
   const total = winners.reduce((sum, lost) => sum + lost.vfs, 0);
+  const totalPfs = winners.reduce((sum, lost) => sum + lost.pfs, 0);
+  const devices = (vfs: number, pfs: number) =>
+    count(vfs, "VF") + (pfs > 0 ? ` and ${count(pfs, "whole PF")}` : "");
   const listed = winners
     .slice(0, MAX_WINNERS_LISTED)
     .map(
       (lost) =>
-        `${formatFilterRef(lost.winner)} (${count(lost.vfs, "VF")} on ${count(lost.nodes.size, "node")})`,
+        `${formatFilterRef(lost.winner)} (${devices(lost.vfs, lost.pfs)} on ${count(lost.nodes.size, "node")})`,
     )
     .join(", ");
   const more =
@@ -375,7 +384,7 @@ function conflictMessage(tally: FilterTally): string {
       ? ` and ${winners.length - MAX_WINNERS_LISTED} more filters`
       : "";
   return (
-    `${count(total, "VF")} this filter matches on ${count(tally.lostOnNodes.size, "node")} ` +
+    `${devices(total, totalPfs)} this filter matches on ${count(tally.lostOnNodes.size, "node")} ` +
     `went to filters that take precedence (by namespace, then name): ${listed}${more}. ` +
     "Narrow the nodeSelector or resourceFilters of one side, or rename a filter to change precedence."
   );
