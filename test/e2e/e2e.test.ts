@@ -14,6 +14,7 @@ import "./cases/single-vf-claim.js";
 import "./cases/multiple-vf-claim.js";
 import "./cases/resource-filtering.js";
 import "./cases/static-ip-vlan.js";
+import "./cases/device-plugin-pods.js";
 import "./cases/unschedulable.js";
 import "./cases/whole-nic.js";
 import "./cases/device-health.js";

@@ -377,6 +377,44 @@ export function podReady(pod: Pod): boolean {
   return pod.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
 }
 
+/**
+ * Waits until the driver's release runs one node plugin pod, Ready and not going, whose
+ * arguments include `arg` (or, with `present` false, lack it): during a rolling update the
+ * old and the new pod run side by side, and the old one's slices win until it is gone.
+ */
+export async function waitNodePluginArg(arg: string, present = true): Promise<void> {
+  const env = clusterEnv();
+  interface NodePluginPod {
+    metadata?: { deletionTimestamp?: string };
+    spec?: { containers: { args?: string[] }[] };
+    status?: { conditions?: Condition[] };
+  }
+  await waitFor(
+    `one Ready node plugin pod ${present ? "with" : "without"} ${arg}`,
+    async () => {
+      const pods = (
+        await apiClient().request<{ items: NodePluginPod[] }>({
+          method: "GET",
+          path: `/api/v1/namespaces/${env.driverNamespace}/pods`,
+          query: {
+            labelSelector: `app.kubernetes.io/instance=${env.helmRelease},app.kubernetes.io/component=node-plugin`,
+          },
+        })
+      ).items;
+      const [pod] = pods;
+      const ready = pod?.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True");
+      const args = pod?.spec?.containers[0]?.args ?? [];
+      return pods.length === 1 &&
+        pod?.metadata?.deletionTimestamp === undefined &&
+        ready &&
+        args.includes(arg) === present
+        ? true
+        : undefined;
+    },
+    120_000,
+  );
+}
+
 export async function waitPodReady(namespace: string, name: string): Promise<Pod> {
   return waitFor(`pod ${namespace}/${name} to be Ready`, async () => {
     const pod = await getPod(namespace, name);

@@ -23,6 +23,7 @@ import {
   useScenario,
   waitFor,
   waitPodReady,
+  waitNodePluginArg,
   type Claim,
   type Condition,
   type Pod,
@@ -216,19 +217,6 @@ async function nodePluginEffect(): Promise<string> {
   return arg.slice(flag.length);
 }
 
-/** The one running node plugin pod once it is Ready with that taint effect. */
-async function waitNodePluginWithEffect(effect: string): Promise<void> {
-  await waitFor(`one Ready node plugin pod with --unhealthy-taint-effect=${effect}`, async () => {
-    const pods = await nodePluginPods();
-    const [pod] = pods;
-    const ready = pod?.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True");
-    const args = pod?.spec?.containers[0]?.args ?? [];
-    return pods.length === 1 && ready && args.includes(`--unhealthy-taint-effect=${effect}`)
-      ? true
-      : undefined;
-  });
-}
-
 const log = (line: string) => process.stderr.write(`e2e: device health: ${line}\n`);
 
 /**
@@ -325,7 +313,7 @@ describe("demo/device-health", () => {
       const effectBefore = await nodePluginEffect();
       const rollback = await upgradeDriver(["driver.unhealthyTaintEffect=NoExecute"]);
       try {
-        await waitNodePluginWithEffect("NoExecute");
+        await waitNodePluginArg("--unhealthy-taint-effect=NoExecute");
 
         const claim = await applyScenarioForClaim(SCENARIO, NS, POD, "vf");
         const vfAddress = pciAddressOf(claim.status!.allocation!.devices!.results![0]!.device);
@@ -383,7 +371,7 @@ describe("demo/device-health", () => {
         }
       } finally {
         await rollback();
-        await waitNodePluginWithEffect(effectBefore);
+        await waitNodePluginArg(`--unhealthy-taint-effect=${effectBefore}`);
         await waitNoTaints();
       }
     },

@@ -8,6 +8,7 @@ import {
   execIn,
   getPod,
   upgradeDriver,
+  waitNodePluginArg,
   hostVfs,
   kubectl,
   scenarioFile,
@@ -40,45 +41,6 @@ interface WholePf {
   netdev: string;
   pciAddress: string;
   vfDevices: string[];
-}
-
-interface PluginPod {
-  metadata?: { deletionTimestamp?: string };
-  spec?: { containers: { args?: string[] }[] };
-  status?: { conditions?: Condition[] };
-}
-
-/**
- * One node plugin pod, Ready, started with (or without) --publish-pfs: during the rolling
- * update the old and the new pod publish side by side, and the old one's slices win until
- * it is gone.
- */
-async function waitNodePlugin(publishPfs: boolean): Promise<void> {
-  const env = clusterEnv();
-  await waitFor(
-    `one Ready node plugin pod ${publishPfs ? "with" : "without"} --publish-pfs`,
-    async () => {
-      const pods = (
-        await apiClient().request<{ items: PluginPod[] }>({
-          method: "GET",
-          path: `/api/v1/namespaces/${env.driverNamespace}/pods`,
-          query: {
-            labelSelector: `app.kubernetes.io/instance=${env.helmRelease},app.kubernetes.io/component=node-plugin`,
-          },
-        })
-      ).items;
-      const [pod] = pods;
-      const ready = pod?.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True");
-      const args = pod?.spec?.containers[0]?.args ?? [];
-      return pods.length === 1 &&
-        pod?.metadata?.deletionTimestamp === undefined &&
-        ready &&
-        args.includes("--publish-pfs") === publishPfs
-        ? true
-        : undefined;
-    },
-    120_000,
-  );
 }
 
 /** The devices the node publishes now. */
@@ -168,7 +130,7 @@ describe("demo/whole-nic", () => {
     async (context) => {
       const rollback = await upgradeDriver(["driver.publishPfs=true"]);
       try {
-        await waitNodePlugin(true);
+        await waitNodePluginArg("--publish-pfs");
         const pfs = await waitFor(
           "whole PFs published",
           async () => {
@@ -236,7 +198,7 @@ describe("demo/whole-nic", () => {
         );
       } finally {
         await rollback();
-        await waitNodePlugin(false);
+        await waitNodePluginArg("--publish-pfs", false);
         await waitFor(
           "no whole PF published after the rollback",
           async () => {
