@@ -18,6 +18,7 @@ import { ClaimStatusWriter } from "../claimstatus/claim-status.js";
 import type { PreparedClaim } from "./prepared-claim.js";
 import { wholePfProblems } from "./host-state.js";
 import { PreparedClaimStore } from "./prepared-claim-store.js";
+import { deviceNetwork } from "./testing/fixtures.js";
 import { VfClaimPreparer, type VfClaimPreparerOptions } from "./vf-claim-preparer.js";
 
 const DRIVER = "sriovnetwork.openshift.io";
@@ -1009,25 +1010,7 @@ describe("VfClaimPreparer serving the networks annotation (device-plugin pods)",
   function addNadFor(name: string, resourceName: string | undefined): void {
     api.objects.set(
       `/apis/k8s.cni.cncf.io/v1/namespaces/ns/network-attachment-definitions/${name}`,
-      {
-        metadata: {
-          namespace: "ns",
-          name,
-          ...(resourceName
-            ? { annotations: { "k8s.v1.cni.cncf.io/resourceName": resourceName } }
-            : {}),
-        },
-        spec: {
-          config: JSON.stringify({
-            cniVersion: "1.0.0",
-            name,
-            type: "sriov",
-            vlan: 201,
-            ipam: { type: "static" },
-            capabilities: { ips: true, mac: true },
-          }),
-        },
-      },
+      deviceNetwork(name, "ns", resourceName),
     );
   }
 

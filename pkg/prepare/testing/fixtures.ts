@@ -33,3 +33,30 @@ export function preparedClaim(fields: Partial<PreparedClaim> = {}): PreparedClai
     ...fields,
   };
 }
+
+/**
+ * A NetworkAttachmentDefinition as the device plugin's users write it: the pool in the
+ * `k8s.v1.cni.cncf.io/resourceName` annotation (none: a network of no pool), the SR-IOV CNI
+ * on VLAN 201 with static addresses and MACs from the pod.
+ */
+export function deviceNetwork(name: string, namespace: string, resourceName?: string) {
+  return {
+    apiVersion: "k8s.cni.cncf.io/v1",
+    kind: "NetworkAttachmentDefinition",
+    metadata: {
+      namespace,
+      name,
+      ...(resourceName ? { annotations: { "k8s.v1.cni.cncf.io/resourceName": resourceName } } : {}),
+    },
+    spec: {
+      config: JSON.stringify({
+        cniVersion: "1.0.0",
+        name,
+        type: "sriov",
+        vlan: 201,
+        ipam: { type: "static" },
+        capabilities: { ips: true, mac: true },
+      }),
+    },
+  };
+}
