@@ -11,6 +11,7 @@ import type { KubeClient, KubeObject } from "../../lib/kube/client.js";
 import type { EmulatedKernel } from "../../pkg/emulator/index.js";
 import type { FakeKubelet } from "../../lib/kubeletplugin/testing/fake-kubelet.js";
 import { fromBuildScript } from "../support/build-scripts.js";
+import { deviceNetwork } from "../../pkg/prepare/testing/fixtures.js";
 import {
   deleteIgnoringMissing,
   deleteTestNamespace,
@@ -81,6 +82,55 @@ describe("extended resources backed by this driver (DRAExtendedResource)", () =>
   const dpdkResource = `${domain}/intel_sriov_dpdk`;
   let classNames: string[] = [];
 
+  const cniConfDir = () => path.join(tmp, "cni-conf");
+  const draSocket = () => path.join(paths.kubeletPluginsDir, DRIVER, "dra.sock");
+
+  /** A pod as written for the device plugin (requests and limits), pinned to the node. */
+  async function createDevicePluginPod(
+    name: string,
+    resources: Record<string, string>,
+    annotations: Record<string, string> = {},
+  ): Promise<PodStatus> {
+    return client.request<PodStatus>({
+      method: "POST",
+      path: `/api/v1/namespaces/${namespace}/pods`,
+      body: {
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { name, annotations },
+        spec: {
+          nodeSelector: { "kubernetes.io/hostname": nodeName },
+          containers: [
+            {
+              name: "app",
+              image: "registry.invalid/never-pulled",
+              resources: { requests: { cpu: "10m", ...resources }, limits: resources },
+            },
+          ],
+        },
+      },
+    });
+  }
+
+  /** The claim the scheduler made for the pod's extended resources, once allocated. */
+  async function extendedResourceClaimOf(podName: string) {
+    const status = await waitFor("the scheduler's extendedResourceClaimStatus", async () => {
+      const read = await client.request<PodStatus>({
+        method: "GET",
+        path: `/api/v1/namespaces/${namespace}/pods/${podName}`,
+      });
+      return read.status?.extendedResourceClaimStatus;
+    });
+    const claim = await waitFor("the claim's allocation", async () => {
+      const read = await client.request<Claim>({
+        method: "GET",
+        path: `/apis/resource.k8s.io/v1/namespaces/${namespace}/resourceclaims/${status.resourceClaimName}`,
+      });
+      return read.status?.allocation ? read : undefined;
+    });
+    return { status, claim };
+  }
+
   beforeAll(async () => {
     if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing: run "make build" first`);
     client = testClient();
@@ -100,12 +150,25 @@ describe("extended resources backed by this driver (DRAExtendedResource)", () =>
         spec: {
           nodeSelector: { "kubernetes.io/hostname": nodeName },
           configs: [
-            { resourceName: `${domain}_netdevice`, resourceFilters: [{ pfNames: ["ens1f0"] }] },
-            { resourceName: `${domain}_dpdk`, resourceFilters: [{ pfNames: ["ens1f1"] }] },
+            // Kernel-driver VFs only, as device-plugin pools select them (ens1f1's VF 6 is
+            // on vfio-pci already, handed to a VM).
+            {
+              resourceName: `${domain}_netdevice`,
+              resourceFilters: [{ pfNames: ["ens1f0"], drivers: ["iavf"] }],
+            },
+            {
+              resourceName: `${domain}_dpdk`,
+              resourceFilters: [{ pfNames: ["ens1f1"], drivers: ["iavf"] }],
+            },
           ],
         },
       },
     });
+    fs.mkdirSync(cniConfDir());
+    fs.writeFileSync(
+      path.join(cniConfDir(), "10-bridge.conflist"),
+      JSON.stringify({ cniVersion: "1.0.0", name: "cbr0", plugins: [{ type: "bridge" }] }),
+    );
     // The chart's classes, as `helm install` would create them.
     const values = path.join(tmp, "values.yaml");
     fs.writeFileSync(
@@ -151,6 +214,8 @@ describe("extended resources backed by this driver (DRAExtendedResource)", () =>
         ...["--host-root", paths.root, "--node-name", nodeName, "--namespace", namespace],
         ...["--kubeconfig", inject("kubeconfig"), "--health-port", "0"],
         ...["--bind-timeout-ms", "5000"],
+        // The hook serves the networks annotation; no Multus in this CNI conf dir.
+        ...["--networks-annotation", "--cni-conf-dir", cniConfDir()],
       ],
       logFile: path.join(tmp, "daemon.log"),
       kubelet,
@@ -182,49 +247,14 @@ describe("extended resources backed by this driver (DRAExtendedResource)", () =>
     const podName = "device-plugin-pod";
     // As written for the device plugin: requests and limits, no resourceClaims.
     const requests = { cpu: "10m", [netdevResource]: "1", [dpdkResource]: "2" };
-    await client.request({
-      method: "POST",
-      path: `/api/v1/namespaces/${namespace}/pods`,
-      body: {
-        apiVersion: "v1",
-        kind: "Pod",
-        metadata: { name: podName },
-        spec: {
-          nodeSelector: { "kubernetes.io/hostname": nodeName },
-          containers: [
-            {
-              name: "app",
-              image: "registry.invalid/never-pulled",
-              resources: {
-                requests,
-                limits: { [netdevResource]: "1", [dpdkResource]: "2" },
-              },
-            },
-          ],
-        },
-      },
+    const pod = await createDevicePluginPod(podName, {
+      [netdevResource]: "1",
+      [dpdkResource]: "2",
     });
-    const pod = await client.request<PodStatus>({
-      method: "GET",
-      path: `/api/v1/namespaces/${namespace}/pods/${podName}`,
-    });
-    const status = await waitFor("the scheduler's extendedResourceClaimStatus", async () => {
-      const read = await client.request<PodStatus>({
-        method: "GET",
-        path: `/api/v1/namespaces/${namespace}/pods/${podName}`,
-      });
-      return read.status?.extendedResourceClaimStatus;
-    });
+    const { status, claim } = await extendedResourceClaimOf(podName);
 
     // The claim: generateName "<pod>-extended-resources-", owned by the pod, annotated.
     expect(status.resourceClaimName).toMatch(new RegExp(`^${podName}-extended-resources-\\w+$`));
-    const claim = await waitFor("the claim's allocation", async () => {
-      const read = await client.request<Claim>({
-        method: "GET",
-        path: `/apis/resource.k8s.io/v1/namespaces/${namespace}/resourceclaims/${status.resourceClaimName}`,
-      });
-      return read.status?.allocation ? read : undefined;
-    });
     expect(claim.metadata?.annotations?.["resource.kubernetes.io/extended-resource-claim"]).toBe(
       "true",
     );
@@ -284,9 +314,8 @@ describe("extended resources backed by this driver (DRAExtendedResource)", () =>
 
     // The kubelet prepares the claim by the name in the pod's status: the class's VfConfig
     // applies to its request's VFs only.
-    const draSocket = path.join(paths.kubeletPluginsDir, DRIVER, "dra.sock");
     const wire = { namespace, name: claim.metadata!.name!, uid: claim.metadata!.uid! };
-    const prepared = await kubelet.prepare(draSocket, "v1", [wire]);
+    const prepared = await kubelet.prepare(draSocket(), "v1", [wire]);
     expect(prepared.claims[wire.uid]!.error ?? "").toBe("");
     const pci = (device: string) => device.replace(/^(\w{4})-(\w{2})-(\w{2})-(\w)$/, "$1:$2:$3.$4");
     const driverOf = (request: string) =>
@@ -296,8 +325,83 @@ describe("extended resources backed by this driver (DRAExtendedResource)", () =>
     expect(driverOf(requestOf(dpdkResource))).toEqual(["vfio-pci", "vfio-pci"]);
     expect(driverOf(requestOf(netdevResource))).toEqual(["iavf"]);
 
-    const unprepared = await kubelet.unprepare(draSocket, "v1", [wire]);
+    const unprepared = await kubelet.unprepare(draSocket(), "v1", [wire]);
     expect(unprepared.claims[wire.uid]!.error ?? "").toBe("");
     expect(driverOf(requestOf(dpdkResource))).toEqual(["iavf", "iavf"]);
+  });
+
+  it("with --networks-annotation, gives the VFs the networks the pod's annotation names by resourceName", async () => {
+    const nad = (name: string, resourceName: string) =>
+      deviceNetwork(name, namespace, resourceName);
+    for (const body of [nad("sriov-vlan201", netdevResource), nad("sriov-dpdk", dpdkResource)]) {
+      await client.request({
+        method: "POST",
+        path: `/apis/k8s.cni.cncf.io/v1/namespaces/${namespace}/network-attachment-definitions`,
+        body,
+      });
+    }
+    const networks = [
+      { name: "sriov-vlan201", ips: ["10.56.217.10/24"], mac: "02:00:00:aa:bb:01" },
+      { name: "sriov-vlan201", namespace, interface: "data" },
+    ];
+    await createDevicePluginPod(
+      "annotated-pod",
+      { [netdevResource]: "2", [dpdkResource]: "1" },
+      { "k8s.v1.cni.cncf.io/networks": JSON.stringify(networks) },
+    );
+    const { claim } = await extendedResourceClaimOf("annotated-pod");
+    const wire = { namespace, name: claim.metadata!.name!, uid: claim.metadata!.uid! };
+    const prepared = await kubelet.prepare(draSocket(), "v1", [wire]);
+    expect(prepared.claims[wire.uid]!.error ?? "").toBe("");
+
+    type Applied = { device: string; data?: { ifName: string; netAttachDefName?: string } };
+    const applied = await waitFor("the claim's status.devices", async () => {
+      const read = await client.request<Claim & { status: { devices?: Applied[] } }>({
+        method: "GET",
+        path: `/apis/resource.k8s.io/v1/namespaces/${namespace}/resourceclaims/${wire.name}`,
+      });
+      return read.status.devices?.length === 3 ? read.status.devices : undefined;
+    });
+    const poolOf = new Map(
+      (await listNodeSlices<Slice>(client, DRIVER, nodeName))
+        .flatMap((slice) => slice.spec.devices)
+        .map((device) => [device.name, device.attributes[`${DRIVER}/resourceName`]?.string]),
+    );
+    const byPool = (pool: string) =>
+      applied
+        .filter((entry) => poolOf.get(entry.device) === pool)
+        .map((entry) => [entry.data?.ifName, entry.data?.netAttachDefName ?? null]);
+    // Both networks on the netdevice VFs, in the annotation's order; the DPDK VF, whose
+    // network the pod does not name, has none.
+    expect(byPool(`${domain}_netdevice`)).toEqual([
+      ["net1", "sriov-vlan201"],
+      ["data", "sriov-vlan201"],
+    ]);
+    expect(byPool(`${domain}_dpdk`)).toEqual([[expect.stringMatching(/^net\d$/), null]]);
+    await kubelet.unprepare(draSocket(), "v1", [wire]);
+  });
+
+  it("with --networks-annotation, refuses to start beside a Multus in the CNI conf dir", () => {
+    const conf = path.join(tmp, "cni-conf-multus");
+    fs.mkdirSync(conf);
+    fs.writeFileSync(
+      path.join(conf, "00-multus.conf"),
+      JSON.stringify({ cniVersion: "0.3.1", name: "multus-cni-network", type: "multus-shim" }),
+    );
+    const started = spawnSync(
+      process.execPath,
+      [
+        CLI,
+        "kubelet-plugin",
+        ...["--host-root", paths.root, "--node-name", nodeName, "--namespace", namespace],
+        ...["--kubeconfig", inject("kubeconfig"), "--health-port", "0", "--nri-socket", ""],
+        ...["--networks-annotation", "--cni-conf-dir", conf],
+      ],
+      { encoding: "utf8", timeout: 30_000 },
+    );
+    expect(started.status).not.toBe(0);
+    expect(started.stdout + started.stderr).toContain(
+      `Multus is configured on this node (${path.join(conf, "00-multus.conf")})`,
+    );
   });
 });
