@@ -6,6 +6,12 @@ import { decodeSriovResourceFilter } from "../../api/v1alpha1/sriov-resource-fil
 import { decodeVfConfig } from "../../api/v1alpha1/vf-config.js";
 import { applyResourceFilters } from "../../pkg/filters/apply.js";
 import { filterObjectOf } from "../../pkg/filters/decode.js";
+import {
+  decodeDeviceAttributes,
+  decodeSriovResourcePolicy,
+} from "../../api/v1alpha1/sriov-resource-policy.js";
+import { x710Vf } from "../../pkg/devices/testing/fixtures.js";
+import { translatePolicies } from "../../pkg/policies/translate.js";
 import { ClaimError } from "../../pkg/prepare/claim-error.js";
 import { cniConfigListOf } from "../../pkg/prepare/network-config.js";
 import { fuzzRuns } from "./runs.js";
@@ -55,6 +61,51 @@ describe("fuzz: decoders of what tenants and the API server send", () => {
           expect(result.rejected.length + result.selectedBy.length).toBeGreaterThan(0);
       }),
       { numRuns: fuzzRuns(2000) },
+    );
+  });
+
+  it("SriovResourcePolicy, DeviceAttributes: decode or refuse; a node applies whatever arrives, failing closed", () => {
+    const upstream = "sriovnetwork.k8snetworkplumbingwg.io/v1alpha1";
+    const near = (kind: string) =>
+      fc.record({
+        apiVersion: fc.constant(upstream),
+        kind: fc.constant(kind),
+        metadata: fc.record(
+          { name: fc.constantFrom("a", "b"), labels: json },
+          { requiredKeys: [] },
+        ),
+        spec: json,
+      });
+    const devices = [x710Vf(0, 0), x710Vf(1, 0)];
+    fc.assert(
+      fc.property(
+        fc.array(fc.oneof(json, near("SriovResourcePolicy")), { maxLength: 3 }),
+        fc.array(fc.oneof(json, near("DeviceAttributes")), { maxLength: 3 }),
+        (policies, attributes) => {
+          for (const value of policies)
+            refusesCleanly(() => decodeSriovResourcePolicy(value), SchemaError);
+          for (const value of attributes)
+            refusesCleanly(() => decodeDeviceAttributes(value), SchemaError);
+          const translated = translatePolicies(policies, attributes, {
+            namespace: "ns",
+            driverName: "sriovnetwork.k8snetworkplumbingwg.io",
+          });
+          const result = applyResourceFilters({
+            nodeLabels: {},
+            devices,
+            filters: [],
+            policies: translated.policies,
+          });
+          // Opt-in, failing closed: policies that cannot be read hide every VF.
+          if (policies.length > 0 && translated.policies.every((p) => p.undecodable)) {
+            expect(result.devices).toEqual([]);
+          }
+          for (const policy of translated.policies) {
+            if (policy.undecodable) expect(policy.configs).toEqual([]);
+          }
+        },
+      ),
+      { numRuns: fuzzRuns(1000) },
     );
   });
 
