@@ -15,6 +15,7 @@ import { main as prepare } from "./prepare.js";
 import { main as publishingNodes } from "./publishing-nodes.js";
 import { main as publishing } from "./publishing.js";
 import { RESULTS_DIR } from "./results.js";
+import { main as scheduler } from "./scheduler.js";
 import { QUICK, REPO } from "./support.js";
 
 const started = Date.now();
@@ -39,6 +40,7 @@ await withControlPlane(async (kubeconfig) => {
   await bench("controller", controller);
   await bench("prepare", prepare);
   await bench("pod-network", podNetwork);
+  await bench("scheduler", scheduler);
 });
 const plot = spawnSync("/usr/bin/python3", [path.join(REPO, "bench/plot.py"), RESULTS_DIR], {
   stdio: "inherit",
