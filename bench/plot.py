@@ -22,6 +22,10 @@ def draw(curve: dict, out: pathlib.Path) -> None:
         axes.set_xscale("log")
     if curve["logY"]:
         axes.set_yscale("log")
+    else:
+        # From zero, with room above the lines for the legend.
+        top = max(point[1] for series in curve["series"] for point in series["points"])
+        axes.set_ylim(0, top * 1.5)
     xs = sorted({point[0] for series in curve["series"] for point in series["points"]})
     # The measured sizes as the x ticks, written out (1,000 rather than 10^3).
     axes.set_xticks(xs, [f"{x:,g}" for x in xs])
@@ -31,7 +35,7 @@ def draw(curve: dict, out: pathlib.Path) -> None:
     axes.set_ylabel(curve["yLabel"])
     axes.grid(True, which="major", alpha=0.3)
     if len(curve["series"]) > 1:
-        axes.legend()
+        axes.legend(fontsize="small")
     figure.tight_layout()
     # No timestamps in the file, so an unchanged curve is an unchanged PNG.
     figure.savefig(out, metadata={"Software": None})
