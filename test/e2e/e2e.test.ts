@@ -12,6 +12,7 @@ import "./cases/cluster.js";
 import "./cases/vfio-driver.js";
 import "./cases/single-vf-claim.js";
 import "./cases/multiple-vf-claim.js";
+import "./cases/spread-across-pfs.js";
 import "./cases/resource-filtering.js";
 import "./cases/static-ip-vlan.js";
 import "./cases/device-plugin-pods.js";

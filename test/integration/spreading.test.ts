@@ -9,6 +9,7 @@ import type { NodeDevicePublisher } from "../../pkg/publishing/node-publisher.js
 import { PUBLISH_ORDERS, type PublishOrder } from "../../pkg/slices/order.js";
 import { startEmulatedNodePublisher, type PublishedSliceDevice } from "./emulated-node.js";
 import {
+  allocateForPod,
   createIfMissing,
   createNamespace,
   createPinnedPod,
@@ -23,7 +24,8 @@ import {
 } from "./kube.js";
 
 // Which VF the real scheduler gives single-VF claims under each --publish-order, on the
-// emulated `scale` host (8 PFs × 256 VFs, 16 slices): the numbers in docs/benchmarks.md.
+// emulated `scale` host (8 PFs × 256 VFs, 16 slices): the numbers in docs/benchmarks.md;
+// and VFs of different PFs in one claim through distinctAttribute (demo/spread-across-pfs).
 
 const DRIVER = "sriovnetwork.openshift.io";
 const PODS = 100;
@@ -206,4 +208,96 @@ describe("single-VF claims on the scale host under each publish order, with the 
     },
     240_000,
   );
+});
+
+/**
+ * demo/spread-across-pfs: `distinctAttribute` on pfPciAddress (DRAConsumableCapacity, on by
+ * default in 1.37) makes the real scheduler take VFs of different PFs, on a node whose
+ * publish order (pack) would otherwise give two VFs of one PF.
+ */
+describe("VFs of different PFs in one claim (distinctAttribute), with the real scheduler", () => {
+  let client: KubeClient;
+  let work: string;
+  let publisher: NodeDevicePublisher | undefined;
+  const namespace = uniqueName("distinct");
+  const nodeName = uniqueName("distinct-node");
+  const distinctPf = (requests: string[]) => ({
+    requests,
+    distinctAttribute: `${DRIVER}/pfPciAddress`,
+  });
+  const oneVf = (name: string, count = 1) => ({
+    name,
+    exactly: { deviceClassName: DRIVER, count },
+  });
+
+  beforeAll(async () => {
+    client = testClient();
+    work = fs.mkdtempSync(path.join(os.tmpdir(), "distinct-"));
+    await createNamespace(client, namespace);
+    await createIfMissing(
+      client,
+      "/apis/resource.k8s.io/v1/deviceclasses",
+      loadManifest("deployments/deviceclass.yaml"),
+    );
+    await createReadyNode(client, nodeName);
+    publisher = await startEmulatedNodePublisher(client, {
+      dir: work,
+      nodeName,
+      namespace,
+      driverName: DRIVER,
+      logger,
+      publishOrder: "pack",
+    });
+    await waitFor("the node's slices on the API server", async () =>
+      publisher?.slices.stats.published ? true : undefined,
+    );
+  });
+
+  afterAll(async () => {
+    await publisher?.stop();
+    await deleteTestNamespace(client, namespace);
+    await deleteIgnoringMissing(client, `/api/v1/nodes/${nodeName}`);
+    fs.rmSync(work, { recursive: true, force: true });
+  });
+
+  /** The PFs of the VFs the scheduler allocated to a new pod's claim, and the claim's constraints. */
+  async function pfsAllocated(devices: {
+    requests: unknown[];
+    constraints?: unknown[];
+  }): Promise<{ pfs: string[]; constraints: unknown[] }> {
+    const { name } = await allocateForPod(client, { namespace, nodeName }, devices);
+    const claim = await client.request<Claim & { spec: { devices: { constraints?: unknown[] } } }>({
+      method: "GET",
+      path: `${resourceClaimsPath(namespace)}/${name}`,
+    });
+    const published = new Map(
+      (await schedulerOrder(client, nodeName)).map((device) => [device.name, pfOf(device)]),
+    );
+    const pfs = claim.status!.allocation!.devices.results.map((result) =>
+      published.get(result.device)!,
+    );
+    return { pfs, constraints: claim.spec.devices.constraints ?? [] };
+  }
+
+  it("without the constraint, pack order gives count: 2 two VFs of one PF", async () => {
+    const { pfs } = await pfsAllocated({ requests: [oneVf("vfs", 2)] });
+    expect(pfs).toHaveLength(2);
+    expect(new Set(pfs).size).toBe(1);
+  });
+
+  it("count: 2 with distinctAttribute on pfPciAddress gets VFs of two PFs", async () => {
+    const constraints = [distinctPf(["vfs"])];
+    const allocated = await pfsAllocated({ requests: [oneVf("vfs", 2)], constraints });
+    // Kept by kube-apiserver: it drops the field while DRAConsumableCapacity is off.
+    expect(allocated.constraints).toEqual(constraints);
+    expect(allocated.pfs).toHaveLength(2);
+    expect(new Set(allocated.pfs).size).toBe(2);
+  });
+
+  it("two one-VF requests with distinctAttribute over both get VFs of two PFs", async () => {
+    const constraints = [distinctPf(["a", "b"])];
+    const allocated = await pfsAllocated({ requests: [oneVf("a"), oneVf("b")], constraints });
+    expect(allocated.constraints).toEqual(constraints);
+    expect(new Set(allocated.pfs).size).toBe(2);
+  });
 });
