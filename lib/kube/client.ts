@@ -1,7 +1,8 @@
+import http, { type IncomingMessage } from "node:http";
+import https from "node:https";
 import { createInterface } from "node:readline";
-import { Readable } from "node:stream";
-import { HttpMethod, KubeConfig, RequestContext } from "@kubernetes/client-node";
-import { fetch } from "undici";
+import { Credentials, type Credential } from "./credentials.js";
+import { loadClusterAccess, type ClusterAccess } from "./kubeconfig.js";
 
 /** The API server refused a request; `status` and `reason` follow metav1.Status. */
 export class KubeApiError extends Error {
@@ -67,72 +68,48 @@ export interface KubeList<T> {
   items: T[];
 }
 
-const HTTP_METHODS: Record<KubeRequest["method"], HttpMethod> = {
-  GET: HttpMethod.GET,
-  POST: HttpMethod.POST,
-  PUT: HttpMethod.PUT,
-  PATCH: HttpMethod.PATCH,
-  DELETE: HttpMethod.DELETE,
-};
-
 /**
- * The one way this driver talks to the API server: plain REST over the kubeconfig's
- * transport (TLS, tokens, exec plugins come from client-node), with watches read as
- * JSON lines so the list-watch loop above it controls every timeout and retry.
+ * The one way this driver talks to the API server: plain REST over node:https with the
+ * kubeconfig's TLS material and credentials (tokens, token files, exec plugins; see
+ * kubeconfig.ts), with watches read as JSON lines so the list-watch loop above it controls
+ * every timeout and retry.
  */
 export class KubeClient {
   /**
-   * One connection pool for the client's life: a dispatcher per request (what client-node
-   * hands out) would mean a TLS handshake per request. Headers (tokens, which rotate) are
-   * still applied per request; TLS material (CA, client certificate) is read once.
+   * One keep-alive connection pool for the client's life (a TLS handshake per request
+   * otherwise); rebuilt only when an exec plugin hands out a new client certificate.
    */
-  private dispatcher: ReturnType<RequestContext["getDispatcher"]>;
+  private agent: { agent: http.Agent; cert: Buffer | undefined } | undefined;
+  private readonly credentials: Credentials;
 
-  constructor(private readonly config: KubeConfig) {}
+  constructor(
+    readonly access: ClusterAccess,
+    credentials?: Credentials,
+  ) {
+    this.credentials = credentials ?? new Credentials(access.auth);
+  }
 
   /**
    * Kubeconfig file if given, else $KUBECONFIG, ~/.kube/config or the in-cluster service
    * account; `context` (kubectl's `--context`) instead of the file's current context.
    */
   static load(kubeconfig?: string, context?: string): KubeClient {
-    const config = new KubeConfig();
-    if (kubeconfig) config.loadFromFile(kubeconfig);
-    else config.loadFromDefault();
-    return KubeClient.fromConfig(config, context);
-  }
-
-  /** A loaded kubeconfig, switched to `context` when given (which must exist). */
-  static fromConfig(config: KubeConfig, context?: string): KubeClient {
-    if (context !== undefined && context !== "") {
-      if (config.getContextObject(context) === null) {
-        const known = config.getContexts().map((c) => c.name);
-        throw new Error(
-          `context "${context}" is not in the kubeconfig (contexts: ${known.join(", ") || "none"})`,
-        );
-      }
-      config.setCurrentContext(context);
-    }
-    if (!config.getCurrentCluster()) {
-      throw new Error(
-        "no Kubernetes cluster configured: pass --kubeconfig or run in a pod with a service account",
-      );
-    }
-    return new KubeClient(config);
+    return new KubeClient(loadClusterAccess(kubeconfig, context));
   }
 
   /** The current context's namespace, `default` when it names none (as kubectl). */
   get namespace(): string {
-    return this.config.getContextObject(this.config.getCurrentContext())?.namespace || "default";
+    return this.access.namespace;
   }
 
   get server(): string {
-    return this.config.getCurrentCluster()!.server;
+    return this.access.server;
   }
 
   async request<T>(request: KubeRequest): Promise<T> {
     const response = await this.send(request);
-    const text = await response.text();
-    if (!response.ok) throw toApiError(response.status, text, request);
+    const text = await bodyText(response);
+    if (!ok(response)) throw toApiError(response.statusCode ?? 0, text, request);
     return (text ? JSON.parse(text) : undefined) as T;
   }
 
@@ -144,38 +121,77 @@ export class KubeClient {
       query: { ...query, watch: true },
       signal,
     });
-    if (!response.ok)
-      throw toApiError(response.status, await response.text(), { method: "GET", path });
-    if (!response.body) return;
-    const lines = createInterface({ input: Readable.fromWeb(response.body), crlfDelay: Infinity });
+    if (!ok(response))
+      throw toApiError(response.statusCode ?? 0, await bodyText(response), { method: "GET", path });
+    const lines = createInterface({ input: response, crlfDelay: Infinity });
     try {
       for await (const line of lines) {
         if (line.trim() !== "") yield JSON.parse(line) as WatchEvent<T>;
       }
     } finally {
       lines.close();
+      response.destroy();
     }
   }
 
-  private async send(request: KubeRequest) {
+  private async send(request: KubeRequest): Promise<IncomingMessage> {
     const url = new URL(this.server + request.path);
     for (const [key, value] of Object.entries(request.query ?? {})) {
       if (value !== undefined) url.searchParams.set(key, String(value));
     }
-    const context = new RequestContext(url.toString(), HTTP_METHODS[request.method]);
-    await this.config.applySecurityAuthentication(context);
-    const headers = context.getHeaders() as Record<string, string>;
-    headers["accept"] = "application/json";
-    if (request.body !== undefined)
+    const credential = await this.credentials.current();
+    const headers: Record<string, string> = { accept: "application/json" };
+    if (credential.authorization !== undefined) headers["authorization"] = credential.authorization;
+    const body = request.body === undefined ? undefined : JSON.stringify(request.body);
+    if (body !== undefined) {
       headers["content-type"] = request.contentType ?? "application/json";
-    return fetch(url, {
-      method: request.method,
-      headers,
-      body: request.body === undefined ? undefined : JSON.stringify(request.body),
-      dispatcher: (this.dispatcher ??= context.getDispatcher()),
-      signal: request.signal,
+      headers["content-length"] = String(Buffer.byteLength(body));
+    }
+    const transport = url.protocol === "https:" ? https : http;
+    return new Promise((resolve, reject) => {
+      const outgoing = transport.request(url, {
+        method: request.method,
+        headers,
+        agent: this.agentFor(credential, url.protocol === "https:"),
+        ...(request.signal ? { signal: request.signal } : {}),
+      });
+      outgoing.once("response", resolve);
+      outgoing.once("error", (error) =>
+        reject(new Error(`${request.method} ${this.server}${request.path}: ${error.message}`)),
+      );
+      outgoing.end(body);
     });
   }
+
+  private agentFor(credential: Credential, secure: boolean): http.Agent {
+    const cert = credential.cert ?? this.access.tls.cert;
+    if (this.agent !== undefined && this.agent.cert === cert) return this.agent.agent;
+    this.agent?.agent.destroy();
+    const { tls } = this.access;
+    const agent = secure
+      ? new https.Agent({
+          keepAlive: true,
+          ca: tls.ca,
+          cert,
+          key: credential.key ?? tls.key,
+          rejectUnauthorized: !tls.insecureSkipVerify,
+          ...(tls.serverName !== undefined ? { servername: tls.serverName } : {}),
+        })
+      : new http.Agent({ keepAlive: true });
+    this.agent = { agent, cert };
+    return agent;
+  }
+}
+
+function ok(response: IncomingMessage): boolean {
+  const status = response.statusCode ?? 0;
+  return status >= 200 && status < 300;
+}
+
+async function bodyText(response: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of response) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString("utf8");
 }
 
 function toApiError(

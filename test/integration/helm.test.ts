@@ -2,7 +2,6 @@ import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { KubeConfig } from "@kubernetes/client-node";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { parse, parseAllDocuments } from "yaml";
@@ -14,6 +13,7 @@ import { buildEmulatedHost, builtinProfiles } from "../../pkg/emulator/index.js"
 import { envName, parseFlags } from "../../lib/flags/flags.js";
 import { HostPaths } from "../../pkg/host/paths.js";
 import { KubeApiError, KubeClient, type KubeObject } from "../../lib/kube/client.js";
+import { loadClusterAccess } from "../../lib/kube/kubeconfig.js";
 import { LOG_FORMATS, LOG_LEVELS } from "../../lib/log/logger.js";
 import { ClaimStatusWriter } from "../../pkg/claimstatus/claim-status.js";
 import { NodeDevicePublisher } from "../../pkg/publishing/node-publisher.js";
@@ -902,17 +902,13 @@ describe("the Helm chart", () => {
           spec: { expirationSeconds: 3600, ...(boundObjectRef ? { boundObjectRef } : {}) },
         },
       });
-      const admin = new KubeConfig();
-      admin.loadFromFile(inject("kubeconfig"));
-      const cluster = admin.getCurrentCluster()!;
-      const config = new KubeConfig();
-      config.loadFromOptions({
-        clusters: [cluster],
-        users: [{ name, token: request.status.token }],
-        contexts: [{ name, cluster: cluster.name, user: name }],
-        currentContext: name,
+      const admin = loadClusterAccess(inject("kubeconfig"));
+      return new KubeClient({
+        ...admin,
+        // The service account's token only, without the admin's client certificate.
+        tls: { ca: admin.tls.ca, insecureSkipVerify: admin.tls.insecureSkipVerify },
+        auth: { kind: "token", token: request.status.token },
       });
-      return new KubeClient(config);
     }
 
     let nodeA: string;
