@@ -14,6 +14,8 @@ export interface ListWatchOptions {
   labelSelector?: string;
   /** Called after every change to the cache (and after each relist), with all objects. */
   onChange: (objects: ReadonlyMap<string, KubeObject>) => void;
+  /** What to keep of each object (all of it by default): big objects can be kept as digests. */
+  keep?: (object: KubeObject) => KubeObject;
   logger: Logger;
   /** Server-side watch timeout; each watch picks a jittered value in [t, 2t). */
   watchTimeoutSeconds?: number;
@@ -104,6 +106,10 @@ export class ListWatch {
     return { fieldSelector: this.options.fieldSelector, labelSelector: this.options.labelSelector };
   }
 
+  private kept(object: KubeObject): KubeObject {
+    return this.options.keep?.(object) ?? object;
+  }
+
   private async relist(): Promise<void> {
     const fresh = new Map<string, KubeObject>();
     let continueToken: string | undefined;
@@ -115,7 +121,7 @@ export class ListWatch {
         query: { ...this.selectors(), limit: 500, continue: continueToken },
         signal: this.abort.signal,
       });
-      for (const object of page.items) fresh.set(keyOf(object), object);
+      for (const object of page.items) fresh.set(keyOf(object), this.kept(object));
       continueToken = page.metadata.continue || undefined;
       resourceVersion = page.metadata.resourceVersion;
     } while (continueToken);
@@ -179,7 +185,7 @@ export class ListWatch {
         this.resourceVersion = event.object.metadata?.resourceVersion ?? this.resourceVersion;
         if (event.type === "BOOKMARK") continue;
         if (event.type === "DELETED") this.objects.delete(keyOf(event.object));
-        else this.objects.set(keyOf(event.object), event.object);
+        else this.objects.set(keyOf(event.object), this.kept(event.object));
         this.options.onChange(this.objects);
       }
     } catch (error) {

@@ -1,6 +1,12 @@
 import type { Logger } from "pino";
 import { isPfDevice, type Device } from "../devices/model.js";
-import { countersDropped, planSlices, type PublishedSlice } from "../slices/plan.js";
+import {
+  countersDropped,
+  keptSliceOf,
+  planSlices,
+  type KeptSlice,
+  type PublishedSlice,
+} from "../slices/plan.js";
 import { renderSlices, type DeviceTaint, type ResourceSlice } from "../slices/render.js";
 import type { PublishOrder } from "../slices/order.js";
 import { isConflict, isNotFound, type KubeClient, type KubeObject } from "../../lib/kube/client.js";
@@ -69,6 +75,7 @@ export class SlicePublisher {
       fieldSelector: `spec.driver=${options.driverName},spec.nodeName=${options.nodeName}`,
       logger: options.logger,
       onChange: () => this.schedule(),
+      keep: (object) => keptSliceOf(object as unknown as PublishedSlice),
     });
   }
 
@@ -147,7 +154,7 @@ export class SlicePublisher {
       setTimeout(() => void this.schedule(), UNSEEN_WRITES_TIMEOUT_MS).unref();
       return;
     }
-    const published = [...this.watch.items.values()] as unknown as PublishedSlice[];
+    const published = [...this.watch.items.values()] as unknown as KeptSlice[];
     const publishable = this.stats.countersRefused
       ? devices.filter((device) => !isPfDevice(device))
       : devices;
@@ -213,7 +220,7 @@ export class SlicePublisher {
     void this.schedule();
   }
 
-  private async deleteSlice(slice: PublishedSlice): Promise<void> {
+  private async deleteSlice(slice: KeptSlice): Promise<void> {
     try {
       await this.client.request({
         method: "DELETE",

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { canonical } from "../../lib/util/canonical-json.js";
 import type { ResourceSlice } from "./render.js";
 
@@ -18,13 +19,37 @@ export interface PublishedSlice {
   };
 }
 
+/**
+ * What the publisher keeps of each slice it reads back: identity, pool and a digest of the
+ * rest. The slices themselves (~100 KB of objects for 128 VFs) are not kept in memory.
+ */
+export interface KeptSlice {
+  metadata: { name: string; uid?: string; resourceVersion?: string };
+  pool: { name: string; generation: number; resourceSliceCount: number };
+  /** Digest of what the plan compares: driver, node, pool name and size, devices, counter sets. */
+  content: string;
+}
+
+export function keptSliceOf(slice: PublishedSlice): KeptSlice {
+  const { name, uid, resourceVersion } = slice.metadata;
+  return {
+    metadata: {
+      name,
+      ...(uid !== undefined ? { uid } : {}),
+      ...(resourceVersion !== undefined ? { resourceVersion } : {}),
+    },
+    pool: slice.spec.pool,
+    content: contentDigest(slice.spec),
+  };
+}
+
 export interface SlicePlan {
   /** Generation every slice of the pool carries after the plan is applied. */
   generation: number;
   create: ResourceSlice[];
   /** Desired content plus the resourceVersion of the object it replaces. */
   update: { slice: ResourceSlice; resourceVersion: string | undefined }[];
-  delete: PublishedSlice[];
+  delete: KeptSlice[];
 }
 
 /**
@@ -36,17 +61,17 @@ export interface SlicePlan {
  */
 export function planSlices(
   desired: readonly ResourceSlice[],
-  published: readonly PublishedSlice[],
+  published: readonly KeptSlice[],
 ): SlicePlan {
   const current = new Map(published.map((slice) => [slice.metadata.name, slice]));
-  const generations = published.map((slice) => slice.spec.pool.generation);
+  const generations = published.map((slice) => slice.pool.generation);
   const maxGeneration = generations.length ? Math.max(...generations) : 0;
   const unchanged =
     published.length === desired.length &&
     new Set(generations).size === 1 &&
     desired.every((slice) => {
       const existing = current.get(slice.metadata.name);
-      return existing !== undefined && sameContent(slice, existing);
+      return existing !== undefined && contentDigest(slice.spec) === existing.content;
     });
   if (unchanged) return { generation: maxGeneration, create: [], update: [], delete: [] };
 
@@ -70,30 +95,26 @@ function withGeneration(slice: ResourceSlice, generation: number): ResourceSlice
 }
 
 /**
- * Same driver, node, pool name and size, devices (attributes, taints, counters consumed) and
- * counter sets — generation aside. The server omits empty lists; so does the renderer.
+ * Digest of driver, node, pool name and size, devices (attributes, taints, counters
+ * consumed) and counter sets — generation aside. The server omits empty lists; so does the
+ * renderer, and both sides are read the same way here.
  */
-function sameContent(desired: ResourceSlice, published: PublishedSlice): boolean {
-  const a = desired.spec;
-  const b = published.spec;
+function contentDigest(spec: PublishedSlice["spec"]): string {
   const nonEmpty = (key: string, list: unknown[] | undefined) =>
     list !== undefined && list.length > 0 ? { [key]: list } : {};
-  return (
-    a.driver === b.driver &&
-    a.nodeName === b.nodeName &&
-    a.pool.name === b.pool.name &&
-    a.pool.resourceSliceCount === b.pool.resourceSliceCount &&
-    canonical(a.sharedCounters ?? []) === canonical(b.sharedCounters ?? []) &&
-    canonical(a.devices ?? []) ===
-      canonical(
-        (b.devices ?? []).map(({ name, attributes, taints, consumesCounters }) => ({
-          name,
-          attributes: attributes ?? {},
-          ...nonEmpty("taints", taints),
-          ...nonEmpty("consumesCounters", consumesCounters),
-        })),
-      )
-  );
+  const content = {
+    driver: spec.driver,
+    nodeName: spec.nodeName ?? null,
+    pool: { name: spec.pool.name, resourceSliceCount: spec.pool.resourceSliceCount },
+    sharedCounters: spec.sharedCounters ?? [],
+    devices: (spec.devices ?? []).map(({ name, attributes, taints, consumesCounters }) => ({
+      name,
+      attributes: attributes ?? {},
+      ...nonEmpty("taints", taints),
+      ...nonEmpty("consumesCounters", consumesCounters),
+    })),
+  };
+  return createHash("sha256").update(canonical(content)).digest("hex");
 }
 
 /**
