@@ -156,6 +156,21 @@ describe("ClaimStatusWriter", () => {
     expect(api.stored.status.devices).toEqual(ours);
   });
 
+  it("builds on the claim as the caller read it (no GET), and re-reads when it changed since", async () => {
+    const api = fakeApi();
+    api.writer.write(REF, ours, { metadata: { uid: "uid-1", resourceVersion: "1" } });
+    await api.writer.settled();
+    expect(api.methods()).toEqual(["PATCH"]);
+    expect(api.stored.status.devices).toEqual(ours);
+
+    const changed = fakeApi();
+    changed.stored.metadata.resourceVersion = "7";
+    changed.writer.write(REF, ours, { metadata: { uid: "uid-1", resourceVersion: "1" } });
+    await changed.writer.settled();
+    expect(changed.methods()).toEqual(["PATCH", "GET", "PATCH"]);
+    expect(changed.stored.status.devices).toEqual(ours);
+  });
+
   it("leaves a re-created claim alone", async () => {
     const api = fakeApi([], "uid-new");
     api.writer.write(REF, ours);

@@ -27,7 +27,8 @@ export interface DeviceStatus {
   [field: string]: unknown;
 }
 
-interface ClaimWithStatus {
+/** A claim as read from the API server: what a status write builds on. */
+export interface ClaimWithStatus {
   metadata: { uid: string; resourceVersion: string };
   status?: { devices?: DeviceStatus[] };
 }
@@ -114,9 +115,9 @@ export class ClaimStatusWriter {
    * Retries on failure; never rejects. A newer write for the claim replaces a pending retry,
    * so each write carries every field we own (see deviceStatusesOf).
    */
-  write(ref: ClaimRef, devices: DeviceStatus[]): void {
+  write(ref: ClaimRef, devices: DeviceStatus[], read?: ClaimWithStatus): void {
     this.cancel(ref.uid);
-    const attempt = this.attempt(ref, devices, 0);
+    const attempt = this.attempt(ref, devices, 0, read);
     this.inFlight.add(attempt);
     void attempt.finally(() => this.inFlight.delete(attempt));
   }
@@ -136,13 +137,18 @@ export class ClaimStatusWriter {
     this.pending.delete(uid);
   }
 
-  private async attempt(ref: ClaimRef, ours: DeviceStatus[], failures: number): Promise<void> {
+  private async attempt(
+    ref: ClaimRef,
+    ours: DeviceStatus[],
+    failures: number,
+    read?: ClaimWithStatus,
+  ): Promise<void> {
     const log = this.options.logger.child({
       claim: `${ref.namespace}/${ref.name}`,
       claimUid: ref.uid,
     });
     try {
-      const written = await this.readModifyWrite(ref, ours);
+      const written = await this.readModifyWrite(ref, ours, read);
       if (!written) {
         log.info("the claim was re-created; not writing status.devices of the old one");
       } else if (failures > 0) {
@@ -170,15 +176,25 @@ export class ClaimStatusWriter {
     }
   }
 
-  /** False when the claim is not the one prepared (re-created under its name). */
-  private async readModifyWrite(ref: ClaimRef, ours: DeviceStatus[]): Promise<boolean> {
+  /**
+   * False when the claim is not the one prepared (re-created under its name). `read` (the
+   * claim as the caller just read it) saves the first GET; the write is conditional on its
+   * resourceVersion, so a claim changed since costs a conflict and a fresh read.
+   */
+  private async readModifyWrite(
+    ref: ClaimRef,
+    ours: DeviceStatus[],
+    read: ClaimWithStatus | undefined,
+  ): Promise<boolean> {
     const timeout = this.options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     for (let conflicts = 0; ; conflicts++) {
-      const current = await this.client.request<ClaimWithStatus>({
-        method: "GET",
-        path: claimPath(ref),
-        signal: AbortSignal.timeout(timeout),
-      });
+      const current =
+        (conflicts === 0 ? read : undefined) ??
+        (await this.client.request<ClaimWithStatus>({
+          method: "GET",
+          path: claimPath(ref),
+          signal: AbortSignal.timeout(timeout),
+        }));
       if (current.metadata.uid !== ref.uid) return false;
       const existing = current.status?.devices ?? [];
       const devices = withDeviceStatuses(existing, ours);

@@ -1,4 +1,5 @@
 import type { ClaimRef } from "../../lib/kubeletplugin/index.js";
+import type { DeviceStatus } from "../claimstatus/claim-status.js";
 import { ClaimError } from "./claim-error.js";
 
 /** One allocated device (`status.allocation.devices.results[]`). */
@@ -35,6 +36,7 @@ export interface ResourceClaim {
   status?: {
     allocation?: { devices?: { results?: DeviceResult[]; config?: AllocationConfig[] } };
     reservedFor?: ConsumerRef[];
+    devices?: DeviceStatus[];
   };
 }
 

@@ -253,6 +253,11 @@ describe("VfClaimPreparer", () => {
     await statusWritesSettled(preparer);
     expect(api.statusWrites).toHaveLength(1);
     expect(api.statusWrites[0]!.path).toBe(`${claimPath(ref)}/status`);
+    // The status write builds on the claim prepare read: one GET of the claim in all.
+    expect(api.statusWrites[0]!.body).toMatchObject({ metadata: { resourceVersion: "1" } });
+    expect(
+      api.requests.filter((request) => request.method === "GET" && request.path === claimPath(ref)),
+    ).toHaveLength(1);
   });
 
   it("binds a vfio-pci claim, names its VFIO group in the spec, and unprepare restores iavf", async () => {

@@ -127,6 +127,12 @@ interface PlanInputs {
   devices: DevicePlanInput[];
 }
 
+/** What prepare read: the claim (the status write builds on it) and the plan's inputs. */
+interface ReadClaim {
+  claim: ResourceClaim;
+  inputs: PlanInputs;
+}
+
 const DEFAULT_BIND_TIMEOUT_MS = 10_000;
 /**
  * Prepares ResourceClaims of SR-IOV VFs on this node: reads the claim's allocation and
@@ -278,8 +284,9 @@ export class VfClaimPreparer implements ClaimPreparer {
         );
       }
       signal.throwIfAborted();
-      const plan = await this.checkpointPlan(ref, await this.planInputs(ref, signal));
-      return { devices: await this.apply(ref, plan, log) };
+      const { claim, inputs } = await this.planInputs(ref, signal);
+      const plan = await this.checkpointPlan(ref, inputs);
+      return { devices: await this.apply(ref, plan, log, claim) };
     } catch (error) {
       log.warn({ err: messageOf(error) }, "prepare failed");
       return { error: operatorMessage("prepare", error) };
@@ -315,7 +322,7 @@ export class VfClaimPreparer implements ClaimPreparer {
   }
 
   /** Reads the claim and everything it refers to; touches nothing. */
-  private async planInputs(ref: ClaimRef, signal: AbortSignal): Promise<PlanInputs> {
+  private async planInputs(ref: ClaimRef, signal: AbortSignal): Promise<ReadClaim> {
     const claim = await this.readClaim(ref, signal);
     const allocation = nodeAllocationOf(claim, ref, this.options);
     const configs = decodeRequestConfigs(allocation.configs, {
@@ -363,7 +370,7 @@ export class VfClaimPreparer implements ClaimPreparer {
         };
       }),
     );
-    return { podUids: allocation.podUids, devices };
+    return { claim, inputs: { podUids: allocation.podUids, devices } };
   }
 
   /**
@@ -393,7 +400,7 @@ export class VfClaimPreparer implements ClaimPreparer {
    * Carries out a plan recorded as PrepareStarted (with the drivers to restore): the host,
    * then the checkpoint again. Any failure rolls the host back before it is reported.
    */
-  private async apply(ref: ClaimRef, plan: PreparedClaim, log: Logger) {
+  private async apply(ref: ClaimRef, plan: PreparedClaim, log: Logger, read: ResourceClaim) {
     let completed: PreparedClaim;
     let spec: CdiSpec;
     try {
@@ -431,7 +438,15 @@ export class VfClaimPreparer implements ClaimPreparer {
       },
       "prepared claim",
     );
-    this.options.status.write(ref, deviceStatusesOf(completed, this.options.driverName));
+    const { uid, resourceVersion } = read.metadata;
+    this.options.status.write(
+      ref,
+      deviceStatusesOf(completed, this.options.driverName),
+      // The claim as prepare read it saves the status write a GET.
+      resourceVersion === undefined
+        ? undefined
+        : { metadata: { uid, resourceVersion }, status: { devices: read.status?.devices ?? [] } },
+    );
     return preparedDevicesOf(completed, spec);
   }
 
