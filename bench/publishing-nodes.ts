@@ -140,22 +140,19 @@ async function measureOnce(
     const publishMs = performance.now() - started;
     const publishWrites = writes();
 
-    const current = await client.request<{ metadata: { resourceVersion: string } }>({
-      method: "GET",
-      path: `${filtersPath}/${run}`,
-    });
     const before = (await slices())[0]!.spec.pool.generation;
-    const changed = filter([
-      { resourceName: "first_pf", resourceFilters: [{ rootDevices: [FIRST_PF] }] },
-      rest,
-    ]);
     const filterStarted = performance.now();
     await client.request({
-      method: "PUT",
+      method: "PATCH",
       path: `${filtersPath}/${run}`,
+      contentType: "application/merge-patch+json",
       body: {
-        ...changed,
-        metadata: { ...changed.metadata, resourceVersion: current.metadata.resourceVersion },
+        spec: {
+          configs: [
+            { resourceName: "first_pf", resourceFilters: [{ rootDevices: [FIRST_PF] }] },
+            rest,
+          ],
+        },
       },
     });
     // Done when every node shows renamed VFs and every slice a new generation.
@@ -260,7 +257,8 @@ function writePublishingCurve(points: readonly Point[]): void {
     ),
     note:
       `Medians of ${SIZES.map((s) => s.runs).join("/")} runs. Every node is a NodeDevicePublisher ` +
-      `in one Node.js process (its own list+watch of its slices, its Node and the filters), all ` +
+      "in one Node.js process (its own list+watch of its slices, its Node, the filters, " +
+      `SriovResourcePolicies and DeviceAttributes), all ` +
       `sharing one client; "readable" is polled every ${POLL_MS} ms from the API server.`,
   });
 }
