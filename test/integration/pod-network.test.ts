@@ -367,6 +367,53 @@ describe("pod networks through NRI and CNI", () => {
     await deleteIgnoringMissing(client, `/api/v1/namespaces/${namespace}/pods/${claim.podName}`);
   });
 
+  it("fails the sandbox of a whole PF whose VF count changed since prepare, saying what to do; unprepare puts the count back", async () => {
+    await client.request({
+      method: "DELETE",
+      path: `/api/v1/namespaces/${namespace}/pods`,
+      query: { gracePeriodSeconds: 0 },
+    });
+    const claim = await preparedClaim([
+      {
+        name: "nic",
+        deviceClassName: `pf.${DRIVER}`,
+        config: { ifName: "net1", netAttachDefName: "no-ipam" },
+      },
+    ]);
+    const pci = claim.devices[0]!.replace(/^pf-(\w{4})-(\w{2})-(\w{2})-(\w)$/, "$1:$2:$3.$4");
+    const pfDir = paths.pciDevice(pci);
+    const numVfs = path.join(pfDir, "sriov_numvfs");
+    const virtfns = () => fs.readdirSync(pfDir).filter((entry) => /^virtfn\d+$/.test(entry));
+    expect(virtfns()).toHaveLength(8);
+    fs.writeFileSync(numVfs, "0");
+    await waitFor("the PF's VFs gone", async () => (virtfns().length === 0 ? true : undefined));
+    fs.writeFileSync(numVfs, "4");
+    await waitFor("4 VFs", async () => (virtfns().length === 4 ? true : undefined));
+
+    const config = sandboxConfig(claim);
+    await expect(cri.runPodSandbox(config)).rejects.toThrow(
+      new RegExp(
+        `whole PF ${pci} had 8 VFs when the claim was prepared and has 4 now: .*delete the pod`,
+      ),
+    );
+    expect(attachments()).toEqual({});
+    const failed = await waitFor("the refusal on the claim", async () => {
+      const device = (await claimStatus(claim)).status?.devices?.[0];
+      return device?.conditions ? device : undefined;
+    });
+    expect(failed.conditions!.map((c) => `${c.type}=${c.status}`)).toEqual([
+      "Ready=False",
+      "NetworkReady=False",
+    ]);
+    expect(failed.conditions![1]!.message).toMatch(/sriov_numvfs/);
+
+    const unprepared = await kubelet.unprepare(draSocket(), "v1", [claim.wire]);
+    expect(unprepared.claims[claim.uid]!.error ?? "").toBe("");
+    expect(virtfns()).toHaveLength(8);
+    expect(fs.readFileSync(numVfs, "utf8").trim()).toBe("8");
+    await deleteIgnoringMissing(client, `/api/v1/namespaces/${namespace}/pods/${claim.podName}`);
+  });
+
   it("plugs two VFs of one pod, each with the address its VfConfig asks for", async () => {
     const claim = await preparedClaim([
       { name: "a", config: { netAttachDefName: "per-pod-ips", ips: ["10.78.0.11/24"] } },
