@@ -74,10 +74,8 @@ KUBELET_CLIENT="${DRA_SRIOV_KUBELET_CLIENT:-0}"
 # Start order; `down` stops in reverse.
 COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler)
 
-# Service network of the fake cluster; 10.0.0.1 becomes the ClusterIP of
-# the `kubernetes` Service, so the serving cert names it too.
-SERVICE_CIDR=10.0.0.0/24
-SERVICE_IP=10.0.0.1
+# SERVICE_CIDR and SERVICE_IP (the `kubernetes` Service's ClusterIP, which the serving
+# cert names too) come from hack/lib/common.sh.
 
 ### Processes ################################################################
 

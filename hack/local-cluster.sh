@@ -53,8 +53,10 @@
 # The demo manifests (demo/) name the emulated host of the default state dir,
 # /tmp/dra-sriov-cluster/host, in their NetworkAttachmentDefinitions.
 #
-# One cluster per machine: the emulated host's veths carry the profile's netdev names (the
-# nodes of one cluster need profiles whose netdev names differ: x710, e810, cx6dx do).
+# Two clusters on one machine need profiles whose netdev names differ (the emulated hosts'
+# veths carry them; so do the nodes of one cluster: x710, e810, cx6dx do) and Service
+# networks of their own (DRA_SRIOV_SERVICE_CIDR): the multi-node suite runs beside the
+# one-node cluster `make demo` leaves, on e810, cx6dx and x540 and 10.0.1.0/24.
 #
 # Outside the state dir it touches: the containerd bridge, cgroups and CNI result cache
 # (hack/containerd.sh removes them on down), the emulated host's veth pairs and the bridge
@@ -72,6 +74,8 @@
 #   DRA_SRIOV_PROFILE         emulated host profile (default x710; see `emulate --help`)
 #   DRA_SRIOV_PROFILES        with --nodes N > 1: the nodes' profiles, in turn (default
 #                             "x710 e810 cx6dx")
+#   DRA_SRIOV_SERVICE_CIDR    the control plane's Service network, a /24 of 10/8 (default
+#                             10.0.0.0/24; see hack/lib/common.sh)
 #   DRA_SRIOV_DRIVER_MODE     pods (default: the Helm chart, as users run it) or host: the
 #                             controller and kubelet-plugin as host processes from dist/,
 #                             for debugging (a debugger, a change tried without an image);

@@ -18,6 +18,18 @@ CACHE_ROOT="${DRA_SRIOV_CACHE:-${XDG_CACHE_HOME:-${HOME}/.cache}/dra-driver-srio
 K8S_BIN_DIR="${CACHE_ROOT}/k8s/${K8S_VERSION}/bin"
 ETCD_BIN_DIR="${CACHE_ROOT}/etcd/${ETCD_VERSION}/bin"
 
+# The Service network of a local control plane, a /24 of 10/8 (DRA_SRIOV_SERVICE_CIDR); its
+# first address is the `kubernetes` Service's ClusterIP, which the host routes to that
+# cluster's API server (hack/lib/driver-pods.sh). Two clusters on one machine (the one
+# `make demo` leaves and the multi-node suite's) need two networks.
+SERVICE_CIDR="${DRA_SRIOV_SERVICE_CIDR:-10.0.0.0/24}"
+if [[ ! "${SERVICE_CIDR}" =~ ^10\.([0-9]{1,3})\.([0-9]{1,3})\.0/24$ ]] ||
+  ((BASH_REMATCH[1] > 255 || BASH_REMATCH[2] > 255)); then
+  printf 'DRA_SRIOV_SERVICE_CIDR=%s: give a /24 of 10.0.0.0/8, such as 10.0.1.0/24\n' "${SERVICE_CIDR}" >&2
+  exit 1
+fi
+SERVICE_IP="10.${BASH_REMATCH[1]}.${BASH_REMATCH[2]}.1"
+
 # Binaries built from k8s.io/kubernetes, as name:package pairs.
 K8S_COMMANDS=(
   kube-apiserver:k8s.io/kubernetes/cmd/kube-apiserver

@@ -15,9 +15,8 @@
 
 HELM_RELEASE=dra-driver-sriov
 CHART_DIR="${REPO_ROOT}/deployments/helm/dra-driver-sriov"
-# The `kubernetes` Service's ClusterIP: the first address of hack/control-plane.sh's
-# service range, and a name in the API server's certificate.
-API_SERVICE_IP=10.0.0.1
+# The `kubernetes` Service: SERVICE_IP of hack/lib/common.sh (the first address of the
+# control plane's service range, and a name in the API server's certificate).
 API_SERVICE_PORT=443
 
 helm_admin() {
@@ -42,7 +41,7 @@ api_service_route() {
   select_node 1
   port="${APISERVER_URL##*:}"
   for bridge in "${bridges[@]}"; do
-    rules+="    iifname \"${bridge}\" ip daddr ${API_SERVICE_IP} tcp dport ${API_SERVICE_PORT} dnat to 127.0.0.1:${port}
+    rules+="    iifname \"${bridge}\" ip daddr ${SERVICE_IP} tcp dport ${API_SERVICE_PORT} dnat to 127.0.0.1:${port}
 "
   done
   command -v nft >/dev/null 2>&1 || die "nft is missing: install Debian's nftables (hack/prereqs.sh does)"
@@ -51,7 +50,7 @@ api_service_route() {
 table ip ${table} {
   chain output {
     type nat hook output priority -100; policy accept;
-    ip daddr ${API_SERVICE_IP} tcp dport ${API_SERVICE_PORT} dnat to 127.0.0.1:${port}
+    ip daddr ${SERVICE_IP} tcp dport ${API_SERVICE_PORT} dnat to 127.0.0.1:${port}
   }
   chain prerouting {
     type nat hook prerouting priority -100; policy accept;
@@ -61,7 +60,7 @@ EOF
   for bridge in "${bridges[@]}"; do
     sysctl -q -w "net.ipv4.conf.${bridge}.route_localnet=1"
   done
-  log "the kubernetes Service (${API_SERVICE_IP}:${API_SERVICE_PORT}) reaches the API server on 127.0.0.1:${port} (nftables table ${table})"
+  log "the kubernetes Service (${SERVICE_IP}:${API_SERVICE_PORT}) reaches the API server on 127.0.0.1:${port} (nftables table ${table})"
 }
 
 delete_api_service_route() {

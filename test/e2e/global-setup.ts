@@ -24,8 +24,9 @@ export function localCluster(
   project: TestProject,
   state: string,
   nodes: number,
+  extraEnv: Record<string, string> = {},
 ): (() => void) | undefined {
-  const env = { ...process.env, DRA_SRIOV_CLUSTER_STATE: state };
+  const env = { ...process.env, ...extraEnv, DRA_SRIOV_CLUSTER_STATE: state };
   const envFile = path.join(state, "env.json");
   project.provide("clusterEnvFile", envFile);
 

@@ -1,34 +1,32 @@
-import { spawnSync } from "node:child_process";
 import path from "node:path";
 import type { TestProject } from "vitest/node";
 import { localCluster } from "../e2e/global-setup.js";
 
-/** The node count of the multi-node suite: one node of each profile (x710, e810, cx6dx). */
+/** The node count of the multi-node suite: one node of each profile. */
 export const MULTINODE_NODES = 3;
 
-const repoRoot = path.resolve(import.meta.dirname, "../..");
+/**
+ * The nodes' profiles: none is the one-node cluster's x710, whose netdev names would clash,
+ * so the suite runs beside a one-node cluster `make demo` left running.
+ */
+const PROFILES = "e810 cx6dx x540";
 
 /**
- * The multi-node suite runs against a local cluster of three nodes (x710, e810, cx6dx) in
- * `DRA_SRIOV_MULTINODE_STATE` (default /tmp/dra-nodes: short, as the nodes' socket paths
- * name it). Only one local cluster runs on a machine (the emulated VFs' names and the
- * `kubernetes` Service's route are the machine's), so a one-node cluster still running in
- * `DRA_SRIOV_CLUSTER_STATE` (`make demo` leaves one) stops the suite with what to do.
+ * The Service network: the host routes each cluster's `kubernetes` ClusterIP to its own API
+ * server, so it must not be the one-node cluster's (10.0.0.0/24).
+ */
+const SERVICE_CIDR = "10.0.1.0/24";
+
+/**
+ * The multi-node suite runs against a local cluster of three nodes (e810, cx6dx, x540) in
+ * `DRA_SRIOV_MULTINODE_STATE` (default /tmp/dra-nodes; short, as the nodes' socket paths name it), apart from the one-node
+ * suite's state dir.
  */
 export default function setup(project: TestProject): (() => void) | undefined {
-  const oneNode = path.resolve(process.env["DRA_SRIOV_CLUSTER_STATE"] ?? "/tmp/dra-sriov-cluster");
-  const state = path.resolve(process.env["DRA_SRIOV_MULTINODE_STATE"] ?? "/tmp/dra-nodes");
-  if (oneNode !== state) {
-    const status = spawnSync("bash", [path.join(repoRoot, "hack/local-cluster.sh"), "status"], {
-      env: { ...process.env, DRA_SRIOV_CLUSTER_STATE: oneNode },
-      stdio: "ignore",
-    });
-    if (status.status === 0) {
-      throw new Error(
-        `a local cluster runs in ${oneNode}, and only one runs per machine: take it down ` +
-          `(DRA_SRIOV_CLUSTER_STATE=${oneNode} hack/local-cluster.sh down), then run make test-multinode`,
-      );
-    }
-  }
-  return localCluster(project, state, MULTINODE_NODES);
+  return localCluster(
+    project,
+    path.resolve(process.env["DRA_SRIOV_MULTINODE_STATE"] ?? "/tmp/dra-nodes"),
+    MULTINODE_NODES,
+    { DRA_SRIOV_PROFILES: PROFILES, DRA_SRIOV_SERVICE_CIDR: SERVICE_CIDR },
+  );
 }

@@ -1,6 +1,6 @@
 /**
  * The multi-node suite, in a fixed order, against one local cluster of three nodes
- * (x710, e810, cx6dx; hack/local-cluster.sh up --nodes 3): the cluster, filters per node,
+ * (E810, ConnectX-6 Dx, X540; hack/local-cluster.sh up --nodes 3): the cluster, filters per node,
  * placement of claims, a Deployment spread over the nodes, VFs of two nodes on one wire,
  * draining a node, a node plugin killed on one node. One file, so the order is the one
  * below; each case works in a namespace of its own and leaves nothing prepared.
