@@ -68,12 +68,13 @@ export async function publishedNodeDevices(
   driverName: string,
   nodeName: string,
 ): Promise<PublishedSliceDevice[]> {
-  const slices = await listNodeSlices<KubeObject & { spec: { devices: PublishedSliceDevice[] } }>(
+  // The API server drops an empty list: a pool with no devices is one slice without `devices`.
+  const slices = await listNodeSlices<KubeObject & { spec: { devices?: PublishedSliceDevice[] } }>(
     client,
     driverName,
     nodeName,
   );
-  return slices.flatMap((slice) => slice.spec.devices);
+  return slices.flatMap((slice) => slice.spec.devices ?? []);
 }
 
 /** A node as a daemon under test sees it: an emulated host, its kernel, a kubelet. */
