@@ -43,6 +43,8 @@ export async function startEmulatedNodePublisher(
     logger: Logger;
     profile?: BuiltinProfileName;
     publishOrder?: PublishOrder;
+    /** Whole PFs too (`--publish-pfs`). */
+    publishPfs?: boolean;
   },
 ): Promise<NodeDevicePublisher> {
   const root = path.join(options.dir, options.nodeName);
@@ -55,6 +57,7 @@ export async function startEmulatedNodePublisher(
     filterNamespace: options.namespace,
     publishHostUsedVfs: false,
     ...(options.publishOrder === undefined ? {} : { publishOrder: options.publishOrder }),
+    ...(options.publishPfs === undefined ? {} : { publishPfs: options.publishPfs }),
     rediscoveryIntervalMs: 60_000,
     logger: options.logger,
   });
@@ -62,7 +65,7 @@ export async function startEmulatedNodePublisher(
   return publisher;
 }
 
-/** Every device the node's slices of `driverName` publish. */
+/** Every device the node's slices of `driverName` publish (counter slices hold none). */
 export async function publishedNodeDevices(
   client: KubeClient,
   driverName: string,

@@ -42,11 +42,18 @@ describe("kubectl sriov explain: pending-claim causes against the real scheduler
   const tag = uniqueName("kexp");
   const namespace = tag;
   const resourceName = `${tag}-fast`;
-  // a: selected by the filter; b: not; c: every VF held by another claim.
-  const nodes = { a: uniqueName("kexp-a"), b: uniqueName("kexp-b"), c: uniqueName("kexp-c") };
+  // a: selected by the filter; b: not; c: every VF held by another claim; d: publishes whole
+  // PFs (only ens1f0: a VF of ens1f1 is host-used), and ens1f0 is held whole.
+  const nodes = {
+    a: uniqueName("kexp-a"),
+    b: uniqueName("kexp-b"),
+    c: uniqueName("kexp-c"),
+    d: uniqueName("kexp-d"),
+  };
   const publishers: NodeDevicePublisher[] = [];
   let vfsPerPf: number;
   let holder: { name: string };
+  let wholeHolder: { name: string };
 
   beforeAll(async () => {
     client = testClient();
@@ -58,9 +65,15 @@ describe("kubectl sriov explain: pending-claim causes against the real scheduler
       "/apis/resource.k8s.io/v1/deviceclasses",
       loadManifest("deployments/deviceclass.yaml"),
     );
+    await createIfMissing(
+      client,
+      "/apis/resource.k8s.io/v1/deviceclasses",
+      loadManifest("deployments/deviceclass-pf.yaml"),
+    );
     await createReadyNode(client, nodes.a, { "example.com/kexp": tag });
     await createReadyNode(client, nodes.b);
     await createReadyNode(client, nodes.c);
+    await createReadyNode(client, nodes.d);
     await client.request({
       method: "POST",
       path: `/apis/${API_VERSION}/namespaces/${namespace}/sriovresourcefilters`,
@@ -82,6 +95,7 @@ describe("kubectl sriov explain: pending-claim causes against the real scheduler
           namespace,
           driverName: DRIVER,
           logger,
+          publishPfs: nodeName === nodes.d,
         }),
       );
     }
@@ -99,7 +113,7 @@ describe("kubectl sriov explain: pending-claim causes against the real scheduler
       perPf.set(pf, (perPf.get(pf) ?? 0) + 1);
     }
     vfsPerPf = Math.max(...perPf.values());
-    for (const nodeName of [nodes.b, nodes.c]) {
+    for (const nodeName of [nodes.b, nodes.c, nodes.d]) {
       await waitFor(`${nodeName}'s VFs`, async () =>
         (await devicesOf(nodeName)).length > 0 ? true : undefined,
       );
@@ -111,6 +125,14 @@ describe("kubectl sriov explain: pending-claim causes against the real scheduler
       {
         requests: [{ name: "all", exactly: { deviceClassName: DRIVER, allocationMode: "All" } }],
       },
+    );
+    await waitFor(`${nodes.d}'s whole PF`, async () =>
+      (await devicesOf(nodes.d)).some((d) => d.name === WHOLE_PF) ? true : undefined,
+    );
+    wholeHolder = await allocateForPod(
+      client,
+      { namespace, nodeName: nodes.d },
+      { requests: [{ name: "nic", exactly: { deviceClassName: `pf.${DRIVER}` } }] },
     );
   });
 
@@ -156,6 +178,8 @@ describe("kubectl sriov explain: pending-claim causes against the real scheduler
     return JSON.parse(stdout) as ClaimExplanationList;
   }
 
+  /** The one PF node d publishes whole (x710's ens1f0). */
+  const WHOLE_PF = "pf-0000-3b-00-0";
   const one = (request: Record<string, unknown>, constraints: unknown[] = []) => ({
     requests: [{ name: "vf", exactly: { deviceClassName: DRIVER, ...request } }],
     constraints,
@@ -206,6 +230,16 @@ describe("kubectl sriov explain: pending-claim causes against the real scheduler
       reason: () =>
         /^request vf: needs 1, 0 usable \(\d+ match, \d+ allocated to other claims, 0 tainted\)$/,
       hint: () => `allocated to other claims (${namespace}/${holder.name})`,
+    },
+    {
+      cause: "a VF of a whole PF another claim holds",
+      node: "d",
+      devices: () => one({ selectors: [selector(`${attr("pfPciAddress")} == "0000:3b:00.0"`)] }),
+      reason: () =>
+        new RegExp(
+          `^request vf: needs 1, 0 usable \\(8 match, 0 allocated to other claims, 8 held back by shared counters \\(${WHOLE_PF} of counter set ${WHOLE_PF} is allocated to ${namespace}/${wholeHolder.name}\\), 0 tainted\\)$`,
+        ),
+      hint: () => "a whole PF and its VFs are never allocated together",
     },
     {
       cause: "a filter that never selected the node",
