@@ -15,7 +15,7 @@ SHUFFLE_FILES := --sequence.shuffle.files --sequence.seed=$(SEED)
 SHUFFLE_ALL := $(SHUFFLE_FILES) --sequence.shuffle.tests
 DEMO_ROOT ?= /tmp/dra-sriov-demo
 
-.PHONY: all deps build bundle test-fuzz fuzz k8s-binaries containerd-binaries images helm-binary cni-binaries guest-image image driver-image generate lint format typecheck test test-unit test-component test-integration test-e2e test-multinode test-real-kernel bench bench-pod-start demo demo-discover clean
+.PHONY: all deps build bundle test-fuzz fuzz k8s-binaries containerd-binaries images helm-binary cni-binaries guest-image image driver-image generate lint format typecheck test test-unit test-component test-integration test-e2e test-multinode test-real-kernel test-matrix bench bench-pod-start demo demo-discover clean
 
 all: build
 
@@ -162,6 +162,11 @@ endif
 
 # Everything CI runs.
 test: prereqs lint typecheck test-unit test-component test-fuzz test-integration test-e2e test-multinode test-real-kernel
+
+# The end-to-end suite on each Kubernetes x containerd pair the README names (not in .ci/run;
+# builds and caches each pair's binaries the first time; hack/test-matrix.sh).
+test-matrix: prereqs build bundle images helm-binary cni-binaries
+	bash hack/test-matrix.sh
 
 # The daemon is measured as the image runs it: the bundle, with the image's Node flags.
 # Writes each curve's table and picture to bench/results/ (the pictures with Debian's
