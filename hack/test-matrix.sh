@@ -10,8 +10,10 @@
 #   DRA_SRIOV_MATRIX_K8S          Kubernetes versions (default "v1.34.4 v1.37.2": the oldest
 #                                 and newest minor releases with resource.k8s.io/v1)
 #   DRA_SRIOV_MATRIX_CONTAINERD   containerd versions (default "v2.0.14 v2.4.2")
-#   DRA_SRIOV_MATRIX_STATE        where each pair's cluster, log and the table go
-#                                 (default /tmp/dra-matrix: short, as socket paths name it)
+#   DRA_SRIOV_MATRIX_STATE        where each pair's cluster, log and the table go (default
+#                                 /tmp/dra-m: the node plugin's sockets under a cluster's
+#                                 state dir must fit in 107 bytes, so each pair's cluster
+#                                 is a number, its log and row name the versions)
 #
 # Each pair runs on a cluster of its own in the state dir, taken down after it, so the
 # suite never reuses a cluster of another version. The end-to-end cases name the X710
@@ -25,7 +27,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 read -r -a K8S_VERSIONS <<<"${DRA_SRIOV_MATRIX_K8S:-v1.34.4 v1.37.2}"
 read -r -a CONTAINERD_VERSIONS <<<"${DRA_SRIOV_MATRIX_CONTAINERD:-v2.0.14 v2.4.2}"
-MATRIX_STATE="${DRA_SRIOV_MATRIX_STATE:-/tmp/dra-matrix}"
+MATRIX_STATE="${DRA_SRIOV_MATRIX_STATE:-/tmp/dra-m}"
 ONE_NODE_STATE="${DRA_SRIOV_CLUSTER_STATE:-/tmp/dra-sriov-cluster}"
 
 version_ok() {
@@ -55,10 +57,12 @@ table="${MATRIX_STATE}/matrix.md"
   echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
 } >"${table}"
 failed=0
+index=0
 for k8s in "${K8S_VERSIONS[@]}"; do
   for containerd in "${CONTAINERD_VERSIONS[@]}"; do
     pair="${k8s}-${containerd}"
-    state="${MATRIX_STATE}/${pair}"
+    index=$((index + 1))
+    state="${MATRIX_STATE}/${index}"
     logfile="${MATRIX_STATE}/${pair}.log"
     log "e2e on Kubernetes ${k8s} and containerd ${containerd} (log: ${logfile})"
     start=${SECONDS}
