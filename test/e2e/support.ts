@@ -3,7 +3,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
-import { afterAll, beforeAll, inject } from "vitest";
+import { afterAll, beforeAll, inject, type TestContext } from "vitest";
 import { KubeClient, isNotFound, type KubeObject } from "../../lib/kube/client.js";
 
 const execFileAsync = promisify(execFile);
@@ -92,6 +92,20 @@ export interface ClusterNode {
 /** The running cluster's env.json, read afresh (restarts change the PIDs). */
 export function clusterEnv(): ClusterEnv {
   return JSON.parse(fs.readFileSync(inject("clusterEnvFile"), "utf8")) as ClusterEnv;
+}
+
+/**
+ * Skips a case on a cluster older than Kubernetes 1.`minor`, where the DRA feature it needs
+ * (`feature`) is still alpha and off by default (make test-matrix runs 1.34).
+ */
+export function skipBeforeKubernetes(context: TestContext, minor: number, feature: string): void {
+  const version = clusterEnv().kubernetesVersion;
+  const match = /^v1\.(\d+)\./.exec(version);
+  if (match !== null && Number(match[1]) < minor) {
+    context.skip(
+      `${feature} is off by default before Kubernetes 1.${minor}; this cluster runs ${version}`,
+    );
+  }
 }
 
 export function apiClient(): KubeClient {

@@ -15,6 +15,7 @@ import {
   expectNothingLeaked,
   getPod,
   hostVfs,
+  skipBeforeKubernetes,
   upgradeDriver,
   kubectl,
   pciAddressOf,
@@ -228,7 +229,8 @@ const log = (line: string) => process.stderr.write(`e2e: device health: ${line}\
 describe("demo/device-health", () => {
   const vfsBefore = useScenario(SCENARIO);
 
-  it("a PF without link: the kubelet shows the pod's VF Unhealthy with the reason, the VFs are tainted, the claim warned, a new pod lands on the other PF; all undone when the link returns", async () => {
+  it("a PF without link: the kubelet shows the pod's VF Unhealthy with the reason, the VFs are tainted, the claim warned, a new pod lands on the other PF; all undone when the link returns", async (context) => {
+    skipBeforeKubernetes(context, 36, "ResourceHealthStatus and DRADeviceTaints");
     const env = clusterEnv();
     const claim = await applyScenarioForClaim(SCENARIO, NS, POD, "vf");
     const device = claim.status!.allocation!.devices!.results![0]!.device;
@@ -308,7 +310,8 @@ describe("demo/device-health", () => {
 
   it.runIf(clusterEnv().driverMode === "pods")(
     "opted in to NoExecute (helm upgrade): the device taint eviction controller evicts the pod using the VF, whose VF is unprepared cleanly",
-    async () => {
+    async (context) => {
+      skipBeforeKubernetes(context, 36, "ResourceHealthStatus and DRADeviceTaints");
       await deleteScenario(SCENARIO); // what a failed first test left
       const effectBefore = await nodePluginEffect();
       const rollback = await upgradeDriver(["driver.unhealthyTaintEffect=NoExecute"]);

@@ -8,6 +8,7 @@ import {
   getPod,
   podEnv,
   podInterface,
+  skipBeforeKubernetes,
   upgradeDriver,
   useScenario,
   waitNodePluginArg,
@@ -43,7 +44,8 @@ describe("demo/device-plugin-pods", () => {
 
   it.runIf(clusterEnv().driverMode === "pods")(
     "runs device-plugin pods: a VF of the extended resource on the annotation's network, network-status as Multus writes it",
-    async () => {
+    async (context) => {
+      skipBeforeKubernetes(context, 36, "DRAExtendedResource (DeviceClass extendedResourceName)");
       const env = clusterEnv();
       const rollback = await upgradeDriver([
         `extendedResources[0].name=${RESOURCE}`,

@@ -13,6 +13,7 @@ import {
   kubectl,
   scenarioFile,
   scenarioManifests,
+  skipBeforeKubernetes,
   useScenario,
   waitFor,
   waitPodReady,
@@ -128,6 +129,7 @@ describe("demo/whole-nic", () => {
   it.runIf(clusterEnv().driverMode === "pods")(
     "moves the whole PF with its VFs into one pod; a VF of it waits until that pod goes",
     async (context) => {
+      skipBeforeKubernetes(context, 36, "DRAPartitionableDevices (counters, whole PFs)");
       const rollback = await upgradeDriver(["driver.publishPfs=true"]);
       try {
         await waitNodePluginArg("--publish-pfs");
