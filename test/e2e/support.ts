@@ -380,6 +380,25 @@ export interface Claim extends KubeObject {
   };
 }
 
+/**
+ * The devices of this node's pool that ResourceClaims hold, all of them or those of claims
+ * outside the suite's namespaces (`outsideSuite`: pods a user left, such as `make demo`'s).
+ */
+export async function allocatedDevices(outsideSuite = false): Promise<Set<string>> {
+  const env = clusterEnv();
+  const claims = await apiClient().request<{ items: Claim[] }>({
+    method: "GET",
+    path: "/apis/resource.k8s.io/v1/resourceclaims",
+  });
+  return new Set(
+    claims.items
+      .filter((claim) => !outsideSuite || !(claim.metadata?.namespace ?? "").startsWith("e2e-"))
+      .flatMap((claim) => claim.status?.allocation?.devices?.results ?? [])
+      .filter((result) => result.driver === env.driverName && result.pool === env.nodeName)
+      .map((result) => result.device),
+  );
+}
+
 export async function getPod(namespace: string, name: string): Promise<Pod> {
   return apiClient().request<Pod>({
     method: "GET",

@@ -1,6 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import {
+  allocatedDevices,
   apiClient,
   clusterEnv,
   deleteScenarioLeavingNothing,
@@ -18,7 +19,6 @@ import {
   waitFor,
   waitPodReady,
   claimOfPod,
-  type Claim,
   type Condition,
 } from "../support.js";
 
@@ -74,21 +74,6 @@ function wholePfs(devices: readonly PublishedDevice[]): WholePf[] {
         )
         .map((vf) => vf.name),
     }));
-}
-
-/** The devices of this node's pool that some ResourceClaim of the cluster holds. */
-async function allocatedDevices(): Promise<Set<string>> {
-  const env = clusterEnv();
-  const claims = await apiClient().request<{ items: Claim[] }>({
-    method: "GET",
-    path: "/apis/resource.k8s.io/v1/resourceclaims",
-  });
-  return new Set(
-    claims.items
-      .flatMap((claim) => claim.status?.allocation?.devices?.results ?? [])
-      .filter((result) => result.driver === env.driverName && result.pool === env.nodeName)
-      .map((result) => result.device),
-  );
 }
 
 /**
