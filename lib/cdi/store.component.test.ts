@@ -29,6 +29,23 @@ describe("CDI specs", () => {
     expect(fs.readdirSync(path.join(root, "cdi"))).toEqual([]);
   });
 
+  it("reads the device ids of a spec of ours, and none of a file that is not one", () => {
+    const dir = path.join(root, "cdi");
+    const store = new CdiSpecStore(dir, KIND);
+    store.write("u1", {
+      cdiVersion: "0.5.0",
+      kind: KIND,
+      devices: [{ name: "0000:3b:02.0", containerEdits: { env: ["A=1"] } }],
+    });
+    expect(store.deviceIds("u1")).toEqual([`${KIND}=0000:3b:02.0`]);
+    expect(store.deviceIds("missing")).toEqual([]);
+    const at = (uid: string) => path.join(dir, `sriovnetwork.openshift.io-vf_${uid}.json`);
+    fs.writeFileSync(at("half"), '{ "kind": ');
+    fs.writeFileSync(at("other"), JSON.stringify({ kind: "x.io/y", devices: [{ name: "a" }] }));
+    fs.writeFileSync(at("big"), " ".repeat((1 << 20) + 1));
+    for (const uid of ["half", "other", "big"]) expect(store.deviceIds(uid), uid).toEqual([]);
+  });
+
   it("never names a file outside its directory, whatever the claim UID", () => {
     const store = new CdiSpecStore("/var/run/cdi", "sriovnetwork.openshift.io/vf");
     expect(store.fileFor("uid-a")).toBe("/var/run/cdi/sriovnetwork.openshift.io-vf_uid-a.json");

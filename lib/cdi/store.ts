@@ -1,9 +1,12 @@
 import fs from "node:fs";
 import path from "node:path";
-import type { CdiSpec } from "./spec.js";
+import { isJsonObject } from "../util/json.js";
+import { qualifiedDeviceName, type CdiSpec } from "./spec.js";
 
 /** What a claim UID may be in a file name of ours. */
 const CLAIM_UID = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+/** Larger spec files are not ours to read (ours hold a claim's few devices). */
+const MAX_SPEC_BYTES = 1 << 20;
 
 /**
  * Spec files in the CDI directory, one per claim, named so the runtime picks them up
@@ -42,6 +45,36 @@ export class CdiSpecStore {
   remove(claimUid: string): void {
     fs.rmSync(this.fileFor(claimUid), { force: true });
     fs.rmSync(`${this.fileFor(claimUid)}.tmp`, { force: true });
+  }
+
+  /**
+   * The qualified names (`<kind>=<name>`) of the devices the claim's spec file defines; none
+   * when it is missing, too large or not a spec (the runtime would skip it too).
+   */
+  deviceIds(claimUid: string): string[] {
+    let text: string;
+    try {
+      const file = this.fileFor(claimUid);
+      if (fs.statSync(file).size > MAX_SPEC_BYTES) return [];
+      text = fs.readFileSync(file, "utf8");
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
+      throw error;
+    }
+    let spec: unknown;
+    try {
+      spec = JSON.parse(text);
+    } catch {
+      return [];
+    }
+    if (!isJsonObject(spec) || spec["kind"] !== this.kind || !Array.isArray(spec["devices"])) {
+      return [];
+    }
+    return spec["devices"].flatMap((device: unknown) =>
+      isJsonObject(device) && typeof device["name"] === "string"
+        ? [qualifiedDeviceName(this.kind, device["name"])]
+        : [],
+    );
   }
 
   /** Claim UIDs that have a spec file of ours. */

@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { claimCdiSpec, claimEnv, pciDeviceEnvName, preparedDevicesOf } from "./cdi-edits.js";
+import {
+  cdiDeviceId,
+  claimCdiSpec,
+  claimEnv,
+  pciDeviceEnvName,
+  preparedDevicesOf,
+} from "./cdi-edits.js";
 import { preparedClaim, preparedVf } from "./testing/fixtures.js";
 
 const KIND = "sriovnetwork.openshift.io/vf";
@@ -8,6 +14,17 @@ describe("pciDeviceEnvName", () => {
   it("names variables as the SR-IOV device plugin does", () => {
     expect(pciDeviceEnvName("eth0_resource")).toBe("PCIDEVICE_ETH0_RESOURCE");
     expect(pciDeviceEnvName("openshift.io/intel-sriov")).toBe("PCIDEVICE_OPENSHIFT_IO_INTEL_SRIOV");
+  });
+});
+
+/** A CDI device name (container-device-interface `parser.ValidateDeviceName`). */
+const CDI_DEVICE_NAME = /^[A-Za-z0-9]([A-Za-z0-9_.:-]*[A-Za-z0-9])?$/;
+
+describe("cdiDeviceId", () => {
+  it("names a device after its PCI address, the device ID Multus hands the CNI", () => {
+    const id = cdiDeviceId(KIND, "0000:3b:02.1");
+    expect(id).toBe("sriovnetwork.openshift.io/vf=0000:3b:02.1");
+    expect(id.split("=")[1]).toMatch(CDI_DEVICE_NAME);
   });
 });
 
@@ -25,17 +42,17 @@ describe("claimCdiSpec", () => {
   });
 
   it("gives each VF its device nodes and index variable, and the claim its shared variables", () => {
-    const spec = claimCdiSpec("uid-1", { devices: [kernel, vfio] }, { kind: KIND, hostRoot: "/" });
+    const spec = claimCdiSpec({ devices: [kernel, vfio] }, { kind: KIND, hostRoot: "/" });
     expect(spec).toEqual({
-      cdiVersion: "0.3.0",
+      cdiVersion: "0.5.0", // device names starting with a digit
       kind: KIND,
       devices: [
         {
-          name: "uid-1-0000-3b-02-0",
+          name: "0000:3b:02.0",
           containerEdits: { env: ["SRIOVNETWORK_VF_DEVICE_0=0000:3b:02.0"] },
         },
         {
-          name: "uid-1-0000-3b-02-1",
+          name: "0000:3b:02.1",
           containerEdits: {
             env: ["SRIOVNETWORK_VF_DEVICE_1=0000:3b:02.1"],
             deviceNodes: [
@@ -80,7 +97,7 @@ describe("claimCdiSpec", () => {
         },
       ],
     });
-    const spec = claimCdiSpec("uid-1", { devices: [pf] }, { kind: KIND, hostRoot: "/" });
+    const spec = claimCdiSpec({ devices: [pf] }, { kind: KIND, hostRoot: "/" });
     expect(spec.devices[0]!.containerEdits).toEqual({
       env: [
         "SRIOVNETWORK_VF_DEVICE_0=0000:3b:00.0",
@@ -90,16 +107,21 @@ describe("claimCdiSpec", () => {
     });
     // With kernel drivers the VFs' netdevs go through CNI: no device nodes.
     const kernelPf = { ...pf, wholePfVfs: pf.wholePfVfs!.map(({ vfio: _, ...vf }) => vf) };
-    const kernelSpec = claimCdiSpec(
-      "uid-1",
-      { devices: [kernelPf] },
-      { kind: KIND, hostRoot: "/" },
-    );
+    const kernelSpec = claimCdiSpec({ devices: [kernelPf] }, { kind: KIND, hostRoot: "/" });
     expect(kernelSpec.devices[0]!.containerEdits.deviceNodes).toBeUndefined();
   });
 
+  it("keeps the CDI name a claim was prepared with before the PCI-address names", () => {
+    const old = preparedVf({ cdiDeviceId: `${KIND}=uid-1-0000-3b-02-0` });
+    const spec = claimCdiSpec({ devices: [old] }, { kind: KIND, hostRoot: "/" });
+    expect(spec.devices.map((device) => device.name)).toEqual(["uid-1-0000-3b-02-0"]);
+    expect(preparedDevicesOf(preparedClaim({ devices: [old] }), spec)[0]!.cdiDeviceIds).toEqual([
+      `${KIND}=uid-1-0000-3b-02-0`,
+    ]);
+  });
+
   it("points device nodes at the host root when it is not /, which needs CDI 0.5.0", () => {
-    const spec = claimCdiSpec("uid-1", { devices: [vfio] }, { kind: KIND, hostRoot: "/tmp/host" });
+    const spec = claimCdiSpec({ devices: [vfio] }, { kind: KIND, hostRoot: "/tmp/host" });
     expect(spec.cdiVersion).toBe("0.5.0");
     expect(spec.devices[0]!.containerEdits.deviceNodes?.slice(0, 2)).toEqual([
       { path: "/dev/vfio/41", hostPath: "/tmp/host/dev/vfio/41" },
@@ -127,20 +149,20 @@ describe("claimCdiSpec", () => {
 describe("preparedDevicesOf", () => {
   it("answers with the full request name and the CDI id of each VF", () => {
     const claim = preparedClaim({ devices: [preparedVf({ request: "dpdk/intel" })] });
-    const spec = claimCdiSpec("uid-1", claim, { kind: KIND, hostRoot: "/" });
+    const spec = claimCdiSpec(claim, { kind: KIND, hostRoot: "/" });
     expect(preparedDevicesOf(claim, spec)).toEqual([
       {
         requestNames: ["dpdk/intel"],
         poolName: "node-a",
         deviceName: "0000-3b-02-0",
-        cdiDeviceIds: ["sriovnetwork.openshift.io/vf=uid-1-0000-3b-02-0"],
+        cdiDeviceIds: ["sriovnetwork.openshift.io/vf=0000:3b:02.0"],
       },
     ]);
   });
 
   it("gives no CDI id for a device without edits", () => {
     const claim = preparedClaim();
-    const spec = claimCdiSpec("uid-1", claim, { kind: KIND, hostRoot: "/" });
+    const spec = claimCdiSpec(claim, { kind: KIND, hostRoot: "/" });
     spec.devices[0]!.containerEdits = {};
     expect(preparedDevicesOf(claim, spec)[0]!.cdiDeviceIds).toEqual([]);
   });

@@ -8,13 +8,22 @@ import { functionsOf, isVfio } from "./prepared-claim.js";
 export const VFIO_CONTAINER_NODE = "/dev/vfio/vfio";
 export const VHOST_NODES = ["/dev/vhost-net", "/dev/net/tun"] as const;
 
-/** CDI device name of one VF of a claim: unique on the node, stable across restarts. */
-export function cdiDeviceName(claimUid: string, device: string): string {
-  return `${claimUid}-${device}`;
+/**
+ * CDI id of a prepared device (a VF, or a whole PF): `<kind>=<PCI address>`. A device is in
+ * one claim at a time, so the name is unique on the node; the kubelet's PodResources API
+ * reports it, and Multus hands the part after `=` to the CNI as `deviceID`. CDI names may
+ * hold `:` and `.`.
+ */
+export function cdiDeviceId(kind: string, pciAddress: string): string {
+  return qualifiedDeviceName(kind, pciAddress);
 }
 
-export function cdiDeviceId(kind: string, claimUid: string, device: string): string {
-  return qualifiedDeviceName(kind, cdiDeviceName(claimUid, device));
+/**
+ * The spec's name of a prepared device, from the CDI id stored in the checkpoint: claims
+ * prepared before devices were named by PCI address keep their `<claim UID>-<device>`.
+ */
+function cdiDeviceNameOf(vf: Pick<PreparedVf, "cdiDeviceId">): string {
+  return vf.cdiDeviceId.slice(vf.cdiDeviceId.indexOf("=") + 1);
 }
 
 /** `eth0_resource` → `PCIDEVICE_ETH0_RESOURCE`, as the SR-IOV device plugin names it. */
@@ -44,7 +53,6 @@ export function deviceNodePaths(vf: PreparedVf): string[] {
  * unless it is `/`.
  */
 export function claimCdiSpec(
-  claimUid: string,
   claim: Pick<PreparedClaim, "devices">,
   options: { kind: string; hostRoot: string },
 ): CdiSpec {
@@ -63,7 +71,7 @@ export function claimCdiSpec(
     const edits: CdiContainerEdits = { env };
     const nodes = deviceNodePaths(vf);
     if (nodes.length > 0) edits.deviceNodes = nodes.map(toNode);
-    return { name: cdiDeviceName(claimUid, vf.device), containerEdits: edits };
+    return { name: cdiDeviceNameOf(vf), containerEdits: edits };
   });
   const body = { kind: options.kind, devices, containerEdits: { env: claimEnv(claim.devices) } };
   return { cdiVersion: minimumCdiVersion(body), ...body };

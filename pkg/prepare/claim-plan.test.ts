@@ -187,7 +187,7 @@ describe("planClaim", () => {
           resourceName: "vf",
           netAttachDef: null,
           cniConfig: null,
-          cdiDeviceId: `${KIND}=uid-1-0000-3b-02-0`,
+          cdiDeviceId: `${KIND}=0000:3b:02.0`,
         },
         expect.objectContaining({
           pciAddress: "0000:3b:02.1",

@@ -120,7 +120,7 @@ export function planClaim(input: ClaimPlanInput): PreparedClaim {
       netAttachDef: network?.ref ?? null,
       cniConfig: cniConfigOf(pciAddress),
       ...runtimeConfigOf(config, device, input.devices),
-      cdiDeviceId: cdiDeviceId(input.cdiKind, input.ref.uid, result.device),
+      cdiDeviceId: cdiDeviceId(input.cdiKind, pciAddress),
     };
   });
   refuseSharedInterfaceNames(devices);

@@ -224,13 +224,13 @@ describe("VfClaimPreparer", () => {
         requestNames: ["vf"],
         poolName: NODE,
         deviceName: "0000-3b-02-0",
-        cdiDeviceIds: [`${DRIVER}/vf=${ref.uid}-0000-3b-02-0`],
+        cdiDeviceIds: [`${DRIVER}/vf=${VF0}`],
       },
       {
         requestNames: ["second/any"],
         poolName: NODE,
         deviceName: "0000-3b-02-1",
-        cdiDeviceIds: [`${DRIVER}/vf=${ref.uid}-0000-3b-02-1`],
+        cdiDeviceIds: [`${DRIVER}/vf=${VF1}`],
       },
     ]);
     const spec = readSpec(ref.uid);
@@ -338,7 +338,7 @@ describe("VfClaimPreparer", () => {
         requestNames: ["nic"],
         poolName: NODE,
         deviceName: "pf-0000-3b-00-0",
-        cdiDeviceIds: [`${DRIVER}/vf=${ref.uid}-pf-0000-3b-00-0`],
+        cdiDeviceIds: [`${DRIVER}/vf=0000:3b:00.0`],
       },
     ]);
     expect(readSpec(ref.uid).containerEdits?.env).toContain(`PCIDEVICE_NIC=${PF}`);
@@ -478,6 +478,46 @@ describe("VfClaimPreparer", () => {
     expect((await preparer.unprepare([ref], never)).get(ref.uid)).toEqual({});
     expect((await preparer.unprepare([ref], never)).get(ref.uid)).toEqual({});
     expect(cdiSpecs()).toEqual([]);
+  });
+
+  it("keeps the CDI ids of a claim prepared before devices were named by PCI address", async () => {
+    const ref = addClaim({ devices: [{ pci: VF0 }] });
+    devicesOf(await prepareOne(newPreparer(), ref));
+    // The checkpoint as a driver of the old naming (`<claim UID>-<device>`) left it.
+    const oldId = `${DRIVER}/vf=${ref.uid}-0000-3b-02-0`;
+    const store = new CheckpointStore<PreparedClaim>(checkpointFile, BOOT);
+    const entries = store.load().entries;
+    entries.get(ref.uid)!.devices[0]!.cdiDeviceId = oldId;
+    await store.save(entries);
+    fs.rmSync(path.join(paths.cdiRoot, cdiSpecs()[0]!));
+
+    expect(devicesOf(await prepareOne(newPreparer(), ref))[0]!.cdiDeviceIds).toEqual([oldId]);
+    expect(readSpec(ref.uid).devices.map((d) => d.name)).toEqual([`${ref.uid}-0000-3b-02-0`]);
+  });
+
+  it("removes a stale spec naming the same VF that no claim owns, and refuses one a prepared claim holds", async () => {
+    const preparer = newPreparer();
+    const staleSpec: CdiSpec = {
+      cdiVersion: "0.5.0",
+      kind: `${DRIVER}/vf`,
+      devices: [{ name: VF0, containerEdits: { env: [`SRIOVNETWORK_VF_DEVICE_0=${VF0}`] } }],
+    };
+    fs.mkdirSync(paths.cdiRoot, { recursive: true });
+    const staleFile = path.join(paths.cdiRoot, "sriovnetwork.openshift.io-vf_uid-gone.json");
+    fs.writeFileSync(staleFile, JSON.stringify(staleSpec));
+    const first = addClaim({ devices: [{ pci: VF0 }] });
+    devicesOf(await prepareOne(preparer, first));
+    expect(cdiSpecs()).toEqual([`sriovnetwork.openshift.io-vf_${first.uid}.json`]);
+
+    // Two claims of one VF would make the runtime drop the device of both specs.
+    const second = addClaim({ devices: [{ pci: VF0 }] });
+    expect(errorOf(await prepareOne(preparer, second))).toMatch(
+      new RegExp(`CDI device ${DRIVER}/vf=${VF0} .*claim ns/${first.name}`),
+    );
+    expect(hostState()).toMatchObject({
+      cdiSpecs: [`sriovnetwork.openshift.io-vf_${first.uid}.json`],
+      claims: [first.uid],
+    });
   });
 
   it("keeps interface names unique in a pod, and the pod's other claim when one is unprepared", async () => {
@@ -868,6 +908,26 @@ describe("VfClaimPreparer", () => {
       expect(await prepareOne(newPreparer(), ref)).toEqual(answer);
     });
 
+    it("removes a spec no claim owns before re-creating the spec of a claim of the same VF", async () => {
+      const ref = addClaim({ devices: [{ pci: VF0 }] });
+      devicesOf(await prepareOne(newPreparer(), ref));
+      const spec = readSpec(ref.uid);
+      fs.rmSync(path.join(paths.cdiRoot, cdiSpecs()[0]!));
+      // Left by a claim whose entry is gone; it names the same CDI device.
+      fs.writeFileSync(
+        path.join(paths.cdiRoot, "sriovnetwork.openshift.io-vf_orphan.json"),
+        JSON.stringify(spec),
+      );
+
+      const report = await newPreparer().recover();
+      expect(report).toMatchObject({
+        reapplied: [ref.uid],
+        failed: [],
+        removedCdiSpecs: ["orphan"],
+      });
+      expect(cdiSpecs()).toEqual([`sriovnetwork.openshift.io-vf_${ref.uid}.json`]);
+    });
+
     it("after a reboot re-binds prepared vfio VFs and follows a renumbered IOMMU group", async () => {
       await startKernel();
       const ref = addClaim({
@@ -1056,6 +1116,8 @@ describe("VfClaimPreparer serving the networks annotation (device-plugin pods)",
     const on = addExtendedResourceClaim("sriov-a@eth5");
     devicesOf(await prepareOne(newPreparer({ networksAnnotation: true }), on));
     expect(networksOf(on)[0]!.slice(1, 3)).toEqual(["sriov-a", "eth5"]);
+    // The same VFs again, once the first claim let them go.
+    expect((await newPreparer().unprepare([on], never)).get(on.uid)).toEqual({});
 
     const requestsBefore = api.requests.length;
     const off = addExtendedResourceClaim("sriov-a@eth5");

@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import { CdiSpecStore } from "../../lib/cdi/store.js";
-import type { CdiSpec } from "../../lib/cdi/spec.js";
+import { qualifiedDeviceName, type CdiSpec } from "../../lib/cdi/spec.js";
 import type { InstanceLiveness } from "../../lib/checkpoint/live-instance.js";
 import {
   bindDriver,
@@ -213,6 +213,7 @@ export class VfClaimPreparer implements ClaimPreparer {
         "the checkpoint was unreadable and is set aside: prepared claims it listed are unknown now; check the file, and the VFs' drivers, by hand",
       );
     }
+    report.removedCdiSpecs.push(...this.removeUnownedSpecs());
     for (const uid of loaded.entries.keys()) {
       await this.queue.run(uid, async () => {
         const claim = this.claims.get(uid);
@@ -246,14 +247,25 @@ export class VfClaimPreparer implements ClaimPreparer {
     }
     // Saving records this boot, so the next start knows the entries are from this one.
     await this.claims.update(() => undefined);
+    return report;
+  }
+
+  /**
+   * Removes our CDI specs that no checkpoint entry owns, before any spec is re-created: a
+   * device is named by its PCI address, so such a spec would clash in the runtime's CDI
+   * registry with the next claim of the same VF. The files are listed before the entries
+   * are read (an entry is recorded before its spec is written), so a claim another
+   * instance is preparing keeps its spec.
+   */
+  private removeUnownedSpecs(): string[] {
+    const files = this.cdi.claims();
     const known = this.claims.all();
-    for (const uid of this.cdi.claims()) {
-      if (known.has(uid)) continue;
+    const removed = files.filter((uid) => !known.has(uid));
+    for (const uid of removed) {
       this.cdi.remove(uid);
-      report.removedCdiSpecs.push(uid);
       this.logger.info({ claimUid: uid }, "removed a CDI spec no prepared claim owns");
     }
-    return report;
+    return removed;
   }
 
   /** Whether a still-running other instance (rolling update) has this claim's work under way. */
@@ -467,7 +479,7 @@ export class VfClaimPreparer implements ClaimPreparer {
       log.info({ actions: actions.map((action) => action.kind) }, "re-applying a prepared claim");
     }
     const current = await this.execute(uid, claim, actions, log);
-    return preparedDevicesOf(current, this.specOf(uid, current));
+    return preparedDevicesOf(current, this.specOf(current));
   }
 
   /**
@@ -575,13 +587,39 @@ export class VfClaimPreparer implements ClaimPreparer {
         `device nodes ${missing.map((node) => this.options.paths.at(node)).join(", ")} are missing on the host: is vfio-pci bound and the IOMMU on (vfio), are vhost_net and tun loaded (addVhostMount)?`,
       );
     }
-    const spec = this.specOf(uid, claim);
+    const spec = this.specOf(claim);
+    this.removeClashingSpecs(uid, spec);
     this.cdi.write(uid, spec);
     return spec;
   }
 
-  private specOf(uid: string, claim: PreparedClaim): CdiSpec {
-    return claimCdiSpec(uid, claim, { kind: this.cdiKind, hostRoot: this.options.paths.root });
+  /**
+   * Our other specs that define a device of this one, which would make the runtime drop the
+   * device from both: a spec of a claim the checkpoint does not know is stale and goes; one
+   * of a claim still prepared here means the device is in two claims, and is refused.
+   */
+  private removeClashingSpecs(uid: string, spec: CdiSpec): void {
+    const ids = new Set(spec.devices.map((device) => qualifiedDeviceName(spec.kind, device.name)));
+    for (const other of this.cdi.claims()) {
+      if (other === uid) continue;
+      const clashing = this.cdi.deviceIds(other).filter((id) => ids.has(id));
+      if (clashing.length === 0) continue;
+      const owner = this.claims.get(other);
+      if (owner !== undefined) {
+        throw new ClaimError(
+          `CDI device ${clashing.join(", ")} is still prepared here for claim ${owner.namespace}/${owner.name} (UID ${other}): the device is allocated twice; delete the pod of one of the claims`,
+        );
+      }
+      this.cdi.remove(other);
+      this.logger.info(
+        { claimUid: other, cdiDevices: clashing, forClaimUid: uid },
+        "removed a stale CDI spec naming a device of the claim being prepared",
+      );
+    }
+  }
+
+  private specOf(claim: PreparedClaim): CdiSpec {
+    return claimCdiSpec(claim, { kind: this.cdiKind, hostRoot: this.options.paths.root });
   }
 
   private snapshot(uid: string, claim: PreparedClaim): HostSnapshot {

@@ -142,8 +142,8 @@ describe("dra-driver-sriov kubelet-plugin", () => {
     expect(answer.error ?? "").toBe("");
     const [device] = answer.devices;
     expect(device!.pool_name).toBe(nodeName);
-    expect(device!.cdi_device_ids).toEqual([`${DRIVER}/vf=${claim.uid}-${device!.device_name}`]);
     const pci = pciOf(device!.device_name);
+    expect(device!.cdi_device_ids).toEqual([`${DRIVER}/vf=${pci}`]);
     expect(currentDriver(paths, pci)).toBe("vfio-pci");
     const spec = JSON.parse(fs.readFileSync(cdiFile(claim.uid), "utf8")) as {
       devices: { containerEdits: { deviceNodes?: { path: string }[] } }[];

@@ -169,7 +169,7 @@ describe("preparing claims the real scheduler allocated, on an emulated host", (
     const devices = devicesOf(await prepare(preparer, ref));
     expect(devices).toHaveLength(2);
     expect(devices.every((device) => device.poolName === nodeName)).toBe(true);
-    expect(devices[0]!.cdiDeviceIds).toEqual([`${DRIVER}/vf=${ref.uid}-${devices[0]!.deviceName}`]);
+    expect(devices[0]!.cdiDeviceIds).toEqual([`${DRIVER}/vf=${pciOf(devices[0]!.deviceName)}`]);
     const pcis = devices.map((device) => pciOf(device.deviceName));
     expect(readSpec(ref.uid).containerEdits?.env).toEqual([
       `PCIDEVICE_VF=${pcis.join(",")}`,

@@ -17,7 +17,7 @@ export function preparedVf(fields: Partial<PreparedVf> = {}): PreparedVf {
     resourceName: "vf",
     netAttachDef: null,
     cniConfig: null,
-    cdiDeviceId: `sriovnetwork.openshift.io/vf=uid-1-${device}`,
+    cdiDeviceId: `sriovnetwork.openshift.io/vf=${pciAddress}`,
     ...fields,
   };
 }
