@@ -15,7 +15,7 @@ SHUFFLE_FILES := --sequence.shuffle.files --sequence.seed=$(SEED)
 SHUFFLE_ALL := $(SHUFFLE_FILES) --sequence.shuffle.tests
 DEMO_ROOT ?= /tmp/dra-sriov-demo
 
-.PHONY: all deps build bundle test-fuzz fuzz k8s-binaries containerd-binaries images helm-binary cni-binaries guest-image image driver-image generate lint format typecheck test test-unit test-component test-integration test-e2e test-multinode test-real-kernel test-matrix bench bench-pod-start demo demo-discover clean
+.PHONY: all deps build bundle test-fuzz fuzz k8s-binaries containerd-binaries images helm-binary cni-binaries guest-image image driver-image generate lint format typecheck test test-unit test-component test-integration test-e2e test-multinode test-real-kernel test-matrix test-crio crio-binaries bench bench-pod-start demo demo-discover clean
 
 all: build
 
@@ -167,6 +167,16 @@ test: prereqs lint typecheck test-unit test-component test-fuzz test-integration
 # builds and caches each pair's binaries the first time; hack/test-matrix.sh).
 test-matrix: prereqs build bundle images helm-binary cni-binaries
 	bash hack/test-matrix.sh
+
+# CRI-O from the Go module proxy (crio, pinns), cached like containerd (hack/build-crio.sh).
+crio-binaries:
+	bash hack/build-crio.sh >/dev/null
+
+# The NRI and pod-network integration suites on CRI-O (hack/crio.sh) instead of containerd
+# (not in .ci/run; docs/compatibility.md says what passes). conmon and skopeo are Debian's.
+test-crio: build bundle k8s-binaries containerd-binaries crio-binaries images cni-binaries
+	DRA_SRIOV_PREREQS_EXTRA_PACKAGES="conmon skopeo" bash hack/prereqs.sh
+	DRA_SRIOV_RUNTIME=crio vitest run --project integration test/integration/nri.test.ts test/integration/pod-network.test.ts
 
 # The daemon is measured as the image runs it: the bundle, with the image's Node flags.
 # Writes each curve's table and picture to bench/results/ (the pictures with Debian's

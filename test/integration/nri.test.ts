@@ -1,34 +1,38 @@
-import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import fs from "node:fs";
-import path from "node:path";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startNriPlugin, type NriPlugin, type PodSandbox } from "../../lib/nri/index.js";
 import { CriClient, type PodSandboxConfig } from "../support/cri/client.js";
+import { processAlive } from "../support/cri/containerd.js";
 import {
-  containerdDown,
-  containerdUp,
   newStateDir,
-  processAlive,
-  type ContainerdEnv,
-} from "../support/cri/containerd.js";
+  runtimeDown,
+  runtimeRestart,
+  runtimeTitle,
+  runtimeUp,
+  testRuntime,
+  type RuntimeEnv,
+} from "../support/cri/runtime.js";
 
 interface Seen {
   event: "synchronize" | "run" | "stop" | "remove";
   pods: PodSandbox[];
 }
 
+const runtime = testRuntime();
+
 /**
- * Our NRI plugin against a real containerd 2.x (hack/containerd.sh): registration,
- * configuration and synchronization by containerd's own NRI, the pod sandbox events CRI
- * calls cause, a handler's error failing the sandbox, and reconnecting after containerd
- * restarts. containerd calls NRI inside the CRI call that causes the event, so an event
- * has reached the handlers by the time that CRI call returns.
+ * Our NRI plugin against a real container runtime: containerd 2.x (hack/containerd.sh) or,
+ * with DRA_SRIOV_RUNTIME=crio, CRI-O (hack/crio.sh). Registration, configuration and
+ * synchronization by the runtime's own NRI, the pod sandbox events CRI calls cause, a
+ * handler's error failing the sandbox, and reconnecting after the runtime restarts. Both
+ * call NRI inside the CRI call that causes the event, so an event has reached the handlers
+ * by the time that CRI call returns.
  */
-describe("the NRI plugin with containerd", () => {
+describe(`the NRI plugin with ${runtimeTitle(runtime)}`, () => {
   let stateDir: string;
-  let env: ContainerdEnv;
+  let env: RuntimeEnv;
   let cri: CriClient;
   let plugin: NriPlugin;
   const seen: Seen[] = [];
@@ -57,35 +61,21 @@ describe("the NRI plugin with containerd", () => {
   }
 
   /**
-   * Kills containerd and starts it again on the same state, as a crash and a restart by
-   * systemd would: the pods keep running in their shims. hack/containerd.sh up would wipe
-   * the state, so this starts containerd as the script does, under the script's PID file
-   * (`down` finds it there).
+   * Kills the runtime and starts it again on the same state, as a crash and a restart by
+   * systemd would: the pods keep running (in containerd's shims, under CRI-O's conmon). The
+   * plugin has seen its connection go before the runtime comes back.
    */
-  async function restartContainerd(): Promise<void> {
+  async function restartRuntime(): Promise<void> {
     process.kill(env.pid, "SIGKILL");
     while (processAlive(env.pid) || plugin.connected()) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    const log = fs.openSync(env.logFile, "a");
-    const child = spawn(
-      path.join(env.containerdBinDir, "containerd"),
-      ["--config", env.configFile],
-      {
-        detached: true,
-        stdio: ["ignore", log, log],
-      },
-    );
-    child.unref();
-    fs.closeSync(log);
-    if (child.pid === undefined) throw new Error("containerd did not start again");
-    fs.writeFileSync(path.join(env.stateDir, "containerd.pid"), String(child.pid));
-    env = { ...env, pid: child.pid };
+    env = await runtimeRestart(runtime, stateDir);
   }
 
   beforeAll(async () => {
     stateDir = newStateDir();
-    env = containerdUp(stateDir);
+    env = runtimeUp(runtime, stateDir);
     cri = new CriClient(env.criSocket);
     plugin = startNriPlugin({
       socketPath: env.nriSocket,
@@ -109,10 +99,10 @@ describe("the NRI plugin with containerd", () => {
   afterAll(async () => {
     await plugin?.stop();
     cri?.close();
-    if (stateDir) containerdDown(stateDir);
+    if (stateDir) runtimeDown(runtime, stateDir);
   });
 
-  it("is registered, configured with containerd's request timeout and synchronized", () => {
+  it("is registered, configured with the runtime's request timeout and synchronized", () => {
     expect(plugin.connected()).toBe(true);
     expect(plugin.requestTimeoutMs()).toBe(2_000);
     expect(seen).toEqual([{ event: "synchronize", pods: [] }]);
@@ -158,11 +148,11 @@ describe("the NRI plugin with containerd", () => {
     expect(left.map((pod) => pod.metadata?.name)).not.toContain("refused");
   });
 
-  it("reconnects after containerd restarts and synchronizes the pods that kept running", async () => {
+  it("reconnects after the runtime restarts and synchronizes the pods that kept running", async () => {
     const survivor = await cri.runPodSandbox(podConfig("survivor"));
     const synchronizations = seen.filter((entry) => entry.event === "synchronize").length;
 
-    await restartContainerd();
+    await restartRuntime();
     await plugin.whenSynchronized();
 
     const resync = seen.filter((entry) => entry.event === "synchronize");
@@ -171,9 +161,12 @@ describe("the NRI plugin with containerd", () => {
 
     // containerd keeps what it told NRI plugins about pods in memory only: after its
     // restart it sends no stop or removal for pods from before (only Synchronize has them).
+    // CRI-O restores its pods from disk and sends both, as for any other pod.
     await cri.stopPodSandbox(survivor);
     await cri.removePodSandbox(survivor);
-    expect(eventsOf("survivor").map((entry) => entry.event)).toEqual(["run"]);
+    expect(eventsOf("survivor").map((entry) => entry.event)).toEqual(
+      runtime === "crio" ? ["run", "stop", "remove"] : ["run"],
+    );
 
     // Pods started after the restart get every event again.
     const fresh = await cri.runPodSandbox(podConfig("fresh"));
