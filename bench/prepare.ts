@@ -15,7 +15,7 @@ import { loadKubeletProtos } from "../lib/kubeletplugin/protos.js";
 import { FakeKubelet } from "../lib/kubeletplugin/testing/fake-kubelet.js";
 import { withControlPlane } from "./control-plane.js";
 import { ratio, writeCurve } from "./results.js";
-import { mb, ms, percentile, table } from "./stats.js";
+import { mb, median, ms, percentile, table } from "./stats.js";
 import { CLI, DAEMON_ENV, DAEMON_NODE_FLAGS, DRIVER, createNamespace } from "./support.js";
 
 const NAMESPACE = `bench-prepare-${process.pid}`;
@@ -142,8 +142,16 @@ function writePrepareCurve(results: readonly Measured[]): void {
   });
 }
 
-/** NodePrepareResources latency of 1-VF claims through the daemon's gRPC socket. */
-export async function main(): Promise<void> {
+interface BenchHost {
+  client: KubeClient;
+  kubeconfig: string;
+  root: string;
+  paths: HostPaths;
+  kubelet: FakeKubelet;
+}
+
+/** The emulated `scale` host, a control plane with the bench's namespace, and a fake kubelet. */
+async function withBenchHost(work: (host: BenchHost) => Promise<void>): Promise<void> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "bench-prepare-"));
   const root = path.join(tmp, "host");
   await buildEmulatedHost({ root, profile: builtinProfiles.scale });
@@ -155,92 +163,12 @@ export async function main(): Promise<void> {
   try {
     await withControlPlane(async (kubeconfig) => {
       const client = KubeClient.load(kubeconfig);
-      const nodeName = `bench-prepare-${process.pid}`;
-      await client.request({
-        method: "POST",
-        path: "/api/v1/nodes",
-        body: { apiVersion: "v1", kind: "Node", metadata: { name: nodeName } },
-      });
       await createNamespace(client, NAMESPACE).catch(() => undefined);
-      const daemon = spawn(
-        process.execPath,
-        [
-          ...DAEMON_NODE_FLAGS,
-          CLI,
-          "kubelet-plugin",
-          "--host-root",
-          root,
-          "--node-name",
-          nodeName,
-          "--kubeconfig",
-          kubeconfig,
-          "--health-port",
-          "0",
-          "--log-level",
-          "warn",
-        ],
-        { stdio: ["ignore", "ignore", "inherit"], env: DAEMON_ENV },
-      );
       try {
-        const registration = path.join(paths.kubeletRegistryDir, `${DRIVER}-reg.sock`);
-        for (;;) {
-          if (fs.existsSync(registration)) {
-            const ok = await kubelet.register(registration).then(
-              () => true,
-              () => false,
-            );
-            if (ok) break;
-          }
-          await sleep(50);
-        }
-        await sleep(3_000); // let start-up work (first publish) settle before sampling idle memory
-        const idleRssKb = procStatusKb(daemon.pid!, "VmRSS");
-        const socket = path.join(paths.kubeletPluginsDir, DRIVER, "dra.sock");
-        // VFs of the first PFs, in PCI order; each run takes fresh ones.
-        const vfs = fs
-          .readdirSync(paths.pciDevices)
-          .filter((a) => fs.existsSync(path.join(paths.pciDevice(a), "physfn")))
-          .sort();
-        let next = 0;
-        const results: Measured[] = [];
-        for (const vfio of [false, true]) {
-          for (const concurrency of CONCURRENCY) {
-            const claims: WireClaim[] = [];
-            for (let i = 0; i < CLAIMS_PER_RUN; i++) {
-              claims.push(
-                await allocatedClaim(client, nodeName, vfs[next++]!.replace(/[:.]/g, "-"), vfio),
-              );
-            }
-            const latenciesMs: number[] = [];
-            const queue = [...claims];
-            await Promise.all(
-              Array.from({ length: concurrency }, async () => {
-                for (let claim = queue.shift(); claim; claim = queue.shift()) {
-                  const start = performance.now();
-                  const response = await kubelet.prepare(socket, "v1", [claim], 30_000);
-                  latenciesMs.push(performance.now() - start);
-                  const error = response.claims[claim.uid]?.error;
-                  if (error) throw new Error(`prepare of ${claim.name} failed: ${error}`);
-                }
-              }),
-            );
-            results.push({ mode: vfio ? "vfio-pci" : "kernel driver", concurrency, latenciesMs });
-            for (const claim of claims) await kubelet.unprepare(socket, "v1", [claim]);
-          }
-        }
-        const peakRssKb = procStatusKb(daemon.pid!, "VmHWM");
-        writePrepareCurve(results);
-        console.log(
-          `\ndaemon (${path.basename(CLI)} ${DAEMON_NODE_FLAGS.join(" ")}) RSS idle with 2,048 VFs published: ${mb(idleRssKb)} MB (target ≤ 85 MB); peak over the runs: ${mb(peakRssKb)} MB`,
-        );
+        await work({ client, kubeconfig, root, paths, kubelet });
       } finally {
-        daemon.kill("SIGTERM");
-        await new Promise((resolve) => daemon.once("exit", resolve));
         await client
           .request({ method: "DELETE", path: `/api/v1/namespaces/${NAMESPACE}` })
-          .catch(() => undefined);
-        await client
-          .request({ method: "DELETE", path: `/api/v1/nodes/${nodeName}` })
           .catch(() => undefined);
       }
     });
@@ -251,4 +179,165 @@ export async function main(): Promise<void> {
   }
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) await main();
+interface RunningDaemon {
+  pid: number;
+  nodeName: string;
+  /** The DRA gRPC socket. */
+  socket: string;
+  /** VmRSS once start-up work (the first publish) has settled. */
+  idleRssKb: number;
+}
+
+/**
+ * The daemon as the image runs it, for a fresh Node object on the bench host: registered
+ * with the fake kubelet, its start-up settled; stopped (and its Node deleted) after `work`.
+ */
+async function withDaemon(
+  host: BenchHost,
+  work: (daemon: RunningDaemon) => Promise<void>,
+): Promise<void> {
+  const { client, kubeconfig, root, paths, kubelet } = host;
+  const nodeName = `bench-prepare-${process.pid}-${randomUUID().slice(0, 4)}`;
+  await client.request({
+    method: "POST",
+    path: "/api/v1/nodes",
+    body: { apiVersion: "v1", kind: "Node", metadata: { name: nodeName } },
+  });
+  const daemon = spawn(
+    process.execPath,
+    [
+      ...DAEMON_NODE_FLAGS,
+      CLI,
+      "kubelet-plugin",
+      "--host-root",
+      root,
+      "--node-name",
+      nodeName,
+      "--kubeconfig",
+      kubeconfig,
+      "--health-port",
+      "0",
+      "--log-level",
+      "warn",
+    ],
+    { stdio: ["ignore", "ignore", "inherit"], env: DAEMON_ENV },
+  );
+  try {
+    const registration = path.join(paths.kubeletRegistryDir, `${DRIVER}-reg.sock`);
+    for (;;) {
+      if (daemon.exitCode !== null) throw new Error(`the daemon exited (${daemon.exitCode})`);
+      if (fs.existsSync(registration)) {
+        const ok = await kubelet.register(registration).then(
+          () => true,
+          () => false,
+        );
+        if (ok) break;
+      }
+      await sleep(50);
+    }
+    await sleep(3_000); // let start-up work (first publish) settle before sampling idle memory
+    const idleRssKb = procStatusKb(daemon.pid!, "VmRSS");
+    const socket = path.join(paths.kubeletPluginsDir, DRIVER, "dra.sock");
+    await work({ pid: daemon.pid!, nodeName, socket, idleRssKb });
+  } finally {
+    if (daemon.exitCode === null) {
+      daemon.kill("SIGTERM");
+      await new Promise((resolve) => daemon.once("exit", resolve));
+    }
+    await client
+      .request({ method: "DELETE", path: `/api/v1/nodes/${nodeName}` })
+      .catch(() => undefined);
+  }
+}
+
+/** VFs of the host in PCI order, as device names; each measured row takes fresh ones. */
+function vfDevices(paths: HostPaths): string[] {
+  return fs
+    .readdirSync(paths.pciDevices)
+    .filter((a) => fs.existsSync(path.join(paths.pciDevice(a), "physfn")))
+    .sort()
+    .map((a) => a.replace(/[:.]/g, "-"));
+}
+
+/** Prepares (timed) and then unprepares `count` fresh 1-VF claims, `concurrency` at a time. */
+async function measurePrepare(
+  host: BenchHost,
+  daemon: RunningDaemon,
+  devices: string[],
+  vfio: boolean,
+  concurrency: number,
+): Promise<Measured> {
+  const claims: WireClaim[] = [];
+  for (let i = 0; i < CLAIMS_PER_RUN; i++) {
+    claims.push(await allocatedClaim(host.client, daemon.nodeName, devices.shift()!, vfio));
+  }
+  const latenciesMs: number[] = [];
+  const queue = [...claims];
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      for (let claim = queue.shift(); claim; claim = queue.shift()) {
+        const start = performance.now();
+        const response = await host.kubelet.prepare(daemon.socket, "v1", [claim], 30_000);
+        latenciesMs.push(performance.now() - start);
+        const error = response.claims[claim.uid]?.error;
+        if (error) throw new Error(`prepare of ${claim.name} failed: ${error}`);
+      }
+    }),
+  );
+  for (const claim of claims) await host.kubelet.unprepare(daemon.socket, "v1", [claim]);
+  return { mode: vfio ? "vfio-pci" : "kernel driver", concurrency, latenciesMs };
+}
+
+const daemonLabel = () => `daemon (${path.basename(CLI)} ${DAEMON_NODE_FLAGS.join(" ")})`;
+
+/** NodePrepareResources latency of 1-VF claims through the daemon's gRPC socket. */
+export async function main(): Promise<void> {
+  await withBenchHost(async (host) => {
+    await withDaemon(host, async (daemon) => {
+      const devices = vfDevices(host.paths);
+      const results: Measured[] = [];
+      for (const vfio of [false, true]) {
+        for (const concurrency of CONCURRENCY) {
+          results.push(await measurePrepare(host, daemon, devices, vfio, concurrency));
+        }
+      }
+      const peakRssKb = procStatusKb(daemon.pid, "VmHWM");
+      writePrepareCurve(results);
+      console.log(
+        `\n${daemonLabel()} RSS idle with 2,048 VFs published: ${mb(daemon.idleRssKb)} MB (target ≤ 85 MB); peak over the runs: ${mb(peakRssKb)} MB`,
+      );
+    });
+  });
+}
+
+/**
+ * `node dist/bench/prepare.js --idle [daemons]`: only the idle RSS and the kernel-driver
+ * concurrency-1 row, for `daemons` fresh daemons one after another (default 5) on one
+ * control plane and host, with their medians. Writes no results file.
+ */
+export async function idleOnly(daemons: number): Promise<void> {
+  const rows: (string | number)[][] = [];
+  const idle: number[] = [];
+  const p50s: number[] = [];
+  await withBenchHost(async (host) => {
+    const devices = vfDevices(host.paths);
+    for (let i = 0; i < daemons; i++) {
+      await withDaemon(host, async (daemon) => {
+        const measured = await measurePrepare(host, daemon, devices, false, 1);
+        idle.push(daemon.idleRssKb);
+        p50s.push(percentile(measured.latenciesMs, 50));
+        rows.push([i + 1, mb(daemon.idleRssKb), ms(p50s.at(-1)!)]);
+      });
+    }
+  });
+  console.log(table(["daemon", "idle RSS MB", "prepare p50 ms (concurrency 1)"], rows));
+  console.log(
+    `\n${daemonLabel()}: idle RSS median ${mb(median(idle))} MB (target ≤ 85 MB), prepare p50 median ${ms(median(p50s))} ms, ${daemons} daemons × ${CLAIMS_PER_RUN} claims`,
+  );
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const idle = process.argv.indexOf("--idle");
+  if (idle === -1) await main();
+  else await idleOnly(Number.parseInt(process.argv[idle + 1] ?? "5", 10));
+}

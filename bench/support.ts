@@ -17,8 +17,13 @@ export const QUICK = process.env["DRA_SRIOV_BENCH_QUICK"] === "1";
 /** The sizes of a curve: all of them, or in quick mode all but the largest. */
 export const curveSizes = <T>(sizes: readonly T[]): readonly T[] =>
   QUICK ? sizes.slice(0, -1) : sizes;
-/** Node flags the container image runs the daemon with (deployments/container/Dockerfile). */
-export const DAEMON_NODE_FLAGS = ["--max-semi-space-size=2"];
+/**
+ * Node flags the container image runs the daemon with (deployments/container/Dockerfile);
+ * DRA_SRIOV_BENCH_NODE_FLAGS (space-separated) measures others instead.
+ */
+export const DAEMON_NODE_FLAGS = process.env["DRA_SRIOV_BENCH_NODE_FLAGS"]
+  ?.split(" ")
+  .filter(Boolean) ?? ["--max-semi-space-size=2"];
 /** The environment the image gives the daemon besides (deployments/container/Dockerfile). */
 export const DAEMON_ENV = { ...process.env, MALLOC_ARENA_MAX: "2" };
 
