@@ -1,7 +1,10 @@
-import http from "node:http";
+import type http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
 import { METRICS_CONTENT_TYPE, type MetricsRegistry } from "./metrics.js";
+
+// Not a value import of node:http: see lib/kube/client.ts (it would load Node's undici).
+const { createServer } = process.getBuiltinModule("node:http");
 
 /** One named condition of readiness, e.g. "kubelet-registration" or "slices-published". */
 export interface ReadinessCheck {
@@ -71,7 +74,7 @@ export async function startHttpEndpoints(options: HttpEndpointsOptions): Promise
   const log = options.logger.child({ component: "http-endpoints" });
   const stalls = new StallMonitor();
 
-  const server = http.createServer((request, response) => {
+  const server = createServer((request, response) => {
     try {
       route(request, response);
     } catch (error) {
