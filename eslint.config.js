@@ -64,4 +64,20 @@ export default tseslint.config(
     ignores: TESTS,
     rules: restrictImports(THROUGH_INDEX),
   },
+  {
+    // An ES import of node:http reads every export, and the lazy WebSocket, CloseEvent and
+    // MessageEvent ones load Node's bundled undici into the daemon (docs/benchmarks.md).
+    files: ["api/**/*.ts", "lib/**/*.ts", "pkg/**/*.ts", "cmd/**/*.ts"],
+    ignores: TESTS,
+    rules: {
+      "no-restricted-syntax": [
+        "error",
+        {
+          selector: "ImportDeclaration[importKind!='type'][source.value=/^(node:)?http$/]",
+          message:
+            'take node:http from process.getBuiltinModule("node:http"); an ES import of it loads undici.',
+        },
+      ],
+    },
+  },
 );
