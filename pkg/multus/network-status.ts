@@ -15,8 +15,18 @@ export interface NetworkStatusEntry {
   ips?: string[];
   mac?: string;
   dns: Record<string, never>;
-  /** The device-info spec (k8snetworkplumbingwg/device-info-spec) for a PCI device. */
-  "device-info": { type: "pci"; version: "1.1.0"; pci: { "pci-address": string } };
+  "device-info": PciDeviceInfo;
+}
+
+/** The device-info spec (k8snetworkplumbingwg/device-info-spec) for a PCI device. */
+export interface PciDeviceInfo {
+  type: "pci";
+  version: "1.1.0";
+  pci: { "pci-address": string };
+}
+
+export function pciDeviceInfo(pciAddress: string): PciDeviceInfo {
+  return { type: "pci", version: "1.1.0", pci: { "pci-address": pciAddress } };
 }
 
 /** What the pod-network step knows of one interface it plugged into a pod. */
@@ -37,7 +47,7 @@ export function networkStatusOf(attached: readonly AttachedNetwork[]): NetworkSt
       ...(ips.length > 0 ? { ips } : {}),
       ...(podInterface.hardwareAddress ? { mac: podInterface.hardwareAddress } : {}),
       dns: {},
-      "device-info": { type: "pci", version: "1.1.0", pci: { "pci-address": pciAddress } },
+      "device-info": pciDeviceInfo(pciAddress),
     };
   });
 }

@@ -52,6 +52,8 @@ export interface NodeDaemonOptions {
    * is configured in `cniConfDir`. Default off.
    */
   networksAnnotation?: boolean;
+  /** Write Multus's device information of each prepared device (pkg/prepare/device-info.ts). */
+  deviceInfo?: boolean;
   /** The node's CNI configuration directory, as this process sees it. */
   cniConfDir?: string;
   bindTimeoutMs: number;
@@ -172,6 +174,7 @@ export async function startNodeDaemon(options: NodeDaemonOptions): Promise<NodeD
         interfacePrefix: options.interfacePrefix,
         allowCrossNamespaceNetworks: options.allowCrossNamespaceNetworks,
         networksAnnotation: options.networksAnnotation ?? false,
+        deviceInfo: options.deviceInfo ?? false,
         bindTimeoutMs: options.bindTimeoutMs,
         // What this node publishes is in memory already: no API read per prepare.
         resourceNameOf: (device) => c.resolve(NodeDevicePublisher).resourceNameOf(device),

@@ -520,6 +520,33 @@ describe("VfClaimPreparer", () => {
     });
   });
 
+  it("writes Multus's device information with the spec when asked, and removes it with the spec", async () => {
+    const preparer = newPreparer({ deviceInfo: true });
+    const ref = addClaim({ name: "sriov-vf", devices: [{ pci: VF0 }, { pci: VF1 }] });
+    devicesOf(await prepareOne(preparer, ref));
+    const dir = paths.at("/var/run/k8s.cni.cncf.io/devinfo/dp");
+    expect(fs.readdirSync(dir).sort()).toEqual([
+      `sriov-vf-${VF0}-device.json`,
+      `sriov-vf-${VF1}-device.json`,
+    ]);
+    expect(
+      JSON.parse(fs.readFileSync(path.join(dir, `sriov-vf-${VF1}-device.json`), "utf8")),
+    ).toEqual({ type: "pci", version: "1.1.0", pci: { "pci-address": VF1 } });
+    expect((await preparer.unprepare([ref], never)).get(ref.uid)).toEqual({});
+    expect(fs.readdirSync(dir)).toEqual([]);
+
+    // A prepare that fails after the spec was written takes the files back too.
+    const failing = newPreparer({
+      deviceInfo: true,
+      faultHook: (step) => {
+        if (step === "after-cdi-written") throw new Error("injected");
+      },
+    });
+    expect(errorOf(await prepareOne(failing, ref))).toMatch(/injected/);
+    expect(fs.readdirSync(dir)).toEqual([]);
+    expect(hostState()).toMatchObject({ cdiSpecs: [], claims: [] });
+  });
+
   it("keeps interface names unique in a pod, and the pod's other claim when one is unprepared", async () => {
     const preparer = newPreparer();
     const first = addClaim({ devices: [{ pci: VF0 }, { pci: VF1 }], pods: ["pod-1"] });

@@ -49,6 +49,7 @@ import { functionsOf, isVfio, rebindsDriver } from "./prepared-claim.js";
 import type { HostAction, HostSnapshot } from "./recovery.js";
 import { recoveryDecision, redoActions, undoActions } from "./recovery.js";
 import { decodeRequestConfigs, vfConfigFor } from "./vf-configs.js";
+import { removeDeviceInfo, writeDeviceInfo } from "./device-info.js";
 import { wholePfVfsChangedMessage } from "./whole-pf.js";
 import { mergeVfConfigs, type VfConfig } from "../../api/v1alpha1/vf-config.js";
 import { assignNetworks } from "../multus/assign.js";
@@ -105,6 +106,12 @@ export interface VfClaimPreparerOptions {
    * to the network whose `resourceName` names its resource. Off by default: Multus does it.
    */
   networksAnnotation?: boolean;
+  /**
+   * Write Multus's device information for each prepared device
+   * (`/var/run/k8s.cni.cncf.io/devinfo/dp/<claim name>-<PCI address>-device.json`, type pci)
+   * with the CDI spec, and remove it with the spec. Off by default.
+   */
+  deviceInfo?: boolean;
 }
 
 export interface RecoveryReport {
@@ -500,6 +507,7 @@ export class VfClaimPreparer implements ClaimPreparer {
       switch (action.kind) {
         case "remove-cdi-spec":
           this.cdi.remove(uid);
+          removeDeviceInfo(this.options.paths, current);
           break;
         case "write-cdi-spec":
           if (failures.length === 0) this.writeSpec(uid, current);
@@ -590,6 +598,7 @@ export class VfClaimPreparer implements ClaimPreparer {
     const spec = this.specOf(claim);
     this.removeClashingSpecs(uid, spec);
     this.cdi.write(uid, spec);
+    if (this.options.deviceInfo) writeDeviceInfo(this.options.paths, claim);
     return spec;
   }
 

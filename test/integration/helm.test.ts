@@ -223,6 +223,21 @@ describe("the Helm chart", () => {
         expect(mounts.get(name)?.readOnly).toBe(true);
     });
 
+    it("with driver.deviceInfo, passes --device-info and mounts Multus's device-information directory", () => {
+      const pod = find<Workload>(
+        render("r", "drivers", "--set", "driver.deviceInfo=true"),
+        "DaemonSet",
+      ).spec.template.spec;
+      expect(pod.containers[0]!.args).toContain("--device-info");
+      const volume = pod.volumes!.find((v) => v.name === "device-info");
+      expect(volume?.hostPath).toEqual({
+        path: "/var/run/k8s.cni.cncf.io/devinfo/dp",
+        type: "DirectoryOrCreate",
+      });
+      const mount = pod.containers[0]!.volumeMounts!.find((m) => m.name === "device-info");
+      expect(mount?.mountPath).toBe("/var/run/k8s.cni.cncf.io/devinfo/dp");
+    });
+
     it("on an emulated host (test clusters), mounts its root in place of the node's host paths", () => {
       const root = "/tmp/emulated-node";
       const objects = render(

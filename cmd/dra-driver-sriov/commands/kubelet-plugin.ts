@@ -61,6 +61,12 @@ const flags = {
       "serve the k8s.v1.cni.cncf.io/networks annotation of pods that get VFs through extended resources (device-plugin pods): each VF goes to the network whose k8s.v1.cni.cncf.io/resourceName is its resource, and the pod gets k8s.v1.cni.cncf.io/network-status. Refuses to start when Multus is configured in --cni-conf-dir",
     default: false,
   },
+  "device-info": {
+    type: "boolean",
+    description:
+      "write Multus's device information of each prepared device, /var/run/k8s.cni.cncf.io/devinfo/dp/<claim name>-<PCI address>-device.json (type pci), with its CDI spec, and remove it at unprepare",
+    default: false,
+  },
   "cni-conf-dir": {
     type: "string",
     description:
@@ -150,6 +156,7 @@ export const kubeletPluginCommand: Command<typeof flags> = {
       interfacePrefix: options["interface-prefix"],
       allowCrossNamespaceNetworks: options["allow-cross-namespace-networks"],
       networksAnnotation: options["networks-annotation"],
+      deviceInfo: options["device-info"],
       cniConfDir: options["cni-conf-dir"],
       bindTimeoutMs: options["bind-timeout-ms"],
       rediscoveryIntervalSeconds: options["rediscovery-interval-seconds"],
