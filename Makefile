@@ -172,11 +172,13 @@ test-matrix: prereqs build bundle images helm-binary cni-binaries
 crio-binaries:
 	bash hack/build-crio.sh >/dev/null
 
-# The NRI and pod-network integration suites on CRI-O (hack/crio.sh) instead of containerd
-# (not in .ci/run; docs/compatibility.md says what passes). conmon and skopeo are Debian's.
+# The CRI (pods, CDI injection, restarts), NRI and pod-network integration suites on CRI-O
+# (hack/crio.sh) instead of containerd (not in .ci/run; docs/compatibility.md says what
+# passes). conmon and skopeo are Debian's.
 test-crio: build bundle k8s-binaries containerd-binaries crio-binaries images cni-binaries
 	DRA_SRIOV_PREREQS_EXTRA_PACKAGES="conmon skopeo" bash hack/prereqs.sh
-	DRA_SRIOV_RUNTIME=crio vitest run --project integration test/integration/nri.test.ts test/integration/pod-network.test.ts
+	DRA_SRIOV_RUNTIME=crio vitest run --project integration test/integration/cri-runtime.test.ts \
+	  test/integration/nri.test.ts test/integration/pod-network.test.ts
 
 # The daemon is measured as the image runs it: the bundle, with the image's Node flags.
 # Writes each curve's table and picture to bench/results/ (the pictures with Debian's

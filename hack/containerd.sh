@@ -312,7 +312,7 @@ stop_all() {
 write_env_json() {
   cat >"${STATE}/env.json.tmp" <<EOF
 {
-$(env_json_common "$(containerd_pid)" "${LOGS}/containerd.log" "${STATE}/config.toml")
+$(env_json_common "$(containerd_pid)" "${LOGS}/containerd.log" "${STATE}/config.toml" "${CONTAINERD_VERSION}")
   "containerdSocket": $(json_str "${SOCKET}"),
   "ttrpcSocket": $(json_str "${SOCKET}.ttrpc"),
   "namespace": $(json_str "${NAMESPACE}"),

@@ -332,7 +332,7 @@ stop_all() {
 write_env_json() {
   cat >"${STATE}/env.json.tmp" <<EOF
 {
-$(env_json_common "$(crio_pid)" "${LOGS}/crio.log" "${STATE}/crio.conf")
+$(env_json_common "$(crio_pid)" "${LOGS}/crio.log" "${STATE}/crio.conf" "${CRIO_VERSION}")
   "runtime": "crio",
   "crioBinDir": $(json_str "${CRIO_BIN_DIR}"),
   "crioVersion": $(json_str "${CRIO_VERSION}")

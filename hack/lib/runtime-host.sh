@@ -176,7 +176,7 @@ remove_pods() {
   [[ -z "${out}" ]] || log "${out//$'\n'/; }"
 }
 
-# env_json_common PID LOG CONFIG: the env.json fields both scripts write (those
+# env_json_common PID LOG CONFIG VERSION: the env.json fields both scripts write (those
 # test/support/cri/runtime.ts reads), each line ending in a comma. Uses NRI_*,
 # CDI_DIR, NETNS_DIR, CNI_*, BRIDGE, SUBNET, GATEWAY and RUNC_ROOT too.
 env_json_common() {
@@ -203,6 +203,7 @@ env_json_common() {
   "logFile": $(json_str "$2"),
   "configFile": $(json_str "$3"),
   "crictl": $(json_str "${CRICTL}"),
+  "version": $(json_str "$4"),
 EOF
 }
 

@@ -117,6 +117,9 @@ export class CriClient {
   ): Promise<string> {
     const wire: WireContainerConfig = {
       ...config,
+      // As the kubelet sends it: the name the pod spec gave, which CRI-O checks signatures
+      // against and refuses a container without.
+      image: { user_specified_image: config.image.image, ...config.image },
       envs: (config.envs ?? []).map(({ key, value }) => ({ key, value: Buffer.from(value) })),
     };
     const response = await this.call<{ container_id: string }>(this.runtime, "CreateContainer", {

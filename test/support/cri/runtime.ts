@@ -44,6 +44,8 @@ export interface RuntimeEnv {
   logFile: string;
   configFile: string;
   crictl: string;
+  /** The runtime's version as pinned, e.g. "v2.4.2" (containerd) or "v1.34.0" (CRI-O). */
+  version: string;
 }
 
 interface Script {

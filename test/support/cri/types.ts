@@ -29,6 +29,8 @@ export interface Int64Value {
 export interface ImageSpec {
   image: string;
   annotations?: Record<string, string>;
+  /** The image as the pod spec names it (the kubelet sends it; CRI-O requires it). */
+  user_specified_image?: string;
 }
 
 // --- Requests ------------------------------------------------------------------------

@@ -6,18 +6,19 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CdiSpecStore } from "../../lib/cdi/store.js";
 import { minimumCdiVersion, qualifiedDeviceName, type CdiSpec } from "../../lib/cdi/spec.js";
 import { CriClient, type ContainerConfig, type PodSandboxConfig } from "../support/cri/client.js";
+import { mountsUnder, processAlive, processesMentioning } from "../support/cri/containerd.js";
 import {
-  containerdDown,
-  containerdRestart,
-  containerdUp,
-  mountsUnder,
   newStateDir,
-  processAlive,
-  processesMentioning,
-  type ContainerdEnv,
-} from "../support/cri/containerd.js";
+  runtimeDown,
+  runtimeRestart,
+  runtimeTitle,
+  runtimeUp,
+  testRuntime,
+  type RuntimeEnv,
+} from "../support/cri/runtime.js";
 
 const CDI_KIND = "sriovnetwork.openshift.io/vf";
+const runtime = testRuntime();
 
 /** Whether `ip` lies in the IPv4 `cidr`. */
 function inSubnet(ip: string, cidr: string): boolean {
@@ -29,38 +30,42 @@ function inSubnet(ip: string, cidr: string): boolean {
 }
 
 /**
- * A real containerd 2.x (hack/containerd.sh) driven through CRI the way the kubelet
- * drives it: pods on the primary bridge network, containers from our locally built
- * images, CDI injection from the spec dir our driver writes to, and the NRI socket our
- * NRI plugin connects to. Nothing is pulled.
+ * A real containerd 2.x (hack/containerd.sh), or CRI-O with DRA_SRIOV_RUNTIME=crio
+ * (hack/crio.sh), driven through CRI the way the kubelet drives it: pods on the primary
+ * bridge network, containers from our locally built images, CDI injection from the spec
+ * dir our driver writes to, and the NRI socket our NRI plugin connects to. Nothing is
+ * pulled.
  */
-describe("containerd through CRI", () => {
+describe(`${runtimeTitle(runtime)} through CRI`, () => {
   let stateDir: string;
-  let env: ContainerdEnv;
+  let env: RuntimeEnv;
   let cri: CriClient;
   let pods: string[] = [];
 
   beforeAll(() => {
     stateDir = newStateDir();
-    env = containerdUp(stateDir);
+    env = runtimeUp(runtime, stateDir);
     cri = new CriClient(env.criSocket);
   });
 
   afterAll(() => {
     cri?.close();
     // Idempotent: a no-op when the last test already took it down.
-    if (stateDir) containerdDown(stateDir);
+    if (stateDir) runtimeDown(runtime, stateDir);
   });
+
+  /**
+   * As the kubelet sends them for a pod without host namespaces or shareProcessNamespace
+   * (which CRI-O cannot run here: docs/compatibility.md).
+   */
+  const namespaceOptions = { network: "POD", pid: "CONTAINER", ipc: "POD" } as const;
 
   function podConfig(name: string): PodSandboxConfig {
     return {
       metadata: { name, uid: randomUUID(), namespace: "dra-sriov-test", attempt: 0 },
       hostname: name,
       labels: { "dra-sriov-test": name },
-      // As the kubelet sends it for a pod without host namespaces.
-      linux: {
-        security_context: { namespace_options: { network: "POD", pid: "CONTAINER", ipc: "POD" } },
-      },
+      linux: { security_context: { namespace_options: namespaceOptions } },
     };
   }
 
@@ -75,7 +80,11 @@ describe("containerd through CRI", () => {
     return {
       metadata: { name },
       image: { image: env.images.busybox },
-      command: ["sleep", "3600"],
+      // Ends on SIGTERM (a plain sleep as PID 1 ignores it: CRI-O's StopPodSandbox then
+      // waits out the call's deadline).
+      command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"],
+      // The pod's namespaces, as the kubelet sends them.
+      linux: { security_context: { namespace_options: namespaceOptions } },
       ...extra,
     };
   }
@@ -90,6 +99,17 @@ describe("containerd through CRI", () => {
     return id;
   }
 
+  /**
+   * The processes that keep containers running without the runtime: containerd's shims
+   * (their command line names its socket) or CRI-O's conmon (it names the state dir).
+   */
+  function monitors(): number[] {
+    const needle = runtime === "crio" ? "conmon" : "containerd-shim";
+    return processesMentioning(`${env.stateDir}/`).filter(
+      (pid) => pid !== env.pid && processesMentioning(needle).includes(pid),
+    );
+  }
+
   async function removePod(id: string): Promise<void> {
     await cri.stopPodSandbox(id);
     await cri.removePodSandbox(id);
@@ -98,14 +118,15 @@ describe("containerd through CRI", () => {
 
   it("serves CRI v1 with our images and nothing else", async () => {
     const version = await cri.version();
-    expect(version.runtime_name).toBe("containerd");
+    expect(version.runtime_name).toBe(runtime === "crio" ? "cri-o" : "containerd");
     expect(version.runtime_api_version).toBe("v1");
-    expect(version.runtime_version).toBe(env.containerdVersion);
+    // CRI-O reports its version without the v.
+    expect(`v${version.runtime_version.replace(/^v/, "")}`).toBe(env.version);
 
     const images = await cri.listImages();
     const tags = images.flatMap((image) => image.repo_tags).sort();
     expect(tags).toEqual([env.images.busybox, env.images.pause].sort());
-    // containerd pins the sandbox image it is configured with: ours.
+    // The runtime pins the sandbox image it is configured with: ours.
     expect((await cri.imageStatus(env.images.pause))?.pinned).toBe(true);
     expect(await cri.imageStatus("localhost/dra-sriov/absent:local")).toBeNull();
   });
@@ -124,7 +145,16 @@ describe("containerd through CRI", () => {
     expect(inSubnet(podIP, env.subnet)).toBe(true);
     expect(podIP).not.toBe(env.gateway);
 
-    const container = await startBusybox(pod, "shell");
+    // ping needs NET_RAW: containerd's default capabilities have it, CRI-O's do not, so the
+    // container asks for it as a pod's securityContext.capabilities.add would.
+    const container = await startBusybox(pod, "shell", {
+      linux: {
+        security_context: {
+          namespace_options: namespaceOptions,
+          capabilities: { add_capabilities: ["NET_RAW"] },
+        },
+      },
+    });
     expect((await cri.containerStatus(container)).status?.state).toBe("CONTAINER_RUNNING");
 
     const addr = await cri.execSync(container, ["ip", "-4", "addr", "show", "dev", "eth0"]);
@@ -164,7 +194,7 @@ describe("containerd through CRI", () => {
         },
       ],
     };
-    // Written the way the driver writes its specs, into the dir containerd reads.
+    // Written the way the driver writes its specs, into the dir the runtime reads.
     const store = new CdiSpecStore(env.cdiDirs[0]!, CDI_KIND);
     store.write(claimUid, { cdiVersion: minimumCdiVersion(spec), ...spec });
     try {
@@ -219,15 +249,16 @@ describe("containerd through CRI", () => {
     });
   });
 
-  it("restarts containerd alone, after a crash too, and keeps the pods running", async () => {
+  it("restarts the runtime alone, after a crash too, and keeps the pods running", async () => {
     const pod = await runPod("survivor");
     const container = await startBusybox(pod, "sleeper");
     const podIP = (await cri.podSandboxStatus(pod.id)).status!.network!.ip;
-    const shims = processesMentioning(`-address ${env.containerdSocket} `);
+    const shims = monitors();
+    expect(shims.length).toBeGreaterThan(0);
 
     for (const kill of [true, false]) {
       const before = env.pid;
-      env = await containerdRestart(stateDir, { kill });
+      env = await runtimeRestart(runtime, stateDir, { kill });
       expect(env.pid).not.toBe(before);
       expect(processAlive(before)).toBe(false);
       expect(shims.every(processAlive)).toBe(true);
@@ -243,13 +274,13 @@ describe("containerd through CRI", () => {
   it("down removes running pods, stops every process and leaves nothing behind", async () => {
     const pod = await runPod("left-running");
     await startBusybox(pod, "sleeper");
-    const shims = processesMentioning(`-address ${env.containerdSocket} `);
+    const shims = monitors();
     expect(shims.length).toBeGreaterThan(0);
     expect(mountsUnder(env.stateDir).length).toBeGreaterThan(0);
     expect(fs.existsSync(`/sys/class/net/${env.bridge}`)).toBe(true);
 
     cri.close();
-    containerdDown(stateDir);
+    runtimeDown(runtime, stateDir);
     pods = [];
 
     expect(processAlive(env.pid)).toBe(false);
@@ -262,8 +293,10 @@ describe("containerd through CRI", () => {
     const cniResults = "/var/lib/cni/results";
     const cached = fs.existsSync(cniResults) ? fs.readdirSync(cniResults) : [];
     expect(cached.filter((name) => name.startsWith(`${env.cniNetwork}-`))).toEqual([]);
+    // Where each runtime puts a pod that names no cgroup parent.
+    const cgroup = runtime === "crio" ? `crio-${pod.id}` : `k8s.io/${pod.id}`;
     for (const hierarchy of ["memory", "pids", "unified"]) {
-      expect(fs.existsSync(`/sys/fs/cgroup/${hierarchy}/k8s.io/${pod.id}`)).toBe(false);
+      expect(fs.existsSync(`/sys/fs/cgroup/${hierarchy}/${cgroup}`)).toBe(false);
     }
   });
 });
