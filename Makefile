@@ -15,7 +15,7 @@ SHUFFLE_FILES := --sequence.shuffle.files --sequence.seed=$(SEED)
 SHUFFLE_ALL := $(SHUFFLE_FILES) --sequence.shuffle.tests
 DEMO_ROOT ?= /tmp/dra-sriov-demo
 
-.PHONY: all deps build bundle test-fuzz fuzz k8s-binaries containerd-binaries images helm-binary cni-binaries guest-image image driver-image generate lint format typecheck test test-unit test-component test-integration test-e2e test-multinode test-real-kernel test-matrix test-crio crio-binaries bench bench-pod-start demo demo-discover clean
+.PHONY: all deps build bundle test-fuzz fuzz k8s-binaries containerd-binaries images helm-binary cni-binaries guest-image image driver-image generate lint format typecheck test test-unit test-component test-integration test-e2e test-multinode test-real-kernel test-matrix test-crio test-upgrade crio-binaries bench bench-pod-start demo demo-discover clean
 
 all: build
 
@@ -179,6 +179,17 @@ test-crio: build bundle k8s-binaries containerd-binaries crio-binaries images cn
 	DRA_SRIOV_PREREQS_EXTRA_PACKAGES="conmon skopeo" bash hack/prereqs.sh
 	DRA_SRIOV_RUNTIME=crio vitest run --project integration test/integration/cri-runtime.test.ts \
 	  test/integration/nri.test.ts test/integration/pod-network.test.ts
+
+# A Kubernetes upgrade under the driver (not in .ci/run): a one-node cluster on
+# DRA_SRIOV_UPGRADE_FROM with pods holding VFs, its control plane and kubelet started again
+# on DRA_SRIOV_UPGRADE_TO's binaries (both built and cached the first time; test/upgrade/).
+DRA_SRIOV_UPGRADE_FROM ?= v1.36.3
+DRA_SRIOV_UPGRADE_TO ?= v1.37.2
+export DRA_SRIOV_UPGRADE_FROM DRA_SRIOV_UPGRADE_TO
+test-upgrade: prereqs build bundle containerd-binaries images helm-binary cni-binaries
+	K8S_VERSION=$(DRA_SRIOV_UPGRADE_FROM) bash hack/build-k8s.sh >/dev/null
+	K8S_VERSION=$(DRA_SRIOV_UPGRADE_TO) bash hack/build-k8s.sh >/dev/null
+	vitest run --project upgrade
 
 # The daemon is measured as the image runs it: the bundle, with the image's Node flags.
 # Writes each curve's table and picture to bench/results/ (the pictures with Debian's

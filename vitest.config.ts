@@ -88,6 +88,17 @@ export default defineConfig({
         },
       },
       {
+        // A Kubernetes upgrade under pods holding VFs (make test-upgrade, not in .ci/run).
+        test: {
+          name: "upgrade",
+          include: ["test/upgrade/**/*.test.ts"],
+          globalSetup: ["test/upgrade/global-setup.ts"],
+          fileParallelism: false,
+          testTimeout: 300_000,
+          hookTimeout: 1_200_000,
+        },
+      },
+      {
         test: {
           name: "real-kernel",
           include: ["test/real-kernel/**/*.test.ts"],

@@ -4,9 +4,13 @@
 # hack/build-k8s.sh caches (built first when missing). No kubelet, no
 # container runtime: Nodes are plain API objects that tests create.
 #
-# Usage: hack/control-plane.sh up | down [--keep-logs] | env | status
+# Usage: hack/control-plane.sh up | down [--keep-logs] | env | status | upgrade
 #   up      start (or find running) and print `export KUBECONFIG=...` as the
 #           last line of stdout; everything else goes to stderr
+#   upgrade stop the running kube-apiserver, kube-controller-manager and
+#           kube-scheduler and start them again from the binaries of
+#           K8S_VERSION (built first when missing), on the same etcd, ports,
+#           certificates and kubeconfigs: a control plane upgrade (or downgrade)
 #   down    stop every process `up` started (TERM, then KILL) and remove the
 #           state dir; --keep-logs (or DRA_SRIOV_KEEP_LOGS=1) keeps its logs/
 #   env     print the export line of the running control plane
@@ -105,9 +109,17 @@ start_component() {
 }
 
 stop_all() {
-  local i name pid alive=()
+  local i reversed=()
   for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do
-    name="${COMPONENTS[i]}"
+    reversed+=("${COMPONENTS[i]}")
+  done
+  stop_components "${reversed[@]}"
+}
+
+# stop_components NAME...: TERM to each that runs, in that order; KILL after STOP_TIMEOUT.
+stop_components() {
+  local name pid alive=()
+  for name in "$@"; do
     if pid="$(pid_of "${name}")" && is_ours "${pid}"; then
       log "stopping ${name} (pid ${pid})"
       kill -TERM "${pid}" 2>/dev/null || true
@@ -535,6 +547,24 @@ cmd_up() {
   print_export
 }
 
+# The Kubernetes components on the running plane's etcd, ports and certificates, from
+# K8S_BIN_DIR; waits until each is healthy again.
+cmd_upgrade() {
+  running || die "no running control plane in ${STATE} (run: $0 up)"
+  "${HACK_DIR}/build-k8s.sh" >/dev/null
+  local start=${SECONDS} from
+  from="$(sed -n 's/^ *"kubernetesVersion": "\([^"]*\)",$/\1/p' "${STATE}/env.json")"
+  log "control plane: Kubernetes ${from:-unknown} -> ${K8S_VERSION} (etcd and its data stay)"
+  stop_components kube-scheduler kube-controller-manager kube-apiserver
+  start_apiserver
+  start_controller_manager
+  start_scheduler
+  write_env_json
+  wait_until "kube-controller-manager /healthz" kube-controller-manager https_healthy "${KCM_PORT}"
+  wait_until "kube-scheduler /healthz" kube-scheduler https_healthy "${SCHEDULER_PORT}"
+  log "control plane on Kubernetes ${K8S_VERSION} in $((SECONDS - start)) s"
+}
+
 cmd_down() {
   parse_down_args "$@"
   if [[ ! -e "${STATE}" ]]; then
@@ -563,12 +593,12 @@ main() {
   local cmd="${1:-}"
   [[ $# -eq 0 ]] || shift
   case "${cmd}" in
-    up | down | env | status) ;;
+    up | down | env | status | upgrade) ;;
     -h | --help | help)
       print_usage
       return 0
       ;;
-    *) die "usage: $0 up | down [--keep-logs] | env | status" ;;
+    *) die "usage: $0 up | down [--keep-logs] | env | status | upgrade" ;;
   esac
   # One command at a time per state dir; the lock file sits beside it so
   # that `down` can remove the dir while holding the lock.

@@ -10,7 +10,7 @@
 # machine).
 #
 # Usage: hack/local-cluster.sh up [--nodes N] | down [--keep-logs] | env | status
-#                            | restart|stop|start PART [--kill]
+#                            | restart|stop|start PART [--kill] | upgrade
 #   PART is kubelet, kubelet-plugin, controller, containerd or driver (the Helm release:
 #   stop is helm uninstall, start helm install). The driver's pods:
 #   stop takes the DaemonSet off the node (a nodeSelector no node has) or scales the
@@ -34,6 +34,11 @@
 #            same state; pods keep running. With several nodes, the kubelet, containerd and
 #            kubelet-plugin of the first node. `stop` and `start` do the halves (a stopped
 #            part is not restarted by anything; `status` then fails, `down` still works)
+#   upgrade  a Kubernetes upgrade in place: every kubelet and the control plane's
+#            kube-apiserver, kube-controller-manager and kube-scheduler stopped (TERM), then
+#            started again from the binaries of K8S_VERSION (built first when missing) on
+#            the same state: etcd and its data, the kubelets' root dirs, containerd and the
+#            pods (the driver's too) stay as they are (make test-upgrade)
 #
 # State dir: ${DRA_SRIOV_CLUSTER_STATE:-/tmp/dra-sriov-cluster}, holding
 #   env.json          what tests and scripts read (see hack/README.md)
@@ -913,6 +918,32 @@ cmd_restart() {
   log "${PART} restarted"
 }
 
+cmd_upgrade() {
+  [[ $# -eq 0 ]] || die "upgrade takes no arguments (the version is K8S_VERSION)"
+  running || die "no running cluster in ${STATE} (run: $0 up)"
+  local start=${SECONDS} i
+  load_base
+  for ((i = 1; i <= NODE_COUNT; i++)); do
+    select_node "${i}"
+    stop_processes TERM kubelet
+  done
+  DRA_SRIOV_STATE="${CP_STATE}" prefixed control-plane "${HACK_DIR}/control-plane.sh" upgrade ||
+    die "hack/control-plane.sh upgrade failed (logs: ${CP_STATE}/logs)"
+  for ((i = 1; i <= NODE_COUNT; i++)); do
+    select_node "${i}"
+    load_node
+    load_ports
+    start_kubelet
+  done
+  for ((i = 1; i <= NODE_COUNT; i++)); do
+    select_node "${i}"
+    load_ports
+    wait_kubelet
+  done
+  write_env_json
+  log "upgraded to Kubernetes ${K8S_VERSION} in $((SECONDS - start)) s (state: ${STATE})"
+}
+
 cmd_env() {
   running || die "no running cluster in ${STATE} (run: $0 up)"
   print_export
@@ -931,12 +962,12 @@ main() {
   local cmd="${1:-}"
   [[ $# -eq 0 ]] || shift
   case "${cmd}" in
-    up | down | env | status | restart | stop | start) ;;
+    up | down | env | status | restart | stop | start | upgrade) ;;
     -h | --help | help)
       print_usage
       return 0
       ;;
-    *) die "usage: $0 up [--nodes N] | down [--keep-logs] | env | status | restart|stop|start PART [--kill]" ;;
+    *) die "usage: $0 up [--nodes N] | down [--keep-logs] | env | status | restart|stop|start PART [--kill] | upgrade" ;;
   esac
   if [[ "${cmd}" != env && "${cmd}" != status ]]; then
     mkdir -p "$(dirname "${STATE}")"
