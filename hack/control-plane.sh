@@ -10,7 +10,8 @@
 #   upgrade stop the running kube-apiserver, kube-controller-manager and
 #           kube-scheduler and start them again from the binaries of
 #           K8S_VERSION (built first when missing), on the same etcd, ports,
-#           certificates and kubeconfigs: a control plane upgrade (or downgrade)
+#           certificates, kubeconfigs and settings (the environment `up` had:
+#           <state>/settings.env): a control plane upgrade (or downgrade)
 #   down    stop every process `up` started (TERM, then KILL) and remove the
 #           state dir; --keep-logs (or DRA_SRIOV_KEEP_LOGS=1) keeps its logs/
 #   env     print the export line of the running control plane
@@ -476,6 +477,22 @@ save_ports() {
     "${APISERVER_PORT}" "${ETCD_PORT}" "${ETCD_PEER_PORT}" "${KCM_PORT}" "${SCHEDULER_PORT}" >"${STATE}/ports.env"
 }
 
+# The settings `up` started the components with (from the environment), so that `upgrade`
+# starts them again the same way whatever its own environment says.
+SETTINGS=(SERVICE_CIDR KUBELET_CLIENT FEATURE_GATES RUNTIME_CONFIG KCM_CONTROLLERS NODE_GRACE_PERIOD)
+save_settings() {
+  local name
+  for name in "${SETTINGS[@]}"; do
+    printf '%s=%q\n' "${name}" "${!name}"
+  done >"${STATE}/settings.env"
+}
+
+load_settings() {
+  [[ -f "${STATE}/settings.env" ]] || die "no ${STATE}/settings.env: this control plane was started by an older hack/control-plane.sh; take it down and up again"
+  # shellcheck source=/dev/null
+  source "${STATE}/settings.env"
+}
+
 load_ports() {
   [[ -f "${STATE}/ports.env" ]] || return 1
   # shellcheck source=/dev/null
@@ -522,6 +539,7 @@ cmd_up() {
   trap_failed_up
   read -r APISERVER_PORT ETCD_PORT ETCD_PEER_PORT KCM_PORT SCHEDULER_PORT <<<"$(free_ports 5)"
   save_ports
+  save_settings
   set_urls
   log "ports: apiserver ${APISERVER_PORT}, etcd ${ETCD_PORT} (peer ${ETCD_PEER_PORT}), controller-manager ${KCM_PORT}, scheduler ${SCHEDULER_PORT}"
 
@@ -551,6 +569,7 @@ cmd_up() {
 # K8S_BIN_DIR; waits until each is healthy again.
 cmd_upgrade() {
   running || die "no running control plane in ${STATE} (run: $0 up)"
+  load_settings
   "${HACK_DIR}/build-k8s.sh" >/dev/null
   local start=${SECONDS} from
   from="$(sed -n 's/^ *"kubernetesVersion": "\([^"]*\)",$/\1/p' "${STATE}/env.json")"

@@ -189,7 +189,7 @@ describe("a Kubernetes upgrade with pods holding VFs", () => {
   });
 
   it(`upgrades the control plane and the kubelet to ${to} on the same state`, async () => {
-    await clusterCommand(["upgrade"], { K8S_VERSION: to });
+    await clusterCommand(["upgrade"], { ...inject("upgradeClusterEnv"), K8S_VERSION: to });
     expect(clusterEnv().kubernetesVersion).toBe(to);
     await waitFor(`the API server and the kubelet to report ${to}`, async () => {
       const now = await versions();
