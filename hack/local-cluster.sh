@@ -11,6 +11,7 @@
 #
 # Usage: hack/local-cluster.sh up [--nodes N] | down [--keep-logs] | env | status
 #                            | restart|stop|start PART [--kill] | upgrade
+#                            | multus install|remove
 #   PART is kubelet, kubelet-plugin, controller, containerd or driver (the Helm release:
 #   stop is helm uninstall, start helm install). The driver's pods:
 #   stop takes the DaemonSet off the node (a nodeSelector no node has) or scales the
@@ -28,6 +29,10 @@
 #            kubelet mounted, destroy the emulated host and its veths, remove the state
 #            dir; safe after a partial `up`, and a no-op when nothing is there.
 #            --keep-logs (or DRA_SRIOV_KEEP_LOGS=1) keeps <state>/logs
+#   multus   install: thin Multus v4.2.2 (hack/build-multus.sh) becomes each node's CNI
+#            (first in containerd's CNI configuration directory, the cluster network its
+#            delegate; see hack/lib/multus.sh); remove: back as before. The running driver
+#            is left as it is (its networks annotation mode must stay off beside Multus)
 #   env      print the export line of the running cluster
 #   status   exit 0 when every part runs and the node is Ready, 1 otherwise
 #   restart  stop one part (TERM; --kill: KILL, as a crash) and start it again on the
@@ -50,7 +55,8 @@
 #     var/run/cdi/      containerd's CDI spec dir
 #   cni/              the node's CNI state: dra-driver-sriov/ (the driver's CNI results),
 #                     networks/ (host-local leases of the demo networks)
-#   cni-bin/          the node's CNI plugins: emulated-vf (hack/build-cni.sh) and Debian's
+#   cni-bin/          the node's CNI plugins: emulated-vf (hack/build-cni.sh) and Debian's,
+#                     containerd's CNI bin dir and the driver's (and `multus install`'s)
 #   pod-logs/ static-pods/ var-log/ pki/ pids/ logs/
 # With --nodes N > 1 the per-node parts (host/, containerd/, cni/, cni-bin/, pki/, pids/,
 # pod-logs/, ...) live in nodes/<node>/ instead, and each node's logs in logs/<node>/;
@@ -67,7 +73,8 @@
 # (hack/containerd.sh removes them on down), the emulated host's veth pairs and the bridge
 # dsvf<hash> joining their host ends (hack/lib/vf-switch.sh), and the nftables table
 # dra_sriov_<hash> that stands in for kube-proxy for the `kubernetes` Service (all removed
-# on down). The
+# on down), and /var/lib/kubelet when `multus install` needs it as a mount point and the
+# machine has none (an empty directory, removed by `multus remove` and down). The
 # kubelet runs in a mount namespace of its own in which /var/log (for its hard-coded
 # /var/log/containers) and the kernel tunables it would set are private; no iptables
 # rules, no sysctls, no QoS cgroups.
@@ -104,6 +111,8 @@ source "${HACK_DIR}/lib/kubelet.sh"
 source "${HACK_DIR}/lib/vf-switch.sh"
 # shellcheck source-path=SCRIPTDIR source=lib/driver-pods.sh
 source "${HACK_DIR}/lib/driver-pods.sh"
+# shellcheck source-path=SCRIPTDIR source=lib/multus.sh
+source "${HACK_DIR}/lib/multus.sh"
 
 STATE="${DRA_SRIOV_CLUSTER_STATE:-/tmp/dra-sriov-cluster}"
 STATE="$(realpath -m -- "${STATE}")"
@@ -284,8 +293,11 @@ start_base() {
   names+=("hack/control-plane.sh up failed (logs: ${CP_STATE}/logs)")
   for ((i = 1; i <= NODE_COUNT; i++)); do
     select_node "${i}"
+    # containerd runs the node's CNI plugins from cni-bin/ too (so `multus install` can
+    # add one there).
+    make_cni_bin_dir
     DRA_SRIOV_CONTAINERD_STATE="${CTRD_STATE}" DRA_SRIOV_CDI_DIR="${NODE_CDI_DIR}" \
-      prefixed "containerd ${NODE_NAME}" "${HACK_DIR}/containerd.sh" up &
+      DRA_SRIOV_CNI_BIN_DIR="${NODE_CNI_BIN_DIR}" prefixed "containerd ${NODE_NAME}" "${HACK_DIR}/containerd.sh" up &
     pids+=($!)
     names+=("hack/containerd.sh up failed for node ${NODE_NAME} (logs: ${CTRD_STATE}/logs)")
   done
@@ -314,7 +326,6 @@ load_node() {
   CRI_ENDPOINT="$(json_get "${CTRD_STATE}/env.json" j.criEndpoint)"
   NRI_SOCKET="$(json_get "${CTRD_STATE}/env.json" j.nriSocket)"
   CDI_DIR="$(json_get "${CTRD_STATE}/env.json" 'j.cdiDirs[0]')"
-  CNI_BIN_DIR="$(json_get "${CTRD_STATE}/env.json" j.cniBinDir)"
   NETNS_DIR="$(json_get "${CTRD_STATE}/env.json" j.netnsDir)"
 }
 
@@ -632,6 +643,7 @@ teardown() {
     fi
   done
   delete_vf_switch
+  remove_multus_mount_point
   if [[ -d "${CP_STATE}" ]]; then
     DRA_SRIOV_STATE="${CP_STATE}" DRA_SRIOV_KEEP_LOGS=0 \
       prefixed control-plane "${HACK_DIR}/control-plane.sh" down "${down_args[@]}" ||
@@ -734,7 +746,6 @@ start_nodes() {
     load_node
     load_ports
     start_vf_switch
-    make_cni_bin_dir
     mkdir -p "${NODE_CNI_DIR}"
     prepare_kubelet
     start_kubelet
@@ -886,6 +897,7 @@ start_part() {
       local args=()
       [[ "${SIGNAL}" == KILL ]] && args=(--kill)
       DRA_SRIOV_CONTAINERD_STATE="${CTRD_STATE}" DRA_SRIOV_CDI_DIR="${NODE_CDI_DIR}" \
+        DRA_SRIOV_CNI_BIN_DIR="${NODE_CNI_BIN_DIR}" \
         prefixed containerd "${HACK_DIR}/containerd.sh" restart "${args[@]}"
       ;;
   esac
@@ -962,12 +974,12 @@ main() {
   local cmd="${1:-}"
   [[ $# -eq 0 ]] || shift
   case "${cmd}" in
-    up | down | env | status | restart | stop | start | upgrade) ;;
+    up | down | env | status | restart | stop | start | upgrade | multus) ;;
     -h | --help | help)
       print_usage
       return 0
       ;;
-    *) die "usage: $0 up [--nodes N] | down [--keep-logs] | env | status | restart|stop|start PART [--kill] | upgrade" ;;
+    *) die "usage: $0 up [--nodes N] | down [--keep-logs] | env | status | restart|stop|start PART [--kill] | upgrade | multus install|remove" ;;
   esac
   if [[ "${cmd}" != env && "${cmd}" != status ]]; then
     mkdir -p "$(dirname "${STATE}")"

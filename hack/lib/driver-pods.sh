@@ -80,7 +80,7 @@ make_cni_bin_dir() {
   built="$("${HACK_DIR}/build-cni.sh" | sed -n 's/^CNI_TEST_BIN_DIR=//p')"
   [[ -d "${built}" ]] || die "hack/build-cni.sh printed no CNI_TEST_BIN_DIR"
   mkdir -p "${NODE_CNI_BIN_DIR}"
-  for plugin in "${CNI_BIN_DIR}"/* "${built}"/*; do
+  for plugin in "${DRA_SRIOV_CNI_BIN_DIR:-/usr/lib/cni}"/* "${built}"/*; do
     [[ -f "${plugin}" && -x "${plugin}" ]] || continue
     cp -f "${plugin}" "${NODE_CNI_BIN_DIR}/"
   done

@@ -16,6 +16,7 @@ import "./cases/spread-across-pfs.js";
 import "./cases/resource-filtering.js";
 import "./cases/static-ip-vlan.js";
 import "./cases/device-plugin-pods.js";
+import "./cases/multus-integration.js";
 import "./cases/unschedulable.js";
 import "./cases/whole-nic.js";
 import "./cases/device-health.js";
