@@ -10,7 +10,9 @@
 #                                 /var/lib/kubelet/pod-resources/kubelet.sock, and this
 #                                 node's kubelet has its --root-dir in the state dir, so the
 #                                 wrapper runs Multus in a mount namespace of its own
-#                                 (unshare -m) with that root dir bound on /var/lib/kubelet
+#                                 (unshare -m) with that root dir bound on /var/lib/kubelet,
+#                                 and the emulated host's /var/run/k8s.cni.cncf.io (device
+#                                 information, driver.deviceInfo) on that path
 #   <containerd>/cni/net.d/00-multus.conflist
 #                                 Multus first in containerd's CNI configuration directory
 #                                 (containerd takes the first; it reloads on change), with
@@ -20,13 +22,16 @@
 #                                 pod and its NetworkAttachmentDefinitions and writes the
 #                                 k8s.v1.cni.cncf.io/network-status annotation), its log in
 #                                 the node's logs dir as multus.log
-# /var/lib/kubelet is created (empty) when the machine has none, as the mount point, and
-# removed again by remove (and down) when install created it.
+# /var/lib/kubelet and /var/run/k8s.cni.cncf.io are created (empty) when the machine has
+# none, as mount points, and removed again by remove (and down) when install created them.
 # remove undoes install; pods that Multus attached should be deleted first (their CNI DEL
 # goes through the configuration of the moment).
 
 MULTUS_CONFLIST=00-multus.conflist
-MULTUS_MOUNT_POINT=/var/lib/kubelet
+# The machine's paths Multus reads, each bound to the node's own in Multus's namespace.
+MULTUS_KUBELET_DIR=/var/lib/kubelet
+MULTUS_DEVINFO_DIR=/var/run/k8s.cni.cncf.io
+MULTUS_MOUNT_POINTS_CREATED=multus-mount-points-created
 
 cmd_multus() {
   local action="${1:-}"
@@ -41,10 +46,12 @@ cmd_multus() {
     local bin
     bin="$("${HACK_DIR}/build-multus.sh" | sed -n 's/^MULTUS_BIN_DIR=//p')/multus"
     [[ -x "${bin}" ]] || die "hack/build-multus.sh built no multus"
-    if [[ ! -d "${MULTUS_MOUNT_POINT}" ]]; then
-      mkdir -p "${MULTUS_MOUNT_POINT}"
-      touch "${STATE}/multus-mount-point-created"
-    fi
+    local point
+    for point in "${MULTUS_KUBELET_DIR}" "${MULTUS_DEVINFO_DIR}"; do
+      [[ -d "${point}" ]] && continue
+      mkdir -p "${point}"
+      echo "${point}" >>"${STATE}/${MULTUS_MOUNT_POINTS_CREATED}"
+    done
     for ((i = 1; i <= NODE_COUNT; i++)); do
       select_node "${i}"
       load_node
@@ -64,17 +71,21 @@ cmd_multus() {
 
 # install_multus_on_node BIN: the selected node's wrapper, binary and configuration.
 install_multus_on_node() {
-  local bin="$1" conf_dir network_conf own="${NODE_DIR}/multus"
+  local bin="$1" conf_dir network_conf own="${NODE_DIR}/multus" unshare mount
+  # containerd's environment need not have a PATH that finds them.
+  unshare="$(command -v unshare)" || die "unshare (util-linux) is missing"
+  mount="$(command -v mount)" || die "mount (util-linux) is missing"
   conf_dir="$(json_get "${CTRD_STATE}/env.json" j.cniConfDir)"
   network_conf="${conf_dir}/10-$(json_get "${CTRD_STATE}/env.json" j.cniNetwork).conflist"
   [[ -f "${network_conf}" ]] || die "the cluster network's ${network_conf} is missing"
-  mkdir -p "${own}" "${NODE_CNI_DIR}/multus" "${LOGS}"
+  mkdir -p "${own}" "${NODE_CNI_DIR}/multus" "${LOGS}" "${HOST_ROOT}${MULTUS_DEVINFO_DIR}"
   cp -f "${bin}" "${own}/multus"
   cat >"${NODE_CNI_BIN_DIR}/multus.tmp" <<EOF
 #!/bin/sh
 # hack/lib/multus.sh: Multus in a mount namespace where this node's kubelet root dir is
-# ${MULTUS_MOUNT_POINT} (its PodResources socket); CNI's stdin and variables pass through.
-exec unshare --mount --propagation private /bin/sh -c 'mount --bind "\$0" ${MULTUS_MOUNT_POINT} && exec "\$1"' '${KUBELET_DIR}' '${own}/multus'
+# ${MULTUS_KUBELET_DIR} (its PodResources socket) and its emulated host's device information
+# is ${MULTUS_DEVINFO_DIR}; CNI's stdin and variables pass through.
+exec ${unshare} --mount --propagation private /bin/sh -c '${mount} --bind "\$0" ${MULTUS_KUBELET_DIR} && ${mount} --bind "\$1" ${MULTUS_DEVINFO_DIR} && exec "\$2"' '${KUBELET_DIR}' '${HOST_ROOT}${MULTUS_DEVINFO_DIR}' '${own}/multus'
 EOF
   chmod 0755 "${NODE_CNI_BIN_DIR}/multus.tmp"
   mv -f "${NODE_CNI_BIN_DIR}/multus.tmp" "${NODE_CNI_BIN_DIR}/multus"
@@ -124,9 +135,14 @@ remove_multus_from_node() {
   log "Multus removed from node ${NODE_NAME}"
 }
 
-# remove_multus_mount_point: /var/lib/kubelet when install created it and it is still empty.
+# remove_multus_mount_point: the mount points install created, when still empty.
 remove_multus_mount_point() {
-  [[ -f "${STATE}/multus-mount-point-created" ]] || return 0
-  rmdir -- "${MULTUS_MOUNT_POINT}" 2>/dev/null || true
-  rm -f -- "${STATE}/multus-mount-point-created"
+  local point
+  [[ -f "${STATE}/${MULTUS_MOUNT_POINTS_CREATED}" ]] || return 0
+  while read -r point; do
+    if [[ "${point}" == "${MULTUS_KUBELET_DIR}" || "${point}" == "${MULTUS_DEVINFO_DIR}" ]]; then
+      rmdir -- "${point}" 2>/dev/null || true
+    fi
+  done <"${STATE}/${MULTUS_MOUNT_POINTS_CREATED}"
+  rm -f -- "${STATE}/${MULTUS_MOUNT_POINTS_CREATED}"
 }

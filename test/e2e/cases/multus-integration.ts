@@ -13,8 +13,10 @@ import {
   hostVfs,
   pciAddressOf,
   podInterface,
+  upgradeDriver,
   useScenario,
   waitFor,
+  waitNodePluginArg,
   waitPodReady,
 } from "../support.js";
 
@@ -30,11 +32,11 @@ interface StatusEntry {
   ips?: string[];
   mac?: string;
   default?: boolean;
+  "device-info"?: unknown;
 }
 
-/** Multus's cache of the node (its cniDir, hack/lib/multus.sh): what a sandbox left there. */
-function multusCache(): string[] {
-  const dir = path.join(clusterEnv().stateDir, "cni/multus");
+/** Files below a directory of the node, relative to it (none when it does not exist). */
+function filesUnder(dir: string): string[] {
   if (!fs.existsSync(dir)) return [];
   return fs
     .readdirSync(dir, { recursive: true, withFileTypes: true })
@@ -42,18 +44,35 @@ function multusCache(): string[] {
     .map((entry) => path.relative(dir, path.join(entry.parentPath, entry.name)));
 }
 
+/** The node's device-information directory (/var/run/k8s.cni.cncf.io/devinfo). */
+const devinfoDir = () => path.join(clusterEnv().hostRoot, "var/run/k8s.cni.cncf.io/devinfo");
+
+/** Multus's cache of the node (its cniDir, hack/lib/multus.sh): what a sandbox left there. */
+const multusCache = () => filesUnder(path.join(clusterEnv().stateDir, "cni/multus"));
+
 /**
  * demo/multus-integration: a real thin Multus v4.2.2 as the node's CNI (installed for this
- * case, removed after it; the driver's networks-annotation mode stays off). Multus finds the
- * pod's VF in the kubelet's PodResources API under the claim's name, the NetworkAttachment-
- * Definition's resourceName, and hands the CNI the device ID, the VF's PCI address (the
- * driver's CDI device name), as deviceID.
+ * case, removed after it; the driver's networks-annotation mode stays off) and the release
+ * with driver.deviceInfo (rolled back after). Multus finds the pod's VF in the kubelet's
+ * PodResources API under the claim's name, the NetworkAttachmentDefinition's resourceName,
+ * and hands the CNI the device ID, the VF's PCI address (the driver's CDI device name), as
+ * deviceID; it reports the device information the driver wrote as device-info.
  */
-describe("demo/multus-integration", () => {
-  // Registered before the scenario's hooks: Multus is there before the scenario is cleaned
-  // up, and goes only after it was deleted (hooks after run last-registered first).
+describe.runIf(clusterEnv().driverMode === "pods")("demo/multus-integration", () => {
+  // Registered before the scenario's hooks: Multus and the release's values are there
+  // before the scenario is cleaned up, and go only after it was deleted (hooks after run
+  // last-registered first).
   beforeAll(() => clusterCommand(["multus", "install"]), 600_000);
   afterAll(() => clusterCommand(["multus", "remove"]), 180_000);
+  let rollback: (() => Promise<void>) | undefined;
+  beforeAll(async () => {
+    rollback = await upgradeDriver(["driver.deviceInfo=true"]);
+    await waitNodePluginArg("--device-info");
+  }, 300_000);
+  afterAll(async () => {
+    await rollback?.();
+    await waitNodePluginArg("--device-info", false);
+  }, 300_000);
   const vfsBefore = useScenario(SCENARIO);
 
   it("Multus attaches the claim's VF as net1 with the PCI address as deviceID, and writes network-status", async () => {
@@ -76,6 +95,10 @@ describe("demo/multus-integration", () => {
       ),
     ) as { devices: { name: string }[] };
     expect(spec.devices.map((device) => device.name)).toEqual([address]);
+    // The device information the driver wrote, under the names Multus looks for.
+    const deviceInfo = { type: "pci", version: "1.1.0", pci: { "pci-address": address } };
+    const dpFile = path.join(devinfoDir(), "dp", `${CLAIM}-${address}-device.json`);
+    expect(JSON.parse(fs.readFileSync(dpFile, "utf8"))).toEqual(deviceInfo);
 
     // In the pod: net1 is the VF (its MAC) with an address of the network's range.
     const net1 = await podInterface(NS, POD, "net1");
@@ -96,6 +119,7 @@ describe("demo/multus-integration", () => {
         interface: "net1",
         ips: [net1.ipv4[0]!.replace(/\/24$/, "")],
         mac: vf.mac,
+        "device-info": deviceInfo,
       }),
     ]);
     expect(multusCache().length).toBeGreaterThan(before.length);
@@ -104,8 +128,9 @@ describe("demo/multus-integration", () => {
   it("gives the VF back and leaves nothing when the pod goes", async () => {
     const before = vfsBefore();
     await deleteScenarioLeavingNothing(SCENARIO, before);
-    await waitFor("Multus's cache of the pod to be gone", () =>
-      multusCache().length === 0 ? true : undefined,
+    // Multus's cache and its copy of the device information, the driver's file too.
+    await waitFor("Multus's and the driver's files of the pod to be gone", () =>
+      multusCache().length === 0 && filesUnder(devinfoDir()).length === 0 ? true : undefined,
     );
   });
 });
