@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { Logger } from "pino";
 import type { HostInventory } from "./discovery.js";
 
@@ -16,6 +17,7 @@ export interface RediscoveryOptions {
  */
 export class Rediscovery {
   private timer: NodeJS.Timeout | undefined;
+  /** A digest of the last inventory reported (its JSON is ~120 bytes per VF). */
   private last: string | undefined;
   /** The discovery running now: a tick while one runs is skipped, not stacked. */
   private running: Promise<void> | undefined;
@@ -54,7 +56,9 @@ export class Rediscovery {
       return;
     }
     if (this.stopped) return;
-    const fingerprint = JSON.stringify([inventory.pfs, inventory.hostUsedNetdevs]);
+    const fingerprint = createHash("sha256")
+      .update(JSON.stringify([inventory.pfs, inventory.hostUsedNetdevs]))
+      .digest("base64");
     if (fingerprint === this.last) return;
     this.last = fingerprint;
     this.options.logger.debug(
