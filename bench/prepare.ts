@@ -32,6 +32,14 @@ function procStatusKb(pid: number, field: string): number {
   return Number(line?.split(/\s+/)[1] ?? 0);
 }
 
+/** CPU time a process has used, user + system, in ms (/proc/<pid>/stat, 100 ticks a second). */
+function procCpuMs(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+  // Fields after the command name (which may hold spaces), from field 3 (state) on.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 /** A claim allocated to one VF, written as the scheduler would (status.allocation + reservedFor). */
 async function allocatedClaim(
   client: KubeClient,
@@ -104,6 +112,8 @@ interface Measured {
   mode: string;
   concurrency: number;
   latenciesMs: number[];
+  /** The daemon's CPU time over the prepares, per claim. */
+  cpuMsPerClaim: number;
 }
 
 function writePrepareCurve(results: readonly Measured[]): void {
@@ -273,6 +283,7 @@ async function measurePrepare(
   }
   const latenciesMs: number[] = [];
   const queue = [...claims];
+  const cpuBefore = procCpuMs(daemon.pid);
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       for (let claim = queue.shift(); claim; claim = queue.shift()) {
@@ -284,8 +295,9 @@ async function measurePrepare(
       }
     }),
   );
+  const cpuMsPerClaim = (procCpuMs(daemon.pid) - cpuBefore) / claims.length;
   for (const claim of claims) await host.kubelet.unprepare(daemon.socket, "v1", [claim]);
-  return { mode: vfio ? "vfio-pci" : "kernel driver", concurrency, latenciesMs };
+  return { mode: vfio ? "vfio-pci" : "kernel driver", concurrency, latenciesMs, cpuMsPerClaim };
 }
 
 const daemonLabel = () => `daemon (${path.basename(CLI)} ${DAEMON_NODE_FLAGS.join(" ")})`;
@@ -319,6 +331,7 @@ export async function idleOnly(daemons: number): Promise<void> {
   const rows: (string | number)[][] = [];
   const idle: number[] = [];
   const p50s: number[] = [];
+  const cpus: number[] = [];
   await withBenchHost(async (host) => {
     const devices = vfDevices(host.paths);
     for (let i = 0; i < daemons; i++) {
@@ -326,13 +339,19 @@ export async function idleOnly(daemons: number): Promise<void> {
         const measured = await measurePrepare(host, daemon, devices, false, 1);
         idle.push(daemon.idleRssKb);
         p50s.push(percentile(measured.latenciesMs, 50));
-        rows.push([i + 1, mb(daemon.idleRssKb), ms(p50s.at(-1)!)]);
+        cpus.push(measured.cpuMsPerClaim);
+        rows.push([i + 1, mb(daemon.idleRssKb), ms(p50s.at(-1)!), ms(cpus.at(-1)!)]);
       });
     }
   });
-  console.log(table(["daemon", "idle RSS MB", "prepare p50 ms (concurrency 1)"], rows));
   console.log(
-    `\n${daemonLabel()}: idle RSS median ${mb(median(idle))} MB (target ≤ 85 MB), prepare p50 median ${ms(median(p50s))} ms, ${daemons} daemons × ${CLAIMS_PER_RUN} claims`,
+    table(
+      ["daemon", "idle RSS MB", "prepare p50 ms (concurrency 1)", "daemon CPU ms per claim"],
+      rows,
+    ),
+  );
+  console.log(
+    `\n${daemonLabel()}: idle RSS median ${mb(median(idle))} MB (target ≤ 85 MB), prepare p50 median ${ms(median(p50s))} ms, CPU per claim ${ms(median(cpus))} ms, ${daemons} daemons × ${CLAIMS_PER_RUN} claims`,
   );
 }
 
