@@ -18,12 +18,12 @@ export const QUICK = process.env["DRA_SRIOV_BENCH_QUICK"] === "1";
 export const curveSizes = <T>(sizes: readonly T[]): readonly T[] =>
   QUICK ? sizes.slice(0, -1) : sizes;
 /**
- * Node flags the container image runs the daemon with (deployments/container/Dockerfile);
+ * Node flags the container image runs the daemon with (the Dockerfile's ENTRYPOINT);
  * DRA_SRIOV_BENCH_NODE_FLAGS (space-separated) measures others instead.
  */
 export const DAEMON_NODE_FLAGS = process.env["DRA_SRIOV_BENCH_NODE_FLAGS"]
   ?.split(" ")
-  .filter(Boolean) ?? ["--max-semi-space-size=2"];
+  .filter(Boolean) ?? ["--max-semi-space-size=2", "--max-opt=2", "--optimize-for-size"];
 /** The environment the image gives the daemon besides (deployments/container/Dockerfile). */
 export const DAEMON_ENV = { ...process.env, MALLOC_ARENA_MAX: "2" };
 

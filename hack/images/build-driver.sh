@@ -94,14 +94,13 @@ DEVLINK_FILES=(
 PACKAGES=("${BASE_PACKAGES[@]}" "${DEVLINK_PACKAGES[@]}")
 
 # The image config. The Dockerfile's ENV over distroless' (PATH replaced in
-# place, SSL_CERT_FILE kept, NODE_OPTIONS appended), as Docker merges them.
+# place, SSL_CERT_FILE kept, MALLOC_ARENA_MAX appended), as Docker merges them.
 IMAGE_ENV=(
   "PATH=/nodejs/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
   "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"
-  "NODE_OPTIONS=--max-semi-space-size=2"
   "MALLOC_ARENA_MAX=2"
 )
-IMAGE_ENTRYPOINT=(node /app/dra-driver-sriov.mjs)
+IMAGE_ENTRYPOINT=(node --max-semi-space-size=2 --max-opt=2 --optimize-for-size /app/dra-driver-sriov.mjs)
 # Root, as distroless' default user and the Dockerfile (no USER).
 IMAGE_USER=0
 IMAGE_WORKDIR=/

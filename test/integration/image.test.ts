@@ -5,6 +5,7 @@ import os from "node:os";
 import path from "node:path";
 import { gunzipSync } from "node:zlib";
 import { beforeAll, describe, expect, it } from "vitest";
+import { DAEMON_NODE_FLAGS } from "../../bench/support.js";
 
 const repoRoot = path.resolve(import.meta.dirname, "../..");
 const DOCKERFILE = path.join(repoRoot, "deployments/container/Dockerfile");
@@ -527,13 +528,19 @@ describe("the driver image built without Docker", () => {
     expect(image.files.get("/nodejs/bin/node")!.mode).toBe(0o755);
   });
 
+  it("runs Node.js with the flags the benchmarks measure the daemon with", () => {
+    expect(image.config.Entrypoint).toEqual([
+      "node",
+      ...DAEMON_NODE_FLAGS,
+      "/app/dra-driver-sriov.mjs",
+    ]);
+  });
+
   it("tells apart a Dockerfile that differs from it", () => {
     const changes: [string, string][] = [
-      ["NODE_OPTIONS=--max-semi-space-size=2", "NODE_OPTIONS=--max-semi-space-size=4"],
-      [
-        'ENTRYPOINT ["node", "/app/dra-driver-sriov.mjs"]',
-        'ENTRYPOINT ["/nodejs/bin/node", "/app/dra-driver-sriov.mjs"]',
-      ],
+      ["MALLOC_ARENA_MAX=2", "MALLOC_ARENA_MAX=4"],
+      ['"--max-semi-space-size=2", "--max-opt=2"', '"--max-semi-space-size=2"'],
+      ['ENTRYPOINT ["node", ', 'ENTRYPOINT ["/nodejs/bin/node", '],
       ['org.opencontainers.image.licenses="Apache-2.0"', 'org.opencontainers.image.licenses="MIT"'],
       ["COPY --from=build /out/app /app", "COPY --from=build /out/app /srv/app"],
       [
