@@ -1,4 +1,5 @@
 import { execFileSync, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -6,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { API_VERSION } from "../../api/v1alpha1/group.js";
 import {
   EmulatedKernel,
+  type HostProfile,
   buildEmulatedHost,
   builtinProfiles,
   destroyEmulatedHost,
@@ -17,12 +19,14 @@ import { FakeKubelet } from "../../lib/kubeletplugin/testing/fake-kubelet.js";
 import { cniTestBinDir } from "../support/cni.js";
 import { CriClient, type PodSandboxConfig } from "../support/cri/client.js";
 import {
-  containerdDown,
-  containerdRestart,
-  containerdUp,
   newStateDir,
-  type ContainerdEnv,
-} from "../support/cri/containerd.js";
+  runtimeDown,
+  runtimeRestart,
+  runtimeTitle,
+  runtimeUp,
+  testRuntime,
+  type RuntimeEnv,
+} from "../support/cri/runtime.js";
 import {
   allocateForPod,
   createIfMissing,
@@ -39,6 +43,7 @@ import {
 import { CLI, hasExited, startKubeletPlugin, stopProcess } from "./daemon.js";
 
 const DRIVER = "sriovnetwork.openshift.io";
+const runtimeName = testRuntime();
 
 interface ClaimStatus {
   status?: {
@@ -53,24 +58,38 @@ interface ClaimStatus {
 /**
  * The whole pod-network path on real parts: claims the real scheduler allocated, prepared
  * by the daemon over its kubelet sockets; pod sandboxes started through CRI on a real
- * containerd 2.x, whose NRI events make the daemon run real CNI plugins (host-device via
- * hack/cni/emulated-vf, built by hack/build-cni.sh) that move the emulated VFs' veth netdevs
- * into the pods.
+ * containerd 2.x (or CRI-O with DRA_SRIOV_RUNTIME=crio), whose NRI events make the daemon
+ * run real CNI plugins (host-device via hack/cni/emulated-vf, built by hack/build-cni.sh)
+ * that move the emulated VFs' veth netdevs into the pods.
  */
-describe("pod networks through NRI and CNI", () => {
+describe(`pod networks through NRI and CNI on ${runtimeTitle(runtimeName)}`, () => {
   let client: KubeClient;
   let tmp: string;
   let root: string;
   let paths: HostPaths;
   let kernel: EmulatedKernel;
   let kubelet: FakeKubelet;
-  let containerdState: string;
-  let runtime: ContainerdEnv;
+  let runtimeState: string;
+  let runtime: RuntimeEnv;
   let cri: CriClient;
   let nodeName: string;
   let namespace: string;
   let daemon: ChildProcess | undefined;
   let logFile: string;
+
+  /**
+   * e810, with netdev names of this run's own: netdevs are machine-wide, and the other
+   * suites' hosts (x710: ens1f*) or a local cluster on e810 (ens2f*) may hold the usual ones.
+   */
+  const tag = randomBytes(2).toString("hex");
+  const pfNetdevs = [`pn${tag}f0`, `pn${tag}f1`];
+  const profile: HostProfile = {
+    ...builtinProfiles.e810,
+    pfs: builtinProfiles.e810.pfs.map((pf, port) => ({ ...pf, netdev: pfNetdevs[port]! })),
+    otherDevices: builtinProfiles.e810.otherDevices.map((device) =>
+      device.netdev === undefined ? device : { ...device, netdev: `pn${tag}o` },
+    ),
+  };
 
   const registrationSocket = () => path.join(paths.kubeletRegistryDir, `${DRIVER}-reg.sock`);
   const draSocket = () => path.join(paths.kubeletPluginsDir, DRIVER, "dra.sock");
@@ -147,23 +166,34 @@ describe("pod networks through NRI and CNI", () => {
     return { ...claim, wire, podUid: pod.metadata.uid, devices };
   }
 
+  /**
+   * A pod without shareProcessNamespace: on CRI-O a pod-wide PID namespace needs an infra
+   * container, which CRI-O starts with oom_score_adj -998 and runc cannot set without
+   * CAP_SYS_RESOURCE (docs/compatibility.md).
+   */
+  const namespaceOptions = { network: "POD", pid: "CONTAINER", ipc: "POD" } as const;
   function sandboxConfig(claim: { podName: string; podUid: string }): PodSandboxConfig {
     return {
       metadata: { name: claim.podName, uid: claim.podUid, namespace, attempt: 0 },
       hostname: claim.podName,
-      linux: {
-        security_context: { namespace_options: { network: "POD", pid: "CONTAINER", ipc: "POD" } },
-      },
+      linux: { security_context: { namespace_options: namespaceOptions } },
     };
   }
 
+  /**
+   * A container that waits until the pod stops. Its namespaces follow the pod's, as the
+   * kubelet sends them (CRI-O refuses a pod-wide PID namespace in a pod without one). It
+   * ends on SIGTERM: a plain `sleep` as PID 1 ignores it, and CRI-O's StopPodSandbox then
+   * waits for the whole call's deadline before it kills.
+   */
   async function startShell(sandboxId: string, config: PodSandboxConfig): Promise<string> {
     const id = await cri.createContainer(
       sandboxId,
       {
         metadata: { name: "shell" },
         image: { image: runtime.images.busybox },
-        command: ["sleep", "3600"],
+        command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"],
+        linux: { security_context: { namespace_options: namespaceOptions } },
       },
       config,
     );
@@ -234,14 +264,13 @@ describe("pod networks through NRI and CNI", () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), "pod-network-"));
     root = path.join(tmp, "host");
     logFile = path.join(tmp, "daemon.log");
-    // e810: its netdev names (ens2f*) differ from the other suites' x710 (ens1f*).
-    await buildEmulatedHost({ root, profile: builtinProfiles.e810, netdevs: true });
+    await buildEmulatedHost({ root, profile, netdevs: true });
     paths = new HostPaths({ root });
     fs.mkdirSync(paths.kubeletRegistryDir, { recursive: true });
     kernel = new EmulatedKernel({ root });
     await kernel.start();
-    containerdState = newStateDir();
-    runtime = containerdUp(containerdState);
+    runtimeState = newStateDir();
+    runtime = runtimeUp(runtimeName, runtimeState);
     cri = new CriClient(runtime.criSocket);
     kubelet = new FakeKubelet(loadKubeletProtos());
     nodeName = uniqueName("pod-network-node");
@@ -276,7 +305,7 @@ describe("pod networks through NRI and CNI", () => {
     cri?.close();
     kubelet?.close();
     await stopDaemon();
-    if (containerdState) containerdDown(containerdState);
+    if (runtimeState) runtimeDown(runtimeName, runtimeState);
     await kernel?.stop();
     if (root) await destroyEmulatedHost(root);
     await deleteTestNamespace(client, namespace);
@@ -341,7 +370,7 @@ describe("pod networks through NRI and CNI", () => {
       .map((entry) => path.basename(fs.readlinkSync(path.join(paths.pciDevice(pci), entry))));
     expect(vfAddresses).toHaveLength(8);
     const hostNetdevs = [pci, ...vfAddresses].map(netdevOf);
-    expect(hostNetdevs[0]).toMatch(/^ens2f[01]$/);
+    expect(pfNetdevs).toContain(hostNetdevs[0]);
 
     const config = sandboxConfig(claim);
     const sandbox = await cri.runPodSandbox(config);
@@ -488,7 +517,7 @@ describe("pod networks through NRI and CNI", () => {
     // The ADD ran; the record still says the attach is under way.
     const [sandbox, entry] = Object.entries(attachments())[0]!;
     expect(entry).toMatchObject({ state: "Attaching" });
-    // containerd gives up on the plugin and starts the sandbox without it.
+    // The runtime gives up on the plugin and starts the sandbox without it.
     expect(await started).toBe(sandbox);
     await startDaemon();
     await waitFor("the attach to be redone", async () =>
@@ -504,7 +533,7 @@ describe("pod networks through NRI and CNI", () => {
     await kubelet.unprepare(draSocket(), "v1", [claim.wire]);
   });
 
-  it("keeps running pods' VFs across a containerd restart and still detaches them after", async () => {
+  it("keeps running pods' VFs across a runtime restart and still detaches them after", async () => {
     const claim = await preparedClaim([
       { name: "vf", config: { ifName: "net1", netAttachDefName: "static-net" } },
     ]);
@@ -512,7 +541,7 @@ describe("pod networks through NRI and CNI", () => {
     const sandbox = await cri.runPodSandbox(config);
     const shell = await startShell(sandbox, config);
     const before = fs.readFileSync(logFile, "utf8").split("synchronizing with the runtime").length;
-    await containerdRestart(containerdState);
+    await runtimeRestart(runtimeName, runtimeState);
     await waitFor("the plugin to reconnect and synchronize", async () =>
       fs.readFileSync(logFile, "utf8").split("synchronizing with the runtime").length > before
         ? true
@@ -520,6 +549,17 @@ describe("pod networks through NRI and CNI", () => {
     );
     expect(await podAddresses(shell, "net1")).toEqual(["10.77.0.10/24"]);
     expect(Object.keys(attachments())).toEqual([sandbox]);
-    await releasePodOfForgottenSandbox(sandbox, claim);
+    if (runtimeName === "containerd") {
+      await releasePodOfForgottenSandbox(sandbox, claim);
+      return;
+    }
+    // CRI-O restores its pods after a restart and sends their stop like any other's (after
+    // it removed the network namespace: the plugin's hold of it keeps the VF there).
+    await cri.stopPodSandbox(sandbox);
+    expect(attachments()).toEqual({});
+    expect(inHostNamespace(vfNetdev(claim.devices[0]!))).toBe(true);
+    await cri.removePodSandbox(sandbox);
+    const unprepared = await kubelet.unprepare(draSocket(), "v1", [claim.wire]);
+    expect(unprepared.claims[claim.uid]!.error ?? "").toBe("");
   });
 });
