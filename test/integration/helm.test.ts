@@ -49,6 +49,7 @@ const logger = pino({ level: process.env["TEST_LOG_LEVEL"] ?? "silent" });
 
 interface Container {
   name: string;
+  command?: string[];
   args?: string[];
   env?: { name: string; value?: string; valueFrom?: unknown }[];
   ports?: unknown[];
@@ -338,6 +339,22 @@ describe("the Helm chart", () => {
           parseFlags(flags, args, env);
         }
       }
+    });
+
+    it("runs the node plugin with the image's memory flags and the controller with V8's defaults", () => {
+      // The image's ENTRYPOINT trades CPU for RSS (one node plugin per node); the chart gives
+      // the single controller replica plain `node` on the same script, so its passes keep speed.
+      const dockerfile = fs.readFileSync(
+        path.join(repoRoot, "deployments/container/Dockerfile"),
+        "utf8",
+      );
+      const entrypoint = JSON.parse(/^ENTRYPOINT (\[.*\])$/m.exec(dockerfile)![1]!) as string[];
+      expect(entrypoint).toContain("--optimize-for-size");
+      const objects = render("r", "drivers");
+      const node = find<Workload>(objects, "DaemonSet").spec.template.spec.containers[0]!;
+      expect(node.command).toBeUndefined();
+      const controller = find<Workload>(objects, "Deployment").spec.template.spec.containers[0]!;
+      expect(controller.command).toEqual([entrypoint[0], entrypoint.at(-1)]);
     });
 
     it("elects a leader only with several controller replicas", () => {
