@@ -85,7 +85,8 @@
 #                             the nodes are <it>-1..N (default node-1..N)
 #   DRA_SRIOV_PROFILE         emulated host profile (default x710; see `emulate --help`)
 #   DRA_SRIOV_PROFILES        with --nodes N > 1: the nodes' profiles, in turn (default
-#                             "x710 e810 cx6dx")
+#                             "x710 e810 cx6dx"); both read at `up` only: later commands
+#                             keep the profiles the cluster was started with
 #   DRA_SRIOV_SERVICE_CIDR    the control plane's Service network, a /24 of 10/8 (default
 #                             10.0.0.0/24; see hack/lib/common.sh)
 #   DRA_SRIOV_DRIVER_MODE     pods (default: the Helm chart, as users run it) or host: the
@@ -130,6 +131,12 @@ NODE_COUNT="$(sed -n 's/^NODE_COUNT=\([1-9][0-9]*\)$/\1/p' "${STATE}/nodes.env" 
 NODE_COUNT="${NODE_COUNT:-1}"
 read -r -a NODE_PROFILES <<<"${DRA_SRIOV_PROFILES:-x710 e810 cx6dx}"
 [[ ${#NODE_PROFILES[@]} -gt 0 ]] || die "DRA_SRIOV_PROFILES names no profile"
+# Each node's profile (a name or a file), one per line: chosen at `up` from the variables
+# above, then the running cluster's, so a later command (restart, upgrade, ...) never
+# rebuilds or records a host of another profile than the one its node was started with.
+PROFILES_FILE="${STATE}/profiles"
+RECORDED_PROFILES=()
+[[ -f "${PROFILES_FILE}" ]] && mapfile -t RECORDED_PROFILES <"${PROFILES_FILE}"
 
 # select_node I: the settings of node I (1..NODE_COUNT): its name and profile, and where its
 # parts live. One node keeps the layout of the top of the state dir; with several, each has
@@ -148,6 +155,7 @@ select_node() {
     NODE_DIR="${NODES_DIR}/${NODE_NAME}"
     LOGS="${CLUSTER_LOGS}/${NODE_NAME}"
   fi
+  if ((${#RECORDED_PROFILES[@]} >= i)); then PROFILE="${RECORDED_PROFILES[i - 1]}"; fi
   CTRD_STATE="${NODE_DIR}/containerd"
   HOST_ROOT="${NODE_DIR}/host"
   KUBELET_DIR="${HOST_ROOT}${DRIVER_KUBELET_DIR}"
@@ -772,12 +780,21 @@ cmd_up() {
     teardown 0
   fi
   NODE_COUNT="${WANT_NODES}"
+  local i profiles=()
+  RECORDED_PROFILES=()
+  for ((i = 1; i <= NODE_COUNT; i++)); do
+    select_node "${i}"
+    [[ "${PROFILE}" != *$'\n'* ]] || die "a profile name or file with a newline: ${PROFILE}"
+    profiles+=("${PROFILE}")
+  done
   select_node 1
   check_host
   check_paths
   local start=${SECONDS}
   mkdir -p "${STATE}" "${CLUSTER_LOGS}"
   printf 'NODE_COUNT=%s\n' "${NODE_COUNT}" >"${STATE}/nodes.env"
+  printf '%s\n' "${profiles[@]}" >"${PROFILES_FILE}"
+  RECORDED_PROFILES=("${profiles[@]}")
   share_state_dir
   trap 'on_up_exit' EXIT
   trap 'exit 130' INT TERM

@@ -9,8 +9,6 @@ declare module "vitest" {
     upgradeFrom: string;
     /** The version its control plane and kubelet are upgraded to. */
     upgradeTo: string;
-    /** What hack/local-cluster.sh needs in its environment for this cluster (its profile). */
-    upgradeClusterEnv: Record<string, string>;
   }
 }
 
@@ -43,9 +41,11 @@ export default function setup(project: TestProject): (() => void) | undefined {
   project.provide("upgradeFrom", from);
   project.provide("upgradeTo", to);
   const state = path.resolve(process.env["DRA_SRIOV_UPGRADE_STATE"] ?? "/tmp/dra-u");
-  const clusterEnv = { DRA_SRIOV_PROFILE: PROFILE, DRA_SRIOV_SERVICE_CIDR: SERVICE_CIDR };
-  project.provide("upgradeClusterEnv", clusterEnv);
-  const extraEnv = { ...clusterEnv, K8S_VERSION: from };
+  const extraEnv = {
+    DRA_SRIOV_PROFILE: PROFILE,
+    DRA_SRIOV_SERVICE_CIDR: SERVICE_CIDR,
+    K8S_VERSION: from,
+  };
   const down = spawnSync("bash", [SCRIPT, "down"], {
     env: { ...process.env, ...extraEnv, DRA_SRIOV_CLUSTER_STATE: state },
     stdio: ["ignore", "ignore", "inherit"],

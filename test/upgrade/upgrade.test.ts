@@ -189,8 +189,11 @@ describe("a Kubernetes upgrade with pods holding VFs", () => {
   });
 
   it(`upgrades the control plane and the kubelet to ${to} on the same state`, async () => {
-    await clusterCommand(["upgrade"], { ...inject("upgradeClusterEnv"), K8S_VERSION: to });
+    // As an operator runs it: only the version; the cluster keeps the profile it was up with.
+    const profile = clusterEnv().profile;
+    await clusterCommand(["upgrade"], { K8S_VERSION: to });
     expect(clusterEnv().kubernetesVersion).toBe(to);
+    expect(clusterEnv().profile).toBe(profile);
     await waitFor(`the API server and the kubelet to report ${to}`, async () => {
       const now = await versions();
       return now.apiserver === to && now.kubelet === to ? true : undefined;
