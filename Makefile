@@ -157,11 +157,11 @@ prereqs:
 # Under make -j too, everything demo, test and the benchmarks build waits for prereqs (a new
 # build step they depend on belongs in this list).
 ifneq ($(filter demo test bench bench-pod-start,$(MAKECMDGOALS)),)
-node_modules/.installed build bundle k8s-binaries containerd-binaries images helm-binary cni-binaries guest-image: | prereqs
+node_modules/.installed build bundle k8s-binaries containerd-binaries crio-binaries images helm-binary cni-binaries guest-image: | prereqs
 endif
 
 # Everything CI runs.
-test: prereqs lint typecheck test-unit test-component test-fuzz test-integration test-e2e test-multinode test-real-kernel
+test: prereqs lint typecheck test-unit test-component test-fuzz test-integration test-crio test-e2e test-multinode test-real-kernel
 
 # The end-to-end suite on each Kubernetes x containerd pair the README names (not in .ci/run;
 # builds and caches each pair's binaries the first time; hack/test-matrix.sh).
@@ -173,12 +173,12 @@ crio-binaries:
 	bash hack/build-crio.sh >/dev/null
 
 # The CRI (pods, CDI injection, restarts), NRI and pod-network integration suites on CRI-O
-# (hack/crio.sh) instead of containerd (not in .ci/run; docs/compatibility.md says what
-# passes). conmon and skopeo are Debian's.
-test-crio: build bundle k8s-binaries containerd-binaries crio-binaries images cni-binaries
-	DRA_SRIOV_PREREQS_EXTRA_PACKAGES="conmon skopeo" bash hack/prereqs.sh
-	DRA_SRIOV_RUNTIME=crio vitest run --project integration test/integration/cri-runtime.test.ts \
-	  test/integration/nri.test.ts test/integration/pod-network.test.ts
+# (hack/crio.sh) instead of containerd; in make test (docs/compatibility.md says what
+# passes). conmon and skopeo are Debian's (hack/prereqs.sh).
+test-crio: prereqs build bundle k8s-binaries containerd-binaries crio-binaries images cni-binaries
+	DRA_SRIOV_RUNTIME=crio vitest run --project integration $(SHUFFLE_FILES) \
+	  test/integration/cri-runtime.test.ts test/integration/nri.test.ts \
+	  test/integration/pod-network.test.ts
 
 # A Kubernetes upgrade under the driver (not in .ci/run): a one-node cluster on
 # DRA_SRIOV_UPGRADE_FROM with pods holding VFs, its control plane and kubelet started again

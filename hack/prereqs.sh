@@ -60,8 +60,12 @@ PACKAGES=(
   # the real CNI plugins: bridge, host-local and loopback for containerd's pod network
   # (hack/containerd.sh), host-device (run by hack/cni/emulated-vf), static (the tests, demo/)
   "containernetworking-plugins /usr/lib/cni/bridge /usr/lib/cni/host-local /usr/lib/cni/loopback /usr/lib/cni/host-device /usr/lib/cni/static"
-  # the OCI runtime under containerd
+  # the OCI runtime under containerd and CRI-O
   "runc runc"
+  # CRI-O's container monitor, and skopeo, which copies our images into its storage
+  # (hack/crio.sh, make test-crio)
+  "conmon conmon"
+  "skopeo skopeo"
   # the static pause binary of the test images (hack/images/build.sh)
   "gcc gcc"
   "libc6-dev"
