@@ -40,13 +40,7 @@ export async function forEachLimited<T>(
   await Promise.all(Array.from({ length: inFlight }, worker));
 }
 
-export async function createNamespace(client: KubeClient, name: string): Promise<void> {
-  await client.request({
-    method: "POST",
-    path: "/api/v1/namespaces",
-    body: { apiVersion: "v1", kind: "Namespace", metadata: { name } },
-  });
-}
+export { createNamespace } from "../test/support/namespaces.js";
 
 /** A NetworkAttachmentDefinition `bench-net` with the given CNI configuration. */
 export async function createBenchNet(

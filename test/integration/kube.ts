@@ -49,13 +49,7 @@ export async function deleteIgnoringMissing(client: KubeClient, objectPath: stri
   }
 }
 
-export async function createNamespace(client: KubeClient, name: string): Promise<void> {
-  await client.request({
-    method: "POST",
-    path: "/api/v1/namespaces",
-    body: { apiVersion: "v1", kind: "Namespace", metadata: { name } },
-  });
-}
+export { createNamespace } from "../support/namespaces.js";
 
 /** Creates an object unless one of that name exists (cluster-wide fixtures such as the DeviceClass). */
 export async function createIfMissing(
