@@ -597,10 +597,14 @@ EOF
 }
 
 print_export() {
+  # helm too: the demos' READMEs type `helm upgrade` (the one the cluster was installed with).
+  local helm_bin="${HELM_BIN:-$(json_get "${STATE}/env.json" j.helm)}"
+  [[ -x "${helm_bin}" ]] || die "the cluster's helm (${helm_bin:-none in ${STATE}/env.json}) is missing"
   # PATH stays unexpanded: it is expanded where the line is eval'ed.
   # shellcheck disable=SC2016
-  printf 'export KUBECONFIG=%s CONTAINER_RUNTIME_ENDPOINT=%s PATH=%s:%s:"$PATH"\n' \
-    "${CP_STATE}/kubeconfig" "unix://${CTRD_STATE}/containerd.sock" "${K8S_BIN_DIR}" "${CRICTL_BIN_DIR}"
+  printf 'export KUBECONFIG=%s CONTAINER_RUNTIME_ENDPOINT=%s PATH=%s:%s:%s:"$PATH"\n' \
+    "${CP_STATE}/kubeconfig" "unix://${CTRD_STATE}/containerd.sock" "${K8S_BIN_DIR}" \
+    "${CRICTL_BIN_DIR}" "$(dirname "${helm_bin}")"
 }
 
 ### Teardown #################################################################

@@ -10,8 +10,51 @@ import {
   hostVfs,
   helm,
   processAlive,
+  repoRoot,
+  run,
   waitPodReady,
 } from "../support.js";
+
+/** Words that start a command line but are the shell's own, not programs to find on PATH. */
+const SHELL_WORDS = new Set([
+  "eval",
+  "export",
+  "cd",
+  "for",
+  "do",
+  "done",
+  "echo",
+  "sleep",
+  "until",
+]);
+
+/**
+ * The programs the demos' READMEs type at the start of a command line in their `sh` blocks
+ * (not paths such as `hack/local-cluster.sh`, nor the shell's own words).
+ */
+function demoReadmePrograms(): Map<string, string> {
+  const programs = new Map<string, string>();
+  const demoDir = path.join(repoRoot, "demo");
+  const readmes = fs
+    .readdirSync(demoDir, { withFileTypes: true })
+    .filter((entry) => entry.isDirectory())
+    .map((entry) => path.join("demo", entry.name, "README.md"))
+    .filter((file) => fs.existsSync(path.join(repoRoot, file)));
+  for (const file of readmes) {
+    const text = fs.readFileSync(path.join(repoRoot, file), "utf8");
+    for (const block of text.matchAll(/^```(?:sh|bash)\n([\s\S]*?)^```/gm)) {
+      let continued = false;
+      for (const line of block[1]!.split("\n")) {
+        const word = /^\s*([A-Za-z0-9_./-]+)/.exec(line)?.[1];
+        if (!continued && word && !word.includes("/") && !SHELL_WORDS.has(word)) {
+          programs.set(word, file);
+        }
+        continued = line.trimEnd().endsWith("\\");
+      }
+    }
+  }
+  return programs;
+}
 
 interface Node extends KubeObject {
   status?: {
@@ -43,6 +86,28 @@ describe("the local cluster", () => {
 
   afterAll(async () => {
     await deleteNamespace(namespace);
+  });
+
+  it("exports a PATH on which every program the demos' READMEs type is found", async () => {
+    const programs = demoReadmePrograms();
+    expect([...programs.keys()]).toEqual(expect.arrayContaining(["kubectl", "helm"]));
+    // As a new user's shell: the line `up` prints for a running cluster, eval'ed over a
+    // PATH of the system's directories only.
+    const script = [
+      'eval "$(bash "$0/hack/local-cluster.sh" up | tail -n 1)"',
+      'for p in "$@"; do command -v "$p" >/dev/null || echo "missing: $p"; done',
+    ].join("\n");
+    const result = await run("bash", ["-c", script, repoRoot, ...programs.keys()], undefined, {
+      PATH: "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin",
+      HOME: process.env["HOME"] ?? "/root",
+      DRA_SRIOV_CLUSTER_STATE: clusterEnv().stateDir,
+    });
+    expect(result.code, result.stderr).toBe(0);
+    const missing = result.stdout
+      .split("\n")
+      .filter((line) => line.startsWith("missing: "))
+      .map((line) => `${line.slice(9)} (${programs.get(line.slice(9))})`);
+    expect(missing).toEqual([]);
   });
 
   it("runs every part, with the node registered by a real kubelet on containerd", async () => {
